@@ -1,0 +1,1 @@
+//! smemu-api (work in progress).

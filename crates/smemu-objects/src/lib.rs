@@ -1,0 +1,1 @@
+//! smemu-objects (work in progress).

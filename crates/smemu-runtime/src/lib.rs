@@ -1,0 +1,1 @@
+//! smemu-runtime (work in progress).

@@ -1,0 +1,1 @@
+//! smemu-store (work in progress).

@@ -1,0 +1,1 @@
+//! smemu-types (work in progress).

@@ -1,0 +1,2 @@
+//! The `smemu` binary (work in progress).
+fn main() {}
