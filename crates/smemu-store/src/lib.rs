@@ -1,1 +1,42 @@
-//! smemu-store (work in progress).
+//! smemu's state store: the `Store` trait in SageMaker's words, and its SQLite implementation.
+//!
+//! Records hold the stored request as JSON (`spec`) so that the store does not depend on the
+//! generated API shapes; the API crate turns them back into shapes.
+
+mod error;
+mod records;
+mod sqlite;
+
+pub use error::StoreError;
+pub use records::{ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, Summary, Tag};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+/// At most this many tags per resource (SageMaker's documented limit).
+pub const MAX_TAGS_PER_RESOURCE: usize = 50;
+
+/// What the API needs to keep, in domain words. Every call is scoped by account and region, so
+/// one account's or region's resources are invisible to another.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a model or endpoint configuration with its tags, atomically.
+    /// A name taken in this scope (case-insensitively) gives `AlreadyExists`.
+    async fn create(&self, kind: ImmutableKind, record: &Record, tags: &[Tag]) -> Result<(), StoreError>;
+    /// Looks a resource up by name (case-insensitively); `NotFound` when absent.
+    async fn get(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<Record, StoreError>;
+    /// Deletes a resource and its tags; `NotFound` when absent.
+    async fn delete(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<(), StoreError>;
+    /// Filters, sorts, then returns one page.
+    async fn list(&self, kind: ImmutableKind, scope: &Scope, query: &ListQuery) -> Result<Page<Summary>, StoreError>;
+
+    /// Whether any resource has this ARN (tags may only be attached to existing resources).
+    async fn arn_exists(&self, arn: &str) -> Result<bool, StoreError>;
+    /// Adds or replaces tags by key; returns the resource's tags afterwards.
+    /// More than [`MAX_TAGS_PER_RESOURCE`] in total gives `TooManyTags` and changes nothing.
+    async fn add_tags(&self, arn: &str, tags: &[Tag]) -> Result<Vec<Tag>, StoreError>;
+    /// One page of a resource's tags in insertion order.
+    async fn list_tags(&self, arn: &str, offset: u64, limit: u32) -> Result<Page<Tag>, StoreError>;
+    /// Removes the named keys; absent keys are ignored.
+    async fn delete_tags(&self, arn: &str, keys: &[String]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,95 @@
+//! The records the store keeps and the list queries it answers.
+
+/// The account and region a request acts in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub account: String,
+    pub region: String,
+}
+
+/// The resources that never change once created, each in its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImmutableKind {
+    Model,
+    EndpointConfig,
+}
+
+impl ImmutableKind {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            ImmutableKind::Model => "models",
+            ImmutableKind::EndpointConfig => "endpoint_configs",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            ImmutableKind::Model => "model",
+            ImmutableKind::EndpointConfig => "endpoint configuration",
+        }
+    }
+}
+
+/// A stored model or endpoint configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub scope: Scope,
+    pub name: String,
+    pub arn: String,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+    /// The resource as created, as JSON.
+    pub spec: serde_json::Value,
+}
+
+/// One row of a List* answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub name: String,
+    pub arn: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    Name,
+    #[default]
+    CreationTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    Ascending,
+    /// SageMaker lists newest first unless asked otherwise.
+    #[default]
+    Descending,
+}
+
+/// Filters, order and page of a List* call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListQuery {
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+    /// Only resources created strictly before this time (epoch ms).
+    pub created_before_ms: Option<i64>,
+    /// Only resources created at or after this time (epoch ms), as SageMaker documents it.
+    pub created_after_ms: Option<i64>,
+    pub sort_by: SortKey,
+    pub sort_order: SortOrder,
+    /// How many matching rows to skip (the page token).
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// One page of results; `more` says whether another page follows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}

@@ -1,0 +1,147 @@
+//! One scenario, generic over [`Store`], run against every implementation (today: SQLite).
+
+use serde_json::json;
+use smemu_store::{ImmutableKind, ListQuery, Record, Scope, SortKey, SortOrder, SqliteStore, Store, StoreError, Tag};
+
+fn scope(account: &str) -> Scope {
+    Scope { account: account.into(), region: "us-east-1".into() }
+}
+
+fn record(scope: &Scope, name: &str, created_ms: i64) -> Record {
+    Record {
+        scope: scope.clone(),
+        name: name.into(),
+        arn: format!("arn:aws:sagemaker:{}:{}:model/{}", scope.region, scope.account, name.to_lowercase()),
+        created_ms,
+        spec: json!({"PrimaryContainer": {"Image": "img"}}),
+    }
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag { key: key.into(), value: value.into() }
+}
+
+async fn scenario(store: &dyn Store) {
+    let a = scope("111111111111");
+    let b = scope("222222222222");
+    let model = ImmutableKind::Model;
+
+    store.create(model, &record(&a, "Alpha", 1_000), &[tag("team", "x")]).await.unwrap();
+    store.create(model, &record(&a, "beta", 2_000), &[]).await.unwrap();
+    store.create(model, &record(&a, "gamma", 3_000), &[]).await.unwrap();
+
+    // Names are unique case-insensitively within a scope, but another account may reuse one.
+    let dup = store.create(model, &record(&a, "ALPHA", 4_000), &[]).await.unwrap_err();
+    assert!(matches!(dup, StoreError::AlreadyExists { .. }), "{dup:?}");
+    store.create(model, &record(&b, "Alpha", 4_000), &[]).await.unwrap();
+
+    let got = store.get(model, &a, "alpha").await.unwrap();
+    assert_eq!(got.name, "Alpha");
+    assert_eq!(got.spec, json!({"PrimaryContainer": {"Image": "img"}}));
+    assert!(matches!(store.get(model, &a, "nope").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.get(ImmutableKind::EndpointConfig, &a, "Alpha").await, Err(StoreError::NotFound { .. })));
+
+    // Default order: newest first; pages neither overlap nor skip.
+    let q = ListQuery { limit: 2, ..Default::default() };
+    let first = store.list(model, &a, &q).await.unwrap();
+    assert_eq!(first.items.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["gamma", "beta"]);
+    assert!(first.more);
+    let second = store.list(model, &a, &ListQuery { offset: 2, ..q.clone() }).await.unwrap();
+    assert_eq!(second.items.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["Alpha"]);
+    assert!(!second.more);
+
+    let filtered = ListQuery {
+        name_contains: Some("A".into()),
+        created_after_ms: Some(2_000),
+        sort_by: SortKey::Name,
+        sort_order: SortOrder::Ascending,
+        limit: 10,
+        ..Default::default()
+    };
+    let page = store.list(model, &a, &filtered).await.unwrap();
+    assert_eq!(page.items.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["beta", "gamma"]);
+    let before = ListQuery { created_before_ms: Some(2_000), limit: 10, ..Default::default() };
+    let page = store.list(model, &a, &before).await.unwrap();
+    assert_eq!(page.items.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["Alpha"]);
+
+    // Tags: upsert by key, insertion order, limit of 50 enforced atomically.
+    let arn = got.arn.clone();
+    assert!(store.arn_exists(&arn).await.unwrap());
+    let all = store.add_tags(&arn, &[tag("team", "y"), tag("env", "dev")]).await.unwrap();
+    assert_eq!(all, [tag("team", "y"), tag("env", "dev")]);
+    let too_many: Vec<Tag> = (0..49).map(|i| tag(&format!("k{i}"), "v")).collect();
+    let err = store.add_tags(&arn, &too_many).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooManyTags { count: 51, .. }), "{err:?}");
+    assert_eq!(store.list_tags(&arn, 0, 100).await.unwrap().items.len(), 2);
+    store.delete_tags(&arn, &["env".into(), "absent".into()]).await.unwrap();
+    assert_eq!(store.list_tags(&arn, 0, 100).await.unwrap().items, [tag("team", "y")]);
+
+    // Deleting takes the tags along; a new resource of the same name starts clean.
+    store.delete(model, &a, "Alpha").await.unwrap();
+    assert!(!store.arn_exists(&arn).await.unwrap());
+    assert!(matches!(store.delete(model, &a, "Alpha").await, Err(StoreError::NotFound { .. })));
+    store.create(model, &record(&a, "Alpha", 5_000), &[]).await.unwrap();
+    assert!(store.list_tags(&arn, 0, 100).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_store_passes_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+    scenario(&store).await;
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_name_have_exactly_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+    let a = scope("111111111111");
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let rec = record(&a, if i % 2 == 0 { "race" } else { "RACE" }, i);
+            tokio::spawn(async move { store.create(ImmutableKind::Model, &rec, &[]).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(StoreError::AlreadyExists { .. }) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn the_database_itself_refuses_to_update_a_model_or_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+    let a = scope("111111111111");
+    store.create(ImmutableKind::Model, &record(&a, "frozen", 1), &[]).await.unwrap();
+    store.create(ImmutableKind::EndpointConfig, &record(&a, "frozen", 1), &[]).await.unwrap();
+    for (table, text) in
+        [("models", "models are immutable"), ("endpoint_configs", "endpoint configurations are immutable")]
+    {
+        let err = sqlx::query(&format!("UPDATE {table} SET spec = '{{}}'")).execute(store.pool()).await.unwrap_err();
+        assert!(err.to_string().contains(text), "{err}");
+    }
+    assert_eq!(store.get(ImmutableKind::Model, &a, "frozen").await.unwrap().spec["PrimaryContainer"]["Image"], "img");
+}
+
+#[tokio::test]
+async fn state_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let a = scope("111111111111");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.create(ImmutableKind::EndpointConfig, &record(&a, "kept", 7), &[tag("k", "v")]).await.unwrap();
+        store.pool().close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let got = store.get(ImmutableKind::EndpointConfig, &a, "kept").await.unwrap();
+    assert_eq!(got.created_ms, 7);
+    assert_eq!(store.list_tags(&got.arn, 0, 10).await.unwrap().items, [tag("k", "v")]);
+}
