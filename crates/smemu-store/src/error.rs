@@ -7,6 +7,9 @@ pub enum StoreError {
     NotFound { kind: &'static str, name: String },
     #[error("{kind} {name} already exists")]
     AlreadyExists { kind: &'static str, name: String },
+    /// A compare-and-set found another version than the one read.
+    #[error("{kind} {name} was changed concurrently")]
+    Conflict { kind: &'static str, name: String },
     /// The database refused to change an immutable row (the schema's triggers).
     #[error("{0}")]
     Immutable(String),

@@ -8,7 +8,9 @@ mod records;
 mod sqlite;
 
 pub use error::StoreError;
-pub use records::{ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, Summary, Tag};
+pub use records::{
+    EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, Summary, Tag,
+};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -29,6 +31,20 @@ pub trait Store: Send + Sync + 'static {
     async fn delete(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<(), StoreError>;
     /// Filters, sorts, then returns one page.
     async fn list(&self, kind: ImmutableKind, scope: &Scope, query: &ListQuery) -> Result<Page<Summary>, StoreError>;
+
+    /// Creates an endpoint with its tags; a name taken in this scope gives `AlreadyExists`.
+    async fn create_endpoint(&self, record: &EndpointRecord, tags: &[Tag]) -> Result<(), StoreError>;
+    /// Looks an endpoint up by name (case-insensitively); `NotFound` when absent.
+    async fn get_endpoint(&self, scope: &Scope, name: &str) -> Result<EndpointRecord, StoreError>;
+    /// Replaces status and state if the stored version is still `record.version`, and returns the
+    /// record as stored (version incremented). Another writer in between gives `Conflict`.
+    async fn update_endpoint(&self, record: &EndpointRecord) -> Result<EndpointRecord, StoreError>;
+    /// Deletes an endpoint and its tags if the stored version is still `version`.
+    async fn delete_endpoint(&self, scope: &Scope, name: &str, version: i64) -> Result<(), StoreError>;
+    /// Filters (including status and modification time), sorts, then returns one page.
+    async fn list_endpoints(&self, scope: &Scope, query: &ListQuery) -> Result<Page<EndpointSummary>, StoreError>;
+    /// Every endpoint of every scope: what the controller must converge at start-up.
+    async fn all_endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError>;
 
     /// Whether any resource has this ARN (tags may only be attached to existing resources).
     async fn arn_exists(&self, arn: &str) -> Result<bool, StoreError>;

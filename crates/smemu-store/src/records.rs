@@ -42,6 +42,31 @@ pub struct Record {
     pub spec: serde_json::Value,
 }
 
+/// A stored endpoint. `state` is the API crate's JSON document (config, deployed fleets, failure
+/// reason); the store only keeps it and guards concurrent changes with `version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointRecord {
+    pub scope: Scope,
+    pub name: String,
+    pub arn: String,
+    pub status: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    /// Incremented by every update; an update names the version it read (compare-and-set).
+    pub version: i64,
+    pub state: serde_json::Value,
+}
+
+/// One row of ListEndpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointSummary {
+    pub name: String,
+    pub arn: String,
+    pub status: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
 /// One row of a List* answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -61,6 +86,8 @@ pub enum SortKey {
     Name,
     #[default]
     CreationTime,
+    /// Endpoints and jobs only.
+    Status,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,6 +107,12 @@ pub struct ListQuery {
     pub created_before_ms: Option<i64>,
     /// Only resources created at or after this time (epoch ms), as SageMaker documents it.
     pub created_after_ms: Option<i64>,
+    /// Endpoints and jobs only: exact status.
+    pub status_equals: Option<String>,
+    /// Endpoints and jobs only: last modified strictly before (epoch ms).
+    pub modified_before_ms: Option<i64>,
+    /// Endpoints and jobs only: last modified at or after (epoch ms).
+    pub modified_after_ms: Option<i64>,
     pub sort_by: SortKey,
     pub sort_order: SortOrder,
     /// How many matching rows to skip (the page token).

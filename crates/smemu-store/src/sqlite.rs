@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::{
-    ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record, Scope, SortKey, SortOrder, Store, StoreError,
-    Summary, Tag,
+    EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record, Scope, SortKey,
+    SortOrder, Store, StoreError, Summary, Tag,
 };
 
 /// The migrations in the repository's top-level `migrations/`, embedded at build time.
@@ -117,33 +117,9 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, kind: ImmutableKind, scope: &Scope, query: &ListQuery) -> Result<Page<Summary>, StoreError> {
-        let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT name, arn, created_ms FROM ");
-        sql.push(kind.table());
-        sql.push(" WHERE account = ").push_bind(&scope.account);
-        sql.push(" AND region = ").push_bind(&scope.region);
-        if let Some(part) = &query.name_contains {
-            sql.push(" AND instr(lower(name), lower(").push_bind(part).push(")) > 0");
-        }
-        if let Some(before) = query.created_before_ms {
-            sql.push(" AND created_ms < ").push_bind(before);
-        }
-        if let Some(after) = query.created_after_ms {
-            sql.push(" AND created_ms >= ").push_bind(after);
-        }
-        let order = match query.sort_order {
-            SortOrder::Ascending => "ASC",
-            SortOrder::Descending => "DESC",
-        };
-        // The name breaks ties so that pages never overlap or skip rows.
-        match query.sort_by {
-            SortKey::Name => sql.push(format!(" ORDER BY name {order}")),
-            SortKey::CreationTime => sql.push(format!(" ORDER BY created_ms {order}, name {order}")),
-        };
-        // One row more than asked tells whether another page follows.
-        sql.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
-        sql.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        let mut sql = list_sql("name, arn, created_ms", kind.table(), scope, query);
         let rows = sql.build().fetch_all(&self.pool).await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(|row| {
                 Ok(Summary {
@@ -153,14 +129,112 @@ impl Store for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let more = items.len() > query.limit as usize;
-        items.truncate(query.limit as usize);
-        Ok(Page { items, more })
+        Ok(page(items, query.limit))
+    }
+
+    async fn create_endpoint(&self, record: &EndpointRecord, tags: &[Tag]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO endpoints (account, region, name, arn, status, created_ms, modified_ms, version, state) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.scope.account)
+        .bind(&record.scope.region)
+        .bind(&record.name)
+        .bind(&record.arn)
+        .bind(&record.status)
+        .bind(record.created_ms)
+        .bind(record.modified_ms)
+        .bind(record.version)
+        .bind(record.state.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| StoreError::from_sqlx(err, ENDPOINT, &record.name))?;
+        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await?;
+        upsert_tags(&mut tx, &record.arn, tags).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, scope: &Scope, name: &str) -> Result<EndpointRecord, StoreError> {
+        let row = sqlx::query(&format!("{ENDPOINT_COLUMNS} WHERE account = ? AND region = ? AND name = ?"))
+            .bind(&scope.account)
+            .bind(&scope.region)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => decode_endpoint(&row),
+            None => Err(StoreError::NotFound { kind: ENDPOINT, name: name.to_owned() }),
+        }
+    }
+
+    async fn update_endpoint(&self, record: &EndpointRecord) -> Result<EndpointRecord, StoreError> {
+        let done = sqlx::query(
+            "UPDATE endpoints SET status = ?, modified_ms = ?, state = ?, version = version + 1 \
+             WHERE account = ? AND region = ? AND name = ? AND version = ?",
+        )
+        .bind(&record.status)
+        .bind(record.modified_ms)
+        .bind(record.state.to_string())
+        .bind(&record.scope.account)
+        .bind(&record.scope.region)
+        .bind(&record.name)
+        .bind(record.version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { kind: ENDPOINT, name: record.name.clone() });
+        }
+        Ok(EndpointRecord { version: record.version + 1, ..record.clone() })
+    }
+
+    async fn delete_endpoint(&self, scope: &Scope, name: &str, version: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let arn: Option<String> = sqlx::query_scalar(
+            "DELETE FROM endpoints WHERE account = ? AND region = ? AND name = ? AND version = ? RETURNING arn",
+        )
+        .bind(&scope.account)
+        .bind(&scope.region)
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(arn) = arn else {
+            return Err(StoreError::Conflict { kind: ENDPOINT, name: name.to_owned() });
+        };
+        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_endpoints(&self, scope: &Scope, query: &ListQuery) -> Result<Page<EndpointSummary>, StoreError> {
+        let mut sql = list_sql("name, arn, status, created_ms, modified_ms", "endpoints", scope, query);
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(EndpointSummary {
+                    name: row.try_get("name")?,
+                    arn: row.try_get("arn")?,
+                    status: row.try_get("status")?,
+                    created_ms: row.try_get("created_ms")?,
+                    modified_ms: row.try_get("modified_ms")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(page(items, query.limit))
+    }
+
+    async fn all_endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
+        let rows = sqlx::query(&format!("{ENDPOINT_COLUMNS} ORDER BY created_ms")).fetch_all(&self.pool).await?;
+        rows.iter().map(decode_endpoint).collect()
     }
 
     async fn arn_exists(&self, arn: &str) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM models WHERE arn = ?1 UNION ALL SELECT 1 FROM endpoint_configs WHERE arn = ?1 LIMIT 1",
+            "SELECT 1 FROM models WHERE arn = ?1 UNION ALL SELECT 1 FROM endpoint_configs WHERE arn = ?1 \
+             UNION ALL SELECT 1 FROM endpoints WHERE arn = ?1 LIMIT 1",
         )
         .bind(arn)
         .fetch_optional(&self.pool)
@@ -182,10 +256,8 @@ impl Store for SqliteStore {
 
     async fn list_tags(&self, arn: &str, offset: u64, limit: u32) -> Result<Page<Tag>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut items = select_tags(&mut conn, arn, offset, limit.saturating_add(1)).await?;
-        let more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        Ok(Page { items, more })
+        let items = select_tags(&mut conn, arn, offset, limit.saturating_add(1)).await?;
+        Ok(page(items, limit))
     }
 
     async fn delete_tags(&self, arn: &str, keys: &[String]) -> Result<(), StoreError> {
@@ -196,6 +268,72 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+const ENDPOINT: &str = "endpoint";
+const ENDPOINT_COLUMNS: &str =
+    "SELECT account, region, name, arn, status, created_ms, modified_ms, version, state FROM endpoints";
+
+fn decode_endpoint(row: &sqlx::sqlite::SqliteRow) -> Result<EndpointRecord, StoreError> {
+    let name: String = row.try_get("name")?;
+    let state: String = row.try_get("state")?;
+    let state = serde_json::from_str(&state)
+        .map_err(|source| StoreError::Corrupt { name: format!("endpoint {name}"), source })?;
+    Ok(EndpointRecord {
+        scope: Scope { account: row.try_get("account")?, region: row.try_get("region")? },
+        name,
+        arn: row.try_get("arn")?,
+        status: row.try_get("status")?,
+        created_ms: row.try_get("created_ms")?,
+        modified_ms: row.try_get("modified_ms")?,
+        version: row.try_get("version")?,
+        state,
+    })
+}
+
+/// The SELECT of a List* call: scope, filters, a total order, and one row more than the page so
+/// that [`page`] can tell whether another page follows.
+fn list_sql<'q>(columns: &str, table: &str, scope: &'q Scope, query: &'q ListQuery) -> QueryBuilder<'q, Sqlite> {
+    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {columns} FROM {table}"));
+    sql.push(" WHERE account = ").push_bind(&scope.account);
+    sql.push(" AND region = ").push_bind(&scope.region);
+    if let Some(part) = &query.name_contains {
+        sql.push(" AND instr(lower(name), lower(").push_bind(part).push(")) > 0");
+    }
+    if let Some(before) = query.created_before_ms {
+        sql.push(" AND created_ms < ").push_bind(before);
+    }
+    if let Some(after) = query.created_after_ms {
+        sql.push(" AND created_ms >= ").push_bind(after);
+    }
+    if let Some(status) = &query.status_equals {
+        sql.push(" AND status = ").push_bind(status);
+    }
+    if let Some(before) = query.modified_before_ms {
+        sql.push(" AND modified_ms < ").push_bind(before);
+    }
+    if let Some(after) = query.modified_after_ms {
+        sql.push(" AND modified_ms >= ").push_bind(after);
+    }
+    let order = match query.sort_order {
+        SortOrder::Ascending => "ASC",
+        SortOrder::Descending => "DESC",
+    };
+    // The name breaks ties so that pages never overlap or skip rows.
+    match query.sort_by {
+        SortKey::Name => sql.push(format!(" ORDER BY name {order}")),
+        SortKey::CreationTime => sql.push(format!(" ORDER BY created_ms {order}, name {order}")),
+        SortKey::Status => sql.push(format!(" ORDER BY status {order}, name {order}")),
+    };
+    sql.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
+    sql.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+    sql
+}
+
+fn page<T>(mut items: Vec<T>, limit: u32) -> Page<T> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Page { items, more }
 }
 
 async fn upsert_tags(conn: &mut sqlx::SqliteConnection, arn: &str, tags: &[Tag]) -> Result<(), StoreError> {

@@ -145,3 +145,45 @@ async fn state_survives_reopening_the_file() {
     assert_eq!(got.created_ms, 7);
     assert_eq!(store.list_tags(&got.arn, 0, 10).await.unwrap().items, [tag("k", "v")]);
 }
+
+#[tokio::test]
+async fn endpoint_changes_are_compare_and_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+    let a = scope("111111111111");
+    let record = EndpointRecord {
+        scope: a.clone(),
+        name: "Ep".into(),
+        arn: "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep".into(),
+        status: "Creating".into(),
+        created_ms: 10,
+        modified_ms: 10,
+        version: 1,
+        state: json!({"EndpointConfigName": "c"}),
+    };
+    store.create_endpoint(&record, &[tag("k", "v")]).await.unwrap();
+    assert!(matches!(store.create_endpoint(&record, &[]).await, Err(StoreError::AlreadyExists { .. })));
+    assert!(store.arn_exists(&record.arn).await.unwrap());
+
+    let read = store.get_endpoint(&a, "ep").await.unwrap();
+    let updated = store
+        .update_endpoint(&EndpointRecord { status: "InService".into(), modified_ms: 20, ..read.clone() })
+        .await
+        .unwrap();
+    assert_eq!(updated.version, 2);
+    // A writer that read version 1 loses.
+    let stale = store.update_endpoint(&EndpointRecord { status: "Failed".into(), ..read.clone() }).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+    assert_eq!(store.get_endpoint(&a, "EP").await.unwrap().status, "InService");
+
+    let in_service = ListQuery { status_equals: Some("InService".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.list_endpoints(&a, &in_service).await.unwrap().items.len(), 1);
+    let creating = ListQuery { status_equals: Some("Creating".into()), limit: 10, ..Default::default() };
+    assert!(store.list_endpoints(&a, &creating).await.unwrap().items.is_empty());
+    assert_eq!(store.all_endpoints().await.unwrap().len(), 1);
+
+    assert!(matches!(store.delete_endpoint(&a, "ep", 1).await, Err(StoreError::Conflict { .. })));
+    store.delete_endpoint(&a, "ep", 2).await.unwrap();
+    assert!(matches!(store.get_endpoint(&a, "ep").await, Err(StoreError::NotFound { .. })));
+    assert!(!store.arn_exists(&record.arn).await.unwrap());
+}
