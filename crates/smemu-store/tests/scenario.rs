@@ -1,7 +1,9 @@
 //! One scenario, generic over [`Store`], run against every implementation (today: SQLite).
 
 use serde_json::json;
-use smemu_store::{ImmutableKind, ListQuery, Record, Scope, SortKey, SortOrder, SqliteStore, Store, StoreError, Tag};
+use smemu_store::{
+    EndpointRecord, ImmutableKind, ListQuery, Record, Scope, SortKey, SortOrder, SqliteStore, Store, StoreError, Tag,
+};
 
 fn scope(account: &str) -> Scope {
     Scope { account: account.into(), region: "us-east-1".into() }
