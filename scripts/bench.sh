@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# make bench: control-plane request rates and latencies of a release smemu on loopback, and its idle memory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q --bin smemu -p smemu-bench
+work=$(mktemp -d)
+target/release/smemu serve --listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn > "$work/ready" 2> "$work/smemu.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do grep -q listening "$work/ready" && break; sleep 0.1; done
+addr=$(sed -n 's#^smemu listening on http://##p' "$work/ready")
+[ -n "$addr" ] || { echo "smemu did not start"; cat "$work/smemu.log"; exit 1; }
+sleep 1
+echo "== smemu control plane on $addr (targets: DescribeModel c=16 >= 15000/s with p99 < 5 ms; idle RSS < 30 MB)"
+echo "idle RSS: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"
+for scenario in describe-model create-delete-model; do
+  for c in 1 16; do
+    target/release/smemu-bench --target "$addr" --scenario "$scenario" --concurrency "$c" --seconds "${BENCH_SECONDS:-5}"
+  done
+done
+echo "RSS after load: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"
+if [ -x scripts/bench-endpoints.sh ]; then scripts/bench-endpoints.sh; fi
