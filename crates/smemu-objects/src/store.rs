@@ -1,0 +1,610 @@
+//! `Objects`, the one facade the rest of smemu uses to read, write and list `s3://` and `file://` URIs.
+//!
+//! `s3://` goes to exactly one S3 endpoint, chosen once from [`ObjectsConfig`]:
+//! an external endpoint if one is configured, else the embedded server, else AWS itself.
+//! Bodies are streamed in both directions; nothing holds a whole object in memory
+//! (uploads are buffered one multipart part, [`PART_SIZE`], at a time).
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::embedded::{EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
+use crate::error::ObjectError;
+use crate::uri::ObjectUri;
+
+/// Size of one multipart-upload part, and the threshold above which uploads go multipart.
+/// 8 MiB is the AWS CLI's default; S3's 10,000-part limit makes the largest upload 80 GiB.
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// Environment variable naming an external S3 endpoint, as the AWS CLI and SDKs read it.
+pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_S3";
+
+/// Where `s3://` URIs go.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectsConfig {
+    /// `http://127.0.0.1:<port>` of the embedded server (see [`crate::EmbeddedS3::endpoint`]).
+    pub embedded_endpoint: Option<String>,
+    /// Keys the embedded server was started with; `None` when it accepts any keys, in
+    /// which case the client signs with [`EMBEDDED_ACCESS_KEY`]/[`EMBEDDED_SECRET_KEY`].
+    pub embedded_credentials: Option<(String, String)>,
+    /// An external S3 (`--s3-endpoint`, or `AWS_ENDPOINT_URL_S3` via [`external_endpoint_from_env`]).
+    /// Takes precedence over the embedded server.
+    pub external_endpoint: Option<String>,
+    /// Static keys for the external S3 instead of the usual AWS credential chain
+    /// (environment, profiles, SSO, container and instance roles).
+    pub external_credentials: Option<(String, String)>,
+    /// Path-style addressing (`endpoint/bucket/key`) for the external endpoint; most
+    /// S3-compatible servers (MinIO, LocalStack, another smemu) need it. The embedded
+    /// server is always addressed path-style.
+    pub force_path_style: bool,
+    /// Signing region; S3-compatible servers mostly ignore it, AWS does not.
+    pub region: String,
+}
+
+/// `AWS_ENDPOINT_URL_S3`, if set and non-empty.
+pub fn external_endpoint_from_env() -> Option<String> {
+    std::env::var(ENDPOINT_ENV).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// One object found by [`Objects::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Full URI of the object.
+    pub uri: String,
+    /// The object's key (or path) relative to the listed prefix, `/`-separated, without a
+    /// leading `/`.
+    pub key: String,
+    pub size: u64,
+    /// The S3 ETag without its quotes; `None` for `file://` objects.
+    pub etag: Option<String>,
+}
+
+/// What [`Objects::head`] tells about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub uri: String,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// A streaming object body.
+pub type ObjectReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Which S3 the client talks to, kept for log lines and `Debug`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Target {
+    Embedded(String),
+    External(String),
+    Aws,
+}
+
+/// The object layer. Cheap to clone; clones share one HTTP connection pool.
+#[derive(Debug, Clone)]
+pub struct Objects {
+    s3: aws_sdk_s3::Client,
+    target: S3Target,
+}
+
+impl Objects {
+    /// Builds the S3 client. Only the AWS-hosted/external cases consult the environment
+    /// and profile files; the embedded case never does, so a host's AWS settings cannot
+    /// redirect smemu's own storage.
+    pub async fn new(cfg: ObjectsConfig) -> Result<Self, ObjectError> {
+        let region = if cfg.region.is_empty() { "us-east-1".to_owned() } else { cfg.region.clone() };
+        if let Some(endpoint) = cfg.external_endpoint.clone().filter(|e| !e.is_empty()) {
+            let s3 = external_client(&cfg, region, Some(&endpoint)).await;
+            return Ok(Self { s3, target: S3Target::External(endpoint) });
+        }
+        if let Some(endpoint) = cfg.embedded_endpoint.clone().filter(|e| !e.is_empty()) {
+            let (access, secret) = cfg
+                .embedded_credentials
+                .clone()
+                .unwrap_or_else(|| (EMBEDDED_ACCESS_KEY.to_owned(), EMBEDDED_SECRET_KEY.to_owned()));
+            let conf = aws_sdk_s3::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region))
+                .endpoint_url(&endpoint)
+                .force_path_style(true)
+                .credentials_provider(Credentials::new(access, secret, None, None, "smemu-embedded"))
+                // Plain payloads only: without this the SDK sends streaming bodies
+                // aws-chunked, which an embedded server that accepts any keys cannot decode.
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .build();
+            return Ok(Self { s3: aws_sdk_s3::Client::from_conf(conf), target: S3Target::Embedded(endpoint) });
+        }
+        let s3 = external_client(&cfg, region, None).await;
+        Ok(Self { s3, target: S3Target::Aws })
+    }
+
+    pub fn target(&self) -> &S3Target {
+        &self.target
+    }
+
+    /// The underlying SDK client, for operations this facade does not cover.
+    pub fn s3_client(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// Size and ETag of one object.
+    pub async fn head(&self, uri: &str) -> Result<ObjectMeta, ObjectError> {
+        match parse_object(uri)? {
+            ObjectUri::S3 { bucket, key } => {
+                let out = match self.s3.head_object().bucket(&bucket).key(&key).send().await {
+                    Ok(out) => out,
+                    Err(e) if is_not_found(&e) => return Err(self.not_found(uri, &bucket).await),
+                    Err(e) => return Err(sdk_error(uri, e)),
+                };
+                Ok(ObjectMeta {
+                    uri: uri.to_owned(),
+                    size: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    etag: out.e_tag().map(unquote),
+                })
+            }
+            ObjectUri::File { path } => {
+                let md = file_metadata(uri, &path).await?;
+                Ok(ObjectMeta { uri: uri.to_owned(), size: md.len(), etag: None })
+            }
+        }
+    }
+
+    /// Streams one object's body.
+    pub async fn get(&self, uri: &str) -> Result<ObjectReader, ObjectError> {
+        match parse_object(uri)? {
+            ObjectUri::S3 { bucket, key } => {
+                let out = match self.s3.get_object().bucket(&bucket).key(&key).send().await {
+                    Ok(out) => out,
+                    Err(e) if is_not_found(&e) => return Err(self.not_found(uri, &bucket).await),
+                    Err(e) => return Err(sdk_error(uri, e)),
+                };
+                Ok(Box::pin(out.body.into_async_read()))
+            }
+            ObjectUri::File { path } => {
+                file_metadata(uri, &path).await?;
+                let file = tokio::fs::File::open(&path).await.map_err(|e| file_error(uri, e))?;
+                Ok(Box::pin(file))
+            }
+        }
+    }
+
+    /// [`Objects::get`] as a stream of chunks; errors in the middle of the body name the URI.
+    pub async fn get_stream(&self, uri: &str) -> Result<BoxStream<'static, Result<Bytes, ObjectError>>, ObjectError> {
+        let reader = self.get(uri).await?;
+        let owned = uri.to_owned();
+        Ok(tokio_util::io::ReaderStream::new(reader).map_err(move |e| ObjectError::io(owned.clone(), e)).boxed())
+    }
+
+    /// Downloads one object to `dest` (parent directories are created). The file appears
+    /// under its final name only once complete. Returns the number of bytes written.
+    pub async fn get_to_file(&self, uri: &str, dest: &Path) -> Result<u64, ObjectError> {
+        let mut reader = self.get(uri).await?;
+        write_atomically(dest, |file| async move {
+            let mut file = file;
+            let n = tokio::io::copy(&mut reader, &mut file).await.map_err(|e| ObjectError::io(uri, e))?;
+            file.flush().await.map_err(|e| ObjectError::io(uri, e))?;
+            Ok((file, n))
+        })
+        .await
+    }
+
+    /// Uploads from any reader: one PUT up to [`PART_SIZE`], a multipart upload above.
+    /// Returns the number of bytes stored.
+    pub async fn put_stream<R>(&self, uri: &str, mut reader: R) -> Result<u64, ObjectError>
+    where
+        R: AsyncRead + Send + Unpin,
+    {
+        match parse_object(uri)? {
+            ObjectUri::S3 { bucket, key } => self.put_s3(uri, &bucket, &key, &mut reader).await,
+            ObjectUri::File { path } => {
+                write_atomically(&path, |file| async move {
+                    let mut file = file;
+                    let n = tokio::io::copy(&mut reader, &mut file).await.map_err(|e| ObjectError::io(uri, e))?;
+                    file.flush().await.map_err(|e| ObjectError::io(uri, e))?;
+                    Ok((file, n))
+                })
+                .await
+            }
+        }
+    }
+
+    /// Uploads the file at `path`.
+    pub async fn put_from_file(&self, uri: &str, path: &Path) -> Result<u64, ObjectError> {
+        let source = format!("file://{}", path.display());
+        let file = tokio::fs::File::open(path).await.map_err(|e| file_error(&source, e))?;
+        self.put_stream(uri, file).await
+    }
+
+    /// Uploads a small in-memory body.
+    pub async fn put_bytes(&self, uri: &str, body: impl Into<Bytes>) -> Result<u64, ObjectError> {
+        let body: Bytes = body.into();
+        self.put_stream(uri, &body[..]).await
+    }
+
+    /// Every object under `prefix_uri`, following pagination to the end, sorted by key.
+    ///
+    /// The prefix is a plain string prefix, as S3 and SageMaker's `S3Prefix` define it:
+    /// `s3://b/data` covers `data/x.csv` and `data2.csv`. For `file://`, a directory is
+    /// listed recursively; any other path lists the entries of its parent whose names
+    /// start with its last component. A prefix matching nothing is an empty list; a
+    /// missing bucket is [`ObjectError::NoSuchBucket`].
+    pub async fn list(&self, prefix_uri: &str) -> Result<Vec<ObjectInfo>, ObjectError> {
+        match ObjectUri::parse(prefix_uri)? {
+            ObjectUri::S3 { bucket, key: prefix } => self.list_s3(prefix_uri, &bucket, &prefix).await,
+            ObjectUri::File { path } => {
+                let owned = prefix_uri.to_owned();
+                tokio::task::spawn_blocking(move || list_files(&owned, &path))
+                    .await
+                    .map_err(|e| ObjectError::backend(prefix_uri, format!("listing task failed: {e}")))?
+            }
+        }
+    }
+
+    /// Deletes one object; deleting a missing object succeeds, as in S3.
+    pub async fn delete(&self, uri: &str) -> Result<(), ObjectError> {
+        match parse_object(uri)? {
+            ObjectUri::S3 { bucket, key } => {
+                self.s3.delete_object().bucket(&bucket).key(&key).send().await.map_err(|e| sdk_error(uri, e))?;
+                Ok(())
+            }
+            ObjectUri::File { path } => match tokio::fs::remove_file(&path).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ObjectError::io(uri, e)),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Creates a bucket; an existing bucket of ours is not an error.
+    pub async fn create_bucket(&self, bucket: &str) -> Result<(), ObjectError> {
+        let uri = format!("s3://{bucket}/");
+        match self.s3.create_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.code(), Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) => Ok(()),
+            Err(e) => Err(sdk_error(&uri, e)),
+        }
+    }
+
+    async fn put_s3<R>(&self, uri: &str, bucket: &str, key: &str, reader: &mut R) -> Result<u64, ObjectError>
+    where
+        R: AsyncRead + Send + Unpin,
+    {
+        let first = read_part(uri, reader).await?;
+        if first.len() < PART_SIZE {
+            let n = first.len() as u64;
+            self.s3
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(first))
+                .send()
+                .await
+                .map_err(|e| sdk_error(uri, e))?;
+            return Ok(n);
+        }
+
+        let created = self
+            .s3
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| sdk_error(uri, e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| ObjectError::backend(uri, "CreateMultipartUpload returned no upload id"))?
+            .to_owned();
+        match self.upload_parts(uri, bucket, key, &upload_id, first, reader).await {
+            Ok(n) => Ok(n),
+            Err(err) => {
+                // Best effort: an abandoned upload only wastes space on the server.
+                if let Err(abort) =
+                    self.s3.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await
+                {
+                    tracing::warn!(%uri, error = %DisplayErrorContext(&abort), "could not abort multipart upload");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn upload_parts<R>(
+        &self,
+        uri: &str,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        first: Bytes,
+        reader: &mut R,
+    ) -> Result<u64, ObjectError>
+    where
+        R: AsyncRead + Send + Unpin,
+    {
+        let mut parts = Vec::new();
+        let mut total = 0u64;
+        let mut part = first;
+        let mut number = 1i32;
+        loop {
+            total += part.len() as u64;
+            let out = self
+                .s3
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(part))
+                .send()
+                .await
+                .map_err(|e| sdk_error(uri, e))?;
+            parts.push(CompletedPart::builder().set_e_tag(out.e_tag().map(str::to_owned)).part_number(number).build());
+            part = read_part(uri, reader).await?;
+            if part.is_empty() {
+                break;
+            }
+            number += 1;
+        }
+        self.s3
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| sdk_error(uri, e))?;
+        Ok(total)
+    }
+
+    async fn list_s3(&self, prefix_uri: &str, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, ObjectError> {
+        let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(prefix_uri, e))?;
+            for obj in page.contents() {
+                let Some(key) = obj.key() else { continue };
+                found.push(ObjectInfo {
+                    uri: format!("s3://{bucket}/{key}"),
+                    key: relative_key(key, prefix),
+                    size: obj.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    etag: obj.e_tag().map(unquote),
+                });
+            }
+        }
+        found.sort_by(|a, b| a.uri.cmp(&b.uri));
+        Ok(found)
+    }
+
+    /// A 404 from GetObject/HeadObject does not say whether the bucket or the key is
+    /// missing (HEAD has no body, and s3s-fs answers NoSuchKey for both), so ask.
+    async fn not_found(&self, uri: &str, bucket: &str) -> ObjectError {
+        match self.s3.head_bucket().bucket(bucket).send().await {
+            Err(e) if is_not_found(&e) => ObjectError::NoSuchBucket { uri: uri.to_owned() },
+            _ => ObjectError::NoSuchKey { uri: uri.to_owned() },
+        }
+    }
+}
+
+async fn external_client(cfg: &ObjectsConfig, region: String, endpoint: Option<&str>) -> aws_sdk_s3::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region));
+    if let Some((access, secret)) = cfg.external_credentials.clone() {
+        loader = loader.credentials_provider(Credentials::new(access, secret, None, None, "smemu-static"));
+    }
+    let shared = loader.load().await;
+    let mut conf = aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.force_path_style);
+    if let Some(endpoint) = endpoint {
+        // S3-compatible servers vary in support for aws-chunked uploads with trailing
+        // checksums (the SDK's default for streaming bodies); plain payloads work everywhere.
+        conf = conf.endpoint_url(endpoint).request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+    }
+    aws_sdk_s3::Client::from_conf(conf.build())
+}
+
+/// Parses a URI that must name one object (not a bucket or directory prefix).
+fn parse_object(uri: &str) -> Result<ObjectUri, ObjectError> {
+    let parsed = ObjectUri::parse(uri)?;
+    if let ObjectUri::S3 { key, .. } = &parsed
+        && key.is_empty()
+    {
+        return Err(ObjectError::invalid(uri, "names a bucket, not an object"));
+    }
+    Ok(parsed)
+}
+
+/// Reads up to [`PART_SIZE`] bytes; shorter only at end of input.
+async fn read_part<R: AsyncRead + Unpin>(uri: &str, reader: &mut R) -> Result<Bytes, ObjectError> {
+    let mut buf = BytesMut::with_capacity(PART_SIZE);
+    while buf.len() < PART_SIZE {
+        let mut limited = (&mut *reader).take((PART_SIZE - buf.len()) as u64);
+        let n = limited.read_buf(&mut buf).await.map_err(|e| ObjectError::io(uri, e))?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(buf.freeze())
+}
+
+fn relative_key(key: &str, prefix: &str) -> String {
+    let rest = key.strip_prefix(prefix).unwrap_or(key);
+    rest.trim_start_matches('/').to_owned()
+}
+
+fn unquote(etag: &str) -> String {
+    etag.trim_matches('"').to_owned()
+}
+
+fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool
+where
+    R: HasStatus,
+{
+    matches!(err.code(), Some("NoSuchKey" | "NoSuchBucket" | "NotFound"))
+        || err.raw_response().is_some_and(|r| r.status_code() == 404)
+}
+
+/// Lets [`is_not_found`] look at the HTTP status of any SDK response type.
+trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn sdk_error<E, R>(uri: &str, err: SdkError<E, R>) -> ObjectError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus,
+{
+    match err.code() {
+        Some("NoSuchBucket") => ObjectError::NoSuchBucket { uri: uri.to_owned() },
+        Some("NoSuchKey") => ObjectError::NoSuchKey { uri: uri.to_owned() },
+        _ => ObjectError::backend(uri, DisplayErrorContext(&err).to_string()),
+    }
+}
+
+fn file_error(uri: &str, err: std::io::Error) -> ObjectError {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        ObjectError::NoSuchKey { uri: uri.to_owned() }
+    } else {
+        ObjectError::io(uri, err)
+    }
+}
+
+/// A `file://` object must be a regular file; a directory is "no such object".
+async fn file_metadata(uri: &str, path: &Path) -> Result<std::fs::Metadata, ObjectError> {
+    let md = tokio::fs::metadata(path).await.map_err(|e| file_error(uri, e))?;
+    if md.is_dir() {
+        return Err(ObjectError::NoSuchKey { uri: uri.to_owned() });
+    }
+    Ok(md)
+}
+
+/// Writes `dest` via a temporary sibling and a rename, so readers never see a partial
+/// file and a failed write leaves nothing behind.
+async fn write_atomically<F, Fut>(dest: &Path, write: F) -> Result<u64, ObjectError>
+where
+    F: FnOnce(tokio::fs::File) -> Fut,
+    Fut: std::future::Future<Output = Result<(tokio::fs::File, u64), ObjectError>>,
+{
+    let dest_uri = format!("file://{}", dest.display());
+    let name = dest
+        .file_name()
+        .ok_or_else(|| ObjectError::invalid(&dest_uri, "destination has no file name"))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = dest.parent().unwrap_or(Path::new("/"));
+    tokio::fs::create_dir_all(parent).await.map_err(|e| ObjectError::io(&dest_uri, e))?;
+    let tmp: PathBuf = parent.join(format!(".{name}.part-{}", uuid::Uuid::new_v4().simple()));
+    let file = tokio::fs::File::create(&tmp).await.map_err(|e| ObjectError::io(&dest_uri, e))?;
+    let result = match write(file).await {
+        Ok((file, n)) => {
+            drop(file);
+            tokio::fs::rename(&tmp, dest).await.map(|()| n).map_err(|e| ObjectError::io(&dest_uri, e))
+        }
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    result
+}
+
+fn list_files(prefix_uri: &str, prefix: &Path) -> Result<Vec<ObjectInfo>, ObjectError> {
+    let mut found = Vec::new();
+    match std::fs::metadata(prefix) {
+        Ok(md) if md.is_dir() => walk(prefix_uri, prefix, "", &mut found)?,
+        Ok(md) => found.push(file_info(prefix, "", md.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Not a path itself: a name prefix within the parent directory.
+            let (Some(parent), Some(stem)) = (prefix.parent(), prefix.file_name()) else {
+                return Ok(found);
+            };
+            let stem = stem.to_string_lossy().into_owned();
+            let entries = match std::fs::read_dir(parent) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+                Err(e) => return Err(ObjectError::io(prefix_uri, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| ObjectError::io(prefix_uri, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(rest) = name.strip_prefix(&stem) else { continue };
+                let ft = entry.file_type().map_err(|e| ObjectError::io(prefix_uri, e))?;
+                if ft.is_dir() {
+                    walk(prefix_uri, &entry.path(), rest, &mut found)?;
+                } else if ft.is_file() {
+                    let len = entry.metadata().map_err(|e| ObjectError::io(prefix_uri, e))?.len();
+                    found.push(file_info(&entry.path(), rest, len));
+                }
+            }
+        }
+        Err(e) => return Err(ObjectError::io(prefix_uri, e)),
+    }
+    for info in &mut found {
+        info.key = info.key.trim_start_matches('/').to_owned();
+    }
+    found.sort_by(|a, b| a.uri.cmp(&b.uri));
+    Ok(found)
+}
+
+fn file_info(path: &Path, key: &str, size: u64) -> ObjectInfo {
+    ObjectInfo { uri: format!("file://{}", path.display()), key: key.to_owned(), size, etag: None }
+}
+
+/// Recursively collects regular files under `dir`, keys prefixed by `key_prefix`.
+/// Symlinks are followed only to files, never into directories, so a link cycle cannot
+/// make a listing endless.
+fn walk(prefix_uri: &str, dir: &Path, key_prefix: &str, found: &mut Vec<ObjectInfo>) -> Result<(), ObjectError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ObjectError::io(prefix_uri, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| ObjectError::io(prefix_uri, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let key = format!("{key_prefix}/{name}");
+        let ft = entry.file_type().map_err(|e| ObjectError::io(prefix_uri, e))?;
+        if ft.is_dir() {
+            walk(prefix_uri, &entry.path(), &key, found)?;
+        } else if let Ok(md) = std::fs::metadata(entry.path())
+            && md.is_file()
+        {
+            found.push(file_info(&entry.path(), &key, md.len()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_keys_drop_the_prefix_and_a_leading_slash() {
+        assert_eq!(relative_key("data/x.csv", "data"), "x.csv");
+        assert_eq!(relative_key("data/x.csv", "data/"), "x.csv");
+        assert_eq!(relative_key("data2.csv", "data"), "2.csv");
+        assert_eq!(relative_key("a/b", ""), "a/b");
+    }
+
+    #[tokio::test]
+    async fn read_part_fills_whole_parts_from_short_reads() {
+        // A reader that yields a few KiB per read must still produce full parts.
+        let data = vec![7u8; PART_SIZE + 10];
+        let reader = tokio_util::io::StreamReader::new(futures::stream::iter(
+            data.chunks(4097).map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
+        ));
+        let mut reader = std::pin::pin!(reader);
+        let first = read_part("s3://b/k", &mut reader).await;
+        assert_eq!(first.as_ref().map(Bytes::len).ok(), Some(PART_SIZE));
+        let second = read_part("s3://b/k", &mut reader).await;
+        assert_eq!(second.as_ref().map(Bytes::len).ok(), Some(10));
+        let third = read_part("s3://b/k", &mut reader).await;
+        assert_eq!(third.as_ref().map(Bytes::len).ok(), Some(0));
+    }
+}
