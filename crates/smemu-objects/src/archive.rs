@@ -73,14 +73,17 @@ pub(crate) fn extract_tar_gz(uri: &str, archive: &Path, root: &Path) -> Result<(
                 out.set_permissions(fs::Permissions::from_mode(mode | 0o644)).map_err(io_err)?;
             }
             EntryType::Symlink => {
-                let target = entry.link_name().map_err(io_err)?.ok_or_else(|| refuse("is a symlink without a target"))?;
+                let target =
+                    entry.link_name().map_err(io_err)?.ok_or_else(|| refuse("is a symlink without a target"))?;
                 check_symlink_target(&rel, &target).map_err(&refuse)?;
                 replace_non_dir(&dest).map_err(|e| map_walk(e, &refuse, uri))?;
                 std::os::unix::fs::symlink(&target, &dest).map_err(io_err)?;
             }
             EntryType::Link => {
-                let target = entry.link_name().map_err(io_err)?.ok_or_else(|| refuse("is a hard link without a target"))?;
-                let target_rel = relative_path(&target).map_err(|_| refuse("is a hard link to a path outside the archive"))?;
+                let target =
+                    entry.link_name().map_err(io_err)?.ok_or_else(|| refuse("is a hard link without a target"))?;
+                let target_rel =
+                    relative_path(&target).map_err(|_| refuse("is a hard link to a path outside the archive"))?;
                 if let Some(parent) = target_rel.parent() {
                     ensure_real_dirs(root, parent, false).map_err(|e| map_walk(e, &refuse, uri))?;
                 }
@@ -130,7 +133,9 @@ fn check_symlink_target(link: &Path, target: &Path) -> Result<(), &'static str> 
             Component::RootDir | Component::Prefix(_) => return Err("is a symlink to an absolute path"),
             Component::CurDir => {}
             Component::ParentDir if descended => {
-                return Err("is a symlink whose target has `..` after a name (it could climb out through another link)");
+                return Err(
+                    "is a symlink whose target has `..` after a name (it could climb out through another link)",
+                );
             }
             Component::ParentDir => {
                 ups += 1;

@@ -219,7 +219,11 @@ async fn publish(uri: &str, staging: &Path, dir: &Path) -> Result<bool, ObjectEr
         Ok(()) => Ok(true),
         Err(e) => {
             let _ = tokio::fs::remove_dir_all(staging).await;
-            if tokio::fs::metadata(dir).await.is_ok_and(|md| md.is_dir()) { Ok(false) } else { Err(ObjectError::io(uri, e)) }
+            if tokio::fs::metadata(dir).await.is_ok_and(|md| md.is_dir()) {
+                Ok(false)
+            } else {
+                Err(ObjectError::io(uri, e))
+            }
         }
     }
 }

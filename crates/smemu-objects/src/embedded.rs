@@ -182,11 +182,7 @@ pub struct EmbeddedS3 {
 
 impl EmbeddedS3 {
     /// Binds `bind` (port 0 picks a free port) and serves in a background task.
-    pub async fn start(
-        bind: SocketAddr,
-        root: PathBuf,
-        creds: Option<(String, String)>,
-    ) -> Result<Self, ObjectError> {
+    pub async fn start(bind: SocketAddr, root: PathBuf, creds: Option<(String, String)>) -> Result<Self, ObjectError> {
         let listener = TcpListener::bind(bind).await.map_err(|e| ObjectError::io(format!("http://{bind}"), e))?;
         let addr = listener.local_addr().map_err(|e| ObjectError::io(format!("http://{bind}"), e))?;
         // Build the service here too so a bad root fails `start` instead of the task.

@@ -29,33 +29,20 @@ pub enum ObjectError {
     /// entry would land outside the extraction root or is a kind of file a model never
     /// needs (device, fifo). Nothing outside the cache directory was written.
     #[error("refused {uri}: entry {entry:?} {reason}")]
-    UnsafeEntry {
-        uri: String,
-        entry: String,
-        reason: String,
-    },
+    UnsafeEntry { uri: String, entry: String, reason: String },
 }
 
 impl ObjectError {
     pub(crate) fn io(uri: impl Into<String>, source: io::Error) -> Self {
-        Self::Io {
-            uri: uri.into(),
-            source,
-        }
+        Self::Io { uri: uri.into(), source }
     }
 
     pub(crate) fn backend(uri: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Backend {
-            uri: uri.into(),
-            message: message.into(),
-        }
+        Self::Backend { uri: uri.into(), message: message.into() }
     }
 
     pub(crate) fn invalid(uri: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidUri {
-            uri: uri.into(),
-            reason: reason.into(),
-        }
+        Self::InvalidUri { uri: uri.into(), reason: reason.into() }
     }
 
     /// The URI this error is about.

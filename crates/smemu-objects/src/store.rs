@@ -288,14 +288,8 @@ impl Objects {
             return Ok(n);
         }
 
-        let created = self
-            .s3
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| sdk_error(uri, e))?;
+        let created =
+            self.s3.create_multipart_upload().bucket(bucket).key(key).send().await.map_err(|e| sdk_error(uri, e))?;
         let upload_id = created
             .upload_id()
             .ok_or_else(|| ObjectError::backend(uri, "CreateMultipartUpload returned no upload id"))?
@@ -466,7 +460,14 @@ where
     match err.code() {
         Some("NoSuchBucket") => ObjectError::NoSuchBucket { uri: uri.to_owned() },
         Some("NoSuchKey") => ObjectError::NoSuchKey { uri: uri.to_owned() },
-        _ => ObjectError::backend(uri, DisplayErrorContext(&err).to_string()),
+        // A service error: its code and message say it all; the SDK's full context
+        // would add the raw response's Debug dump.
+        Some(code) => {
+            let status = err.raw_response().map(|r| format!("HTTP {}, ", r.status_code())).unwrap_or_default();
+            let message = err.message().map(|m| format!(": {m}")).unwrap_or_default();
+            ObjectError::backend(uri, format!("{status}{code}{message}"))
+        }
+        None => ObjectError::backend(uri, DisplayErrorContext(&err).to_string()),
     }
 }
 

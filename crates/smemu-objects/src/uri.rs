@@ -24,33 +24,19 @@ impl ObjectUri {
             if bucket.is_empty() {
                 return Err(ObjectError::invalid(uri, "missing bucket name"));
             }
-            return Ok(Self::S3 {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            });
+            return Ok(Self::S3 { bucket: bucket.to_owned(), key: key.to_owned() });
         }
         if let Some(rest) = uri.strip_prefix("file://") {
             if !rest.starts_with('/') {
-                return Err(ObjectError::invalid(
-                    uri,
-                    "file URIs need an absolute path (file:///abs/path)",
-                ));
+                return Err(ObjectError::invalid(uri, "file URIs need an absolute path (file:///abs/path)"));
             }
-            return Ok(Self::File {
-                path: PathBuf::from(rest),
-            });
+            return Ok(Self::File { path: PathBuf::from(rest) });
         }
-        Err(ObjectError::invalid(
-            uri,
-            "expected an s3://bucket/key or file:///abs/path URI",
-        ))
+        Err(ObjectError::invalid(uri, "expected an s3://bucket/key or file:///abs/path URI"))
     }
 
     pub fn s3(bucket: impl Into<String>, key: impl Into<String>) -> Self {
-        Self::S3 {
-            bucket: bucket.into(),
-            key: key.into(),
-        }
+        Self::S3 { bucket: bucket.into(), key: key.into() }
     }
 
     /// `file://` URI for an absolute path; relative paths are rejected so a URI never
@@ -58,30 +44,20 @@ impl ObjectUri {
     pub fn file(path: impl AsRef<Path>) -> Result<Self, ObjectError> {
         let path = path.as_ref();
         if !path.is_absolute() {
-            return Err(ObjectError::invalid(
-                path.display().to_string(),
-                "file URIs need an absolute path",
-            ));
+            return Err(ObjectError::invalid(path.display().to_string(), "file URIs need an absolute path"));
         }
-        Ok(Self::File {
-            path: path.to_path_buf(),
-        })
+        Ok(Self::File { path: path.to_path_buf() })
     }
 
     /// The same location with `suffix` appended to the key or path, used to name the
     /// objects found under a prefix.
     pub fn join(&self, suffix: &str) -> Self {
         match self {
-            Self::S3 { bucket, key } => Self::S3 {
-                bucket: bucket.clone(),
-                key: format!("{key}{suffix}"),
-            },
+            Self::S3 { bucket, key } => Self::S3 { bucket: bucket.clone(), key: format!("{key}{suffix}") },
             Self::File { path } => {
                 let mut s = path.as_os_str().to_owned();
                 s.push(suffix);
-                Self::File {
-                    path: PathBuf::from(s),
-                }
+                Self::File { path: PathBuf::from(s) }
             }
         }
     }
@@ -109,18 +85,9 @@ mod tests {
 
     #[test]
     fn parses_s3_uris() {
-        assert_eq!(
-            ObjectUri::parse("s3://b/a/b c.txt").ok(),
-            Some(ObjectUri::s3("b", "a/b c.txt"))
-        );
-        assert_eq!(
-            ObjectUri::parse("s3://b").ok(),
-            Some(ObjectUri::s3("b", ""))
-        );
-        assert_eq!(
-            ObjectUri::parse("s3://b/").ok(),
-            Some(ObjectUri::s3("b", ""))
-        );
+        assert_eq!(ObjectUri::parse("s3://b/a/b c.txt").ok(), Some(ObjectUri::s3("b", "a/b c.txt")));
+        assert_eq!(ObjectUri::parse("s3://b").ok(), Some(ObjectUri::s3("b", "")));
+        assert_eq!(ObjectUri::parse("s3://b/").ok(), Some(ObjectUri::s3("b", "")));
         assert_eq!(ObjectUri::s3("b", "k/x").to_string(), "s3://b/k/x");
     }
 
@@ -128,25 +95,14 @@ mod tests {
     fn parses_file_uris() {
         assert_eq!(
             ObjectUri::parse("file:///data/m.tar.gz").ok(),
-            Some(ObjectUri::File {
-                path: PathBuf::from("/data/m.tar.gz")
-            })
+            Some(ObjectUri::File { path: PathBuf::from("/data/m.tar.gz") })
         );
-        assert_eq!(
-            ObjectUri::parse("file:///data/m").map(|u| u.to_string()).ok(),
-            Some("file:///data/m".to_owned())
-        );
+        assert_eq!(ObjectUri::parse("file:///data/m").map(|u| u.to_string()).ok(), Some("file:///data/m".to_owned()));
     }
 
     #[test]
     fn rejects_bad_uris() {
-        for bad in [
-            "s3:///key",
-            "file://relative/x",
-            "http://x/y",
-            "/abs/path",
-            "",
-        ] {
+        for bad in ["s3:///key", "file://relative/x", "http://x/y", "/abs/path", ""] {
             match ObjectUri::parse(bad) {
                 Err(ObjectError::InvalidUri { uri, .. }) => assert_eq!(uri, bad),
                 other => panic!("{bad:?} parsed as {other:?}"),
