@@ -1,5 +1,8 @@
 //! The embedded S3 driven by the real AWS CLI: bucket and object round trips, multipart, auth modes.
 
+// A test stops at its first failed step; expect() says which step.
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use common::{Cli, start_server, test_bytes};

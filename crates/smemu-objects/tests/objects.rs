@@ -1,5 +1,8 @@
 //! `Objects` against the embedded S3 (s3://), an "external" S3 (the same server, path-style), and file://.
 
+// A test stops at its first failed step; expect() says which step.
+#![allow(clippy::expect_used)]
+
 mod common;
 
 use common::{embedded_objects, start_server, test_bytes};
@@ -93,20 +96,20 @@ async fn missing_buckets_and_keys_name_the_uri() {
         let err = objects.get(uri).await.err().expect("get of missing bucket fails");
         assert!(matches!(&err, ObjectError::NoSuchBucket { uri: u } if u == uri), "{err:?}");
         assert!(err.to_string().contains(uri), "{err}");
-        let err = objects.head(uri).await.err().expect("head of missing bucket fails");
+        let err = objects.head(uri).await.expect_err("head of missing bucket fails");
         assert!(matches!(&err, ObjectError::NoSuchBucket { .. }), "{err:?}");
     }
-    let err = objects.list("s3://absent-bucket/p/").await.err().expect("list fails");
+    let err = objects.list("s3://absent-bucket/p/").await.expect_err("list fails");
     assert!(matches!(&err, ObjectError::NoSuchBucket { uri } if uri == "s3://absent-bucket/p/"), "{err:?}");
 
     let uri = "s3://here/no/such/key";
     let err = objects.get(uri).await.err().expect("get of missing key fails");
     assert!(matches!(&err, ObjectError::NoSuchKey { uri: u } if u == uri), "{err:?}");
     assert!(err.to_string().contains(uri), "{err}");
-    let err = objects.head(uri).await.err().expect("head of missing key fails");
+    let err = objects.head(uri).await.expect_err("head of missing key fails");
     assert!(matches!(&err, ObjectError::NoSuchKey { .. }), "{err:?}");
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = objects.get_to_file(uri, &dir.path().join("x")).await.err().expect("download fails");
+    let err = objects.get_to_file(uri, &dir.path().join("x")).await.expect_err("download fails");
     assert!(err.is_not_found(), "{err:?}");
     assert!(!dir.path().join("x").exists());
 
@@ -201,7 +204,7 @@ async fn embedded_server_with_credentials() {
 
     // The default keys are not the configured ones: refused, and the error names the URI.
     let bad = embedded_objects(&server).await;
-    let err = bad.put_bytes("s3://signed-bucket/other", "x").await.err().expect("unsigned-by-the-right-key put fails");
+    let err = bad.put_bytes("s3://signed-bucket/other", "x").await.expect_err("unsigned-by-the-right-key put fails");
     assert!(matches!(&err, ObjectError::Backend { uri, .. } if uri == "s3://signed-bucket/other"), "{err:?}");
     assert!(err.to_string().contains("HTTP 403"), "{err}");
     server.s3.shutdown().await.expect("shutdown");

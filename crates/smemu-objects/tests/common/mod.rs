@@ -1,6 +1,10 @@
 //! Shared test fixtures: an in-process embedded S3 on 127.0.0.1:0, an isolated AWS CLI, test data.
 
-#![allow(dead_code)] // each test binary uses a different subset
+#![allow(dead_code)]
+// each test binary uses a different subset
+// Fixtures, not test functions, so clippy does not exempt them; a failed setup should
+// stop the test right there.
+#![allow(clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
