@@ -209,3 +209,44 @@ async fn embedded_server_with_credentials() {
     assert!(err.to_string().contains("HTTP 403"), "{err}");
     server.s3.shutdown().await.expect("shutdown");
 }
+
+/// An SDK client with the SDK's default checksum behaviour, which sends streaming bodies
+/// `aws-chunked` (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`), unlike `Objects`' own client.
+fn chunked_client(endpoint: &str, access: &str, secret: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_chunked_uploads_need_a_server_with_credentials() {
+    use aws_sdk_s3::primitives::ByteStream;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("body.bin");
+    std::fs::write(&src, test_bytes(100_000, 11)).expect("write");
+
+    // Accept-any server: the upload is refused, never stored with its chunk framing.
+    let open = start_server(None).await;
+    embedded_objects(&open).await.create_bucket("chunked").await.expect("bucket");
+    let client = chunked_client(&open.s3.endpoint(), "any", "keys");
+    let body = ByteStream::from_path(&src).await.expect("body");
+    let err = client.put_object().bucket("chunked").key("k").body(body).send().await.expect_err("aws-chunked");
+    assert!(format!("{err:?}").contains("NotImplemented"), "{err:?}");
+    assert!(!open.root.join("chunked/k").exists(), "an undecodable upload was stored");
+    open.s3.shutdown().await.expect("shutdown");
+
+    // With credentials, s3s verifies and decodes the chunks.
+    let closed = start_server(Some(("ak", "sk"))).await;
+    let client = chunked_client(&closed.s3.endpoint(), "ak", "sk");
+    client.create_bucket().bucket("chunked").send().await.expect("bucket");
+    let body = ByteStream::from_path(&src).await.expect("body");
+    client.put_object().bucket("chunked").key("k").body(body).send().await.expect("aws-chunked put");
+    assert_eq!(std::fs::read(closed.root.join("chunked/k")).expect("stored"), std::fs::read(&src).expect("src"));
+    closed.s3.shutdown().await.expect("shutdown");
+}
