@@ -17,6 +17,14 @@ SERVICES = {
 }
 DROP_KEYS = {"documentation", "documentationUrl", "deprecatedMessage", "examples"}
 
+# smemu's deliberate local extension (shared/sagemaker-contract.md section 8): `file://` URIs are
+# accepted wherever an S3 URI is, as the SageMaker Python SDK's local mode does. Everything else
+# validates exactly as botocore's model says.
+FILE_URI = "|file:///.*"
+PATTERN_OVERRIDES = {
+    "sagemaker": {name: "(https|s3)://([^/]+)/?(.*)" + FILE_URI for name in ("Url", "S3Uri", "S3ModelUri")},
+}
+
 
 def wanted_operations():
     ops = {}
@@ -74,6 +82,9 @@ def main():
             "operations": operations,
             "shapes": {k: model["shapes"][k] for k in sorted(keep)},
         }
+        for name, pattern in PATTERN_OVERRIDES.get(service, {}).items():
+            if name in trimmed["shapes"]:
+                trimmed["shapes"][name]["pattern"] = pattern
         trimmed = strip_docs(trimmed)
         trimmed["metadata"]["x-smemu-botocore-version"] = version
         out = HERE / f"{service}.json"
