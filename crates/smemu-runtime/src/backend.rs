@@ -1,0 +1,138 @@
+//! The backend trait and the instance descriptions it works with.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::RuntimeError;
+
+/// What an instance serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerKind {
+    Endpoint,
+    TransformJob,
+}
+
+impl OwnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::Endpoint => "endpoint",
+            OwnerKind::TransformJob => "transform-job",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "endpoint" => Some(OwnerKind::Endpoint),
+            "transform-job" => Some(OwnerKind::TransformJob),
+            _ => None,
+        }
+    }
+}
+
+/// One container of a pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    /// Its hostname in the pipeline (`ContainerHostname`, `container-N` or `primary`).
+    pub name_in_pipeline: String,
+    pub image: String,
+    pub environment: BTreeMap<String, String>,
+    /// Mounted read-only at `/opt/ml/model`.
+    pub model_dir: Option<PathBuf>,
+    /// `["serve"]` for hosting, as SageMaker starts containers.
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceLimits {
+    pub nano_cpus: i64,
+    pub memory_bytes: i64,
+}
+
+/// One instance to place: every container of the pipeline, sharing one network namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceSpec {
+    /// Marks the containers of one smemu (one data directory).
+    pub owner: String,
+    pub kind: OwnerKind,
+    /// The endpoint or job, as `<account>/<region>/<name>`.
+    pub resource: String,
+    pub variant: String,
+    /// Unique among the owner's instances.
+    pub instance_id: String,
+    /// The fleet (deployment) the instance belongs to.
+    pub generation: String,
+    pub containers: Vec<ContainerSpec>,
+    /// The instance type's CPU and memory, shared by its containers.
+    pub limits: Option<ResourceLimits>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedContainer {
+    pub name_in_pipeline: String,
+    pub container_id: String,
+    /// Published on 127.0.0.1 only.
+    pub host_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedInstance {
+    pub instance_id: String,
+    /// In pipeline order.
+    pub containers: Vec<PlacedContainer>,
+}
+
+/// A container as found on the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedContainer {
+    pub container_id: String,
+    pub name_in_pipeline: String,
+    pub index: usize,
+    pub running: bool,
+    /// Where the container listens on 127.0.0.1, when it runs.
+    pub host_port: Option<u16>,
+}
+
+/// An instance as found on the engine, from its containers' labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedInstance {
+    pub kind: OwnerKind,
+    pub resource: String,
+    pub variant: String,
+    pub instance_id: String,
+    pub generation: String,
+    /// In pipeline order.
+    pub containers: Vec<ObservedContainer>,
+}
+
+impl ObservedInstance {
+    pub fn all_running(&self) -> bool {
+        !self.containers.is_empty() && self.containers.iter().all(|c| c.running)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerState {
+    pub running: bool,
+    pub exit_code: Option<i64>,
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Answers when the engine can be used.
+    async fn ping(&self) -> Result<(), RuntimeError>;
+    /// The image's resolved id (its repo digest when it has one); `ImageNotFound` when absent.
+    async fn image_id(&self, image: &str) -> Result<String, RuntimeError>;
+    /// Creates and starts every container of the instance; on failure removes what it made.
+    async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, RuntimeError>;
+    async fn inspect(&self, container_id: &str) -> Result<ContainerState, RuntimeError>;
+    /// The last `lines` lines the container wrote (stdout and stderr).
+    async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, RuntimeError>;
+    /// Every instance carrying this owner's labels.
+    async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, RuntimeError>;
+    /// Stops (SIGTERM, then SIGKILL after the grace period) and removes an instance.
+    async fn remove(&self, instance: &PlacedInstance) -> Result<(), RuntimeError>;
+    /// Same, by the instance id of one of the owner's instances.
+    async fn remove_by_id(&self, owner: &str, instance_id: &str) -> Result<(), RuntimeError>;
+}

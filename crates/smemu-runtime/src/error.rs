@@ -1,0 +1,23 @@
+//! Errors of the runtime, in its own words, each with the Docker verb and container it concerns.
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the Docker engine cannot be reached: {0}")]
+    EngineUnavailable(String),
+    #[error("image {image} is not present in the local Docker engine (and no registry can be reached to pull it)")]
+    ImageNotFound { image: String },
+    #[error("creating container {container}: {source}")]
+    Create { container: String, source: bollard::errors::Error },
+    #[error("starting container {container}: {source}")]
+    Start { container: String, source: bollard::errors::Error },
+    #[error("inspecting {target}: {source}")]
+    Inspect { target: String, source: bollard::errors::Error },
+    #[error("listing containers: {0}")]
+    List(bollard::errors::Error),
+    #[error("removing container {container}: {source}")]
+    Remove { container: String, source: bollard::errors::Error },
+    #[error("reading the logs of container {container}: {source}")]
+    Logs { container: String, source: bollard::errors::Error },
+    #[error("container {container} publishes no port on 127.0.0.1")]
+    NoPort { container: String },
+}
