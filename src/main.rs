@@ -1,2 +1,69 @@
-//! The `smemu` binary (work in progress).
-fn main() {}
+//! The `smemu` command.
+
+use clap::{Parser, Subcommand};
+use smemu::{Config, Listeners, LogFormat, ServeArgs};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "smemu", version, about = "A SageMaker-compatible emulator that runs inference pipelines locally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the SageMaker API.
+    Serve(ServeArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Cli { command: Command::Serve(args) } = Cli::parse();
+    init_logging(&args);
+    let api = tokio::net::TcpListener::bind(args.listen).await?;
+    let s3 = if args.no_s3 { None } else { Some(tokio::net::TcpListener::bind(args.s3_listen).await?) };
+    // The one documented ready line: scripts and tests wait for it and read the addresses from it.
+    let s3_url = match &s3 {
+        Some(listener) => format!("http://{}", listener.local_addr()?),
+        None => "off".to_owned(),
+    };
+    println!("smemu listening on http://{} s3={s3_url}", api.local_addr()?);
+    // Boxed: the server future is deep enough to exceed the compiler's layout recursion limit inline.
+    Box::pin(smemu::run(Config::from(&args), Listeners { api, s3 }, shutdown_signal())).await?;
+    tracing::info!("smemu stopped");
+    Ok(())
+}
+
+fn init_logging(args: &ServeArgs) {
+    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM so that in-flight requests can finish.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

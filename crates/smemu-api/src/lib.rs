@@ -1,1 +1,20 @@
-//! smemu-api (work in progress).
+//! The SageMaker API of smemu: the wire protocols (`wire`), the operations (`ops`) and the
+//! errors clients see (`error`).
+//!
+//! Only `wire` knows HTTP. Operations take a [`RequestContext`] and a generated input shape and
+//! return a generated output shape or an [`ApiError`].
+
+mod arn;
+mod clock;
+mod context;
+mod control;
+mod error;
+mod invoke;
+mod ops;
+mod state;
+pub mod wire;
+
+pub use context::RequestContext;
+pub use control::{BackendUnavailable, ControllerConfig, Endpoints};
+pub use error::ApiError;
+pub use state::{ApiConfig, AppState};

@@ -1,4 +1,5 @@
 //! One scenario, generic over [`Store`], run against every implementation (today: SQLite).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test fails by panicking.
 
 use serde_json::json;
 use smemu_store::{

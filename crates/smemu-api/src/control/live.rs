@@ -1,0 +1,170 @@
+//! The fleets that serve right now, by endpoint: what InvokeEndpoint routes to.
+//!
+//! Copy-on-write: a change builds a new `LiveEndpoint` and swaps the `Arc`, so the invoke path only
+//! takes a read lock long enough to clone one `Arc`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use smemu_store::Scope;
+
+/// An endpoint by account, region and name as created (InvokeEndpoint matches the exact case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct EndpointKey {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+}
+
+impl EndpointKey {
+    pub fn new(scope: &Scope, name: &str) -> Self {
+        EndpointKey { account: scope.account.clone(), region: scope.region.clone(), name: name.to_owned() }
+    }
+
+    pub fn scope(&self) -> Scope {
+        Scope { account: self.account.clone(), region: self.region.clone() }
+    }
+
+    /// The `smemu.resource` label of the endpoint's containers.
+    pub fn resource_label(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.name)
+    }
+}
+
+/// One instance: the pipeline's containers, reachable on loopback ports.
+#[derive(Debug)]
+pub(crate) struct LiveInstance {
+    pub instance_id: String,
+    /// (hostname, address) in pipeline order.
+    pub containers: Vec<(String, SocketAddr)>,
+    in_flight: AtomicUsize,
+}
+
+impl LiveInstance {
+    pub fn new(instance_id: String, containers: Vec<(String, SocketAddr)>) -> Self {
+        LiveInstance { instance_id, containers, in_flight: AtomicUsize::new(0) }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request in flight until the guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+pub(crate) struct InFlight(Arc<LiveInstance>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LiveVariant {
+    pub name: String,
+    pub weight: f64,
+    pub direct: bool,
+    /// How each container is named in `ModelError` messages (`primary` or its hostname).
+    pub who: Vec<String>,
+    pub instances: Vec<Arc<LiveInstance>>,
+}
+
+impl LiveVariant {
+    /// The instance with the fewest requests in flight.
+    pub fn least_busy(&self) -> Option<&Arc<LiveInstance>> {
+        self.instances.iter().min_by_key(|i| i.in_flight())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LiveEndpoint {
+    pub variants: Vec<LiveVariant>,
+}
+
+impl LiveEndpoint {
+    /// A variant chosen at random with probability weight / sum of weights; with all weights
+    /// zero, none (SageMaker then refuses to route).
+    pub fn pick_variant(&self, roll: f64) -> Option<&LiveVariant> {
+        let total: f64 = self.variants.iter().map(|v| v.weight.max(0.0)).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut point = roll * total;
+        for variant in &self.variants {
+            let weight = variant.weight.max(0.0);
+            if point < weight {
+                return Some(variant);
+            }
+            point -= weight;
+        }
+        self.variants.iter().rev().find(|v| v.weight > 0.0)
+    }
+
+    pub fn variant(&self, name: &str) -> Option<&LiveVariant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// Every instance of every variant (for draining).
+    pub fn instances(&self) -> impl Iterator<Item = &Arc<LiveInstance>> {
+        self.variants.iter().flat_map(|v| v.instances.iter())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LiveTable {
+    endpoints: Arc<RwLock<HashMap<EndpointKey, Arc<LiveEndpoint>>>>,
+}
+
+impl LiveTable {
+    pub fn get(&self, key: &EndpointKey) -> Option<Arc<LiveEndpoint>> {
+        self.endpoints.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(key).cloned()
+    }
+
+    /// Installs a new routing for the endpoint and returns the one it replaces.
+    pub fn put(&self, key: EndpointKey, live: LiveEndpoint) -> Option<Arc<LiveEndpoint>> {
+        self.endpoints.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, Arc::new(live))
+    }
+
+    pub fn remove(&self, key: &EndpointKey) -> Option<Arc<LiveEndpoint>> {
+        self.endpoints.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variant(name: &str, weight: f64) -> LiveVariant {
+        LiveVariant { name: name.into(), weight, direct: false, who: vec![], instances: vec![] }
+    }
+
+    #[test]
+    fn variants_are_picked_in_proportion_to_their_weight() {
+        let live = LiveEndpoint { variants: vec![variant("a", 1.0), variant("b", 3.0)] };
+        assert_eq!(live.pick_variant(0.0).map(|v| v.name.as_str()), Some("a"));
+        assert_eq!(live.pick_variant(0.24).map(|v| v.name.as_str()), Some("a"));
+        assert_eq!(live.pick_variant(0.26).map(|v| v.name.as_str()), Some("b"));
+        assert_eq!(live.pick_variant(0.999).map(|v| v.name.as_str()), Some("b"));
+        let zero = LiveEndpoint { variants: vec![variant("a", 0.0)] };
+        assert!(zero.pick_variant(0.5).is_none());
+    }
+
+    #[test]
+    fn the_least_busy_instance_is_chosen() {
+        let a = Arc::new(LiveInstance::new("a".into(), vec![]));
+        let b = Arc::new(LiveInstance::new("b".into(), vec![]));
+        let v = LiveVariant { instances: vec![a.clone(), b.clone()], ..variant("v", 1.0) };
+        let _busy = a.begin();
+        assert_eq!(v.least_busy().map(|i| i.instance_id.as_str()), Some("b"));
+        drop(_busy);
+        let _busy = b.begin();
+        assert_eq!(v.least_busy().map(|i| i.instance_id.as_str()), Some("a"));
+    }
+}

@@ -1,0 +1,134 @@
+//! The endpoint controller: converges the containers that run (observed, through the runtime's
+//! `Backend`) with the endpoints the store describes (desired), one endpoint at a time, and keeps
+//! the routing table InvokeEndpoint uses.
+//!
+//! Level-triggered and idempotent: every API change to an endpoint "kicks" it; a reconcile reads the
+//! endpoint afresh and does what its status asks. A watchdog replaces instances that die, and
+//! start-up adopts the containers an earlier smemu left running.
+
+mod deploy;
+pub(crate) mod live;
+pub(crate) mod plan;
+mod reconcile;
+pub(crate) mod status;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smemu_runtime::Backend;
+use smemu_store::{Scope, Store};
+
+use crate::invoke::relay::Relay;
+use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
+pub(crate) use live::EndpointKey;
+use live::LiveTable;
+
+/// How the controller runs containers.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Marks every container of this smemu (its data dir), so that another smemu's are never touched.
+    pub owner: String,
+    /// Where model artifacts are unpacked (mounted read-only into containers).
+    pub artifacts_dir: PathBuf,
+    /// Map instance types to CPU and memory limits.
+    pub resource_limits: bool,
+    /// How often the watchdog looks for dead instances.
+    pub watchdog_interval: Duration,
+}
+
+/// Why the controller cannot run containers at all (told in every endpoint's FailureReason).
+pub type BackendUnavailable = String;
+
+#[derive(Clone)]
+pub struct Endpoints {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    backend: Result<Arc<dyn Backend>, BackendUnavailable>,
+    objects: Option<smemu_objects::Objects>,
+    config: ControllerConfig,
+    live: LiveTable,
+    relay: Relay,
+    /// One reconcile at a time per endpoint.
+    locks: Mutex<HashMap<EndpointKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Endpoints {
+    pub fn new(
+        store: Arc<dyn Store>,
+        backend: Result<Arc<dyn Backend>, BackendUnavailable>,
+        objects: Option<smemu_objects::Objects>,
+        config: ControllerConfig,
+    ) -> Self {
+        Endpoints {
+            inner: Arc::new(Inner {
+                store,
+                backend,
+                objects,
+                config,
+                live: LiveTable::default(),
+                relay: Relay::default(),
+                locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Reconciles the endpoint in the background.
+    pub(crate) fn kick(&self, key: EndpointKey) {
+        let this = self.clone();
+        tokio::spawn(async move { this.reconcile(&key).await });
+    }
+
+    async fn reconcile(&self, key: &EndpointKey) {
+        let lock = {
+            let mut locks = self.inner.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(key.clone()).or_default().clone()
+        };
+        let _one_at_a_time = lock.lock().await;
+        // Boxed: a reconcile's future is large, and start-up and the watchdog nest it.
+        if let Err(err) = Box::pin(reconcile::run(self, key)).await {
+            tracing::error!(endpoint = %key.name, error = %err, "reconciling endpoint");
+        }
+    }
+
+    /// At start-up: adopt or replace what an earlier smemu left, finish interrupted work, remove
+    /// containers that belong to no endpoint; then watch for dead instances.
+    pub async fn start(&self) {
+        if let Err(err) = reconcile::adopt_all(self).await {
+            tracing::error!(error = %err, "reconciling endpoints at start-up");
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(this.inner.config.watchdog_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(err) = reconcile::watch(&this).await {
+                    tracing::warn!(error = %err, "watchdog");
+                }
+            }
+        });
+    }
+
+    /// InvokeEndpoint: route to a live fleet, or explain why there is none.
+    pub(crate) async fn invoke(&self, scope: &Scope, name: &str, request: Invocation) -> Result<Invoked, InvokeError> {
+        let key = EndpointKey::new(scope, name);
+        let logs = LogLocation { region: &scope.region, account: &scope.account, endpoint: name };
+        if let Some(live) = self.inner.live.get(&key) {
+            return invoke::invoke(&self.inner.relay, &live, &logs, request, INVOCATION_TIMEOUT).await;
+        }
+        // Cold path: tell a missing endpoint from one that is not serving. Names match exactly here.
+        match self.inner.store.get_endpoint(scope, name).await {
+            Ok(record) if record.name == name => Err(InvokeError::NotInService {
+                endpoint: name.to_owned(),
+                account: scope.account.clone(),
+                status: record.status,
+            }),
+            _ => Err(InvokeError::EndpointNotFound { endpoint: name.to_owned(), account: scope.account.clone() }),
+        }
+    }
+}

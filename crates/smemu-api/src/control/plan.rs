@@ -1,0 +1,85 @@
+//! The endpoint document kept in the store: which config an endpoint runs, the fleets it runs
+//! (resolved copies of config and models, so that deleting either leaves the endpoint running, as in
+//! SageMaker), and why it last failed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `endpoints.state` (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EndpointDoc {
+    pub config_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_deployment_config: Option<serde_json::Value>,
+    /// The fleet that serves (or, while `Creating`, the one being brought up).
+    pub current: Fleet,
+    /// The fleet `UpdateEndpoint` is bringing up; traffic moves to it once it is healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Fleet>,
+}
+
+/// One deployment of an endpoint configuration: its variants and their instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Fleet {
+    /// Labels the containers of this fleet (`smemu.generation`), so that a restart can tell fleets apart.
+    pub id: String,
+    pub config_name: String,
+    pub started_ms: i64,
+    pub variants: Vec<VariantPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct VariantPlan {
+    pub name: String,
+    pub model_name: String,
+    pub containers: Vec<ContainerPlan>,
+    /// `InferenceExecutionConfig.Mode = Direct`: the caller picks one container by hostname.
+    pub direct: bool,
+    pub instance_type: Option<String>,
+    pub desired_instances: i32,
+    pub current_instances: i32,
+    pub desired_weight: f64,
+    pub current_weight: f64,
+    pub startup_timeout_s: u64,
+    #[serde(default)]
+    pub deployed_images: Vec<DeployedImageDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ContainerPlan {
+    /// The container's hostname: `ContainerHostname`, or `container-N` in a pipeline without names
+    /// (as SageMaker names them in failure reasons), or `primary` for a single container.
+    pub hostname: String,
+    pub image: String,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_data_url: Option<String>,
+    /// `ModelDataSource.S3DataSource.S3Uri` of an uncompressed model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_data_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DeployedImageDoc {
+    pub specified: String,
+    pub resolved: String,
+    pub resolution_ms: i64,
+}
+
+impl Fleet {
+    pub fn variant(&self, name: &str) -> Option<&VariantPlan> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+}
+
+impl VariantPlan {
+    /// "primary" for a single container, the hostname in a pipeline: how SageMaker names a
+    /// container in failure reasons and `ModelError` messages.
+    pub fn who(&self, index: usize) -> &str {
+        if self.containers.len() == 1 { "primary" } else { &self.containers[index].hostname }
+    }
+}

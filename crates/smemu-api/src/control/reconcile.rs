@@ -1,0 +1,300 @@
+//! What a reconcile does for each endpoint status, start-up adoption, and the watchdog.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smemu_runtime::{ObservedInstance, OwnerKind};
+use smemu_store::{EndpointRecord, StoreError};
+
+use super::Endpoints;
+use super::deploy::live_variant;
+use super::live::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
+use super::plan::EndpointDoc;
+use super::status;
+use crate::clock::now_ms;
+
+/// How long an old fleet may keep finishing requests after traffic moved away from it.
+const DRAIN_LIMIT: Duration = Duration::from_secs(65);
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// One reconcile of one endpoint.
+pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error> {
+    let record = match ctl.inner.store.get_endpoint(&key.scope(), &key.name).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound { .. }) => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
+    let mut doc: EndpointDoc = serde_json::from_value(record.state.clone())?;
+    match record.status.as_str() {
+        status::CREATING => {
+            // A restart may have left part of a fleet: start from nothing.
+            remove_endpoint_containers(ctl, key, None).await;
+            match ctl.bring_up_fleet(key, &mut doc.current).await {
+                Ok(live) => {
+                    ctl.inner.live.put(key.clone(), live);
+                    save(ctl, record, status::IN_SERVICE, &doc).await?;
+                }
+                Err(reason) => {
+                    doc.failure_reason = Some(reason);
+                    save(ctl, record, status::FAILED, &doc).await?;
+                }
+            }
+        }
+        status::UPDATING => match doc.pending.take() {
+            Some(mut pending) => match ctl.bring_up_fleet(key, &mut pending).await {
+                Ok(live) => {
+                    let old = ctl.inner.live.put(key.clone(), live);
+                    let old_fleet = std::mem::replace(&mut doc.current, pending);
+                    doc.failure_reason = None;
+                    save(ctl, record, status::IN_SERVICE, &doc).await?;
+                    if let Some(old) = old {
+                        drain(&old).await;
+                    }
+                    remove_endpoint_containers(ctl, key, Some(&old_fleet.id)).await;
+                }
+                Err(reason) => {
+                    // The old fleet never stopped serving: back to InService on it.
+                    remove_endpoint_containers(ctl, key, Some(&pending.id)).await;
+                    doc.failure_reason = Some(reason);
+                    save(ctl, record, status::IN_SERVICE, &doc).await?;
+                }
+            },
+            None => {
+                let result = rescale(ctl, key, &mut doc).await;
+                if let Err(reason) = result {
+                    doc.failure_reason = Some(reason);
+                }
+                save(ctl, record, status::IN_SERVICE, &doc).await?;
+            }
+        },
+        status::DELETING => {
+            if let Some(old) = ctl.inner.live.remove(key) {
+                drain(&old).await;
+            }
+            remove_endpoint_containers(ctl, key, None).await;
+            match ctl.inner.store.delete_endpoint(&record.scope, &record.name, record.version).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        status::FAILED => {
+            ctl.inner.live.remove(key);
+            remove_endpoint_containers(ctl, key, None).await;
+        }
+        _ => heal(ctl, key, &doc).await?,
+    }
+    Ok(())
+}
+
+/// Applies UpdateEndpointWeightsAndCapacities: weights at once, instances added or removed.
+async fn rescale(ctl: &Endpoints, key: &EndpointKey, doc: &mut EndpointDoc) -> Result<(), String> {
+    let live = ctl.inner.live.get(key).map(|l| (*l).clone()).unwrap_or(LiveEndpoint { variants: vec![] });
+    let mut variants: Vec<LiveVariant> = Vec::new();
+    let mut removed: Vec<Arc<LiveInstance>> = Vec::new();
+    let mut failure = None;
+    for plan in &mut doc.current.variants {
+        let mut instances = live.variant(&plan.name).map(|v| v.instances.clone()).unwrap_or_default();
+        let desired = usize::try_from(plan.desired_instances).unwrap_or(0);
+        if instances.len() < desired {
+            let next = next_index(&instances);
+            match ctl.bring_up(key, &doc.current.id, plan, next, desired - instances.len()).await {
+                Ok(more) => instances.extend(more),
+                Err(reason) => failure = Some(reason),
+            }
+        } else {
+            removed.extend(instances.drain(desired..));
+        }
+        plan.current_instances = i32::try_from(instances.len()).unwrap_or(i32::MAX);
+        plan.current_weight = plan.desired_weight;
+        variants.push(live_variant(plan, instances));
+    }
+    ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
+    for instance in removed {
+        drain_instance(&instance).await;
+        if let Ok(backend) = ctl.backend() {
+            let _ = backend.remove_by_id(&ctl.inner.config.owner, &instance.instance_id).await;
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// Instance ids end in their index within the variant; new ones continue after the highest.
+fn next_index(instances: &[Arc<LiveInstance>]) -> usize {
+    instances
+        .iter()
+        .filter_map(|i| i.instance_id.rsplit('-').next().and_then(|n| n.parse::<usize>().ok()))
+        .max()
+        .map_or(0, |n| n + 1)
+}
+
+/// An InService endpoint: every instance of its fleet must be running; dead ones are replaced.
+async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(), Error> {
+    let Ok(backend) = ctl.backend() else { return Ok(()) };
+    let observed = backend.list(&ctl.inner.config.owner).await?;
+    let running: HashSet<&str> = observed
+        .iter()
+        .filter(|o| o.resource == key.resource_label() && o.generation == doc.current.id && o.all_running())
+        .map(|o| o.instance_id.as_str())
+        .collect();
+    let Some(live) = ctl.inner.live.get(key) else {
+        // Not routed yet (start-up): adopt what runs and answers, replace the rest.
+        return adopt(ctl, key, doc, &observed).await;
+    };
+    let mut changed = false;
+    let mut variants = Vec::new();
+    for variant in &live.variants {
+        let Some(plan) = doc.current.variant(&variant.name) else { continue };
+        let mut instances = Vec::new();
+        for instance in &variant.instances {
+            if running.contains(instance.instance_id.as_str()) {
+                instances.push(instance.clone());
+                continue;
+            }
+            changed = true;
+            tracing::warn!(endpoint = %key.name, instance = %instance.instance_id, "instance died; replacing it");
+            let _ = backend.remove_by_id(&ctl.inner.config.owner, &instance.instance_id).await;
+            let index = instance.instance_id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            match ctl.bring_up(key, &doc.current.id, plan, index, 1).await {
+                Ok(mut replacement) => instances.append(&mut replacement),
+                Err(reason) => tracing::warn!(endpoint = %key.name, %reason, "replacing instance"),
+            }
+        }
+        variants.push(LiveVariant { instances, ..variant.clone() });
+    }
+    if changed {
+        ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
+    }
+    Ok(())
+}
+
+/// Routes to the healthy instances of the current fleet that an earlier smemu left running and
+/// brings up the missing ones; other containers of the endpoint go.
+async fn adopt(
+    ctl: &Endpoints,
+    key: &EndpointKey,
+    doc: &EndpointDoc,
+    observed: &[ObservedInstance],
+) -> Result<(), Error> {
+    let mut variants = Vec::new();
+    for plan in &doc.current.variants {
+        let mut instances: Vec<Arc<LiveInstance>> = Vec::new();
+        for found in observed.iter().filter(|o| {
+            o.resource == key.resource_label()
+                && o.generation == doc.current.id
+                && o.variant == plan.name
+                && o.all_running()
+        }) {
+            let containers: Vec<_> = plan
+                .containers
+                .iter()
+                .zip(&found.containers)
+                .filter_map(|(c, o)| {
+                    o.host_port.map(|port| (c.hostname.clone(), std::net::SocketAddr::from(([127, 0, 0, 1], port))))
+                })
+                .collect();
+            let mut healthy = containers.len() == plan.containers.len();
+            for (_, addr) in &containers {
+                healthy = healthy && ctl.inner.relay.ping(*addr, Duration::from_secs(2)).await;
+            }
+            if healthy {
+                instances.push(Arc::new(LiveInstance::new(found.instance_id.clone(), containers)));
+            } else if let Ok(backend) = ctl.backend() {
+                let _ = backend.remove_by_id(&ctl.inner.config.owner, &found.instance_id).await;
+            }
+        }
+        let desired = usize::try_from(plan.desired_instances).unwrap_or(0);
+        instances.truncate(desired);
+        if instances.len() < desired {
+            let next = next_index(&instances);
+            match ctl.bring_up(key, &doc.current.id, plan, next, desired - instances.len()).await {
+                Ok(more) => instances.extend(more),
+                Err(reason) => tracing::warn!(endpoint = %key.name, %reason, "re-creating instances"),
+            }
+        }
+        variants.push(live_variant(plan, instances));
+    }
+    let keep: HashSet<String> =
+        variants.iter().flat_map(|v| v.instances.iter().map(|i| i.instance_id.clone())).collect();
+    ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
+    if let Ok(backend) = ctl.backend() {
+        for stale in observed.iter().filter(|o| o.resource == key.resource_label() && !keep.contains(&o.instance_id)) {
+            let _ = backend.remove_by_id(&ctl.inner.config.owner, &stale.instance_id).await;
+        }
+    }
+    Ok(())
+}
+
+/// Start-up: every endpoint reconciled (InService ones adopt their containers), and containers of
+/// endpoints that no longer exist removed.
+pub(super) async fn adopt_all(ctl: &Endpoints) -> Result<(), Error> {
+    let records = ctl.inner.store.all_endpoints().await?;
+    let known: HashSet<String> = records.iter().map(|r| EndpointKey::new(&r.scope, &r.name).resource_label()).collect();
+    if let Ok(backend) = ctl.backend() {
+        for orphan in backend
+            .list(&ctl.inner.config.owner)
+            .await?
+            .iter()
+            .filter(|o| o.kind == OwnerKind::Endpoint && !known.contains(&o.resource))
+        {
+            tracing::info!(instance = %orphan.instance_id, resource = %orphan.resource, "removing container of no endpoint");
+            let _ = backend.remove_by_id(&ctl.inner.config.owner, &orphan.instance_id).await;
+        }
+    }
+    for record in records {
+        ctl.reconcile(&EndpointKey::new(&record.scope, &record.name)).await;
+    }
+    Ok(())
+}
+
+/// The watchdog: heal every InService endpoint.
+pub(super) async fn watch(ctl: &Endpoints) -> Result<(), Error> {
+    for record in ctl.inner.store.all_endpoints().await? {
+        if record.status == status::IN_SERVICE {
+            ctl.reconcile(&EndpointKey::new(&record.scope, &record.name)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn save(ctl: &Endpoints, record: EndpointRecord, status: &str, doc: &EndpointDoc) -> Result<(), Error> {
+    let changed = EndpointRecord {
+        status: status.to_owned(),
+        modified_ms: now_ms(),
+        state: serde_json::to_value(doc)?,
+        ..record
+    };
+    ctl.inner.store.update_endpoint(&changed).await?;
+    Ok(())
+}
+
+/// Waits until no request is in flight on an old fleet (bounded), so that an update or delete
+/// fails no invocation.
+async fn drain(old: &LiveEndpoint) {
+    for instance in old.instances() {
+        drain_instance(instance).await;
+    }
+}
+
+async fn drain_instance(instance: &LiveInstance) {
+    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+    while instance.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Removes the endpoint's containers: all of them, or those of one fleet.
+async fn remove_endpoint_containers(ctl: &Endpoints, key: &EndpointKey, fleet: Option<&str>) {
+    let Ok(backend) = ctl.backend() else { return };
+    let Ok(observed) = backend.list(&ctl.inner.config.owner).await else { return };
+    let resource = key.resource_label();
+    let mut seen = HashMap::new();
+    for instance in observed.iter().filter(|o| o.resource == resource && fleet.is_none_or(|f| o.generation == f)) {
+        if seen.insert(instance.instance_id.clone(), ()).is_none()
+            && let Err(err) = backend.remove_by_id(&ctl.inner.config.owner, &instance.instance_id).await
+        {
+            tracing::warn!(instance = %instance.instance_id, error = %err, "removing instance");
+        }
+    }
+}

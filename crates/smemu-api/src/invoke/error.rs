@@ -1,0 +1,117 @@
+//! The runtime's (InvokeEndpoint's) errors, with the real service's codes, statuses and texts.
+//! See <https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html>.
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InvokeError {
+    #[error("Endpoint {endpoint} of account {account} not found.")]
+    EndpointNotFound { endpoint: String, account: String },
+    #[error("Endpoint {endpoint} of account {account} is not in service (status {status}).")]
+    NotInService { endpoint: String, account: String, status: String },
+    #[error("The variant {variant} is not present within endpoint {endpoint}.")]
+    UnknownVariant { variant: String, endpoint: String },
+    #[error("No variant of endpoint {endpoint} has a weight above zero, so none can receive traffic.")]
+    NoRoutableVariant { endpoint: String },
+    #[error(
+        "The endpoint {endpoint} uses the Direct inference execution mode: specify the container with the header X-Amzn-SageMaker-Target-Container-Hostname."
+    )]
+    TargetContainerRequired { endpoint: String },
+    #[error("The target container hostname {hostname} is not present within endpoint {endpoint}.")]
+    UnknownTargetContainer { hostname: String, endpoint: String },
+    #[error(
+        "The endpoint {endpoint} runs its containers in Serial mode: X-Amzn-SageMaker-Target-Container-Hostname is only allowed for Direct mode."
+    )]
+    TargetContainerNotAllowed { endpoint: String },
+    /// The real service's Coral text for an oversized body.
+    #[error(
+        "1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length less than or equal to {max}"
+    )]
+    PayloadTooLarge { max: usize },
+    #[error("{0}")]
+    InvalidHeader(String),
+    /// A container answered non-2xx, timed out (`status` 0), or sent on too much data.
+    #[error("{message}")]
+    Model { status: u16, server_side: bool, message: String, original_message: String, log_group: String },
+}
+
+/// Where SageMaker would keep the endpoint's logs (named in `ModelError`).
+pub(crate) struct LogLocation<'a> {
+    pub region: &'a str,
+    pub account: &'a str,
+    pub endpoint: &'a str,
+}
+
+impl LogLocation<'_> {
+    pub fn group(&self) -> String {
+        format!("/aws/sagemaker/Endpoints/{}", self.endpoint)
+    }
+
+    pub fn stream_arn(&self) -> String {
+        format!("arn:aws:logs:{}:{}:log-group:{}", self.region, self.account, self.group())
+    }
+
+    fn see(&self) -> String {
+        format!(
+            "See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group} in account {account} for more information.",
+            region = self.region,
+            group = self.group(),
+            account = self.account
+        )
+    }
+
+    /// A container answered `status` (real text for 4xx; 5xx by analogy).
+    pub fn container_error(&self, status: u16, who: &str, body: &str) -> InvokeError {
+        let server_side = status >= 500;
+        let kind = if server_side { "server" } else { "client" };
+        InvokeError::Model {
+            status,
+            server_side,
+            message: format!("Received {kind} error ({status}) from {who} with message \"{body}\". {}", self.see()),
+            original_message: body.to_owned(),
+            log_group: self.stream_arn(),
+        }
+    }
+
+    /// A container took longer than the invocation timeout (real text).
+    pub fn timeout(&self, who: &str) -> InvokeError {
+        let inner = format!(
+            "Your invocation timed out while waiting for a response from container {who}. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again."
+        );
+        InvokeError::Model {
+            status: 0,
+            server_side: true,
+            message: format!("Received server error (0) from {who} with message \"{inner}\". {}", self.see()),
+            original_message: inner,
+            log_group: self.stream_arn(),
+        }
+    }
+
+    /// A container could not be reached at all (real text).
+    pub fn unreachable(&self, who: &str) -> InvokeError {
+        let inner = format!(
+            "Amazon SageMaker could not get a response from the {} endpoint. This can occur when CPU or memory utilization is high. To check your utilization, see Amazon CloudWatch. To fix this problem, use an instance type with more CPU capacity or memory.",
+            self.endpoint
+        );
+        InvokeError::Model {
+            status: 0,
+            server_side: true,
+            message: format!("Received server error (0) from {who} with message \"{inner}\". {}", self.see()),
+            original_message: inner,
+            log_group: self.stream_arn(),
+        }
+    }
+
+    /// A pipeline container answered with more than the payload limit for the next one.
+    pub fn intermediate_too_large(&self, from: &str, to: &str, size: usize, max: usize) -> InvokeError {
+        let inner = format!(
+            "The response of container {from} ({size} bytes) exceeds the {max}-byte payload limit for the request to container {to}."
+        );
+        InvokeError::Model {
+            status: 0,
+            server_side: true,
+            message: format!("Received server error (0) from {from} with message \"{inner}\". {}", self.see()),
+            original_message: inner,
+            log_group: self.stream_arn(),
+        }
+    }
+}

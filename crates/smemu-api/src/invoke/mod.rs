@@ -1,0 +1,118 @@
+//! InvokeEndpoint: pick a variant and an instance, then relay the request through the pipeline.
+//!
+//! Serial mode (SageMaker's inference pipelines): container 1 gets the caller's request, each 2xx
+//! answer becomes the next container's request with its content type, the last answer goes back.
+//! Direct mode: only the container the caller names is called.
+//! See <https://docs.aws.amazon.com/sagemaker/latest/dg/inference-pipeline-real-time.html>.
+
+mod error;
+pub(crate) mod relay;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderValue;
+
+pub(crate) use error::{InvokeError, LogLocation};
+use relay::{ContainerRequest, Relay, RelayError};
+
+use crate::control::live::LiveEndpoint;
+
+/// The largest request body, and the largest answer a pipeline container may pass on (6 MB).
+pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+/// How long a container may take to answer, as in SageMaker.
+pub(crate) const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(crate) struct Invocation {
+    pub body: Bytes,
+    pub content_type: Option<HeaderValue>,
+    pub accept: Option<HeaderValue>,
+    pub custom_attributes: Option<HeaderValue>,
+    pub target_variant: Option<String>,
+    pub target_container: Option<String>,
+    pub inference_id: Option<HeaderValue>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Invoked {
+    pub body: Bytes,
+    pub content_type: Option<HeaderValue>,
+    pub custom_attributes: Option<HeaderValue>,
+    pub variant: String,
+}
+
+pub(crate) async fn invoke(
+    relay: &Relay,
+    live: &LiveEndpoint,
+    logs: &LogLocation<'_>,
+    request: Invocation,
+    timeout: Duration,
+) -> Result<Invoked, InvokeError> {
+    let endpoint = logs.endpoint.to_owned();
+    let variant = match &request.target_variant {
+        Some(name) => live
+            .variant(name)
+            .ok_or_else(|| InvokeError::UnknownVariant { variant: name.clone(), endpoint: endpoint.clone() })?,
+        None => live
+            .pick_variant(rand::random::<f64>())
+            .ok_or(InvokeError::NoRoutableVariant { endpoint: endpoint.clone() })?,
+    };
+    let instance =
+        variant.least_busy().ok_or_else(|| logs.unreachable(variant.who.first().map_or("primary", String::as_str)))?;
+    let _in_flight = instance.begin();
+
+    let steps: Vec<usize> = if variant.direct {
+        let hostname = request
+            .target_container
+            .as_deref()
+            .ok_or(InvokeError::TargetContainerRequired { endpoint: endpoint.clone() })?;
+        let index = instance.containers.iter().position(|(name, _)| name == hostname).ok_or_else(|| {
+            InvokeError::UnknownTargetContainer { hostname: hostname.to_owned(), endpoint: endpoint.clone() }
+        })?;
+        vec![index]
+    } else {
+        if request.target_container.is_some() {
+            return Err(InvokeError::TargetContainerNotAllowed { endpoint });
+        }
+        (0..instance.containers.len()).collect()
+    };
+
+    let extra: Vec<(&'static str, HeaderValue)> =
+        request.inference_id.iter().map(|id| ("x-amzn-sagemaker-inference-id", id.clone())).collect();
+    let mut body = request.body;
+    let mut content_type = request.content_type;
+    let mut custom_attributes = None;
+    for (position, &index) in steps.iter().enumerate() {
+        let last = position + 1 == steps.len();
+        let who = variant.who.get(index).map(String::as_str).unwrap_or("primary");
+        let reply = relay
+            .invocations(
+                ContainerRequest {
+                    addr: instance.containers[index].1,
+                    body,
+                    content_type: content_type.as_ref(),
+                    // Intermediate containers produce for the next one, not for the caller.
+                    accept: if last { request.accept.as_ref() } else { None },
+                    custom_attributes: request.custom_attributes.as_ref(),
+                    extra_headers: &extra,
+                },
+                timeout,
+            )
+            .await
+            .map_err(|err| match err {
+                RelayError::Timeout(_) => logs.timeout(who),
+                RelayError::Unreachable(_) => logs.unreachable(who),
+            })?;
+        if !reply.status.is_success() {
+            return Err(logs.container_error(reply.status.as_u16(), who, &String::from_utf8_lossy(&reply.body)));
+        }
+        if !last && reply.body.len() > MAX_PAYLOAD {
+            let next = variant.who.get(steps[position + 1]).map(String::as_str).unwrap_or("primary");
+            return Err(logs.intermediate_too_large(who, next, reply.body.len(), MAX_PAYLOAD));
+        }
+        body = reply.body;
+        content_type = reply.content_type.or(content_type);
+        custom_attributes = reply.custom_attributes;
+    }
+    Ok(Invoked { body, content_type, custom_attributes, variant: variant.name.clone() })
+}

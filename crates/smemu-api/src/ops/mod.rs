@@ -1,0 +1,13 @@
+//! The SageMaker operations, one module per resource. No HTTP here: a request context and a
+//! generated input in, a generated output or an `ApiError` out.
+
+pub(crate) mod endpoint_configs;
+pub(crate) mod endpoints;
+mod listing;
+pub(crate) mod models;
+mod spec;
+pub(crate) mod tags;
+
+/// The answer of operations that have no output shape: `{}`.
+#[derive(serde::Serialize)]
+pub(crate) struct Empty {}

@@ -1,0 +1,36 @@
+//! The state every request handler shares: one cheap-to-clone struct.
+
+use std::sync::Arc;
+
+use smemu_store::Store;
+
+use crate::Endpoints;
+
+/// Settings that shape answers.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The account used when a request's access key id is not a 12-digit account number.
+    pub default_account: String,
+    /// The region used when a request carries no SigV4 credential scope.
+    pub default_region: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { default_account: "000000000000".into(), default_region: "us-east-1".into() }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ApiConfig>,
+    /// The endpoint controller and the routing of invocations.
+    pub endpoints: Endpoints,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: ApiConfig, endpoints: Endpoints) -> Self {
+        AppState { store, config: Arc::new(config), endpoints }
+    }
+}

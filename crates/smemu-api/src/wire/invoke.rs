@@ -1,0 +1,140 @@
+//! The runtime's restJson1 protocol: `POST /endpoints/{EndpointName}/invocations`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use super::identity;
+use crate::AppState;
+use crate::invoke::relay::CUSTOM_ATTRIBUTES;
+use crate::invoke::{Invocation, InvokeError, MAX_PAYLOAD};
+
+const TARGET_VARIANT: &str = "x-amzn-sagemaker-target-variant";
+const TARGET_CONTAINER: &str = "x-amzn-sagemaker-target-container-hostname";
+const INFERENCE_ID: &str = "x-amzn-sagemaker-inference-id";
+const INVOKED_VARIANT: &str = "x-amzn-invoked-production-variant";
+
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    Path(endpoint): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let scope = identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config);
+    let result = async {
+        let body = read_body(body).await?;
+        let request = invocation(&headers, body)?;
+        state.endpoints.invoke(&scope, &endpoint, request).await
+    }
+    .await;
+    let mut response = match result {
+        Ok(invoked) => {
+            let mut response = (StatusCode::OK, invoked.body).into_response();
+            let out = response.headers_mut();
+            out.insert(
+                CONTENT_TYPE,
+                invoked.content_type.unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            );
+            if let Ok(variant) = HeaderValue::from_str(&invoked.variant) {
+                out.insert(INVOKED_VARIANT, variant);
+            }
+            if let Some(attributes) = invoked.custom_attributes {
+                out.insert(CUSTOM_ATTRIBUTES, attributes);
+            }
+            response
+        }
+        Err(err) => render_error(&err),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    tracing::info!(request_id, operation = "InvokeEndpoint", endpoint, status = response.status().as_u16(), "request");
+    response
+}
+
+/// Reads at most [`MAX_PAYLOAD`] bytes; more is the real validation error, not a 413.
+async fn read_body(body: Body) -> Result<Bytes, InvokeError> {
+    match Limited::new(body, MAX_PAYLOAD).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(InvokeError::PayloadTooLarge { max: MAX_PAYLOAD })
+        }
+        Err(err) => Err(InvokeError::InvalidHeader(format!("The request body could not be read: {err}"))),
+    }
+}
+
+fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeError> {
+    let text = |name: &str| -> Result<Option<String>, InvokeError> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| InvokeError::InvalidHeader(format!("Header {name} must be ASCII.")))
+            })
+            .transpose()
+    };
+    let custom_attributes = headers.get(CUSTOM_ATTRIBUTES).cloned();
+    if let Some(value) = &custom_attributes
+        && value.len() > 1024
+    {
+        return Err(InvokeError::InvalidHeader(
+            "1 validation error detected: Value at 'customAttributes' failed to satisfy constraint: Member must have length less than or equal to 1024".into(),
+        ));
+    }
+    let inference_id = headers.get(INFERENCE_ID).cloned();
+    if let Some(id) = &inference_id
+        && (id.is_empty() || id.len() > 64)
+    {
+        return Err(InvokeError::InvalidHeader(format!(
+            "1 validation error detected: Value '{}' at 'inferenceId' failed to satisfy constraint: Member must have length between 1 and 64",
+            id.to_str().unwrap_or_default()
+        )));
+    }
+    Ok(Invocation {
+        body,
+        content_type: headers.get(CONTENT_TYPE).cloned(),
+        accept: headers.get(ACCEPT).cloned(),
+        custom_attributes,
+        target_variant: text(TARGET_VARIANT)?,
+        target_container: text(TARGET_CONTAINER)?,
+        inference_id,
+    })
+}
+
+/// Runtime errors: the type in `X-Amzn-ErrorType`, a JSON body with `Message` (and, for
+/// `ModelError`, the real members in the real order).
+fn render_error(err: &InvokeError) -> Response {
+    let (status, code, body) = match err {
+        InvokeError::Model { status: original, server_side, message, original_message, log_group } => {
+            let code = if *server_side { "SERVER_ERROR_FROM_MODEL" } else { "CLIENT_ERROR_FROM_MODEL" };
+            // Key order as the real service sends it; serde_json keeps insertion order here.
+            let body = format!(
+                "{{\"ErrorCode\":{},\"LogStreamArn\":{},\"Message\":{},\"OriginalMessage\":{},\"OriginalStatusCode\":{}}}",
+                json(code),
+                json(log_group),
+                json(message),
+                json(original_message),
+                original
+            );
+            (StatusCode::FAILED_DEPENDENCY, "ModelError", body)
+        }
+        other => {
+            let body = format!("{{\"Message\":{},\"message\":{}}}", json(&other.to_string()), json(&other.to_string()));
+            (StatusCode::BAD_REQUEST, "ValidationError", body)
+        }
+    };
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(code));
+    response
+}
+
+fn json(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}

@@ -1,0 +1,119 @@
+//! The control plane's awsJson1.1 protocol: `POST /` with `X-Amz-Target: SageMaker.<Operation>`.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use smemu_types::sagemaker::Operation;
+
+use super::{dispatch, identity, render};
+use crate::{ApiError, AppState, RequestContext};
+
+/// Why a request never reached an operation; grouped into the few client codes AWS uses.
+#[derive(Debug)]
+pub(crate) enum Rejection {
+    MissingTarget,
+    UnknownTarget(String),
+    NotAnObject,
+    MalformedJson(serde_json::Error),
+    WrongMemberType(serde_json::Error),
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::MissingTarget => ApiError::unknown_operation("(no X-Amz-Target header)"),
+            Rejection::UnknownTarget(target) => ApiError::unknown_operation(&target),
+            Rejection::NotAnObject => ApiError::serialization("The request body must be a JSON object."),
+            Rejection::MalformedJson(err) => {
+                ApiError::serialization(format!("The request body is not valid JSON: {err}"))
+            }
+            Rejection::WrongMemberType(err) => {
+                ApiError::serialization(format!("The request body does not match the operation's input shape: {err}"))
+            }
+        }
+    }
+}
+
+pub(crate) async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let ctx = RequestContext {
+        scope: identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let operation = operation_of(target);
+    let op_name = operation.as_ref().map(|op| op.name()).unwrap_or("-");
+    let result = match operation {
+        Ok(op) => dispatch::dispatch(&state, &ctx, op, &body).await,
+        Err(rejection) => Err(rejection.into()),
+    };
+    let response = match result {
+        Ok(body) => render::success(body, &ctx.request_id),
+        Err(err) => {
+            if let ApiError::Internal(source) = &err {
+                tracing::error!(request_id = %ctx.request_id, operation = op_name, error = %source, "internal error");
+            }
+            render::control_plane_error(&err, &ctx.request_id)
+        }
+    };
+    tracing::info!(
+        request_id = %ctx.request_id,
+        operation = op_name,
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+fn operation_of(target: Option<&str>) -> Result<Operation, Rejection> {
+    let target = target.ok_or(Rejection::MissingTarget)?;
+    target
+        .strip_prefix("SageMaker.")
+        .and_then(Operation::from_name)
+        .ok_or_else(|| Rejection::UnknownTarget(target.to_owned()))
+}
+
+/// Decodes an input shape. An empty body is `{}`; syntax errors and type errors are told apart
+/// because AWS answers both with `SerializationException` but clients log the message.
+pub(crate) fn decode<I: serde::de::DeserializeOwned>(body: &[u8]) -> Result<I, Rejection> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
+    // serde would also read a struct from a JSON array; the protocol wants an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Rejection::NotAnObject);
+    }
+    serde_json::from_slice(body).map_err(|err| match err.classify() {
+        serde_json::error::Category::Data => Rejection::WrongMemberType(err),
+        _ => Rejection::MalformedJson(err),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_map_to_operations_or_rejections() {
+        assert_eq!(operation_of(Some("SageMaker.CreateModel")).ok(), Some(Operation::CreateModel));
+        assert!(matches!(operation_of(Some("SageMaker.CreateTrainingJob")), Err(Rejection::UnknownTarget(_))));
+        assert!(matches!(operation_of(Some("CreateModel")), Err(Rejection::UnknownTarget(_))));
+        assert!(matches!(operation_of(None), Err(Rejection::MissingTarget)));
+    }
+
+    #[test]
+    fn syntax_and_type_errors_are_told_apart() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Shape {
+            #[serde(rename = "MaxResults")]
+            _max: Option<i32>,
+        }
+        assert!(matches!(decode::<Shape>(b"{\"MaxResults\": "), Err(Rejection::MalformedJson(_))));
+        assert!(matches!(decode::<Shape>(b"{\"MaxResults\": \"ten\"}"), Err(Rejection::WrongMemberType(_))));
+        assert!(decode::<Shape>(b"").is_ok());
+        assert!(matches!(decode::<Shape>(b" [1]"), Err(Rejection::NotAnObject)));
+    }
+}

@@ -1,0 +1,101 @@
+//! smemu's process: configuration, start-up (store, object layer, container runtime, listeners)
+//! and clean shutdown.
+//!
+//! The binary (`main.rs`) parses flags into a [`Config`] and calls [`run`]; tests bind their
+//! listeners on port 0 first and call [`run`] in-process the same way.
+
+mod config;
+mod owner;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints};
+use smemu_objects::{Objects, ObjectsConfig};
+use smemu_runtime::{Backend, DockerBackend};
+use smemu_store::SqliteStore;
+use tokio::net::TcpListener;
+
+pub use config::{Config, LogFormat, ServeArgs};
+
+/// The database file inside the data directory.
+pub const STATE_FILE: &str = "state.db";
+
+/// The sockets smemu serves, bound by the caller (so that port 0 works and is known).
+pub struct Listeners {
+    pub api: TcpListener,
+    /// The embedded S3; `None` serves none.
+    pub s3: Option<TcpListener>,
+}
+
+/// Opens the state in `config.data_dir`, serves until `shutdown` resolves, then lets in-flight
+/// requests finish. Containers keep running across a restart; the next start adopts them.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?;
+
+    let (s3_stop, s3_stopped) = tokio::sync::watch::channel(false);
+    let mut embedded_endpoint = None;
+    let s3_task = match listeners.s3 {
+        Some(listener) => {
+            embedded_endpoint = Some(format!("http://{}", listener.local_addr()?));
+            let mut stopped = s3_stopped.clone();
+            Some(tokio::spawn(smemu_objects::serve_embedded_s3(
+                listener,
+                config.data_dir.join("s3"),
+                None,
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            )))
+        }
+        None => None,
+    };
+    let objects = Objects::new(ObjectsConfig {
+        embedded_endpoint,
+        embedded_credentials: None,
+        external_endpoint: config.s3_endpoint.clone(),
+        external_credentials: None,
+        force_path_style: config.s3_path_style,
+        region: config.default_region.clone(),
+    })
+    .await?;
+
+    let backend: Result<Arc<dyn Backend>, String> = match DockerBackend::connect().await {
+        Ok(docker) => Ok(Arc::new(docker)),
+        Err(err) => {
+            tracing::warn!(error = %err, "no Docker engine: the control plane works, endpoints will fail");
+            Err(err.to_string())
+        }
+    };
+    let endpoints = Endpoints::new(
+        Arc::new(store.clone()),
+        backend,
+        Some(objects),
+        ControllerConfig {
+            owner: owner::owner_id(&config.data_dir)?,
+            artifacts_dir: config.data_dir.join("artifacts"),
+            resource_limits: config.resource_limits,
+            watchdog_interval: Duration::from_secs(2),
+        },
+    );
+    Box::pin(endpoints.start()).await;
+    let api_config =
+        ApiConfig { default_account: config.default_account.clone(), default_region: config.default_region.clone() };
+    let state = AppState::new(Arc::new(store.clone()), api_config, endpoints);
+    smemu_api::wire::serve(listeners.api, state, shutdown).await.context("serving the API")?;
+
+    let _ = s3_stop.send(true);
+    if let Some(task) = s3_task {
+        task.await.context("embedded S3 task")?.context("embedded S3")?;
+    }
+    store.pool().close().await;
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! Endpoints on real Docker containers, through the AWS CLI: pipelines, Direct mode, instances,
+//! variants, updates, healing, restart and delete.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde_json::json;
+
+use crate::common::{AwsCli, Smemu, TEST_IMAGE, eventually, tagger, unique};
+
+/// Removes the test's containers even when it fails.
+struct Cleanup<'a>(&'a Smemu);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        self.0.remove_containers();
+    }
+}
+
+#[test]
+fn a_two_container_pipeline_runs_both_containers_in_order() {
+    let smemu = Smemu::start();
+    let _cleanup = Cleanup(&smemu);
+    let aws = smemu.aws();
+    let name = unique("pipe2");
+    aws.deploy(&name, &json!([tagger("a", None), tagger("b", None)]), &[], 1);
+
+    let (out, body) = aws.invoke(&name, "x\ny\n", &[]);
+    let meta = out.json();
+    assert_eq!(body, "x|a|b\ny|a|b\n");
+    assert_eq!(meta["InvokedProductionVariant"], "AllTraffic");
+    assert_eq!(meta["ContentType"], "text/plain");
+
+    let described = aws.describe_endpoint(&name);
+    let variant = &described["ProductionVariants"][0];
+    assert_eq!(variant["CurrentInstanceCount"], 1);
+    assert_eq!(variant["DesiredInstanceCount"], 1);
+    assert_eq!(variant["CurrentWeight"], 1.0);
+    let images = variant["DeployedImages"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["SpecifiedImage"], TEST_IMAGE);
+    assert!(images[0]["ResolvedImage"].as_str().unwrap().contains("sha256:"), "{images:?}");
+    // Both containers of the instance run, with our labels.
+    assert_eq!(smemu.containers(&["smemu.variant=AllTraffic"]).len(), 2);
+}
+
+#[test]
+fn a_three_container_pipeline_and_direct_mode() {
+    let smemu = Smemu::start();
+    let _cleanup = Cleanup(&smemu);
+    let aws = smemu.aws();
+    let serial = unique("pipe3");
+    aws.deploy(
+        &serial,
+        &json!([tagger("a", Some("one")), tagger("b", Some("two")), tagger("c", Some("three"))]),
+        &[],
+        1,
+    );
+    assert_eq!(aws.invoke(&serial, "x", &[]).1, "x|a|b|c");
+    // A Serial endpoint refuses a target container.
+    let (out, _) = aws.invoke(&serial, "x", &["--target-container-hostname", "two"]);
+    out.assert_error("ValidationError", "Serial mode");
+
+    let direct = unique("direct");
+    aws.deploy(
+        &direct,
+        &json!([tagger("a", Some("first")), tagger("b", Some("second"))]),
+        &["--inference-execution-config", "Mode=Direct"],
+        1,
+    );
+    assert_eq!(aws.invoke(&direct, "x", &["--target-container-hostname", "second"]).1, "x|b");
+    assert_eq!(aws.invoke(&direct, "x", &["--target-container-hostname", "first"]).1, "x|a");
+    let (missing, _) = aws.invoke(&direct, "x", &[]);
+    missing.assert_error("ValidationError", "X-Amzn-SageMaker-Target-Container-Hostname");
+    let (unknown, _) = aws.invoke(&direct, "x", &["--target-container-hostname", "third"]);
+    unknown.assert_error("ValidationError", "The target container hostname third is not present");
+}
+
+#[test]
+fn two_instances_both_serve_and_two_variants_share_traffic_by_weight() {
+    let smemu = Smemu::start();
+    let _cleanup = Cleanup(&smemu);
+    let aws = smemu.aws();
+    let name = unique("fleet");
+    aws.deploy(&name, &json!([tagger("only", None)]), &[], 2);
+    assert_eq!(smemu.containers(&[]).len(), 2);
+    for _ in 0..12 {
+        assert_eq!(aws.invoke(&name, "x", &[]).1, "x|only");
+    }
+    // Each instance logged some of the requests (least-busy routing spreads sequential calls only
+    // when both are idle, so look for at least one each).
+    for id in smemu.containers(&[]) {
+        let logs = Command::new("docker").args(["logs", &id]).output().unwrap();
+        let text = String::from_utf8_lossy(&logs.stdout).to_string() + &String::from_utf8_lossy(&logs.stderr);
+        assert!(text.contains("/invocations"), "instance {id} served nothing: {text}");
+    }
+
+    // Two variants with their own models and weights.
+    let blue = unique("blue");
+    let green = unique("green");
+    aws.sagemaker(&["create-model", "--model-name", &blue, "--containers", &json!([tagger("blue", None)]).to_string()])
+        .json();
+    aws.sagemaker(&[
+        "create-model",
+        "--model-name",
+        &green,
+        "--containers",
+        &json!([tagger("green", None)]).to_string(),
+    ])
+    .json();
+    let config = unique("two-variants");
+    aws.sagemaker(&[
+        "create-endpoint-config",
+        "--endpoint-config-name",
+        &config,
+        "--production-variants",
+        &format!(
+            "VariantName=Blue,ModelName={blue},InstanceType=ml.m5.large,InitialInstanceCount=1,InitialVariantWeight=1"
+        ),
+        &format!(
+            "VariantName=Green,ModelName={green},InstanceType=ml.m5.large,InitialInstanceCount=1,InitialVariantWeight=1"
+        ),
+    ])
+    .json();
+    let endpoint = unique("weighted");
+    aws.sagemaker(&["create-endpoint", "--endpoint-name", &endpoint, "--endpoint-config-name", &config]).json();
+    aws.wait_in_service(&endpoint);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..30 {
+        let (out, body) = aws.invoke(&endpoint, "x", &[]);
+        let variant = out.json()["InvokedProductionVariant"].as_str().unwrap().to_owned();
+        assert_eq!(body, if variant == "Blue" { "x|blue" } else { "x|green" });
+        seen.insert(variant);
+    }
+    assert_eq!(seen.len(), 2, "30 calls at equal weights reached only {seen:?}");
+    let (out, body) = aws.invoke(&endpoint, "x", &["--target-variant", "Green"]);
+    assert_eq!((out.json()["InvokedProductionVariant"].as_str(), body.as_str()), (Some("Green"), "x|green"));
+    let (unknown, _) = aws.invoke(&endpoint, "x", &["--target-variant", "Red"]);
+    unknown.assert_error("ValidationError", "Red");
+
+    // All traffic to Green, then Blue scaled out to 2 instances.
+    aws.sagemaker(&[
+        "update-endpoint-weights-and-capacities",
+        "--endpoint-name",
+        &endpoint,
+        "--desired-weights-and-capacities",
+        "VariantName=Blue,DesiredWeight=0,DesiredInstanceCount=2",
+    ])
+    .json();
+    let described = aws.wait_in_service(&endpoint);
+    let blue_variant = described["ProductionVariants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["VariantName"] == "Blue")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (blue_variant["CurrentWeight"].as_f64(), blue_variant["CurrentInstanceCount"].as_i64()),
+        (Some(0.0), Some(2))
+    );
+    for _ in 0..10 {
+        assert_eq!(aws.invoke(&endpoint, "x", &[]).1, "x|green");
+    }
+    assert_eq!(smemu.containers(&["smemu.variant=Blue"]).len(), 2);
+}
+
+#[test]
+fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
+    let smemu = Smemu::start();
+    let _cleanup = Cleanup(&smemu);
+    let aws = smemu.aws();
+    let name = unique("live");
+    aws.deploy(&name, &json!([tagger("v1", None)]), &[], 1);
+    let v2 = unique("v2");
+    aws.sagemaker(&["create-model", "--model-name", &v2, "--containers", &json!([tagger("v2", None)]).to_string()])
+        .json();
+    aws.sagemaker(&[
+        "create-endpoint-config",
+        "--endpoint-config-name",
+        &v2,
+        "--production-variants",
+        &format!("VariantName=AllTraffic,ModelName={v2},InstanceType=ml.m5.large,InitialInstanceCount=1"),
+    ])
+    .json();
+
+    // Continuous load from another thread while the update runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (stop, failures, calls) = (stop.clone(), failures.clone(), calls.clone());
+        let url = smemu.url.clone();
+        let name = name.clone();
+        std::thread::spawn(move || {
+            let aws = AwsCli::new(&url);
+            let mut bodies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let (out, body) = aws.invoke(&name, "x", &[]);
+                calls.fetch_add(1, Ordering::Relaxed);
+                if !out.success {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("failed invocation: {}", out.stderr);
+                }
+                bodies.push(body);
+            }
+            bodies
+        })
+    };
+    aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &v2]).json();
+    let updating = aws.describe_endpoint(&name);
+    assert_eq!(updating["EndpointStatus"], "Updating");
+    let described = aws.wait_in_service(&name);
+    assert_eq!(described["EndpointConfigName"], v2.as_str());
+    eventually(30, "the new fleet to answer", || (aws.invoke(&name, "x", &[]).1 == "x|v2").then_some(()));
+    stop.store(true, Ordering::Relaxed);
+    let bodies = load.join().unwrap();
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "invocations failed during the update");
+    assert!(calls.load(Ordering::Relaxed) > 0);
+    assert!(bodies.iter().all(|b| b == "x|v1" || b == "x|v2"), "{bodies:?}");
+    // The old fleet is gone.
+    eventually(30, "the old fleet to be removed", || (smemu.containers(&[]).len() == 1).then_some(()));
+
+    // An update to an image that does not exist fails; the endpoint stays on v2 and keeps serving.
+    let broken = unique("broken");
+    aws.sagemaker(&[
+        "create-model",
+        "--model-name",
+        &broken,
+        "--primary-container",
+        "Image=smemu-no-such-image:latest",
+    ])
+    .json();
+    aws.sagemaker(&[
+        "create-endpoint-config",
+        "--endpoint-config-name",
+        &broken,
+        "--production-variants",
+        &format!("VariantName=AllTraffic,ModelName={broken},InstanceType=ml.m5.large,InitialInstanceCount=1"),
+    ])
+    .json();
+    aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &broken]).json();
+    let after = aws.wait_in_service(&name);
+    assert_eq!(after["EndpointConfigName"], v2.as_str());
+    assert!(after["FailureReason"].as_str().unwrap_or_default().contains("smemu-no-such-image"), "{after}");
+    assert_eq!(aws.invoke(&name, "x", &[]).1, "x|v2");
+}
+
+#[test]
+fn a_crashed_container_is_replaced_and_a_restart_adopts_the_fleet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut smemu = Smemu::start_in(&data_dir);
+    let aws = smemu.aws();
+    let name = unique("heal");
+    aws.deploy(&name, &json!([tagger("a", None), tagger("b", None)]), &[], 1);
+    let before = smemu.containers(&[]);
+    assert_eq!(before.len(), 2);
+
+    // Kill one container: the watchdog replaces the instance.
+    let out = Command::new("docker").args(["kill", &before[1]]).output().unwrap();
+    assert!(out.status.success());
+    eventually(60, "a replacement instance", || {
+        let now = smemu.containers(&[]);
+        let running = Command::new("docker")
+            .args(["ps", "-q", "--no-trunc", "--filter", &format!("label=smemu.owner={}", smemu.owner())])
+            .output()
+            .unwrap();
+        let running = String::from_utf8_lossy(&running.stdout).lines().count();
+        (running == 2 && now.iter().all(|id| !before.contains(id)) && aws.invoke(&name, "x", &[]).1 == "x|a|b")
+            .then_some(())
+    });
+    assert_eq!(aws.describe_endpoint(&name)["EndpointStatus"], "InService");
+
+    // Restart smemu: the endpoint is still InService and serving, with no duplicate containers.
+    let serving = smemu.containers(&[]);
+    smemu.stop();
+    let smemu = Smemu::start_in(&data_dir);
+    let _cleanup = Cleanup(&smemu);
+    let aws = smemu.aws();
+    assert_eq!(aws.describe_endpoint(&name)["EndpointStatus"], "InService");
+    assert_eq!(aws.invoke(&name, "x", &[]).1, "x|a|b");
+    assert_eq!(smemu.containers(&[]), serving, "the restart replaced healthy containers");
+}
+
+#[test]
+fn delete_removes_every_container_and_errors_match_the_real_service() {
+    let smemu = Smemu::start();
+    let _cleanup = Cleanup(&smemu);
+    let aws = smemu.aws();
+    let name = unique("doomed");
+    let failing = json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "fail", "SMEMU_TEST_FAIL_STATUS": "400", "SMEMU_TEST_FAIL_MESSAGE": "bad input"}}]);
+    aws.deploy(&name, &failing, &[], 1);
+
+    let (out, _) = aws.invoke(&name, "x", &[]);
+    out.assert_error("ModelError", "Received client error (400) from container-1 with message \"bad input\"");
+
+    let (missing, _) = aws.invoke("no-such-endpoint", "x", &[]);
+    missing.assert_error("ValidationError", "Endpoint no-such-endpoint of account 000000000000 not found.");
+    aws.sagemaker(&["describe-endpoint", "--endpoint-name", "no-such-endpoint"]).assert_error(
+        "ValidationException",
+        "Could not find endpoint \"arn:aws:sagemaker:us-east-1:000000000000:endpoint/no-such-endpoint\".",
+    );
+    aws.sagemaker(&["create-endpoint", "--endpoint-name", &unique("e"), "--endpoint-config-name", "no-such-config"])
+        .assert_error("ValidationException", "Could not find endpoint configuration");
+    aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).assert_error(
+        "ValidationException",
+        &format!(
+            "Cannot create already existing endpoint \"arn:aws:sagemaker:us-east-1:000000000000:endpoint/{name}\"."
+        ),
+    );
+    aws.sagemaker(&[
+        "update-endpoint-weights-and-capacities",
+        "--endpoint-name",
+        &name,
+        "--desired-weights-and-capacities",
+        "VariantName=Nope,DesiredWeight=1",
+    ])
+    .assert_error(
+        "ValidationException",
+        "The variant name(s) \"Nope\" is/are not present within endpoint configuration",
+    );
+
+    assert!(aws.sagemaker(&["delete-endpoint", "--endpoint-name", &name]).success);
+    eventually(60, "the endpoint to be deleted", || {
+        let out = aws.sagemaker(&["describe-endpoint", "--endpoint-name", &name]);
+        (!out.success && out.stderr.contains("Could not find endpoint")).then_some(())
+    });
+    assert!(aws.sagemaker(&["wait", "endpoint-deleted", "--endpoint-name", &name]).success);
+    assert!(smemu.containers(&[]).is_empty(), "containers left after delete");
+    // The config and model stay.
+    aws.sagemaker(&["describe-endpoint-config", "--endpoint-config-name", &name]).json();
+}
+
+#[test]
+fn a_container_that_exits_fails_the_endpoint_with_its_logs() {
+    let smemu = Smemu::start();
+    let _cleanup = Cleanup(&smemu);
+    let aws = smemu.aws();
+    let name = unique("crash");
+    let crash = json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "crash"}}]);
+    aws.sagemaker(&["create-model", "--model-name", &name, "--containers", &crash.to_string()]).json();
+    aws.sagemaker(&[
+        "create-endpoint-config",
+        "--endpoint-config-name",
+        &name,
+        "--production-variants",
+        &format!("VariantName=AllTraffic,ModelName={name},InstanceType=ml.m5.large,InitialInstanceCount=1"),
+    ])
+    .json();
+    aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).json();
+    let failed = eventually(60, "the endpoint to fail", || {
+        let d = aws.describe_endpoint(&name);
+        (d["EndpointStatus"] == "Failed").then_some(d)
+    });
+    let reason = failed["FailureReason"].as_str().unwrap();
+    assert!(
+        reason
+            .starts_with("The primary container for production variant AllTraffic did not pass the ping health check."),
+        "{reason}"
+    );
+    assert!(reason.contains("crashing on purpose"), "{reason}");
+    assert!(smemu.containers(&[]).is_empty(), "a failed endpoint keeps no containers");
+    let (out, _) = aws.invoke(&name, "x", &[]);
+    out.assert_error("ValidationError", "not in service");
+    aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name])
+        .assert_error("ValidationException", "Cannot update in-progress endpoint");
+}

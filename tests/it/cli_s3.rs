@@ -1,0 +1,90 @@
+//! The embedded S3 through the AWS CLI, and model artifacts read from it by an endpoint.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::common::{Smemu, TEST_IMAGE, eventually, unique};
+
+/// A `model.tar.gz` holding `greeting.txt`.
+fn model_tarball(dir: &std::path::Path, greeting: &str) -> std::path::PathBuf {
+    let src = dir.join("model");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("greeting.txt"), greeting).unwrap();
+    let tarball = dir.join("model.tar.gz");
+    let status = Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&src).arg(".").status().unwrap();
+    assert!(status.success());
+    tarball
+}
+
+#[test]
+fn an_endpoint_reads_its_model_from_the_embedded_s3() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let s3 = crate::common::AwsCli::new(&smemu.s3_url);
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = unique("models");
+    assert!(s3.run("s3", &["mb", &format!("s3://{bucket}")]).success);
+    let tarball = model_tarball(tmp.path(), "hello from s3");
+    let up = s3.run("s3", &["cp", tarball.to_str().unwrap(), &format!("s3://{bucket}/churn/model.tar.gz")]);
+    assert!(up.success, "{}", up.stderr);
+    let listed = s3.run("s3", &["ls", &format!("s3://{bucket}/churn/")]);
+    assert!(listed.stdout.contains("model.tar.gz"), "{}", listed.stdout);
+
+    let name = unique("s3model");
+    let container = json!({
+        "Image": TEST_IMAGE,
+        "ModelDataUrl": format!("s3://{bucket}/churn/model.tar.gz"),
+        "Environment": {"SMEMU_TEST_ROLE": "echo-env"}
+    });
+    aws.deploy(&name, &json!([container]), &[], 1);
+    let (_, body) = aws.invoke(&name, "{}", &[]);
+    assert!(body.contains("hello from s3"), "the container did not see its model: {body}");
+    smemu.remove_containers();
+
+    // A missing artifact fails the endpoint with a reason naming the URI.
+    let missing = unique("nomodel");
+    let uri = format!("s3://{bucket}/absent/model.tar.gz");
+    aws.sagemaker(&[
+        "create-model",
+        "--model-name",
+        &missing,
+        "--primary-container",
+        &format!("Image={TEST_IMAGE},ModelDataUrl={uri}"),
+    ])
+    .json();
+    aws.sagemaker(&[
+        "create-endpoint-config",
+        "--endpoint-config-name",
+        &missing,
+        "--production-variants",
+        &format!("VariantName=AllTraffic,ModelName={missing},InstanceType=ml.m5.large,InitialInstanceCount=1"),
+    ])
+    .json();
+    aws.sagemaker(&["create-endpoint", "--endpoint-name", &missing, "--endpoint-config-name", &missing]).json();
+    let failed = eventually(60, "the endpoint to fail", || {
+        let d = aws.describe_endpoint(&missing);
+        (d["EndpointStatus"] == "Failed").then_some(d)
+    });
+    assert!(failed["FailureReason"].as_str().unwrap().contains(&uri), "{failed}");
+}
+
+#[test]
+fn a_file_url_model_directory_is_mounted_read_only() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let tmp = tempfile::tempdir().unwrap();
+    let model_dir = tmp.path().join("plain");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    std::fs::write(model_dir.join("greeting.txt"), "hello from a directory").unwrap();
+    let name = unique("filemodel");
+    let container = json!({
+        "Image": TEST_IMAGE,
+        "ModelDataUrl": format!("file://{}", model_dir.display()),
+        "Environment": {"SMEMU_TEST_ROLE": "echo-env"}
+    });
+    aws.deploy(&name, &json!([container]), &[], 1);
+    let (_, body) = aws.invoke(&name, "{}", &[]);
+    assert!(body.contains("hello from a directory"), "{body}");
+    smemu.remove_containers();
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: smemu on a random loopback port, driven by real clients (the AWS SDK for
+//! Rust and the AWS CLI), with a real SQLite file. Files mirror the API.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test fails by panicking.
+
+mod common;
+
+mod cli_endpoint_configs;
+mod cli_endpoints;
+mod cli_models;
+mod cli_s3;
+mod cli_tags;
+mod persistence;
+mod protocol;
+mod sdk;
