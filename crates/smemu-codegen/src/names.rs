@@ -1,78 +1,163 @@
-//! Rust names for model names: snake_case fields, PascalCase variants, lowerCamelCase paths.
+//! Rust names for model names (types, fields, enum variants, functions) and Rust literals for model strings.
 
+use heck::ToSnakeCase;
+
+/// Rust keywords (strict and reserved, 2024 edition).
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
-    "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self",
-    "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become",
-    "box", "do", "final", "gen", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
+    "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro", "match", "mod",
+    "move", "mut", "override", "priv", "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait",
+    "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
 ];
 
-/// Type names that would shadow what generated code uses.
-const RESERVED_TYPES: &[&str] =
-    &["Option", "Result", "Vec", "String", "Box", "Default", "BTreeMap", "Timestamp", "Bytes", "Validate", "Violation"];
+/// Names a generated type must not take: the prelude's (generated code uses `Option`, `String`, `Vec`
+/// unqualified) and the generated module's own `Operation`.
+const TAKEN_TYPE_NAMES: &[&str] = &[
+    "AsMut",
+    "AsRef",
+    "Box",
+    "Clone",
+    "Copy",
+    "Debug",
+    "Default",
+    "DoubleEndedIterator",
+    "Drop",
+    "Eq",
+    "Err",
+    "ExactSizeIterator",
+    "Extend",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "From",
+    "FromIterator",
+    "Hash",
+    "Into",
+    "IntoIterator",
+    "Iterator",
+    "None",
+    "Ok",
+    "Operation",
+    "Option",
+    "Ord",
+    "PartialEq",
+    "PartialOrd",
+    "Result",
+    "Send",
+    "Sized",
+    "Some",
+    "String",
+    "Sync",
+    "ToOwned",
+    "ToString",
+    "TryFrom",
+    "TryInto",
+    "Unpin",
+    "Vec",
+];
 
-/// `ModelDataUrl` → `model_data_url`, `S3Uri` → `s3_uri`, `MemorySizeInMB` → `memory_size_in_mb`.
-pub fn snake(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() {
-            let prev = i.checked_sub(1).map(|p| chars[p]);
-            let next = chars.get(i + 1).copied();
-            let boundary = match prev {
-                None => false,
-                Some(p) if p.is_ascii_lowercase() || p.is_ascii_digit() => true,
-                Some(p) if p.is_ascii_uppercase() => next.is_some_and(|n| n.is_ascii_lowercase()),
-                _ => false,
-            };
-            if boundary && !out.ends_with('_') {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('_') {
-            out.push('_');
-        }
+/// The type name of a structure or enum shape: the shape's name, suffixed `Shape` when that is a keyword or a
+/// taken name. Returns whether it was renamed.
+pub fn type_name(shape: &str) -> (String, bool) {
+    if KEYWORDS.contains(&shape) || TAKEN_TYPE_NAMES.contains(&shape) {
+        (format!("{shape}Shape"), true)
+    } else {
+        (shape.to_owned(), false)
     }
-    if KEYWORDS.contains(&out.as_str()) { format!("r#{out}") } else { out }
 }
 
-/// The member as AWS messages name it: `ModelName` → `modelName`.
-pub fn lower_camel(name: &str) -> String {
-    let mut chars = name.chars();
+/// `ModelName` → `model_name`, `Type` → `r#type` (`self`-like keywords, which cannot be raw, get a `_`).
+pub fn field_name(member: &str) -> String {
+    let snake = member.to_snake_case();
+    match snake.as_str() {
+        "self" | "super" | "crate" | "_" => format!("{snake}_"),
+        s if KEYWORDS.contains(&s) => format!("r#{snake}"),
+        _ => snake,
+    }
+}
+
+/// The service's name for a member in violation paths: `ModelName` → `modelName`, `VpcConfig` → `vpcConfig`.
+pub fn path_name(member: &str) -> String {
+    let mut chars = member.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }
 }
 
-pub fn type_name(shape: &str) -> String {
-    if RESERVED_TYPES.contains(&shape) { format!("{shape}Shape") } else { shape.to_owned() }
+/// The per-shape check function: `check_model_name`.
+pub fn check_fn(shape: &str) -> String {
+    format!("check_{}", shape.to_snake_case())
 }
 
-/// `ml.t2.medium` → `MlT2Medium`, `ALL_AT_ONCE` → `AllAtOnce`, `Serial` → `Serial`.
-pub fn variant(value: &str) -> String {
-    let mut out = String::new();
-    for part in value.split(|c: char| !c.is_ascii_alphanumeric()).filter(|p| !p.is_empty()) {
-        let all_upper = part.chars().all(|c| !c.is_ascii_lowercase());
-        let mut chars = part.chars();
+/// Enum variant names for the values, in order: each value's alphanumeric runs, capitalised and joined
+/// (`ml.t2.medium` → `MlT2Medium`, `IN_PROGRESS` → `InProgress`, `Serial` → `Serial`); a `_` separates runs
+/// that would otherwise fuse two numbers (`ml.t2.2xlarge` → `MlT2_2xlarge`). Collisions get a numeric suffix.
+pub fn variant_names(values: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(values.len());
+    for value in values {
+        let base = variant_name(value);
+        let mut name = base.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            name = format!("{base}{n}");
+            n += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
+fn variant_name(value: &str) -> String {
+    let mut name = String::new();
+    for run in value.split(|c: char| !c.is_ascii_alphanumeric()).filter(|r| !r.is_empty()) {
+        let fuses_numbers =
+            name.ends_with(|c: char| c.is_ascii_digit()) && run.starts_with(|c: char| c.is_ascii_digit());
+        if fuses_numbers {
+            name.push('_');
+        }
+        let shouting = !run.chars().any(|c| c.is_ascii_lowercase());
+        let mut chars = run.chars();
         if let Some(first) = chars.next() {
-            out.push(first.to_ascii_uppercase());
-            let rest: String = chars.collect();
-            out.push_str(&if all_upper { rest.to_ascii_lowercase() } else { rest });
+            name.push(first.to_ascii_uppercase());
+        }
+        if shouting {
+            name.extend(chars.map(|c| c.to_ascii_lowercase()));
+        } else {
+            name.extend(chars);
         }
     }
-    if out.is_empty() {
-        out.push_str("Empty");
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert(0, 'V');
     }
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, 'V');
+    // `Unknown` is the catch-all variant; `Self` cannot be a variant.
+    if name == "Unknown" || name == "Self" {
+        name.push_str("Value");
     }
-    if out == "Unknown" {
-        out.push_str("Value");
+    name
+}
+
+/// A Rust string literal for `s`: raw (`r"..."`) when it has backslashes, so patterns read as in the model.
+pub fn str_lit(s: &str) -> String {
+    if s.contains('\\') && !s.chars().any(char::is_control) {
+        let mut hashes = String::new();
+        while s.contains(&format!("\"{hashes}")) {
+            hashes.push('#');
+        }
+        format!("r{hashes}\"{s}\"{hashes}")
+    } else {
+        format!("{s:?}")
     }
-    out
+}
+
+/// `s` as inline code in a doc comment, with enough backticks around it.
+pub fn doc_code(s: &str) -> String {
+    let mut ticks = String::from("`");
+    while s.contains(ticks.as_str()) {
+        ticks.push('`');
+    }
+    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    format!("{ticks}{pad}{s}{pad}{ticks}")
 }
 
 #[cfg(test)]
@@ -80,17 +165,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_follow_rust_and_aws_conventions() {
-        assert_eq!(snake("ModelDataUrl"), "model_data_url");
-        assert_eq!(snake("S3Uri"), "s3_uri");
-        assert_eq!(snake("MemorySizeInMB"), "memory_size_in_mb");
-        assert_eq!(snake("EnableSSMAccess"), "enable_ssm_access");
-        assert_eq!(snake("Type"), "r#type");
-        assert_eq!(lower_camel("ProductionVariants"), "productionVariants");
-        assert_eq!(variant("ml.t2.medium"), "MlT2Medium");
-        assert_eq!(variant("ALL_AT_ONCE"), "AllAtOnce");
-        assert_eq!(variant("SingleModel"), "SingleModel");
-        assert_eq!(variant("1.0"), "V10");
-        assert_eq!(type_name("String"), "StringShape");
+    fn variants() {
+        let values: Vec<String> =
+            ["ml.t2.medium", "ml.t2.2xlarge", "Serial", "IN_PROGRESS", "TFRecord", "Unknown", "a-b", "a.b"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        assert_eq!(
+            variant_names(&values),
+            ["MlT2Medium", "MlT2_2xlarge", "Serial", "InProgress", "TFRecord", "UnknownValue", "AB", "AB2"]
+        );
+    }
+
+    #[test]
+    fn fields_and_paths() {
+        assert_eq!(field_name("ModelName"), "model_name");
+        assert_eq!(field_name("Type"), "r#type");
+        assert_eq!(field_name("EnableSSMAccess"), "enable_ssm_access");
+        assert_eq!(path_name("VpcConfig"), "vpcConfig");
+        assert_eq!(type_name("String"), ("StringShape".to_owned(), true));
+        assert_eq!(type_name("Tag"), ("Tag".to_owned(), false));
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(str_lit("a\\-b"), "r\"a\\-b\"");
+        assert_eq!(str_lit("a\\\"b"), "r#\"a\\\"b\"#");
+        assert_eq!(str_lit("plain"), "\"plain\"");
+        assert_eq!(doc_code("a`b"), "``a`b``");
     }
 }

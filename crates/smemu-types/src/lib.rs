@@ -1,10 +1,18 @@
-//! SageMaker's shapes for smemu: generated from botocore's models (`generated/`, by
-//! `smemu-codegen`), plus the small runtime they use (timestamps, validation).
+//! smemu-types: the SageMaker shapes, enums, validators and operation lists generated from `api-models/`
+//! into `src/generated/` (by `smemu-codegen`), and the small hand-written runtime they use.
+//!
+//! - [`sagemaker`] / [`runtime`]: one type per structure and enum shape, the `Operation` list (generated).
+//! - [`Validate`], [`Violation`], [`ValidationErrors`]: input validation with the real service's messages.
+//! - [`Timestamp`]: the `timestamp` shape type (epoch seconds on the wire).
 
-pub mod generated;
-mod timestamp;
-mod validate;
+mod check;
+mod enum_value;
+mod generated;
+mod pattern;
+mod render;
+pub mod timestamp;
+pub mod validate;
 
 pub use generated::{runtime, sagemaker};
 pub use timestamp::Timestamp;
-pub use validate::{Validate, ValidationErrors, Violation, check, violation_message};
+pub use validate::{Validate, ValidationErrors, Violation, violation_message};

@@ -1,65 +1,121 @@
-//! Timestamps as the JSON protocols carry them: epoch seconds, with a millisecond fraction.
+//! [`Timestamp`], the type of `timestamp` shapes. The JSON protocols carry timestamps as epoch seconds with a
+//! millisecond fraction (`1529870369.986`); the service keeps millisecond precision, so this type does too.
 
 use std::fmt;
 
 use aws_smithy_types::DateTime;
 use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A point in time; on the wire a JSON number of epoch seconds (`1529870369.986`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A point in time with millisecond precision, (de)serialized as a JSON number of epoch seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(DateTime);
 
 impl Timestamp {
+    /// Now, truncated to the millisecond (so that it survives a JSON round trip unchanged).
     pub fn now() -> Self {
-        Timestamp(DateTime::from(std::time::SystemTime::now()))
+        let now = DateTime::from(std::time::SystemTime::now());
+        Self::from_millis(millis_of(&now))
     }
 
+    /// Epoch milliseconds.
+    pub fn from_millis(millis: i64) -> Self {
+        Self(DateTime::from_millis(millis))
+    }
+
+    /// Epoch milliseconds.
+    pub fn as_millis(&self) -> i64 {
+        millis_of(&self.0)
+    }
+
+    /// Epoch seconds, rounded to the millisecond.
     pub fn from_secs_f64(secs: f64) -> Self {
-        Timestamp(DateTime::from_secs_f64(secs))
+        // `as` saturates (and maps NaN to 0), which is the best an out-of-range float can mean here.
+        Self::from_millis((secs * 1000.0).round() as i64)
     }
 
+    /// Epoch seconds with a millisecond fraction.
     pub fn as_secs_f64(&self) -> f64 {
-        self.0.as_secs_f64()
+        self.as_millis() as f64 / 1000.0
     }
 
+    /// The underlying [`DateTime`] (for the AWS SDK's formatting helpers).
     pub fn as_date_time(&self) -> &DateTime {
         &self.0
     }
 }
 
-impl PartialOrd for Timestamp {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        self.as_secs_f64().partial_cmp(&other.as_secs_f64())
+/// Epoch milliseconds, flooring sub-millisecond parts (and `secs * 1000` cannot overflow for any date the
+/// service accepts; saturate otherwise).
+fn millis_of(t: &DateTime) -> i64 {
+    t.secs().saturating_mul(1000).saturating_add(i64::from(t.subsec_nanos() / 1_000_000))
+}
+
+impl From<DateTime> for Timestamp {
+    fn from(t: DateTime) -> Self {
+        Self::from_millis(millis_of(&t))
     }
 }
 
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Millisecond precision, as the real service answers.
-        let millis = (self.as_secs_f64() * 1000.0).round() / 1000.0;
-        serializer.serialize_f64(millis)
+impl From<Timestamp> for DateTime {
+    fn from(t: Timestamp) -> Self {
+        t.0
     }
 }
 
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Seconds;
-        impl Visitor<'_> for Seconds {
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.as_secs_f64())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecondsVisitor;
+
+        impl Visitor<'_> for SecondsVisitor {
             type Value = Timestamp;
+
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a timestamp in epoch seconds")
+                f.write_str("a number of epoch seconds")
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
-                if v.is_finite() { Ok(Timestamp::from_secs_f64(v)) } else { Err(E::custom("timestamp out of range")) }
+
+            fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp::from_millis(secs.saturating_mul(1000)))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-                Ok(Timestamp::from_secs_f64(v as f64))
+
+            fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Timestamp, E> {
+                let secs = i64::try_from(secs).map_err(|_| E::custom("timestamp out of range"))?;
+                self.visit_i64(secs)
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
-                Ok(Timestamp::from_secs_f64(v as f64))
+
+            fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Timestamp, E> {
+                Ok(Timestamp::from_secs_f64(secs))
             }
         }
-        deserializer.deserialize_any(Seconds)
+
+        deserializer.deserialize_f64(SecondsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    #[test]
+    fn wire_form() {
+        let t = Timestamp::from_secs_f64(1529870369.986);
+        assert_eq!(t.as_millis(), 1_529_870_369_986);
+        assert_eq!(serde_json::to_string(&t).unwrap(), "1529870369.986");
+        assert_eq!(serde_json::from_str::<Timestamp>("1529870369.986").unwrap(), t);
+        assert_eq!(serde_json::from_str::<Timestamp>("1529870369").unwrap().as_millis(), 1_529_870_369_000);
+        assert!(serde_json::from_str::<Timestamp>("\"1529870369\"").is_err());
+    }
+
+    #[test]
+    fn now_round_trips_and_orders() {
+        let a = Timestamp::now();
+        let back: Timestamp = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(a, back);
+        assert!(Timestamp::from_millis(1) < Timestamp::from_millis(2));
     }
 }

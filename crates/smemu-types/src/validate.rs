@@ -1,18 +1,58 @@
-//! Constraint violations and their message in the AWS (Coral) form the real service answers with.
+//! Validation results: the [`Validate`] trait every generated structure implements, the [`Violation`]s it
+//! reports and the message the real service (AWS Coral) builds from them.
 
 use std::fmt;
 
-/// One broken constraint: where, what value, which constraint.
+/// The constraint text of a missing required member; such a violation renders its value as a bare `null`.
+pub const NOT_NULL: &str = "Member must not be null";
+
+/// One failed constraint: where (`path`, e.g. `containers.1.member.image`), the offending value as rendered in
+/// the message, and the constraint's text (e.g. `Member must have length less than or equal to 63`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// lowerCamelCase member path, list items 1-based: `productionVariants.1.member.instanceType`.
     pub path: String,
-    /// The value as the message shows it; `None` for a missing member (`Value null at ...`).
-    pub value: Option<String>,
+    pub value: String,
     pub constraint: String,
 }
 
-/// Every violation of one input, reported at once.
+impl Violation {
+    pub fn new(path: impl Into<String>, value: impl Into<String>, constraint: impl Into<String>) -> Self {
+        Self { path: path.into(), value: value.into(), constraint: constraint.into() }
+    }
+
+    /// A required member that is absent.
+    pub fn null(path: impl Into<String>) -> Self {
+        Self::new(path, "null", NOT_NULL)
+    }
+
+    /// Whether this is a missing required member (rendered `Value null at ...`, without quotes).
+    pub fn is_null(&self) -> bool {
+        self.constraint == NOT_NULL
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_null() {
+            write!(f, "Value null at '{}' failed to satisfy constraint: {}", self.path, self.constraint)
+        } else {
+            write!(f, "Value '{}' at '{}' failed to satisfy constraint: {}", self.value, self.path, self.constraint)
+        }
+    }
+}
+
+/// The service's message for a set of violations: `1 validation error detected: <e>` or
+/// `N validation errors detected: <e1>; <e2>`. Empty for no violations.
+pub fn violation_message(violations: &[Violation]) -> String {
+    let errors = violations.iter().map(Violation::to_string).collect::<Vec<_>>().join("; ");
+    match violations.len() {
+        0 => String::new(),
+        1 => format!("1 validation error detected: {errors}"),
+        n => format!("{n} validation errors detected: {errors}"),
+    }
+}
+
+/// Every violation of one input; `Display` is the service's `ValidationException` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationErrors(pub Vec<Violation>);
 
@@ -24,29 +64,12 @@ impl fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
-/// `1 validation error detected: Value 'x' at 'modelName' failed to satisfy constraint: ...`,
-/// or `N validation errors detected: <e1>; <e2>`.
-pub fn violation_message(violations: &[Violation]) -> String {
-    let n = violations.len();
-    let noun = if n == 1 { "error" } else { "errors" };
-    let items: Vec<String> = violations
-        .iter()
-        .map(|v| {
-            let value = match &v.value {
-                Some(value) => format!("Value '{value}'"),
-                None => "Value null".to_owned(),
-            };
-            format!("{value} at '{}' failed to satisfy constraint: {}", v.path, v.constraint)
-        })
-        .collect();
-    format!("{n} validation {noun} detected: {}", items.join("; "))
-}
-
-/// Implemented (by generated code) for every structure shape.
+/// The model's constraints on a shape: required members, lengths, ranges, patterns, enums, recursively.
 pub trait Validate {
-    /// Appends the violations of `self`, found at `path` (empty for the input itself).
+    /// Appends the violations of `self`, found at `path` (empty for the top-level input), to `out`.
     fn validate_into(&self, path: &str, out: &mut Vec<Violation>);
 
+    /// Every violation at once, in model member order, or `Ok` when there is none.
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut out = Vec::new();
         self.validate_into("", &mut out);
@@ -54,93 +77,30 @@ pub trait Validate {
     }
 }
 
-/// Helpers the generated validators call.
-pub mod check {
-    use super::Violation;
-
-    /// `parent.member`, or `member` at the top.
-    pub fn join(parent: &str, member: &str) -> String {
-        if parent.is_empty() { member.to_owned() } else { format!("{parent}.{member}") }
+/// Members that close a cycle of structures are boxed; they validate as what they hold.
+impl<T: Validate + ?Sized> Validate for Box<T> {
+    fn validate_into(&self, path: &str, out: &mut Vec<Violation>) {
+        (**self).validate_into(path, out);
     }
+}
 
-    /// `parent.N.member` for the N-th (1-based) item of a list.
-    pub fn item(parent: &str, index: usize) -> String {
-        format!("{parent}.{}.member", index + 1)
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub fn required<T>(value: &Option<T>, path: &str, out: &mut Vec<Violation>) {
-        if value.is_none() {
-            out.push(Violation { path: path.to_owned(), value: None, constraint: "Member must not be null".into() });
-        }
-    }
-
-    pub fn length(len: usize, shown: impl FnOnce() -> String, min: Option<usize>, max: Option<usize>, path: &str, out: &mut Vec<Violation>) {
-        if let Some(min) = min
-            && len < min
-        {
-            out.push(Violation {
-                path: path.to_owned(),
-                value: Some(shown()),
-                constraint: format!("Member must have length greater than or equal to {min}"),
-            });
-        } else if let Some(max) = max
-            && len > max
-        {
-            out.push(Violation {
-                path: path.to_owned(),
-                value: Some(shown()),
-                constraint: format!("Member must have length less than or equal to {max}"),
-            });
-        }
-    }
-
-    pub fn range(value: f64, shown: impl FnOnce() -> String, min: Option<f64>, max: Option<f64>, path: &str, out: &mut Vec<Violation>) {
-        if let Some(min) = min
-            && value < min
-        {
-            out.push(Violation {
-                path: path.to_owned(),
-                value: Some(shown()),
-                constraint: format!("Member must have value greater than or equal to {}", number(min)),
-            });
-        } else if let Some(max) = max
-            && value > max
-        {
-            out.push(Violation {
-                path: path.to_owned(),
-                value: Some(shown()),
-                constraint: format!("Member must have value less than or equal to {}", number(max)),
-            });
-        }
-    }
-
-    pub fn pattern(value: &str, matches: bool, pattern: &str, path: &str, out: &mut Vec<Violation>) {
-        if !matches {
-            out.push(Violation {
-                path: path.to_owned(),
-                value: Some(value.to_owned()),
-                constraint: format!("Member must satisfy regular expression pattern: {pattern}"),
-            });
-        }
-    }
-
-    pub fn enum_value(value: &str, known: bool, values: &[&str], path: &str, out: &mut Vec<Violation>) {
-        if !known {
-            out.push(Violation {
-                path: path.to_owned(),
-                value: Some(value.to_owned()),
-                constraint: format!("Member must satisfy enum value set: [{}]", values.join(", ")),
-            });
-        }
-    }
-
-    /// Integers without a fraction, as the model writes them.
-    fn number(n: f64) -> String {
-        if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
-    }
-
-    /// A list's or map's value as a message shows it (compact JSON).
-    pub fn shown<T: serde::Serialize>(value: &T) -> String {
-        serde_json::to_string(value).unwrap_or_default()
+    #[test]
+    fn one_and_many() {
+        let a = Violation::null("modelName");
+        let b = Violation::new("maxResults", "0", "Member must have value greater than or equal to 1");
+        assert_eq!(
+            violation_message(std::slice::from_ref(&a)),
+            "1 validation error detected: Value null at 'modelName' failed to satisfy constraint: Member must not be null"
+        );
+        assert_eq!(
+            ValidationErrors(vec![a, b]).to_string(),
+            "2 validation errors detected: Value null at 'modelName' failed to satisfy constraint: Member must not be null; \
+             Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        );
+        assert_eq!(violation_message(&[]), "");
     }
 }

@@ -43,8 +43,12 @@ fn several_violations_are_listed_together() {
     };
     let text = message(&input);
     assert!(text.starts_with("18 validation errors detected: "), "{text}");
-    assert!(text.contains("at 'modelName' failed to satisfy constraint: Member must have length less than or equal to 63"));
-    assert!(text.contains("at 'containers' failed to satisfy constraint: Member must have length less than or equal to 15"));
+    assert!(
+        text.contains("at 'modelName' failed to satisfy constraint: Member must have length less than or equal to 63")
+    );
+    assert!(
+        text.contains("at 'containers' failed to satisfy constraint: Member must have length less than or equal to 15")
+    );
     assert!(text.contains("Value 'has space' at 'containers.1.member.image' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\S]+"));
 }
 
