@@ -91,8 +91,8 @@ pub fn check_fn(shape: &str) -> String {
 }
 
 /// Enum variant names for the values, in order: each value's alphanumeric runs, capitalised and joined
-/// (`ml.t2.medium` → `MlT2Medium`, `IN_PROGRESS` → `InProgress`, `Serial` → `Serial`); a `_` separates runs
-/// that would otherwise fuse two numbers (`ml.t2.2xlarge` → `MlT2_2xlarge`). Collisions get a numeric suffix.
+/// (`ml.t2.medium` → `MlT2Medium`, `ml.c4.2xlarge` → `MlC42xlarge`, `IN_PROGRESS` → `InProgress`), the AWS
+/// Rust SDK's names for the same values. Fused numbers can collide; a collision gets a numeric suffix.
 pub fn variant_names(values: &[String]) -> Vec<String> {
     let mut names: Vec<String> = Vec::with_capacity(values.len());
     for value in values {
@@ -111,11 +111,6 @@ pub fn variant_names(values: &[String]) -> Vec<String> {
 fn variant_name(value: &str) -> String {
     let mut name = String::new();
     for run in value.split(|c: char| !c.is_ascii_alphanumeric()).filter(|r| !r.is_empty()) {
-        let fuses_numbers =
-            name.ends_with(|c: char| c.is_ascii_digit()) && run.starts_with(|c: char| c.is_ascii_digit());
-        if fuses_numbers {
-            name.push('_');
-        }
         let shouting = !run.chars().any(|c| c.is_ascii_lowercase());
         let mut chars = run.chars();
         if let Some(first) = chars.next() {
@@ -167,13 +162,13 @@ mod tests {
     #[test]
     fn variants() {
         let values: Vec<String> =
-            ["ml.t2.medium", "ml.t2.2xlarge", "Serial", "IN_PROGRESS", "TFRecord", "Unknown", "a-b", "a.b"]
+            ["ml.t2.medium", "ml.c4.2xlarge", "Serial", "IN_PROGRESS", "TFRecord", "Unknown", "a-b", "a.b"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
         assert_eq!(
             variant_names(&values),
-            ["MlT2Medium", "MlT2_2xlarge", "Serial", "InProgress", "TFRecord", "UnknownValue", "AB", "AB2"]
+            ["MlT2Medium", "MlC42xlarge", "Serial", "InProgress", "TFRecord", "UnknownValue", "AB", "AB2"]
         );
     }
 

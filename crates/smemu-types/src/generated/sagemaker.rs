@@ -5620,13 +5620,13 @@ pub enum ProductionVariantInferenceAmiVersion {
     /// `al2-ami-sagemaker-inference-gpu-2`
     Al2AmiSagemakerInferenceGpu2,
     /// `al2-ami-sagemaker-inference-gpu-2-1`
-    Al2AmiSagemakerInferenceGpu2_1,
+    Al2AmiSagemakerInferenceGpu21,
     /// `al2-ami-sagemaker-inference-gpu-3-1`
-    Al2AmiSagemakerInferenceGpu3_1,
+    Al2AmiSagemakerInferenceGpu31,
     /// `al2-ami-sagemaker-inference-neuron-2`
     Al2AmiSagemakerInferenceNeuron2,
     /// `al2023-ami-sagemaker-inference-gpu-4-1`
-    Al2023AmiSagemakerInferenceGpu4_1,
+    Al2023AmiSagemakerInferenceGpu41,
     /// A value the model does not list, as sent (validation reports it).
     Unknown(String),
 }
@@ -5647,10 +5647,10 @@ impl ProductionVariantInferenceAmiVersion {
     pub fn as_str(&self) -> &str {
         match self {
             Self::Al2AmiSagemakerInferenceGpu2 => "al2-ami-sagemaker-inference-gpu-2",
-            Self::Al2AmiSagemakerInferenceGpu2_1 => "al2-ami-sagemaker-inference-gpu-2-1",
-            Self::Al2AmiSagemakerInferenceGpu3_1 => "al2-ami-sagemaker-inference-gpu-3-1",
+            Self::Al2AmiSagemakerInferenceGpu21 => "al2-ami-sagemaker-inference-gpu-2-1",
+            Self::Al2AmiSagemakerInferenceGpu31 => "al2-ami-sagemaker-inference-gpu-3-1",
             Self::Al2AmiSagemakerInferenceNeuron2 => "al2-ami-sagemaker-inference-neuron-2",
-            Self::Al2023AmiSagemakerInferenceGpu4_1 => "al2023-ami-sagemaker-inference-gpu-4-1",
+            Self::Al2023AmiSagemakerInferenceGpu41 => "al2023-ami-sagemaker-inference-gpu-4-1",
             Self::Unknown(value) => value,
         }
     }
@@ -5660,10 +5660,10 @@ impl From<&str> for ProductionVariantInferenceAmiVersion {
     fn from(value: &str) -> Self {
         match value {
             "al2-ami-sagemaker-inference-gpu-2" => Self::Al2AmiSagemakerInferenceGpu2,
-            "al2-ami-sagemaker-inference-gpu-2-1" => Self::Al2AmiSagemakerInferenceGpu2_1,
-            "al2-ami-sagemaker-inference-gpu-3-1" => Self::Al2AmiSagemakerInferenceGpu3_1,
+            "al2-ami-sagemaker-inference-gpu-2-1" => Self::Al2AmiSagemakerInferenceGpu21,
+            "al2-ami-sagemaker-inference-gpu-3-1" => Self::Al2AmiSagemakerInferenceGpu31,
             "al2-ami-sagemaker-inference-neuron-2" => Self::Al2AmiSagemakerInferenceNeuron2,
-            "al2023-ami-sagemaker-inference-gpu-4-1" => Self::Al2023AmiSagemakerInferenceGpu4_1,
+            "al2023-ami-sagemaker-inference-gpu-4-1" => Self::Al2023AmiSagemakerInferenceGpu41,
             other => Self::Unknown(other.to_owned()),
         }
     }
@@ -5703,29 +5703,29 @@ pub enum ProductionVariantInstanceType {
     /// `ml.t2.xlarge`
     MlT2Xlarge,
     /// `ml.t2.2xlarge`
-    MlT2_2xlarge,
+    MlT22xlarge,
     /// `ml.m4.xlarge`
     MlM4Xlarge,
     /// `ml.m4.2xlarge`
-    MlM4_2xlarge,
+    MlM42xlarge,
     /// `ml.m4.4xlarge`
-    MlM4_4xlarge,
+    MlM44xlarge,
     /// `ml.m4.10xlarge`
-    MlM4_10xlarge,
+    MlM410xlarge,
     /// `ml.m4.16xlarge`
-    MlM4_16xlarge,
+    MlM416xlarge,
     /// `ml.m5.large`
     MlM5Large,
     /// `ml.m5.xlarge`
     MlM5Xlarge,
     /// `ml.m5.2xlarge`
-    MlM5_2xlarge,
+    MlM52xlarge,
     /// `ml.m5.4xlarge`
-    MlM5_4xlarge,
+    MlM54xlarge,
     /// `ml.m5.12xlarge`
-    MlM5_12xlarge,
+    MlM512xlarge,
     /// `ml.m5.24xlarge`
-    MlM5_24xlarge,
+    MlM524xlarge,
     /// `ml.m5d.large`
     MlM5dLarge,
     /// `ml.m5d.xlarge`
@@ -5743,35 +5743,35 @@ pub enum ProductionVariantInstanceType {
     /// `ml.c4.xlarge`
     MlC4Xlarge,
     /// `ml.c4.2xlarge`
-    MlC4_2xlarge,
+    MlC42xlarge,
     /// `ml.c4.4xlarge`
-    MlC4_4xlarge,
+    MlC44xlarge,
     /// `ml.c4.8xlarge`
-    MlC4_8xlarge,
+    MlC48xlarge,
     /// `ml.p2.xlarge`
     MlP2Xlarge,
     /// `ml.p2.8xlarge`
-    MlP2_8xlarge,
+    MlP28xlarge,
     /// `ml.p2.16xlarge`
-    MlP2_16xlarge,
+    MlP216xlarge,
     /// `ml.p3.2xlarge`
-    MlP3_2xlarge,
+    MlP32xlarge,
     /// `ml.p3.8xlarge`
-    MlP3_8xlarge,
+    MlP38xlarge,
     /// `ml.p3.16xlarge`
-    MlP3_16xlarge,
+    MlP316xlarge,
     /// `ml.c5.large`
     MlC5Large,
     /// `ml.c5.xlarge`
     MlC5Xlarge,
     /// `ml.c5.2xlarge`
-    MlC5_2xlarge,
+    MlC52xlarge,
     /// `ml.c5.4xlarge`
-    MlC5_4xlarge,
+    MlC54xlarge,
     /// `ml.c5.9xlarge`
-    MlC5_9xlarge,
+    MlC59xlarge,
     /// `ml.c5.18xlarge`
-    MlC5_18xlarge,
+    MlC518xlarge,
     /// `ml.c5d.large`
     MlC5dLarge,
     /// `ml.c5d.xlarge`
@@ -5801,13 +5801,13 @@ pub enum ProductionVariantInstanceType {
     /// `ml.r5.xlarge`
     MlR5Xlarge,
     /// `ml.r5.2xlarge`
-    MlR5_2xlarge,
+    MlR52xlarge,
     /// `ml.r5.4xlarge`
-    MlR5_4xlarge,
+    MlR54xlarge,
     /// `ml.r5.12xlarge`
-    MlR5_12xlarge,
+    MlR512xlarge,
     /// `ml.r5.24xlarge`
-    MlR5_24xlarge,
+    MlR524xlarge,
     /// `ml.r5d.large`
     MlR5dLarge,
     /// `ml.r5d.xlarge`
@@ -5823,13 +5823,13 @@ pub enum ProductionVariantInstanceType {
     /// `ml.inf1.xlarge`
     MlInf1Xlarge,
     /// `ml.inf1.2xlarge`
-    MlInf1_2xlarge,
+    MlInf12xlarge,
     /// `ml.inf1.6xlarge`
-    MlInf1_6xlarge,
+    MlInf16xlarge,
     /// `ml.inf1.24xlarge`
-    MlInf1_24xlarge,
+    MlInf124xlarge,
     /// `ml.dl1.24xlarge`
-    MlDl1_24xlarge,
+    MlDl124xlarge,
     /// `ml.c6i.large`
     MlC6iLarge,
     /// `ml.c6i.xlarge`
@@ -5887,35 +5887,35 @@ pub enum ProductionVariantInstanceType {
     /// `ml.g5.xlarge`
     MlG5Xlarge,
     /// `ml.g5.2xlarge`
-    MlG5_2xlarge,
+    MlG52xlarge,
     /// `ml.g5.4xlarge`
-    MlG5_4xlarge,
+    MlG54xlarge,
     /// `ml.g5.8xlarge`
-    MlG5_8xlarge,
+    MlG58xlarge,
     /// `ml.g5.12xlarge`
-    MlG5_12xlarge,
+    MlG512xlarge,
     /// `ml.g5.16xlarge`
-    MlG5_16xlarge,
+    MlG516xlarge,
     /// `ml.g5.24xlarge`
-    MlG5_24xlarge,
+    MlG524xlarge,
     /// `ml.g5.48xlarge`
-    MlG5_48xlarge,
+    MlG548xlarge,
     /// `ml.g6.xlarge`
     MlG6Xlarge,
     /// `ml.g6.2xlarge`
-    MlG6_2xlarge,
+    MlG62xlarge,
     /// `ml.g6.4xlarge`
-    MlG6_4xlarge,
+    MlG64xlarge,
     /// `ml.g6.8xlarge`
-    MlG6_8xlarge,
+    MlG68xlarge,
     /// `ml.g6.12xlarge`
-    MlG6_12xlarge,
+    MlG612xlarge,
     /// `ml.g6.16xlarge`
-    MlG6_16xlarge,
+    MlG616xlarge,
     /// `ml.g6.24xlarge`
-    MlG6_24xlarge,
+    MlG624xlarge,
     /// `ml.g6.48xlarge`
-    MlG6_48xlarge,
+    MlG648xlarge,
     /// `ml.r8g.medium`
     MlR8gMedium,
     /// `ml.r8g.large`
@@ -5965,17 +5965,17 @@ pub enum ProductionVariantInstanceType {
     /// `ml.g7e.48xlarge`
     MlG7e48xlarge,
     /// `ml.g7.2xlarge`
-    MlG7_2xlarge,
+    MlG72xlarge,
     /// `ml.g7.4xlarge`
-    MlG7_4xlarge,
+    MlG74xlarge,
     /// `ml.g7.8xlarge`
-    MlG7_8xlarge,
+    MlG78xlarge,
     /// `ml.g7.12xlarge`
-    MlG7_12xlarge,
+    MlG712xlarge,
     /// `ml.g7.24xlarge`
-    MlG7_24xlarge,
+    MlG724xlarge,
     /// `ml.g7.48xlarge`
-    MlG7_48xlarge,
+    MlG748xlarge,
     /// `ml.p4d.24xlarge`
     MlP4d24xlarge,
     /// `ml.c7g.large`
@@ -6093,23 +6093,23 @@ pub enum ProductionVariantInstanceType {
     /// `ml.p4de.24xlarge`
     MlP4de24xlarge,
     /// `ml.trn1.2xlarge`
-    MlTrn1_2xlarge,
+    MlTrn12xlarge,
     /// `ml.trn1.32xlarge`
-    MlTrn1_32xlarge,
+    MlTrn132xlarge,
     /// `ml.trn1n.32xlarge`
     MlTrn1n32xlarge,
     /// `ml.trn2.48xlarge`
-    MlTrn2_48xlarge,
+    MlTrn248xlarge,
     /// `ml.inf2.xlarge`
     MlInf2Xlarge,
     /// `ml.inf2.8xlarge`
-    MlInf2_8xlarge,
+    MlInf28xlarge,
     /// `ml.inf2.24xlarge`
-    MlInf2_24xlarge,
+    MlInf224xlarge,
     /// `ml.inf2.48xlarge`
-    MlInf2_48xlarge,
+    MlInf248xlarge,
     /// `ml.p5.48xlarge`
-    MlP5_48xlarge,
+    MlP548xlarge,
     /// `ml.p5e.48xlarge`
     MlP5e48xlarge,
     /// `ml.p5en.48xlarge`
@@ -6243,13 +6243,13 @@ pub enum ProductionVariantInstanceType {
     /// `ml.c6in.32xlarge`
     MlC6in32xlarge,
     /// `ml.p6-b200.48xlarge`
-    MlP6B200_48xlarge,
+    MlP6B20048xlarge,
     /// `ml.p6-b300.48xlarge`
-    MlP6B300_48xlarge,
+    MlP6B30048xlarge,
     /// `ml.p6e-gb200.36xlarge`
-    MlP6eGb200_36xlarge,
+    MlP6eGb20036xlarge,
     /// `ml.p5.4xlarge`
-    MlP5_4xlarge,
+    MlP54xlarge,
     /// A value the model does not list, as sent (validation reports it).
     Unknown(String),
 }
@@ -6544,18 +6544,18 @@ impl ProductionVariantInstanceType {
             Self::MlT2Medium => "ml.t2.medium",
             Self::MlT2Large => "ml.t2.large",
             Self::MlT2Xlarge => "ml.t2.xlarge",
-            Self::MlT2_2xlarge => "ml.t2.2xlarge",
+            Self::MlT22xlarge => "ml.t2.2xlarge",
             Self::MlM4Xlarge => "ml.m4.xlarge",
-            Self::MlM4_2xlarge => "ml.m4.2xlarge",
-            Self::MlM4_4xlarge => "ml.m4.4xlarge",
-            Self::MlM4_10xlarge => "ml.m4.10xlarge",
-            Self::MlM4_16xlarge => "ml.m4.16xlarge",
+            Self::MlM42xlarge => "ml.m4.2xlarge",
+            Self::MlM44xlarge => "ml.m4.4xlarge",
+            Self::MlM410xlarge => "ml.m4.10xlarge",
+            Self::MlM416xlarge => "ml.m4.16xlarge",
             Self::MlM5Large => "ml.m5.large",
             Self::MlM5Xlarge => "ml.m5.xlarge",
-            Self::MlM5_2xlarge => "ml.m5.2xlarge",
-            Self::MlM5_4xlarge => "ml.m5.4xlarge",
-            Self::MlM5_12xlarge => "ml.m5.12xlarge",
-            Self::MlM5_24xlarge => "ml.m5.24xlarge",
+            Self::MlM52xlarge => "ml.m5.2xlarge",
+            Self::MlM54xlarge => "ml.m5.4xlarge",
+            Self::MlM512xlarge => "ml.m5.12xlarge",
+            Self::MlM524xlarge => "ml.m5.24xlarge",
             Self::MlM5dLarge => "ml.m5d.large",
             Self::MlM5dXlarge => "ml.m5d.xlarge",
             Self::MlM5d2xlarge => "ml.m5d.2xlarge",
@@ -6564,21 +6564,21 @@ impl ProductionVariantInstanceType {
             Self::MlM5d24xlarge => "ml.m5d.24xlarge",
             Self::MlC4Large => "ml.c4.large",
             Self::MlC4Xlarge => "ml.c4.xlarge",
-            Self::MlC4_2xlarge => "ml.c4.2xlarge",
-            Self::MlC4_4xlarge => "ml.c4.4xlarge",
-            Self::MlC4_8xlarge => "ml.c4.8xlarge",
+            Self::MlC42xlarge => "ml.c4.2xlarge",
+            Self::MlC44xlarge => "ml.c4.4xlarge",
+            Self::MlC48xlarge => "ml.c4.8xlarge",
             Self::MlP2Xlarge => "ml.p2.xlarge",
-            Self::MlP2_8xlarge => "ml.p2.8xlarge",
-            Self::MlP2_16xlarge => "ml.p2.16xlarge",
-            Self::MlP3_2xlarge => "ml.p3.2xlarge",
-            Self::MlP3_8xlarge => "ml.p3.8xlarge",
-            Self::MlP3_16xlarge => "ml.p3.16xlarge",
+            Self::MlP28xlarge => "ml.p2.8xlarge",
+            Self::MlP216xlarge => "ml.p2.16xlarge",
+            Self::MlP32xlarge => "ml.p3.2xlarge",
+            Self::MlP38xlarge => "ml.p3.8xlarge",
+            Self::MlP316xlarge => "ml.p3.16xlarge",
             Self::MlC5Large => "ml.c5.large",
             Self::MlC5Xlarge => "ml.c5.xlarge",
-            Self::MlC5_2xlarge => "ml.c5.2xlarge",
-            Self::MlC5_4xlarge => "ml.c5.4xlarge",
-            Self::MlC5_9xlarge => "ml.c5.9xlarge",
-            Self::MlC5_18xlarge => "ml.c5.18xlarge",
+            Self::MlC52xlarge => "ml.c5.2xlarge",
+            Self::MlC54xlarge => "ml.c5.4xlarge",
+            Self::MlC59xlarge => "ml.c5.9xlarge",
+            Self::MlC518xlarge => "ml.c5.18xlarge",
             Self::MlC5dLarge => "ml.c5d.large",
             Self::MlC5dXlarge => "ml.c5d.xlarge",
             Self::MlC5d2xlarge => "ml.c5d.2xlarge",
@@ -6593,10 +6593,10 @@ impl ProductionVariantInstanceType {
             Self::MlG4dn16xlarge => "ml.g4dn.16xlarge",
             Self::MlR5Large => "ml.r5.large",
             Self::MlR5Xlarge => "ml.r5.xlarge",
-            Self::MlR5_2xlarge => "ml.r5.2xlarge",
-            Self::MlR5_4xlarge => "ml.r5.4xlarge",
-            Self::MlR5_12xlarge => "ml.r5.12xlarge",
-            Self::MlR5_24xlarge => "ml.r5.24xlarge",
+            Self::MlR52xlarge => "ml.r5.2xlarge",
+            Self::MlR54xlarge => "ml.r5.4xlarge",
+            Self::MlR512xlarge => "ml.r5.12xlarge",
+            Self::MlR524xlarge => "ml.r5.24xlarge",
             Self::MlR5dLarge => "ml.r5d.large",
             Self::MlR5dXlarge => "ml.r5d.xlarge",
             Self::MlR5d2xlarge => "ml.r5d.2xlarge",
@@ -6604,10 +6604,10 @@ impl ProductionVariantInstanceType {
             Self::MlR5d12xlarge => "ml.r5d.12xlarge",
             Self::MlR5d24xlarge => "ml.r5d.24xlarge",
             Self::MlInf1Xlarge => "ml.inf1.xlarge",
-            Self::MlInf1_2xlarge => "ml.inf1.2xlarge",
-            Self::MlInf1_6xlarge => "ml.inf1.6xlarge",
-            Self::MlInf1_24xlarge => "ml.inf1.24xlarge",
-            Self::MlDl1_24xlarge => "ml.dl1.24xlarge",
+            Self::MlInf12xlarge => "ml.inf1.2xlarge",
+            Self::MlInf16xlarge => "ml.inf1.6xlarge",
+            Self::MlInf124xlarge => "ml.inf1.24xlarge",
+            Self::MlDl124xlarge => "ml.dl1.24xlarge",
             Self::MlC6iLarge => "ml.c6i.large",
             Self::MlC6iXlarge => "ml.c6i.xlarge",
             Self::MlC6i2xlarge => "ml.c6i.2xlarge",
@@ -6636,21 +6636,21 @@ impl ProductionVariantInstanceType {
             Self::MlR6i24xlarge => "ml.r6i.24xlarge",
             Self::MlR6i32xlarge => "ml.r6i.32xlarge",
             Self::MlG5Xlarge => "ml.g5.xlarge",
-            Self::MlG5_2xlarge => "ml.g5.2xlarge",
-            Self::MlG5_4xlarge => "ml.g5.4xlarge",
-            Self::MlG5_8xlarge => "ml.g5.8xlarge",
-            Self::MlG5_12xlarge => "ml.g5.12xlarge",
-            Self::MlG5_16xlarge => "ml.g5.16xlarge",
-            Self::MlG5_24xlarge => "ml.g5.24xlarge",
-            Self::MlG5_48xlarge => "ml.g5.48xlarge",
+            Self::MlG52xlarge => "ml.g5.2xlarge",
+            Self::MlG54xlarge => "ml.g5.4xlarge",
+            Self::MlG58xlarge => "ml.g5.8xlarge",
+            Self::MlG512xlarge => "ml.g5.12xlarge",
+            Self::MlG516xlarge => "ml.g5.16xlarge",
+            Self::MlG524xlarge => "ml.g5.24xlarge",
+            Self::MlG548xlarge => "ml.g5.48xlarge",
             Self::MlG6Xlarge => "ml.g6.xlarge",
-            Self::MlG6_2xlarge => "ml.g6.2xlarge",
-            Self::MlG6_4xlarge => "ml.g6.4xlarge",
-            Self::MlG6_8xlarge => "ml.g6.8xlarge",
-            Self::MlG6_12xlarge => "ml.g6.12xlarge",
-            Self::MlG6_16xlarge => "ml.g6.16xlarge",
-            Self::MlG6_24xlarge => "ml.g6.24xlarge",
-            Self::MlG6_48xlarge => "ml.g6.48xlarge",
+            Self::MlG62xlarge => "ml.g6.2xlarge",
+            Self::MlG64xlarge => "ml.g6.4xlarge",
+            Self::MlG68xlarge => "ml.g6.8xlarge",
+            Self::MlG612xlarge => "ml.g6.12xlarge",
+            Self::MlG616xlarge => "ml.g6.16xlarge",
+            Self::MlG624xlarge => "ml.g6.24xlarge",
+            Self::MlG648xlarge => "ml.g6.48xlarge",
             Self::MlR8gMedium => "ml.r8g.medium",
             Self::MlR8gLarge => "ml.r8g.large",
             Self::MlR8gXlarge => "ml.r8g.xlarge",
@@ -6675,12 +6675,12 @@ impl ProductionVariantInstanceType {
             Self::MlG7e12xlarge => "ml.g7e.12xlarge",
             Self::MlG7e24xlarge => "ml.g7e.24xlarge",
             Self::MlG7e48xlarge => "ml.g7e.48xlarge",
-            Self::MlG7_2xlarge => "ml.g7.2xlarge",
-            Self::MlG7_4xlarge => "ml.g7.4xlarge",
-            Self::MlG7_8xlarge => "ml.g7.8xlarge",
-            Self::MlG7_12xlarge => "ml.g7.12xlarge",
-            Self::MlG7_24xlarge => "ml.g7.24xlarge",
-            Self::MlG7_48xlarge => "ml.g7.48xlarge",
+            Self::MlG72xlarge => "ml.g7.2xlarge",
+            Self::MlG74xlarge => "ml.g7.4xlarge",
+            Self::MlG78xlarge => "ml.g7.8xlarge",
+            Self::MlG712xlarge => "ml.g7.12xlarge",
+            Self::MlG724xlarge => "ml.g7.24xlarge",
+            Self::MlG748xlarge => "ml.g7.48xlarge",
             Self::MlP4d24xlarge => "ml.p4d.24xlarge",
             Self::MlC7gLarge => "ml.c7g.large",
             Self::MlC7gXlarge => "ml.c7g.xlarge",
@@ -6739,15 +6739,15 @@ impl ProductionVariantInstanceType {
             Self::MlR6gd12xlarge => "ml.r6gd.12xlarge",
             Self::MlR6gd16xlarge => "ml.r6gd.16xlarge",
             Self::MlP4de24xlarge => "ml.p4de.24xlarge",
-            Self::MlTrn1_2xlarge => "ml.trn1.2xlarge",
-            Self::MlTrn1_32xlarge => "ml.trn1.32xlarge",
+            Self::MlTrn12xlarge => "ml.trn1.2xlarge",
+            Self::MlTrn132xlarge => "ml.trn1.32xlarge",
             Self::MlTrn1n32xlarge => "ml.trn1n.32xlarge",
-            Self::MlTrn2_48xlarge => "ml.trn2.48xlarge",
+            Self::MlTrn248xlarge => "ml.trn2.48xlarge",
             Self::MlInf2Xlarge => "ml.inf2.xlarge",
-            Self::MlInf2_8xlarge => "ml.inf2.8xlarge",
-            Self::MlInf2_24xlarge => "ml.inf2.24xlarge",
-            Self::MlInf2_48xlarge => "ml.inf2.48xlarge",
-            Self::MlP5_48xlarge => "ml.p5.48xlarge",
+            Self::MlInf28xlarge => "ml.inf2.8xlarge",
+            Self::MlInf224xlarge => "ml.inf2.24xlarge",
+            Self::MlInf248xlarge => "ml.inf2.48xlarge",
+            Self::MlP548xlarge => "ml.p5.48xlarge",
             Self::MlP5e48xlarge => "ml.p5e.48xlarge",
             Self::MlP5en48xlarge => "ml.p5en.48xlarge",
             Self::MlM7iLarge => "ml.m7i.large",
@@ -6814,10 +6814,10 @@ impl ProductionVariantInstanceType {
             Self::MlC6in16xlarge => "ml.c6in.16xlarge",
             Self::MlC6in24xlarge => "ml.c6in.24xlarge",
             Self::MlC6in32xlarge => "ml.c6in.32xlarge",
-            Self::MlP6B200_48xlarge => "ml.p6-b200.48xlarge",
-            Self::MlP6B300_48xlarge => "ml.p6-b300.48xlarge",
-            Self::MlP6eGb200_36xlarge => "ml.p6e-gb200.36xlarge",
-            Self::MlP5_4xlarge => "ml.p5.4xlarge",
+            Self::MlP6B20048xlarge => "ml.p6-b200.48xlarge",
+            Self::MlP6B30048xlarge => "ml.p6-b300.48xlarge",
+            Self::MlP6eGb20036xlarge => "ml.p6e-gb200.36xlarge",
+            Self::MlP54xlarge => "ml.p5.4xlarge",
             Self::Unknown(value) => value,
         }
     }
@@ -6829,18 +6829,18 @@ impl From<&str> for ProductionVariantInstanceType {
             "ml.t2.medium" => Self::MlT2Medium,
             "ml.t2.large" => Self::MlT2Large,
             "ml.t2.xlarge" => Self::MlT2Xlarge,
-            "ml.t2.2xlarge" => Self::MlT2_2xlarge,
+            "ml.t2.2xlarge" => Self::MlT22xlarge,
             "ml.m4.xlarge" => Self::MlM4Xlarge,
-            "ml.m4.2xlarge" => Self::MlM4_2xlarge,
-            "ml.m4.4xlarge" => Self::MlM4_4xlarge,
-            "ml.m4.10xlarge" => Self::MlM4_10xlarge,
-            "ml.m4.16xlarge" => Self::MlM4_16xlarge,
+            "ml.m4.2xlarge" => Self::MlM42xlarge,
+            "ml.m4.4xlarge" => Self::MlM44xlarge,
+            "ml.m4.10xlarge" => Self::MlM410xlarge,
+            "ml.m4.16xlarge" => Self::MlM416xlarge,
             "ml.m5.large" => Self::MlM5Large,
             "ml.m5.xlarge" => Self::MlM5Xlarge,
-            "ml.m5.2xlarge" => Self::MlM5_2xlarge,
-            "ml.m5.4xlarge" => Self::MlM5_4xlarge,
-            "ml.m5.12xlarge" => Self::MlM5_12xlarge,
-            "ml.m5.24xlarge" => Self::MlM5_24xlarge,
+            "ml.m5.2xlarge" => Self::MlM52xlarge,
+            "ml.m5.4xlarge" => Self::MlM54xlarge,
+            "ml.m5.12xlarge" => Self::MlM512xlarge,
+            "ml.m5.24xlarge" => Self::MlM524xlarge,
             "ml.m5d.large" => Self::MlM5dLarge,
             "ml.m5d.xlarge" => Self::MlM5dXlarge,
             "ml.m5d.2xlarge" => Self::MlM5d2xlarge,
@@ -6849,21 +6849,21 @@ impl From<&str> for ProductionVariantInstanceType {
             "ml.m5d.24xlarge" => Self::MlM5d24xlarge,
             "ml.c4.large" => Self::MlC4Large,
             "ml.c4.xlarge" => Self::MlC4Xlarge,
-            "ml.c4.2xlarge" => Self::MlC4_2xlarge,
-            "ml.c4.4xlarge" => Self::MlC4_4xlarge,
-            "ml.c4.8xlarge" => Self::MlC4_8xlarge,
+            "ml.c4.2xlarge" => Self::MlC42xlarge,
+            "ml.c4.4xlarge" => Self::MlC44xlarge,
+            "ml.c4.8xlarge" => Self::MlC48xlarge,
             "ml.p2.xlarge" => Self::MlP2Xlarge,
-            "ml.p2.8xlarge" => Self::MlP2_8xlarge,
-            "ml.p2.16xlarge" => Self::MlP2_16xlarge,
-            "ml.p3.2xlarge" => Self::MlP3_2xlarge,
-            "ml.p3.8xlarge" => Self::MlP3_8xlarge,
-            "ml.p3.16xlarge" => Self::MlP3_16xlarge,
+            "ml.p2.8xlarge" => Self::MlP28xlarge,
+            "ml.p2.16xlarge" => Self::MlP216xlarge,
+            "ml.p3.2xlarge" => Self::MlP32xlarge,
+            "ml.p3.8xlarge" => Self::MlP38xlarge,
+            "ml.p3.16xlarge" => Self::MlP316xlarge,
             "ml.c5.large" => Self::MlC5Large,
             "ml.c5.xlarge" => Self::MlC5Xlarge,
-            "ml.c5.2xlarge" => Self::MlC5_2xlarge,
-            "ml.c5.4xlarge" => Self::MlC5_4xlarge,
-            "ml.c5.9xlarge" => Self::MlC5_9xlarge,
-            "ml.c5.18xlarge" => Self::MlC5_18xlarge,
+            "ml.c5.2xlarge" => Self::MlC52xlarge,
+            "ml.c5.4xlarge" => Self::MlC54xlarge,
+            "ml.c5.9xlarge" => Self::MlC59xlarge,
+            "ml.c5.18xlarge" => Self::MlC518xlarge,
             "ml.c5d.large" => Self::MlC5dLarge,
             "ml.c5d.xlarge" => Self::MlC5dXlarge,
             "ml.c5d.2xlarge" => Self::MlC5d2xlarge,
@@ -6878,10 +6878,10 @@ impl From<&str> for ProductionVariantInstanceType {
             "ml.g4dn.16xlarge" => Self::MlG4dn16xlarge,
             "ml.r5.large" => Self::MlR5Large,
             "ml.r5.xlarge" => Self::MlR5Xlarge,
-            "ml.r5.2xlarge" => Self::MlR5_2xlarge,
-            "ml.r5.4xlarge" => Self::MlR5_4xlarge,
-            "ml.r5.12xlarge" => Self::MlR5_12xlarge,
-            "ml.r5.24xlarge" => Self::MlR5_24xlarge,
+            "ml.r5.2xlarge" => Self::MlR52xlarge,
+            "ml.r5.4xlarge" => Self::MlR54xlarge,
+            "ml.r5.12xlarge" => Self::MlR512xlarge,
+            "ml.r5.24xlarge" => Self::MlR524xlarge,
             "ml.r5d.large" => Self::MlR5dLarge,
             "ml.r5d.xlarge" => Self::MlR5dXlarge,
             "ml.r5d.2xlarge" => Self::MlR5d2xlarge,
@@ -6889,10 +6889,10 @@ impl From<&str> for ProductionVariantInstanceType {
             "ml.r5d.12xlarge" => Self::MlR5d12xlarge,
             "ml.r5d.24xlarge" => Self::MlR5d24xlarge,
             "ml.inf1.xlarge" => Self::MlInf1Xlarge,
-            "ml.inf1.2xlarge" => Self::MlInf1_2xlarge,
-            "ml.inf1.6xlarge" => Self::MlInf1_6xlarge,
-            "ml.inf1.24xlarge" => Self::MlInf1_24xlarge,
-            "ml.dl1.24xlarge" => Self::MlDl1_24xlarge,
+            "ml.inf1.2xlarge" => Self::MlInf12xlarge,
+            "ml.inf1.6xlarge" => Self::MlInf16xlarge,
+            "ml.inf1.24xlarge" => Self::MlInf124xlarge,
+            "ml.dl1.24xlarge" => Self::MlDl124xlarge,
             "ml.c6i.large" => Self::MlC6iLarge,
             "ml.c6i.xlarge" => Self::MlC6iXlarge,
             "ml.c6i.2xlarge" => Self::MlC6i2xlarge,
@@ -6921,21 +6921,21 @@ impl From<&str> for ProductionVariantInstanceType {
             "ml.r6i.24xlarge" => Self::MlR6i24xlarge,
             "ml.r6i.32xlarge" => Self::MlR6i32xlarge,
             "ml.g5.xlarge" => Self::MlG5Xlarge,
-            "ml.g5.2xlarge" => Self::MlG5_2xlarge,
-            "ml.g5.4xlarge" => Self::MlG5_4xlarge,
-            "ml.g5.8xlarge" => Self::MlG5_8xlarge,
-            "ml.g5.12xlarge" => Self::MlG5_12xlarge,
-            "ml.g5.16xlarge" => Self::MlG5_16xlarge,
-            "ml.g5.24xlarge" => Self::MlG5_24xlarge,
-            "ml.g5.48xlarge" => Self::MlG5_48xlarge,
+            "ml.g5.2xlarge" => Self::MlG52xlarge,
+            "ml.g5.4xlarge" => Self::MlG54xlarge,
+            "ml.g5.8xlarge" => Self::MlG58xlarge,
+            "ml.g5.12xlarge" => Self::MlG512xlarge,
+            "ml.g5.16xlarge" => Self::MlG516xlarge,
+            "ml.g5.24xlarge" => Self::MlG524xlarge,
+            "ml.g5.48xlarge" => Self::MlG548xlarge,
             "ml.g6.xlarge" => Self::MlG6Xlarge,
-            "ml.g6.2xlarge" => Self::MlG6_2xlarge,
-            "ml.g6.4xlarge" => Self::MlG6_4xlarge,
-            "ml.g6.8xlarge" => Self::MlG6_8xlarge,
-            "ml.g6.12xlarge" => Self::MlG6_12xlarge,
-            "ml.g6.16xlarge" => Self::MlG6_16xlarge,
-            "ml.g6.24xlarge" => Self::MlG6_24xlarge,
-            "ml.g6.48xlarge" => Self::MlG6_48xlarge,
+            "ml.g6.2xlarge" => Self::MlG62xlarge,
+            "ml.g6.4xlarge" => Self::MlG64xlarge,
+            "ml.g6.8xlarge" => Self::MlG68xlarge,
+            "ml.g6.12xlarge" => Self::MlG612xlarge,
+            "ml.g6.16xlarge" => Self::MlG616xlarge,
+            "ml.g6.24xlarge" => Self::MlG624xlarge,
+            "ml.g6.48xlarge" => Self::MlG648xlarge,
             "ml.r8g.medium" => Self::MlR8gMedium,
             "ml.r8g.large" => Self::MlR8gLarge,
             "ml.r8g.xlarge" => Self::MlR8gXlarge,
@@ -6960,12 +6960,12 @@ impl From<&str> for ProductionVariantInstanceType {
             "ml.g7e.12xlarge" => Self::MlG7e12xlarge,
             "ml.g7e.24xlarge" => Self::MlG7e24xlarge,
             "ml.g7e.48xlarge" => Self::MlG7e48xlarge,
-            "ml.g7.2xlarge" => Self::MlG7_2xlarge,
-            "ml.g7.4xlarge" => Self::MlG7_4xlarge,
-            "ml.g7.8xlarge" => Self::MlG7_8xlarge,
-            "ml.g7.12xlarge" => Self::MlG7_12xlarge,
-            "ml.g7.24xlarge" => Self::MlG7_24xlarge,
-            "ml.g7.48xlarge" => Self::MlG7_48xlarge,
+            "ml.g7.2xlarge" => Self::MlG72xlarge,
+            "ml.g7.4xlarge" => Self::MlG74xlarge,
+            "ml.g7.8xlarge" => Self::MlG78xlarge,
+            "ml.g7.12xlarge" => Self::MlG712xlarge,
+            "ml.g7.24xlarge" => Self::MlG724xlarge,
+            "ml.g7.48xlarge" => Self::MlG748xlarge,
             "ml.p4d.24xlarge" => Self::MlP4d24xlarge,
             "ml.c7g.large" => Self::MlC7gLarge,
             "ml.c7g.xlarge" => Self::MlC7gXlarge,
@@ -7024,15 +7024,15 @@ impl From<&str> for ProductionVariantInstanceType {
             "ml.r6gd.12xlarge" => Self::MlR6gd12xlarge,
             "ml.r6gd.16xlarge" => Self::MlR6gd16xlarge,
             "ml.p4de.24xlarge" => Self::MlP4de24xlarge,
-            "ml.trn1.2xlarge" => Self::MlTrn1_2xlarge,
-            "ml.trn1.32xlarge" => Self::MlTrn1_32xlarge,
+            "ml.trn1.2xlarge" => Self::MlTrn12xlarge,
+            "ml.trn1.32xlarge" => Self::MlTrn132xlarge,
             "ml.trn1n.32xlarge" => Self::MlTrn1n32xlarge,
-            "ml.trn2.48xlarge" => Self::MlTrn2_48xlarge,
+            "ml.trn2.48xlarge" => Self::MlTrn248xlarge,
             "ml.inf2.xlarge" => Self::MlInf2Xlarge,
-            "ml.inf2.8xlarge" => Self::MlInf2_8xlarge,
-            "ml.inf2.24xlarge" => Self::MlInf2_24xlarge,
-            "ml.inf2.48xlarge" => Self::MlInf2_48xlarge,
-            "ml.p5.48xlarge" => Self::MlP5_48xlarge,
+            "ml.inf2.8xlarge" => Self::MlInf28xlarge,
+            "ml.inf2.24xlarge" => Self::MlInf224xlarge,
+            "ml.inf2.48xlarge" => Self::MlInf248xlarge,
+            "ml.p5.48xlarge" => Self::MlP548xlarge,
             "ml.p5e.48xlarge" => Self::MlP5e48xlarge,
             "ml.p5en.48xlarge" => Self::MlP5en48xlarge,
             "ml.m7i.large" => Self::MlM7iLarge,
@@ -7099,10 +7099,10 @@ impl From<&str> for ProductionVariantInstanceType {
             "ml.c6in.16xlarge" => Self::MlC6in16xlarge,
             "ml.c6in.24xlarge" => Self::MlC6in24xlarge,
             "ml.c6in.32xlarge" => Self::MlC6in32xlarge,
-            "ml.p6-b200.48xlarge" => Self::MlP6B200_48xlarge,
-            "ml.p6-b300.48xlarge" => Self::MlP6B300_48xlarge,
-            "ml.p6e-gb200.36xlarge" => Self::MlP6eGb200_36xlarge,
-            "ml.p5.4xlarge" => Self::MlP5_4xlarge,
+            "ml.p6-b200.48xlarge" => Self::MlP6B20048xlarge,
+            "ml.p6-b300.48xlarge" => Self::MlP6B30048xlarge,
+            "ml.p6e-gb200.36xlarge" => Self::MlP6eGb20036xlarge,
+            "ml.p5.4xlarge" => Self::MlP54xlarge,
             other => Self::Unknown(other.to_owned()),
         }
     }
@@ -8492,55 +8492,55 @@ pub enum TransformInstanceType {
     /// `ml.m4.xlarge`
     MlM4Xlarge,
     /// `ml.m4.2xlarge`
-    MlM4_2xlarge,
+    MlM42xlarge,
     /// `ml.m4.4xlarge`
-    MlM4_4xlarge,
+    MlM44xlarge,
     /// `ml.m4.10xlarge`
-    MlM4_10xlarge,
+    MlM410xlarge,
     /// `ml.m4.16xlarge`
-    MlM4_16xlarge,
+    MlM416xlarge,
     /// `ml.c4.xlarge`
     MlC4Xlarge,
     /// `ml.c4.2xlarge`
-    MlC4_2xlarge,
+    MlC42xlarge,
     /// `ml.c4.4xlarge`
-    MlC4_4xlarge,
+    MlC44xlarge,
     /// `ml.c4.8xlarge`
-    MlC4_8xlarge,
+    MlC48xlarge,
     /// `ml.p2.xlarge`
     MlP2Xlarge,
     /// `ml.p2.8xlarge`
-    MlP2_8xlarge,
+    MlP28xlarge,
     /// `ml.p2.16xlarge`
-    MlP2_16xlarge,
+    MlP216xlarge,
     /// `ml.p3.2xlarge`
-    MlP3_2xlarge,
+    MlP32xlarge,
     /// `ml.p3.8xlarge`
-    MlP3_8xlarge,
+    MlP38xlarge,
     /// `ml.p3.16xlarge`
-    MlP3_16xlarge,
+    MlP316xlarge,
     /// `ml.c5.xlarge`
     MlC5Xlarge,
     /// `ml.c5.2xlarge`
-    MlC5_2xlarge,
+    MlC52xlarge,
     /// `ml.c5.4xlarge`
-    MlC5_4xlarge,
+    MlC54xlarge,
     /// `ml.c5.9xlarge`
-    MlC5_9xlarge,
+    MlC59xlarge,
     /// `ml.c5.18xlarge`
-    MlC5_18xlarge,
+    MlC518xlarge,
     /// `ml.m5.large`
     MlM5Large,
     /// `ml.m5.xlarge`
     MlM5Xlarge,
     /// `ml.m5.2xlarge`
-    MlM5_2xlarge,
+    MlM52xlarge,
     /// `ml.m5.4xlarge`
-    MlM5_4xlarge,
+    MlM54xlarge,
     /// `ml.m5.12xlarge`
-    MlM5_12xlarge,
+    MlM512xlarge,
     /// `ml.m5.24xlarge`
-    MlM5_24xlarge,
+    MlM524xlarge,
     /// `ml.m6i.large`
     MlM6iLarge,
     /// `ml.m6i.xlarge`
@@ -8664,47 +8664,47 @@ pub enum TransformInstanceType {
     /// `ml.g5.xlarge`
     MlG5Xlarge,
     /// `ml.g5.2xlarge`
-    MlG5_2xlarge,
+    MlG52xlarge,
     /// `ml.g5.4xlarge`
-    MlG5_4xlarge,
+    MlG54xlarge,
     /// `ml.g5.8xlarge`
-    MlG5_8xlarge,
+    MlG58xlarge,
     /// `ml.g5.12xlarge`
-    MlG5_12xlarge,
+    MlG512xlarge,
     /// `ml.g5.16xlarge`
-    MlG5_16xlarge,
+    MlG516xlarge,
     /// `ml.g5.24xlarge`
-    MlG5_24xlarge,
+    MlG524xlarge,
     /// `ml.g5.48xlarge`
-    MlG5_48xlarge,
+    MlG548xlarge,
     /// `ml.trn1.2xlarge`
-    MlTrn1_2xlarge,
+    MlTrn12xlarge,
     /// `ml.trn1.32xlarge`
-    MlTrn1_32xlarge,
+    MlTrn132xlarge,
     /// `ml.inf2.xlarge`
     MlInf2Xlarge,
     /// `ml.inf2.8xlarge`
-    MlInf2_8xlarge,
+    MlInf28xlarge,
     /// `ml.inf2.24xlarge`
-    MlInf2_24xlarge,
+    MlInf224xlarge,
     /// `ml.inf2.48xlarge`
-    MlInf2_48xlarge,
+    MlInf248xlarge,
     /// `ml.g6.xlarge`
     MlG6Xlarge,
     /// `ml.g6.2xlarge`
-    MlG6_2xlarge,
+    MlG62xlarge,
     /// `ml.g6.4xlarge`
-    MlG6_4xlarge,
+    MlG64xlarge,
     /// `ml.g6.8xlarge`
-    MlG6_8xlarge,
+    MlG68xlarge,
     /// `ml.g6.12xlarge`
-    MlG6_12xlarge,
+    MlG612xlarge,
     /// `ml.g6.16xlarge`
-    MlG6_16xlarge,
+    MlG616xlarge,
     /// `ml.g6.24xlarge`
-    MlG6_24xlarge,
+    MlG624xlarge,
     /// `ml.g6.48xlarge`
-    MlG6_48xlarge,
+    MlG648xlarge,
     /// `ml.g6e.xlarge`
     MlG6eXlarge,
     /// `ml.g6e.2xlarge`
@@ -8852,31 +8852,31 @@ impl TransformInstanceType {
     pub fn as_str(&self) -> &str {
         match self {
             Self::MlM4Xlarge => "ml.m4.xlarge",
-            Self::MlM4_2xlarge => "ml.m4.2xlarge",
-            Self::MlM4_4xlarge => "ml.m4.4xlarge",
-            Self::MlM4_10xlarge => "ml.m4.10xlarge",
-            Self::MlM4_16xlarge => "ml.m4.16xlarge",
+            Self::MlM42xlarge => "ml.m4.2xlarge",
+            Self::MlM44xlarge => "ml.m4.4xlarge",
+            Self::MlM410xlarge => "ml.m4.10xlarge",
+            Self::MlM416xlarge => "ml.m4.16xlarge",
             Self::MlC4Xlarge => "ml.c4.xlarge",
-            Self::MlC4_2xlarge => "ml.c4.2xlarge",
-            Self::MlC4_4xlarge => "ml.c4.4xlarge",
-            Self::MlC4_8xlarge => "ml.c4.8xlarge",
+            Self::MlC42xlarge => "ml.c4.2xlarge",
+            Self::MlC44xlarge => "ml.c4.4xlarge",
+            Self::MlC48xlarge => "ml.c4.8xlarge",
             Self::MlP2Xlarge => "ml.p2.xlarge",
-            Self::MlP2_8xlarge => "ml.p2.8xlarge",
-            Self::MlP2_16xlarge => "ml.p2.16xlarge",
-            Self::MlP3_2xlarge => "ml.p3.2xlarge",
-            Self::MlP3_8xlarge => "ml.p3.8xlarge",
-            Self::MlP3_16xlarge => "ml.p3.16xlarge",
+            Self::MlP28xlarge => "ml.p2.8xlarge",
+            Self::MlP216xlarge => "ml.p2.16xlarge",
+            Self::MlP32xlarge => "ml.p3.2xlarge",
+            Self::MlP38xlarge => "ml.p3.8xlarge",
+            Self::MlP316xlarge => "ml.p3.16xlarge",
             Self::MlC5Xlarge => "ml.c5.xlarge",
-            Self::MlC5_2xlarge => "ml.c5.2xlarge",
-            Self::MlC5_4xlarge => "ml.c5.4xlarge",
-            Self::MlC5_9xlarge => "ml.c5.9xlarge",
-            Self::MlC5_18xlarge => "ml.c5.18xlarge",
+            Self::MlC52xlarge => "ml.c5.2xlarge",
+            Self::MlC54xlarge => "ml.c5.4xlarge",
+            Self::MlC59xlarge => "ml.c5.9xlarge",
+            Self::MlC518xlarge => "ml.c5.18xlarge",
             Self::MlM5Large => "ml.m5.large",
             Self::MlM5Xlarge => "ml.m5.xlarge",
-            Self::MlM5_2xlarge => "ml.m5.2xlarge",
-            Self::MlM5_4xlarge => "ml.m5.4xlarge",
-            Self::MlM5_12xlarge => "ml.m5.12xlarge",
-            Self::MlM5_24xlarge => "ml.m5.24xlarge",
+            Self::MlM52xlarge => "ml.m5.2xlarge",
+            Self::MlM54xlarge => "ml.m5.4xlarge",
+            Self::MlM512xlarge => "ml.m5.12xlarge",
+            Self::MlM524xlarge => "ml.m5.24xlarge",
             Self::MlM6iLarge => "ml.m6i.large",
             Self::MlM6iXlarge => "ml.m6i.xlarge",
             Self::MlM6i2xlarge => "ml.m6i.2xlarge",
@@ -8938,27 +8938,27 @@ impl TransformInstanceType {
             Self::MlG4dn12xlarge => "ml.g4dn.12xlarge",
             Self::MlG4dn16xlarge => "ml.g4dn.16xlarge",
             Self::MlG5Xlarge => "ml.g5.xlarge",
-            Self::MlG5_2xlarge => "ml.g5.2xlarge",
-            Self::MlG5_4xlarge => "ml.g5.4xlarge",
-            Self::MlG5_8xlarge => "ml.g5.8xlarge",
-            Self::MlG5_12xlarge => "ml.g5.12xlarge",
-            Self::MlG5_16xlarge => "ml.g5.16xlarge",
-            Self::MlG5_24xlarge => "ml.g5.24xlarge",
-            Self::MlG5_48xlarge => "ml.g5.48xlarge",
-            Self::MlTrn1_2xlarge => "ml.trn1.2xlarge",
-            Self::MlTrn1_32xlarge => "ml.trn1.32xlarge",
+            Self::MlG52xlarge => "ml.g5.2xlarge",
+            Self::MlG54xlarge => "ml.g5.4xlarge",
+            Self::MlG58xlarge => "ml.g5.8xlarge",
+            Self::MlG512xlarge => "ml.g5.12xlarge",
+            Self::MlG516xlarge => "ml.g5.16xlarge",
+            Self::MlG524xlarge => "ml.g5.24xlarge",
+            Self::MlG548xlarge => "ml.g5.48xlarge",
+            Self::MlTrn12xlarge => "ml.trn1.2xlarge",
+            Self::MlTrn132xlarge => "ml.trn1.32xlarge",
             Self::MlInf2Xlarge => "ml.inf2.xlarge",
-            Self::MlInf2_8xlarge => "ml.inf2.8xlarge",
-            Self::MlInf2_24xlarge => "ml.inf2.24xlarge",
-            Self::MlInf2_48xlarge => "ml.inf2.48xlarge",
+            Self::MlInf28xlarge => "ml.inf2.8xlarge",
+            Self::MlInf224xlarge => "ml.inf2.24xlarge",
+            Self::MlInf248xlarge => "ml.inf2.48xlarge",
             Self::MlG6Xlarge => "ml.g6.xlarge",
-            Self::MlG6_2xlarge => "ml.g6.2xlarge",
-            Self::MlG6_4xlarge => "ml.g6.4xlarge",
-            Self::MlG6_8xlarge => "ml.g6.8xlarge",
-            Self::MlG6_12xlarge => "ml.g6.12xlarge",
-            Self::MlG6_16xlarge => "ml.g6.16xlarge",
-            Self::MlG6_24xlarge => "ml.g6.24xlarge",
-            Self::MlG6_48xlarge => "ml.g6.48xlarge",
+            Self::MlG62xlarge => "ml.g6.2xlarge",
+            Self::MlG64xlarge => "ml.g6.4xlarge",
+            Self::MlG68xlarge => "ml.g6.8xlarge",
+            Self::MlG612xlarge => "ml.g6.12xlarge",
+            Self::MlG616xlarge => "ml.g6.16xlarge",
+            Self::MlG624xlarge => "ml.g6.24xlarge",
+            Self::MlG648xlarge => "ml.g6.48xlarge",
             Self::MlG6eXlarge => "ml.g6e.xlarge",
             Self::MlG6e2xlarge => "ml.g6e.2xlarge",
             Self::MlG6e4xlarge => "ml.g6e.4xlarge",
@@ -8976,31 +8976,31 @@ impl From<&str> for TransformInstanceType {
     fn from(value: &str) -> Self {
         match value {
             "ml.m4.xlarge" => Self::MlM4Xlarge,
-            "ml.m4.2xlarge" => Self::MlM4_2xlarge,
-            "ml.m4.4xlarge" => Self::MlM4_4xlarge,
-            "ml.m4.10xlarge" => Self::MlM4_10xlarge,
-            "ml.m4.16xlarge" => Self::MlM4_16xlarge,
+            "ml.m4.2xlarge" => Self::MlM42xlarge,
+            "ml.m4.4xlarge" => Self::MlM44xlarge,
+            "ml.m4.10xlarge" => Self::MlM410xlarge,
+            "ml.m4.16xlarge" => Self::MlM416xlarge,
             "ml.c4.xlarge" => Self::MlC4Xlarge,
-            "ml.c4.2xlarge" => Self::MlC4_2xlarge,
-            "ml.c4.4xlarge" => Self::MlC4_4xlarge,
-            "ml.c4.8xlarge" => Self::MlC4_8xlarge,
+            "ml.c4.2xlarge" => Self::MlC42xlarge,
+            "ml.c4.4xlarge" => Self::MlC44xlarge,
+            "ml.c4.8xlarge" => Self::MlC48xlarge,
             "ml.p2.xlarge" => Self::MlP2Xlarge,
-            "ml.p2.8xlarge" => Self::MlP2_8xlarge,
-            "ml.p2.16xlarge" => Self::MlP2_16xlarge,
-            "ml.p3.2xlarge" => Self::MlP3_2xlarge,
-            "ml.p3.8xlarge" => Self::MlP3_8xlarge,
-            "ml.p3.16xlarge" => Self::MlP3_16xlarge,
+            "ml.p2.8xlarge" => Self::MlP28xlarge,
+            "ml.p2.16xlarge" => Self::MlP216xlarge,
+            "ml.p3.2xlarge" => Self::MlP32xlarge,
+            "ml.p3.8xlarge" => Self::MlP38xlarge,
+            "ml.p3.16xlarge" => Self::MlP316xlarge,
             "ml.c5.xlarge" => Self::MlC5Xlarge,
-            "ml.c5.2xlarge" => Self::MlC5_2xlarge,
-            "ml.c5.4xlarge" => Self::MlC5_4xlarge,
-            "ml.c5.9xlarge" => Self::MlC5_9xlarge,
-            "ml.c5.18xlarge" => Self::MlC5_18xlarge,
+            "ml.c5.2xlarge" => Self::MlC52xlarge,
+            "ml.c5.4xlarge" => Self::MlC54xlarge,
+            "ml.c5.9xlarge" => Self::MlC59xlarge,
+            "ml.c5.18xlarge" => Self::MlC518xlarge,
             "ml.m5.large" => Self::MlM5Large,
             "ml.m5.xlarge" => Self::MlM5Xlarge,
-            "ml.m5.2xlarge" => Self::MlM5_2xlarge,
-            "ml.m5.4xlarge" => Self::MlM5_4xlarge,
-            "ml.m5.12xlarge" => Self::MlM5_12xlarge,
-            "ml.m5.24xlarge" => Self::MlM5_24xlarge,
+            "ml.m5.2xlarge" => Self::MlM52xlarge,
+            "ml.m5.4xlarge" => Self::MlM54xlarge,
+            "ml.m5.12xlarge" => Self::MlM512xlarge,
+            "ml.m5.24xlarge" => Self::MlM524xlarge,
             "ml.m6i.large" => Self::MlM6iLarge,
             "ml.m6i.xlarge" => Self::MlM6iXlarge,
             "ml.m6i.2xlarge" => Self::MlM6i2xlarge,
@@ -9062,27 +9062,27 @@ impl From<&str> for TransformInstanceType {
             "ml.g4dn.12xlarge" => Self::MlG4dn12xlarge,
             "ml.g4dn.16xlarge" => Self::MlG4dn16xlarge,
             "ml.g5.xlarge" => Self::MlG5Xlarge,
-            "ml.g5.2xlarge" => Self::MlG5_2xlarge,
-            "ml.g5.4xlarge" => Self::MlG5_4xlarge,
-            "ml.g5.8xlarge" => Self::MlG5_8xlarge,
-            "ml.g5.12xlarge" => Self::MlG5_12xlarge,
-            "ml.g5.16xlarge" => Self::MlG5_16xlarge,
-            "ml.g5.24xlarge" => Self::MlG5_24xlarge,
-            "ml.g5.48xlarge" => Self::MlG5_48xlarge,
-            "ml.trn1.2xlarge" => Self::MlTrn1_2xlarge,
-            "ml.trn1.32xlarge" => Self::MlTrn1_32xlarge,
+            "ml.g5.2xlarge" => Self::MlG52xlarge,
+            "ml.g5.4xlarge" => Self::MlG54xlarge,
+            "ml.g5.8xlarge" => Self::MlG58xlarge,
+            "ml.g5.12xlarge" => Self::MlG512xlarge,
+            "ml.g5.16xlarge" => Self::MlG516xlarge,
+            "ml.g5.24xlarge" => Self::MlG524xlarge,
+            "ml.g5.48xlarge" => Self::MlG548xlarge,
+            "ml.trn1.2xlarge" => Self::MlTrn12xlarge,
+            "ml.trn1.32xlarge" => Self::MlTrn132xlarge,
             "ml.inf2.xlarge" => Self::MlInf2Xlarge,
-            "ml.inf2.8xlarge" => Self::MlInf2_8xlarge,
-            "ml.inf2.24xlarge" => Self::MlInf2_24xlarge,
-            "ml.inf2.48xlarge" => Self::MlInf2_48xlarge,
+            "ml.inf2.8xlarge" => Self::MlInf28xlarge,
+            "ml.inf2.24xlarge" => Self::MlInf224xlarge,
+            "ml.inf2.48xlarge" => Self::MlInf248xlarge,
             "ml.g6.xlarge" => Self::MlG6Xlarge,
-            "ml.g6.2xlarge" => Self::MlG6_2xlarge,
-            "ml.g6.4xlarge" => Self::MlG6_4xlarge,
-            "ml.g6.8xlarge" => Self::MlG6_8xlarge,
-            "ml.g6.12xlarge" => Self::MlG6_12xlarge,
-            "ml.g6.16xlarge" => Self::MlG6_16xlarge,
-            "ml.g6.24xlarge" => Self::MlG6_24xlarge,
-            "ml.g6.48xlarge" => Self::MlG6_48xlarge,
+            "ml.g6.2xlarge" => Self::MlG62xlarge,
+            "ml.g6.4xlarge" => Self::MlG64xlarge,
+            "ml.g6.8xlarge" => Self::MlG68xlarge,
+            "ml.g6.12xlarge" => Self::MlG612xlarge,
+            "ml.g6.16xlarge" => Self::MlG616xlarge,
+            "ml.g6.24xlarge" => Self::MlG624xlarge,
+            "ml.g6.48xlarge" => Self::MlG648xlarge,
             "ml.g6e.xlarge" => Self::MlG6eXlarge,
             "ml.g6e.2xlarge" => Self::MlG6e2xlarge,
             "ml.g6e.4xlarge" => Self::MlG6e4xlarge,
