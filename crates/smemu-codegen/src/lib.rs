@@ -82,20 +82,19 @@ pub fn generate(root: &Path) -> Result<(Vec<GeneratedFile>, Report), String> {
 }
 
 /// Writes the files under `root`, and removes any other `.rs` file from the output directory (a file left
-/// from an old model would otherwise linger).
-pub fn write(root: &Path, files: &[GeneratedFile]) -> Result<(), String> {
+/// from an old model would otherwise linger). Unchanged files are not touched. Returns what changed.
+pub fn write(root: &Path, files: &[GeneratedFile]) -> Result<Vec<PathBuf>, String> {
     let dir = root.join(OUT_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let changed = stale(root, files)?;
     for extra in extra_files(root, files)? {
         std::fs::remove_file(root.join(&extra)).map_err(|e| format!("{}: {e}", extra.display()))?;
     }
-    for file in files {
+    for file in files.iter().filter(|f| changed.contains(&f.path)) {
         let path = root.join(&file.path);
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(file.contents.as_str()) {
-            std::fs::write(&path, &file.contents).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
+        std::fs::write(&path, &file.contents).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// The files (relative to `root`) that differ from `files`: changed, missing, or extra in the output directory.

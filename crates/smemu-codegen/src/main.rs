@@ -35,7 +35,12 @@ fn main() -> ExitCode {
             stale.is_empty()
         })
     } else {
-        smemu_codegen::write(&root, &files).map(|()| true)
+        smemu_codegen::write(&root, &files).map(|changed| {
+            for path in &changed {
+                println!("updated: {}", path.display());
+            }
+            true
+        })
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

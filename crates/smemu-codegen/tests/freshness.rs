@@ -40,8 +40,9 @@ fn stale_files_are_reported() {
     let (files, _) = generate(&workspace_root()).expect("generates");
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
-    write(root, &files).expect("writes");
+    assert_eq!(write(root, &files).expect("writes").len(), files.len(), "a fresh directory gets every file");
     assert_eq!(stale(root, &files).expect("compares"), Vec::<PathBuf>::new());
+    assert_eq!(write(root, &files).expect("writes"), Vec::<PathBuf>::new(), "nothing to update");
 
     let changed = &files[2].path;
     std::fs::write(root.join(changed), "// edited by hand\n").expect("edits");
@@ -54,7 +55,7 @@ fn stale_files_are_reported() {
     assert_eq!(stale(root, &files).expect("compares"), expected);
 
     // Writing again repairs all three.
-    write(root, &files).expect("writes");
+    assert_eq!(write(root, &files).expect("writes"), expected);
     assert_eq!(stale(root, &files).expect("compares"), Vec::<PathBuf>::new());
     assert!(!root.join(extra).exists());
 }
