@@ -38,6 +38,7 @@ api-models: ## Refresh api-models/ from botocore $(BOTOCORE_VERSION) (needs PyPI
 	$(MAKE) codegen
 
 test-deps: docker venv test-image
+	@command -v sqlite3 >/dev/null || (apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null)
 
 docker: ## Install and start the Docker engine when none answers
 	scripts/ensure-docker.sh

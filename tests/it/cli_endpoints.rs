@@ -9,22 +9,37 @@ use serde_json::json;
 
 use crate::common::{AwsCli, Smemu, TEST_IMAGE, eventually, tagger, unique};
 
-/// Removes the test's containers even when it fails.
-struct Cleanup<'a>(&'a Smemu);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        self.0.remove_containers();
-    }
-}
-
 #[test]
 fn a_two_container_pipeline_runs_both_containers_in_order() {
     let smemu = Smemu::start();
-    let _cleanup = Cleanup(&smemu);
     let aws = smemu.aws();
     let name = unique("pipe2");
-    aws.deploy(&name, &json!([tagger("a", None), tagger("b", None)]), &[], 1);
+    // The second container starts slowly, so the endpoint is seen Creating before InService.
+    let mut slow = tagger("b", None);
+    slow["Environment"]["SMEMU_TEST_STARTUP_DELAY_MS"] = json!("3000");
+    aws.sagemaker(&[
+        "create-model",
+        "--model-name",
+        &name,
+        "--containers",
+        &json!([tagger("a", None), slow]).to_string(),
+    ])
+    .json();
+    aws.sagemaker(&[
+        "create-endpoint-config",
+        "--endpoint-config-name",
+        &name,
+        "--production-variants",
+        &format!("VariantName=AllTraffic,ModelName={name},InstanceType=ml.m5.large,InitialInstanceCount=1"),
+    ])
+    .json();
+    let created = aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).json();
+    assert_eq!(created["EndpointArn"], format!("arn:aws:sagemaker:us-east-1:000000000000:endpoint/{name}"));
+    let creating = aws.describe_endpoint(&name);
+    assert_eq!(creating["EndpointStatus"], "Creating");
+    let (not_yet, _) = aws.invoke(&name, "x", &[]);
+    not_yet.assert_error("ValidationError", "is not in service");
+    aws.wait_in_service(&name);
 
     let (out, body) = aws.invoke(&name, "x\ny\n", &[]);
     let meta = out.json();
@@ -48,7 +63,6 @@ fn a_two_container_pipeline_runs_both_containers_in_order() {
 #[test]
 fn a_three_container_pipeline_and_direct_mode() {
     let smemu = Smemu::start();
-    let _cleanup = Cleanup(&smemu);
     let aws = smemu.aws();
     let serial = unique("pipe3");
     aws.deploy(
@@ -80,7 +94,6 @@ fn a_three_container_pipeline_and_direct_mode() {
 #[test]
 fn two_instances_both_serve_and_two_variants_share_traffic_by_weight() {
     let smemu = Smemu::start();
-    let _cleanup = Cleanup(&smemu);
     let aws = smemu.aws();
     let name = unique("fleet");
     aws.deploy(&name, &json!([tagger("only", None)]), &[], 2);
@@ -169,13 +182,14 @@ fn two_instances_both_serve_and_two_variants_share_traffic_by_weight() {
 #[test]
 fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
     let smemu = Smemu::start();
-    let _cleanup = Cleanup(&smemu);
     let aws = smemu.aws();
     let name = unique("live");
     aws.deploy(&name, &json!([tagger("v1", None)]), &[], 1);
     let v2 = unique("v2");
-    aws.sagemaker(&["create-model", "--model-name", &v2, "--containers", &json!([tagger("v2", None)]).to_string()])
-        .json();
+    // The new fleet starts slowly, so the update is seen in progress while the old fleet serves.
+    let mut slow = tagger("v2", None);
+    slow["Environment"]["SMEMU_TEST_STARTUP_DELAY_MS"] = json!("2000");
+    aws.sagemaker(&["create-model", "--model-name", &v2, "--containers", &json!([slow]).to_string()]).json();
     aws.sagemaker(&[
         "create-endpoint-config",
         "--endpoint-config-name",
@@ -210,7 +224,7 @@ fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
     };
     aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &v2]).json();
     let updating = aws.describe_endpoint(&name);
-    assert_eq!(updating["EndpointStatus"], "Updating");
+    assert_eq!(updating["EndpointStatus"], "Updating", "{updating}");
     let described = aws.wait_in_service(&name);
     assert_eq!(described["EndpointConfigName"], v2.as_str());
     eventually(30, "the new fleet to answer", || (aws.invoke(&name, "x", &[]).1 == "x|v2").then_some(()));
@@ -277,7 +291,6 @@ fn a_crashed_container_is_replaced_and_a_restart_adopts_the_fleet() {
     let serving = smemu.containers(&[]);
     smemu.stop();
     let smemu = Smemu::start_in(&data_dir);
-    let _cleanup = Cleanup(&smemu);
     let aws = smemu.aws();
     assert_eq!(aws.describe_endpoint(&name)["EndpointStatus"], "InService");
     assert_eq!(aws.invoke(&name, "x", &[]).1, "x|a|b");
@@ -287,14 +300,13 @@ fn a_crashed_container_is_replaced_and_a_restart_adopts_the_fleet() {
 #[test]
 fn delete_removes_every_container_and_errors_match_the_real_service() {
     let smemu = Smemu::start();
-    let _cleanup = Cleanup(&smemu);
     let aws = smemu.aws();
     let name = unique("doomed");
     let failing = json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "fail", "SMEMU_TEST_FAIL_STATUS": "400", "SMEMU_TEST_FAIL_MESSAGE": "bad input"}}]);
     aws.deploy(&name, &failing, &[], 1);
 
     let (out, _) = aws.invoke(&name, "x", &[]);
-    out.assert_error("ModelError", "Received client error (400) from container-1 with message \"bad input\"");
+    out.assert_error("ModelError", "Received client error (400) from primary with message \"bad input\"");
 
     let (missing, _) = aws.invoke("no-such-endpoint", "x", &[]);
     missing.assert_error("ValidationError", "Endpoint no-such-endpoint of account 000000000000 not found.");
@@ -336,7 +348,6 @@ fn delete_removes_every_container_and_errors_match_the_real_service() {
 #[test]
 fn a_container_that_exits_fails_the_endpoint_with_its_logs() {
     let smemu = Smemu::start();
-    let _cleanup = Cleanup(&smemu);
     let aws = smemu.aws();
     let name = unique("crash");
     let crash = json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "crash"}}]);

@@ -190,10 +190,11 @@ fn list_models_filters_sorts_and_paginates() {
     let aws = smemu.aws();
     let prefix = unique("lst");
     let names: Vec<String> = ["b", "a", "c"].iter().map(|s| format!("{prefix}-{s}")).collect();
-    for name in &names {
+    for (i, name) in names.iter().enumerate() {
         aws.create_simple_model(name);
-        // CreationTime has millisecond resolution: keep the three apart.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // The CLI sends timestamps in whole seconds: keep the first model a second apart from the
+        // others so that the time filters below have a boundary the CLI can express.
+        std::thread::sleep(std::time::Duration::from_millis(if i == 0 { 1100 } else { 20 }));
     }
     aws.create_simple_model(&unique("other"));
 
@@ -250,7 +251,7 @@ fn list_models_filters_sorts_and_paginates() {
     let paged = aws.sagemaker(&["list-models", "--name-contains", &prefix, "--page-size", "1"]).json();
     assert_eq!(names_of(&paged).len(), 3);
 
-    // Time filters: after is inclusive, before exclusive.
+    // Time filters: after is inclusive, before exclusive (the CLI truncates to the second).
     let second = aws.sagemaker(&["describe-model", "--model-name", &names[1]]).json();
     let t = second["CreationTime"].clone();
     let t = t.as_str().map(str::to_owned).unwrap_or_else(|| t.to_string());

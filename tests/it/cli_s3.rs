@@ -40,7 +40,6 @@ fn an_endpoint_reads_its_model_from_the_embedded_s3() {
     aws.deploy(&name, &json!([container]), &[], 1);
     let (_, body) = aws.invoke(&name, "{}", &[]);
     assert!(body.contains("hello from s3"), "the container did not see its model: {body}");
-    smemu.remove_containers();
 
     // A missing artifact fails the endpoint with a reason naming the URI.
     let missing = unique("nomodel");
@@ -86,5 +85,4 @@ fn a_file_url_model_directory_is_mounted_read_only() {
     aws.deploy(&name, &json!([container]), &[], 1);
     let (_, body) = aws.invoke(&name, "{}", &[]);
     assert!(body.contains("hello from a directory"), "{body}");
-    smemu.remove_containers();
 }

@@ -73,10 +73,15 @@ impl Smemu {
 }
 
 impl Drop for Smemu {
+    /// Kills smemu first (so that its watchdog cannot replace what follows), then removes the
+    /// containers it labelled as its own.
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        if self.data_dir.join("owner-id").exists() {
+            self.remove_containers();
         }
     }
 }
@@ -274,7 +279,6 @@ impl AwsCli {
             .json();
         let created =
             self.sagemaker(&["create-endpoint", "--endpoint-name", name, "--endpoint-config-name", name]).json();
-        assert_eq!(self.describe_endpoint(name)["EndpointStatus"], "Creating");
         self.wait_in_service(name);
         created
     }

@@ -60,7 +60,12 @@ impl DockerBackend {
         format!("smemu-{owner}-{}-{index}", spec.instance_id)
     }
 
-    async fn create_and_start(&self, spec: &InstanceSpec, index: usize, namespace_owner: Option<&str>) -> Result<String, RuntimeError> {
+    async fn create_and_start(
+        &self,
+        spec: &InstanceSpec,
+        index: usize,
+        namespace_owner: Option<&str>,
+    ) -> Result<String, RuntimeError> {
         let container = &spec.containers[index];
         let name = Self::container_name(spec, index);
         let port = FIRST_PORT + index as u16;
@@ -107,7 +112,13 @@ impl DockerBackend {
                     ports
                         .iter()
                         .map(|p| {
-                            (p.clone(), Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]))
+                            (
+                                p.clone(),
+                                Some(vec![PortBinding {
+                                    host_ip: Some("127.0.0.1".into()),
+                                    host_port: Some(String::new()),
+                                }]),
+                            )
                         })
                         .collect(),
                 );
@@ -152,6 +163,23 @@ impl DockerBackend {
                     .ok_or_else(|| RuntimeError::NoPort { container: owner_id.to_owned() })
             })
             .collect()
+    }
+
+    /// The first container of an instance that is no longer running, with its exit code and logs.
+    async fn first_exited(&self, spec: &InstanceSpec, ids: &[String]) -> Option<RuntimeError> {
+        for (index, id) in ids.iter().enumerate() {
+            if let Ok(state) = self.inspect(id).await
+                && !state.running
+            {
+                return Some(RuntimeError::Exited {
+                    index,
+                    name_in_pipeline: spec.containers[index].name_in_pipeline.clone(),
+                    code: state.exit_code.unwrap_or(-1),
+                    log_tail: self.logs_tail(id, 5).await.unwrap_or_default().trim().to_owned(),
+                });
+            }
+        }
+        None
     }
 
     async fn force_remove(&self, id: &str) -> Result<(), RuntimeError> {
@@ -224,8 +252,10 @@ impl Backend for DockerBackend {
         let ports = match self.published_ports(&ids[0], ids.len()).await {
             Ok(ports) => ports,
             Err(err) => {
+                // Ports vanish when the namespace owner exits: say which container died and why.
+                let exited = self.first_exited(spec, &ids).await;
                 let _ = self.stop_and_remove(&ids).await;
-                return Err(err);
+                return Err(exited.unwrap_or(err));
             }
         };
         Ok(PlacedInstance {
@@ -329,7 +359,8 @@ impl Backend for DockerBackend {
         let mut containers: Vec<(usize, String)> = summaries
             .iter()
             .map(|s| {
-                let index = s.labels.as_ref().and_then(|l| l.get(labels::INDEX)).and_then(|i| i.parse().ok()).unwrap_or(0);
+                let index =
+                    s.labels.as_ref().and_then(|l| l.get(labels::INDEX)).and_then(|i| i.parse().ok()).unwrap_or(0);
                 (index, s.id.clone().unwrap_or_default())
             })
             .collect();

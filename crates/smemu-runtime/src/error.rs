@@ -18,6 +18,9 @@ pub enum RuntimeError {
     Remove { container: String, source: bollard::errors::Error },
     #[error("reading the logs of container {container}: {source}")]
     Logs { container: String, source: bollard::errors::Error },
+    /// A container stopped while its instance was being placed.
+    #[error("container {name_in_pipeline} exited with code {code}; its last log lines: {log_tail}")]
+    Exited { index: usize, name_in_pipeline: String, code: i64, log_tail: String },
     #[error("container {container} publishes no port on 127.0.0.1")]
     NoPort { container: String },
 }

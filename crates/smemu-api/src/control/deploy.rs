@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smemu_runtime::{Backend, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits};
+use smemu_runtime::{Backend, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits, RuntimeError};
 
 use super::Endpoints;
 use super::live::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
@@ -43,8 +43,15 @@ impl Endpoints {
             let spec = self.instance_spec(key, fleet_id, variant, index, &model_dirs);
             match backend.place(&spec).await {
                 Ok(instance) => placed.push(instance),
+                Err(RuntimeError::Exited { index, name_in_pipeline, code, log_tail }) => {
+                    failure = Some(format!(
+                        "{} Container {name_in_pipeline} exited with code {code}; its last log lines: {log_tail}",
+                        ping_failure(variant, index)
+                    ));
+                    break;
+                }
                 Err(err) => {
-                    failure = Some(format!("{err}"));
+                    failure = Some(err.to_string());
                     break;
                 }
             }
@@ -227,13 +234,13 @@ impl Endpoints {
 }
 
 pub(super) fn live_variant(plan: &VariantPlan, instances: Vec<Arc<LiveInstance>>) -> LiveVariant {
-    LiveVariant {
-        name: plan.name.clone(),
-        weight: plan.desired_weight,
-        direct: plan.direct,
-        who: (0..plan.containers.len()).map(|i| plan.who(i).to_owned()).collect(),
+    LiveVariant::new(
+        plan.name.clone(),
+        plan.desired_weight,
+        plan.direct,
+        (0..plan.containers.len()).map(|i| plan.who(i).to_owned()).collect(),
         instances,
-    }
+    )
 }
 
 fn live_instance(plan: &VariantPlan, placed: &PlacedInstance) -> LiveInstance {

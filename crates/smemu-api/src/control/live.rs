@@ -74,12 +74,23 @@ pub(crate) struct LiveVariant {
     /// How each container is named in `ModelError` messages (`primary` or its hostname).
     pub who: Vec<String>,
     pub instances: Vec<Arc<LiveInstance>>,
+    /// Where the next search for the least busy instance starts, so that ties rotate.
+    pub next: Arc<AtomicUsize>,
 }
 
 impl LiveVariant {
-    /// The instance with the fewest requests in flight.
+    pub fn new(name: String, weight: f64, direct: bool, who: Vec<String>, instances: Vec<Arc<LiveInstance>>) -> Self {
+        LiveVariant { name, weight, direct, who, instances, next: Arc::default() }
+    }
+
+    /// The instance with the fewest requests in flight; among equals, the next in turn.
     pub fn least_busy(&self) -> Option<&Arc<LiveInstance>> {
-        self.instances.iter().min_by_key(|i| i.in_flight())
+        let n = self.instances.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        (0..n).map(|i| &self.instances[(start + i) % n]).min_by_key(|i| i.in_flight())
     }
 }
 
@@ -142,7 +153,7 @@ mod tests {
     use super::*;
 
     fn variant(name: &str, weight: f64) -> LiveVariant {
-        LiveVariant { name: name.into(), weight, direct: false, who: vec![], instances: vec![] }
+        LiveVariant::new(name.into(), weight, false, vec![], vec![])
     }
 
     #[test]
@@ -161,10 +172,16 @@ mod tests {
         let a = Arc::new(LiveInstance::new("a".into(), vec![]));
         let b = Arc::new(LiveInstance::new("b".into(), vec![]));
         let v = LiveVariant { instances: vec![a.clone(), b.clone()], ..variant("v", 1.0) };
-        let _busy = a.begin();
+        let busy = a.begin();
         assert_eq!(v.least_busy().map(|i| i.instance_id.as_str()), Some("b"));
-        drop(_busy);
-        let _busy = b.begin();
+        assert_eq!(v.least_busy().map(|i| i.instance_id.as_str()), Some("b"));
+        drop(busy);
+        let busy = b.begin();
         assert_eq!(v.least_busy().map(|i| i.instance_id.as_str()), Some("a"));
+        drop(busy);
+        // Idle instances take turns.
+        let first = v.least_busy().map(|i| i.instance_id.clone());
+        let second = v.least_busy().map(|i| i.instance_id.clone());
+        assert_ne!(first, second);
     }
 }

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 /// `endpoints.state` (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct EndpointDoc {
-    pub config_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -35,7 +35,6 @@ pub(crate) async fn create(
     let fleet = resolve_fleet(state, &ctx.scope, &config_name).await?;
     let now = now_ms();
     let doc = EndpointDoc {
-        config_name,
         failure_reason: None,
         last_deployment_config: input
             .deployment_config
@@ -131,7 +130,7 @@ pub(crate) async fn describe(
     Ok(DescribeEndpointOutput {
         endpoint_name: Some(record.name),
         endpoint_arn: Some(record.arn),
-        endpoint_config_name: Some(doc.config_name),
+        endpoint_config_name: Some(doc.current.config_name.clone()),
         endpoint_status: Some(EndpointStatus::from(record.status.as_str())),
         failure_reason: doc.failure_reason,
         creation_time: Some(timestamp(record.created_ms)),
@@ -241,7 +240,7 @@ pub(crate) async fn update_weights_and_capacities(
         return Err(ApiError::validation(format!(
             "The variant name(s) \"{}\" is/are not present within endpoint configuration \"{}\".",
             missing.join(", "),
-            doc.config_name
+            doc.current.config_name
         )));
     }
     must_be_in_service(&record)?;
