@@ -56,12 +56,15 @@ impl Reassembler {
     /// the same request is an error (a bug in the caller, never silently dropped).
     pub fn insert(&mut self, index: usize, body: Bytes) -> Result<(), BatchError> {
         let count = self.slots.len();
-        let slot = self.slots.get_mut(index).ok_or_else(|| BatchError::Response {
-            index,
-            reason: format!("there are only {count} requests"),
-        })?;
+        let slot = self
+            .slots
+            .get_mut(index)
+            .ok_or_else(|| BatchError::Response { index, reason: format!("there are only {count} requests") })?;
         if slot.is_some() {
-            return Err(BatchError::Response { index, reason: "a response for this request was already stored".into() });
+            return Err(BatchError::Response {
+                index,
+                reason: "a response for this request was already stored".into(),
+            });
         }
         *slot = Some(body);
         self.filled += 1;

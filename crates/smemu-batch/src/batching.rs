@@ -28,7 +28,11 @@ pub fn max_payload_bytes(max_payload_mb: u32) -> Option<usize> {
 ///
 /// `MultiRecord` packs while the body stays at or under `max_bytes` (a body exactly at
 /// the limit is allowed); with no limit every record goes into one request.
-pub fn pack(sizes: &[usize], strategy: BatchStrategy, max_bytes: Option<usize>) -> Result<Vec<Range<usize>>, BatchError> {
+pub fn pack(
+    sizes: &[usize],
+    strategy: BatchStrategy,
+    max_bytes: Option<usize>,
+) -> Result<Vec<Range<usize>>, BatchError> {
     if let Some(max) = max_bytes
         && let Some((index, &size)) = sizes.iter().enumerate().find(|&(_, &s)| s > max)
     {

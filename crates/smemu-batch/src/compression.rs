@@ -18,7 +18,7 @@ pub fn gunzip(data: &[u8]) -> Result<Bytes, BatchError> {
         // flate2 reads an empty stream as empty output; an empty object is not a gzip file.
         return Err(BatchError::Gzip { reason: "the object is empty, not a gzip stream".into() });
     }
-    let mut out = Vec::with_capacity(data.len().saturating_mul(4));
+    let mut out = Vec::with_capacity(data.len().saturating_mul(3).min(64 << 20));
     gunzip_reader(data).read_to_end(&mut out).map_err(|e| BatchError::Gzip { reason: e.to_string() })?;
     Ok(Bytes::from(out))
 }

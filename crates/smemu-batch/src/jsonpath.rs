@@ -10,7 +10,7 @@
 //! steps chain (`$.features[1:3]`). Not supported, as on AWS: recursive descent `..`,
 //! filter expressions `[?()]`, slice steps `[a:b:c]`, paths nested inside a bracket
 //! union, and more than one slice in a union (AWS fails a job with "only single range
-//! filters of format (eg: [1:5]) are supported", quoted in
+//! filters of format (eg: `[1:5]`) are supported", quoted in
 //! <https://github.com/aws/sagemaker-python-sdk/issues/1112>).
 //!
 //! **Slice ends are inclusive.** The developer guide's CSV example says "The colon (:)
@@ -158,7 +158,8 @@ fn apply<'a>(step: &Step, node: &'a Node, out: &mut Vec<Cow<'a, Node>>) -> Resul
     match step {
         Step::Child(name) => out.push(wrap(member(node, name)?)),
         Step::Members(names) => {
-            let members = names.iter().map(|n| Ok((n.clone(), member(node, n)?.clone()))).collect::<Result<_, String>>()?;
+            let members =
+                names.iter().map(|n| Ok((n.clone(), member(node, n)?.clone()))).collect::<Result<_, String>>()?;
             out.push(Cow::Owned(Node::Object(members)));
         }
         Step::Wildcard => match node {

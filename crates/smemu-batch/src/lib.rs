@@ -62,7 +62,6 @@ pub use naming::{output_uri, relative_key};
 pub use node::Node;
 pub use plan::{PreparedObject, Request, TransformPlan};
 pub use settings::{
-    AssemblyType, BatchStrategy, CompressionType, DataFormat, DataProcessing, JoinSource, SplitType,
-    TransformSettings,
+    AssemblyType, BatchStrategy, CompressionType, DataFormat, DataProcessing, JoinSource, SplitType, TransformSettings,
 };
 pub use split::{Record, split_records};

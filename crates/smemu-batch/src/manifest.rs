@@ -45,7 +45,7 @@ impl Manifest {
                         (1, Some(Value::String(p))) if !p.is_empty() => p.clone(),
                         _ => {
                             return Err(bad(
-                                "the first element may only be {\"prefix\": \"s3://bucket/prefix/\"}".into(),
+                                "the first element may only be {\"prefix\": \"s3://bucket/prefix/\"}".into()
                             ));
                         }
                     };

@@ -93,6 +93,9 @@ mod tests {
 
     #[test]
     fn file_uris_work_like_s3() {
-        assert_eq!(output_uri("file:///data/in/a.csv", "file:///data/in", "file:///data/out/"), "file:///data/out/a.csv.out");
+        assert_eq!(
+            output_uri("file:///data/in/a.csv", "file:///data/in", "file:///data/out/"),
+            "file:///data/out/a.csv.out"
+        );
     }
 }

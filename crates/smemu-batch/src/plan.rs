@@ -93,10 +93,7 @@ impl TransformPlan {
         Ok(TransformPlan { max_bytes: max_payload_bytes(settings.max_payload_mb), settings, processing })
     }
 
-    fn check_processing(
-        s: &TransformSettings,
-        dp: &crate::settings::DataProcessing,
-    ) -> Result<Processing, BatchError> {
+    fn check_processing(s: &TransformSettings, dp: &crate::settings::DataProcessing) -> Result<Processing, BatchError> {
         // "You can use input files in JSON and CSV format only", and both ContentType and
         // Accept must be text/csv, application/json or application/jsonlines
         // (https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform-data-processing.html#batch-transform-data-processing-steps).
@@ -123,7 +120,9 @@ impl TransformPlan {
         // "If you set input and output formats to text/csv, you must also set the
         // SplitType and AssemblyType parameters to line" (same page).
         let csv = input_format == DataFormat::Csv || output_format == DataFormat::Csv;
-        if csv && ((input_format == DataFormat::Csv && s.split != SplitType::Line) || s.assemble_with != AssemblyType::Line)
+        if csv
+            && ((input_format == DataFormat::Csv && s.split != SplitType::Line)
+                || s.assemble_with != AssemblyType::Line)
         {
             return Err(BatchError::invalid(format!(
                 "DataProcessing with text/csv requires SplitType Line and AssembleWith Line; \
@@ -204,9 +203,7 @@ impl TransformPlan {
                     1 => pieces[range.start].clone(),
                     // Unfiltered records sent with MultiRecord are their raw bytes, which
                     // lie back to back in the object: the body is one slice of it.
-                    _ if !filtered => {
-                        object.slice(records[range.start].span.start..records[range.end - 1].span.end)
-                    }
+                    _ if !filtered => object.slice(records[range.start].span.start..records[range.end - 1].span.end),
                     _ => {
                         let mut b = BytesMut::with_capacity(sizes[range.clone()].iter().sum());
                         for p in &pieces[range.clone()] {
@@ -239,11 +236,13 @@ impl TransformPlan {
         {
             let selected = match p.input_format {
                 DataFormat::Csv => {
-                    let cols = parse_csv_line(&r.payload).map_err(|reason| BatchError::BadRecord { index: r.index, reason })?;
+                    let cols = parse_csv_line(&r.payload)
+                        .map_err(|reason| BatchError::BadRecord { index: r.index, reason })?;
                     filter.select(&Node::Array(cols.into_iter().map(Node::Text).collect()))
                 }
                 DataFormat::Json | DataFormat::JsonLines => {
-                    let node = Node::parse(&r.payload).map_err(|reason| BatchError::BadRecord { index: r.index, reason })?;
+                    let node =
+                        Node::parse(&r.payload).map_err(|reason| BatchError::BadRecord { index: r.index, reason })?;
                     filter.select(&node)
                 }
             }
@@ -263,7 +262,9 @@ impl TransformPlan {
             // removed if the value of BatchStrategy is set to SingleRecord. Padding is not
             // removed if the value of BatchStrategy is set to MultiRecord"
             // (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformInput.html).
-            SplitType::RecordIO | SplitType::TFRecord if self.settings.batch_strategy == BatchStrategy::SingleRecord => {
+            SplitType::RecordIO | SplitType::TFRecord
+                if self.settings.batch_strategy == BatchStrategy::SingleRecord =>
+            {
                 r.payload.clone()
             }
             _ => r.raw.clone(),
@@ -359,9 +360,9 @@ impl PreparedObject {
                     (joined, p.input_format)
                 } else {
                     let node = match p.output_format {
-                        DataFormat::Csv => {
-                            Node::Array(parse_csv_line(output).map_err(bad_output)?.into_iter().map(Node::Text).collect())
-                        }
+                        DataFormat::Csv => Node::Array(
+                            parse_csv_line(output).map_err(bad_output)?.into_iter().map(Node::Text).collect(),
+                        ),
                         DataFormat::Json | DataFormat::JsonLines => parse_output_json(output),
                     };
                     (node, p.output_format)
@@ -379,5 +380,500 @@ impl PreparedObject {
             }
         }
         Ok(out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compression::gzip;
+    use crate::framing::{encode_recordio, encode_tfrecord};
+    use crate::settings::DataProcessing;
+    use crate::{BYTES_PER_MB, Reassembler};
+
+    fn b(s: &str) -> Bytes {
+        Bytes::from(s.to_owned())
+    }
+
+    fn text(b: &Bytes) -> String {
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    fn bodies(reqs: &[Request]) -> Vec<String> {
+        reqs.iter().map(|r| text(&r.body)).collect()
+    }
+
+    fn line_settings(strategy: BatchStrategy, mb: u32) -> TransformSettings {
+        TransformSettings {
+            split: SplitType::Line,
+            batch_strategy: strategy,
+            max_payload_mb: mb,
+            content_type: Some("text/csv".into()),
+            ..TransformSettings::default()
+        }
+    }
+
+    fn dp(input: &str, join: JoinSource, output: &str) -> Option<DataProcessing> {
+        Some(DataProcessing { input_filter: input.into(), output_filter: output.into(), join_source: join })
+    }
+
+    fn csv_plan(input: &str, join: JoinSource, output: &str, strategy: BatchStrategy) -> TransformPlan {
+        TransformPlan::new(TransformSettings {
+            assemble_with: AssemblyType::Line,
+            data_processing: dp(input, join, output),
+            ..line_settings(strategy, 6)
+        })
+        .unwrap()
+    }
+
+    fn json_plan(content_type: &str, split: SplitType, input: &str, join: JoinSource, output: &str) -> TransformPlan {
+        TransformPlan::new(TransformSettings {
+            split,
+            batch_strategy: BatchStrategy::MultiRecord,
+            content_type: Some(content_type.into()),
+            assemble_with: AssemblyType::Line,
+            data_processing: dp(input, join, output),
+            ..TransformSettings::default()
+        })
+        .unwrap()
+    }
+
+    fn invalid(settings: TransformSettings) -> String {
+        match TransformPlan::new(settings) {
+            Err(BatchError::InvalidSettings { message }) => message,
+            other => panic!("expected InvalidSettings, got {other:?}"),
+        }
+    }
+
+    // ---- validation -------------------------------------------------------------------
+
+    #[test]
+    fn max_payload_above_100_is_refused() {
+        let m = invalid(TransformSettings { max_payload_mb: 101, ..TransformSettings::default() });
+        assert!(m.contains("Value '101' at 'maxPayloadInMB'") && m.contains("less than or equal to 100"), "{m}");
+        assert!(TransformPlan::new(TransformSettings { max_payload_mb: 100, ..TransformSettings::default() }).is_ok());
+    }
+
+    #[test]
+    fn data_processing_needs_csv_or_json_content_types() {
+        let s = TransformSettings {
+            content_type: Some("application/x-image".into()),
+            data_processing: dp("$[1:]", JoinSource::None, "$"),
+            ..TransformSettings::default()
+        };
+        let m = invalid(s.clone());
+        assert!(m.contains("ContentType is 'application/x-image'"), "{m}");
+        let m = invalid(TransformSettings { content_type: None, ..s.clone() });
+        assert!(m.contains("ContentType is not set"), "{m}");
+        let m = invalid(TransformSettings {
+            content_type: Some("application/json".into()),
+            accept: Some("text/plain".into()),
+            ..s.clone()
+        });
+        assert!(m.contains("Accept is 'text/plain'"), "{m}");
+        // Default DataProcessing is no processing: any content type is fine.
+        let ok = TransformSettings { data_processing: Some(DataProcessing::default()), ..s };
+        assert!(!TransformPlan::new(ok).unwrap().processes_output());
+    }
+
+    #[test]
+    fn csv_data_processing_needs_line_split_and_line_assembly() {
+        let base = TransformSettings {
+            content_type: Some("text/csv".into()),
+            data_processing: dp("$", JoinSource::Input, "$"),
+            split: SplitType::Line,
+            assemble_with: AssemblyType::Line,
+            ..TransformSettings::default()
+        };
+        assert!(TransformPlan::new(base.clone()).unwrap().processes_output());
+        let m = invalid(TransformSettings { split: SplitType::None, ..base.clone() });
+        assert!(m.contains("requires SplitType Line and AssembleWith Line; got SplitType None"), "{m}");
+        let m = invalid(TransformSettings { assemble_with: AssemblyType::None, ..base.clone() });
+        assert!(m.contains("AssembleWith None"), "{m}");
+        // JSON Lines may use Line or not.
+        let json = TransformSettings { content_type: Some("application/jsonlines".into()), ..base };
+        assert!(TransformPlan::new(TransformSettings { assemble_with: AssemblyType::None, ..json }).is_ok());
+    }
+
+    #[test]
+    fn data_processing_refuses_binary_split_types() {
+        let m = invalid(TransformSettings {
+            split: SplitType::TFRecord,
+            content_type: Some("application/json".into()),
+            data_processing: dp("$.a", JoinSource::None, "$"),
+            ..TransformSettings::default()
+        });
+        assert!(m.contains("SplitType TFRecord"), "{m}");
+    }
+
+    #[test]
+    fn filters_are_checked_up_front() {
+        let csv = |input: &str, output: &str| TransformSettings {
+            assemble_with: AssemblyType::Line,
+            data_processing: dp(input, JoinSource::Input, output),
+            ..line_settings(BatchStrategy::MultiRecord, 6)
+        };
+        let m = invalid(csv("$.features", "$"));
+        assert!(m.contains("Invalid JsonPath: $.features") && m.contains("by index"), "{m}");
+        let m = invalid(csv("$[1:]", "$['id','SageMakerOutput']"));
+        assert!(m.contains("OutputFilter on text/csv"), "{m}");
+        let m = invalid(csv("$", "$[0:2,246:]"));
+        assert_eq!(
+            m,
+            "Invalid JsonPath: $[0:2,246:]: only single range filters of format (eg: [1:5]) are supported. \
+             Format [0:2,246:] is not supported"
+        );
+        let m = invalid(csv("$..x", "$"));
+        assert!(m.contains("recursive descent"), "{m}");
+        let long = format!("$[{}]", "0,".repeat(31) + "0");
+        assert!(long.len() > 63);
+        let m = invalid(csv(&long, "$"));
+        assert!(m.contains("at 'dataProcessing.inputFilter'") && m.contains("length less than or equal to 63"), "{m}");
+    }
+
+    // ---- splitting and batching -------------------------------------------------------
+
+    #[test]
+    fn line_single_record_sends_each_line_with_its_newline() {
+        let plan = TransformPlan::new(line_settings(BatchStrategy::SingleRecord, 6)).unwrap();
+        let reqs = plan.requests(b("a,1\nb,2\r\nc,3")).unwrap();
+        assert_eq!(bodies(&reqs), ["a,1\n", "b,2\r\n", "c,3"]);
+        assert_eq!(reqs[2].index, 2);
+        assert_eq!(reqs[2].records, 2..3);
+        assert_eq!(reqs[2].record_count, 1);
+    }
+
+    #[test]
+    fn multi_record_with_no_limit_sends_the_whole_object_as_one_slice() {
+        let plan = TransformPlan::new(line_settings(BatchStrategy::MultiRecord, 0)).unwrap();
+        let object = b("a,1\nb,2\nc,3\n");
+        let prepared = plan.prepare(object.clone()).unwrap();
+        assert_eq!(prepared.requests().len(), 1);
+        let r = &prepared.requests()[0];
+        assert_eq!((r.records.clone(), r.record_count), (0..3, 3));
+        assert_eq!(r.body, object);
+        assert_eq!(
+            r.body.as_ptr(),
+            prepared.object().as_ptr(),
+            "unfiltered multi-record bodies are slices, not copies"
+        );
+    }
+
+    #[test]
+    fn multi_record_packs_up_to_exactly_max_payload() {
+        // Two lines of exactly half a MiB each (newline included) fill 1 MiB exactly.
+        let half = "x".repeat(BYTES_PER_MB / 2 - 1) + "\n";
+        let object = format!("{half}{half}tail\n");
+        let plan = TransformPlan::new(line_settings(BatchStrategy::MultiRecord, 1)).unwrap();
+        let reqs = plan.requests(b(&object)).unwrap();
+        assert_eq!(reqs.iter().map(|r| r.records.clone()).collect::<Vec<_>>(), vec![0..2, 2..3]);
+        assert_eq!(reqs[0].body.len(), BYTES_PER_MB);
+        assert_eq!(text(&reqs[1].body), "tail\n");
+        // One byte more and the second line no longer fits with the first.
+        let object = format!("{half}x{half}");
+        let reqs = plan.requests(b(&object)).unwrap();
+        assert_eq!(reqs.len(), 2);
+    }
+
+    #[test]
+    fn a_record_over_max_payload_fails_the_object() {
+        let big = "y".repeat(BYTES_PER_MB) + "\n";
+        let object = format!("small\n{big}");
+        for strategy in [BatchStrategy::MultiRecord, BatchStrategy::SingleRecord] {
+            let plan = TransformPlan::new(line_settings(strategy, 1)).unwrap();
+            let err = plan.requests(b(&object)).unwrap_err();
+            assert_eq!(err, BatchError::RecordTooLarge { index: 1, size: BYTES_PER_MB + 1, max: BYTES_PER_MB });
+        }
+        // SplitType None: the whole object is the record.
+        let plan = TransformPlan::new(TransformSettings { max_payload_mb: 1, ..TransformSettings::default() }).unwrap();
+        let err = plan.requests(b(&object)).unwrap_err();
+        assert!(matches!(err, BatchError::RecordTooLarge { index: 0, .. }), "{err}");
+        // And with no limit it goes through.
+        let plan = TransformPlan::new(line_settings(BatchStrategy::SingleRecord, 0)).unwrap();
+        assert_eq!(plan.requests(b(&object)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn split_none_sends_the_object_once() {
+        let plan = TransformPlan::new(TransformSettings::default()).unwrap();
+        let reqs = plan.requests(b("a\nb\n")).unwrap();
+        assert_eq!(bodies(&reqs), ["a\nb\n"]);
+        assert_eq!(plan.requests(Bytes::new()).unwrap().len(), 1, "an empty object is still one request");
+    }
+
+    #[test]
+    fn recordio_keeps_framing_with_multi_record_and_strips_it_with_single_record() {
+        let mut object = encode_recordio(b"img-1").unwrap();
+        object.extend(encode_recordio(b"img-22").unwrap());
+        let object = Bytes::from(object);
+        let settings =
+            TransformSettings { split: SplitType::RecordIO, max_payload_mb: 0, ..TransformSettings::default() };
+        let multi =
+            TransformPlan::new(TransformSettings { batch_strategy: BatchStrategy::MultiRecord, ..settings.clone() })
+                .unwrap()
+                .requests(object.clone())
+                .unwrap();
+        assert_eq!(multi.len(), 1);
+        assert_eq!(multi[0].body, object, "framed records, padding included");
+        let single = TransformPlan::new(TransformSettings { batch_strategy: BatchStrategy::SingleRecord, ..settings })
+            .unwrap()
+            .requests(object)
+            .unwrap();
+        assert_eq!(bodies(&single), ["img-1", "img-22"]);
+    }
+
+    #[test]
+    fn tfrecord_keeps_or_strips_framing_and_fails_on_crc() {
+        let mut object = encode_tfrecord(b"ex-1");
+        object.extend(encode_tfrecord(b"ex-2"));
+        let object = Bytes::from(object);
+        let settings = TransformSettings { split: SplitType::TFRecord, ..TransformSettings::default() };
+        let single =
+            TransformPlan::new(TransformSettings { batch_strategy: BatchStrategy::SingleRecord, ..settings.clone() })
+                .unwrap();
+        assert_eq!(bodies(&single.requests(object.clone()).unwrap()), ["ex-1", "ex-2"]);
+        let multi = TransformPlan::new(settings).unwrap();
+        assert_eq!(multi.requests(object.clone()).unwrap()[0].body, object);
+        let mut corrupt = object.to_vec();
+        let last = corrupt.len() - 6;
+        corrupt[last] ^= 0x55;
+        let err = multi.requests(corrupt).unwrap_err();
+        assert!(matches!(&err, BatchError::BadFraming { format: "TFRecord", offset: 20, .. }), "{err}");
+    }
+
+    #[test]
+    fn gzip_objects_are_decompressed_first() {
+        let plan = TransformPlan::new(TransformSettings {
+            compression: CompressionType::Gzip,
+            ..line_settings(BatchStrategy::SingleRecord, 6)
+        })
+        .unwrap();
+        let reqs = plan.requests(gzip(b"r1\nr2\n")).unwrap();
+        assert_eq!(bodies(&reqs), ["r1\n", "r2\n"]);
+        let out = plan.assemble(gzip(b"r1\nr2\n"), vec![b("o1"), b("o2")]).unwrap();
+        assert_eq!(text(&out), "o1o2");
+        assert!(matches!(plan.requests(b("not gzip")), Err(BatchError::Gzip { .. })));
+    }
+
+    // ---- assembly without data processing ---------------------------------------------
+
+    #[test]
+    fn assemble_with_line_and_none() {
+        let object = b("a\nb\nc\n");
+        let line = TransformPlan::new(TransformSettings {
+            assemble_with: AssemblyType::Line,
+            ..line_settings(BatchStrategy::SingleRecord, 6)
+        })
+        .unwrap();
+        let out = line.assemble(object.clone(), vec![b("1"), b("2\n"), b("3")]).unwrap();
+        assert_eq!(text(&out), "1\n2\n3\n");
+        let none = TransformPlan::new(line_settings(BatchStrategy::SingleRecord, 6)).unwrap();
+        let out = none.assemble(object.clone(), vec![b("1"), b("2\n"), b("3")]).unwrap();
+        assert_eq!(text(&out), "12\n3");
+        let err = none.assemble(object, vec![b("1")]).unwrap_err();
+        assert_eq!(err, BatchError::ResponseCount { expected: 3, got: 1 });
+    }
+
+    #[test]
+    fn empty_line_split_object_has_no_requests_and_an_empty_output() {
+        let plan = csv_plan("$[1:]", JoinSource::Input, "$", BatchStrategy::MultiRecord);
+        let prepared = plan.prepare(Bytes::new()).unwrap();
+        assert!(prepared.requests().is_empty());
+        assert!(prepared.assemble(vec![]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn responses_arriving_out_of_order_are_put_back_by_index() {
+        let plan = TransformPlan::new(TransformSettings {
+            assemble_with: AssemblyType::Line,
+            ..line_settings(BatchStrategy::SingleRecord, 6)
+        })
+        .unwrap();
+        let prepared = plan.prepare(b("a\nb\nc\n")).unwrap();
+        let mut slots = Reassembler::new(prepared.requests().len());
+        for r in prepared.requests().iter().rev() {
+            slots.insert(r.index, Bytes::from(text(&r.body).trim().to_uppercase())).unwrap();
+        }
+        let out = prepared.assemble(slots.into_ordered().unwrap()).unwrap();
+        assert_eq!(text(&out), "A\nB\nC\n");
+    }
+
+    // ---- DataProcessing: CSV ------------------------------------------------------------
+
+    #[test]
+    fn csv_input_filter_join_and_output_filter() {
+        // The guide's "ID column" example, with quoting and a CRLF line.
+        let plan = csv_plan("$[1:]", JoinSource::Input, "$[0,-1]", BatchStrategy::MultiRecord);
+        let object = b("\"id,1\",1.5,\"say \"\"hi\"\"\"\r\nid2,2.5,x\n");
+        let prepared = plan.prepare(object).unwrap();
+        assert_eq!(bodies(prepared.requests()), ["1.5,\"say \"\"hi\"\"\"\r\n2.5,x\n"]);
+        let out = prepared.assemble(vec![b("0.25\n0.75\n")]).unwrap();
+        assert_eq!(text(&out), "\"id,1\",0.25\nid2,0.75\n");
+    }
+
+    #[test]
+    fn csv_join_keeps_all_input_columns_then_output_columns() {
+        let plan = csv_plan("$", JoinSource::Input, "$", BatchStrategy::SingleRecord);
+        let prepared = plan.prepare(b("1,2,3\n4,5,6")).unwrap();
+        assert_eq!(bodies(prepared.requests()), ["1,2,3\n", "4,5,6"]);
+        let out = prepared.assemble(vec![b("1\n"), b("0,\"a,b\"")]).unwrap();
+        assert_eq!(text(&out), "1,2,3,1\n4,5,6,0,\"a,b\"\n");
+    }
+
+    #[test]
+    fn csv_output_filter_alone_selects_from_the_output() {
+        let plan = csv_plan("$", JoinSource::None, "$[0]", BatchStrategy::MultiRecord);
+        let out = plan.assemble(b("q\nr\n"), vec![b("a,b,c\nd,e,f\n")]).unwrap();
+        assert_eq!(text(&out), "a\nd\n");
+    }
+
+    #[test]
+    fn input_filter_changes_what_counts_against_max_payload() {
+        // Each raw line is over 1 MiB because of its first column, which the filter drops.
+        let id = "i".repeat(BYTES_PER_MB);
+        let object = format!("{id},1\n{id},2\n");
+        let plan = TransformPlan::new(TransformSettings {
+            assemble_with: AssemblyType::Line,
+            data_processing: dp("$[1:]", JoinSource::None, "$"),
+            ..line_settings(BatchStrategy::MultiRecord, 1)
+        })
+        .unwrap();
+        let reqs = plan.requests(b(&object)).unwrap();
+        assert_eq!(bodies(&reqs), ["1\n2\n"]);
+    }
+
+    #[test]
+    fn output_index_beyond_the_joined_record_names_the_filter() {
+        let plan = csv_plan("$[1:]", JoinSource::Input, "$[0,4]", BatchStrategy::MultiRecord);
+        let err = plan.assemble(b("id,1,2\n"), vec![b("0.5\n")]).unwrap_err();
+        assert_eq!(
+            err,
+            BatchError::Filter {
+                param: "OutputFilter",
+                filter: "$[0,4]".into(),
+                index: 0,
+                reason: "index 4 is beyond the record's 4 elements".into()
+            }
+        );
+        assert!(err.to_string().starts_with("OutputFilter \"$[0,4]\" on record 0"), "{err}");
+    }
+
+    #[test]
+    fn input_index_beyond_the_record_names_the_input_filter() {
+        let plan = csv_plan("$[3]", JoinSource::None, "$", BatchStrategy::MultiRecord);
+        let err = plan.requests(b("a,b,c,d\na,b\n")).unwrap_err();
+        assert!(
+            matches!(&err, BatchError::Filter { param: "InputFilter", index: 1, filter, .. } if filter == "$[3]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn join_needs_one_output_line_per_input_record() {
+        let plan = csv_plan("$[1:]", JoinSource::Input, "$", BatchStrategy::MultiRecord);
+        let err = plan.assemble(b("a,1\nb,2\nc,3\n"), vec![b("0.1\n0.2\n")]).unwrap_err();
+        assert_eq!(err, BatchError::JoinMismatch { request: 0, inputs: 3, outputs: 2 });
+        // A trailing newline is not an extra record, but a blank line is.
+        assert!(plan.assemble(b("a,1\nb,2\n"), vec![b("0.1\n0.2\n")]).is_ok());
+        let err = plan.assemble(b("a,1\nb,2\n"), vec![b("0.1\n\n0.2\n")]).unwrap_err();
+        assert_eq!(err, BatchError::JoinMismatch { request: 0, inputs: 2, outputs: 3 });
+    }
+
+    #[test]
+    fn malformed_csv_input_and_output_are_reported() {
+        let plan = csv_plan("$[1:]", JoinSource::Input, "$", BatchStrategy::SingleRecord);
+        let err = plan.requests(b("ok,1\n\"open,2\n")).unwrap_err();
+        assert!(matches!(&err, BatchError::BadRecord { index: 1, reason } if reason.contains("unterminated")), "{err}");
+        let err = plan.assemble(b("a,1\n"), vec![b("\"x\"y\n")]).unwrap_err();
+        assert!(matches!(&err, BatchError::Response { index: 0, .. }), "{err}");
+    }
+
+    // ---- DataProcessing: JSON -----------------------------------------------------------
+
+    #[test]
+    fn json_lines_filter_join_and_select_id_with_output() {
+        // The guide's JSON example: features in, id and SageMakerOutput out.
+        let plan = json_plan(
+            "application/jsonlines",
+            SplitType::Line,
+            "$.features",
+            JoinSource::Input,
+            "$['id','SageMakerOutput']",
+        );
+        let object = b("{\"id\":\"a\",\"features\":[1,2.50]}\n{\"id\":\"b\",\"features\":[3,4]}\n");
+        let prepared = plan.prepare(object).unwrap();
+        assert_eq!(bodies(prepared.requests()), ["[1,2.50]\n[3,4]\n"]);
+        let out = prepared.assemble(vec![b("{\"label\":1}\nnot json\n")]).unwrap();
+        assert_eq!(
+            text(&out),
+            "{\"id\":\"a\",\"SageMakerOutput\":{\"label\":1}}\n{\"id\":\"b\",\"SageMakerOutput\":\"not json\"}\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_join_without_filters_keeps_member_order() {
+        let plan = json_plan("application/jsonlines", SplitType::Line, "$", JoinSource::Input, "$");
+        let out = plan.assemble(b("{\"z\":1,\"a\":2}\n"), vec![b("[0.9]\n")]).unwrap();
+        assert_eq!(text(&out), "{\"z\":1,\"a\":2,\"SageMakerOutput\":[0.9]}\n");
+    }
+
+    #[test]
+    fn json_non_object_input_joins_under_sagemaker_input() {
+        let plan = json_plan("application/jsonlines", SplitType::Line, "$", JoinSource::Input, "$");
+        let out = plan.assemble(b("[1,2]\n\"txt\"\n"), vec![b("0\n1\n")]).unwrap();
+        assert_eq!(
+            text(&out),
+            "{\"SageMakerInput\":[1,2],\"SageMakerOutput\":0}\n{\"SageMakerInput\":\"txt\",\"SageMakerOutput\":1}\n"
+        );
+    }
+
+    #[test]
+    fn json_document_with_split_none_joins_a_multi_line_response() {
+        let plan = json_plan(
+            "application/json",
+            SplitType::None,
+            "$.instances",
+            JoinSource::Input,
+            "$.SageMakerOutput.predictions[-1]",
+        );
+        let object = b("{\n  \"instances\": [[1], [2]],\n  \"tag\": \"t\"\n}\n");
+        let prepared = plan.prepare(object).unwrap();
+        assert_eq!(bodies(prepared.requests()), ["[[1],[2]]"]);
+        let out = prepared.assemble(vec![b("{\n \"predictions\": [0.1, 0.2]\n}\n")]).unwrap();
+        assert_eq!(text(&out), "0.2\n");
+    }
+
+    #[test]
+    fn json_output_filter_without_join_and_bad_input_records() {
+        let plan = json_plan("application/jsonlines", SplitType::Line, "$.x", JoinSource::None, "$.score");
+        let out = plan.assemble(b("{\"x\":1}\n{\"x\":2}\n"), vec![b("{\"score\":5}\n{\"score\":6}\n")]).unwrap();
+        assert_eq!(text(&out), "5\n6\n");
+        let err = plan.requests(b("{\"x\":1}\n{oops\n")).unwrap_err();
+        assert!(matches!(&err, BatchError::BadRecord { index: 1, reason } if reason.contains("not JSON")), "{err}");
+        let err = plan.assemble(b("{\"x\":1}\n"), vec![b("{\"other\":1}\n")]).unwrap_err();
+        assert!(matches!(&err, BatchError::Filter { param: "OutputFilter", .. }), "{err}");
+    }
+
+    #[test]
+    fn json_assemble_with_none_concatenates_processed_records() {
+        let plan = TransformPlan::new(TransformSettings {
+            split: SplitType::Line,
+            batch_strategy: BatchStrategy::SingleRecord,
+            content_type: Some("application/jsonlines".into()),
+            assemble_with: AssemblyType::None,
+            data_processing: dp("$", JoinSource::Input, "$"),
+            ..TransformSettings::default()
+        })
+        .unwrap();
+        let out = plan.assemble(b("{\"a\":1}\n{\"a\":2}\n"), vec![b("1\n"), b("2")]).unwrap();
+        assert_eq!(text(&out), "{\"a\":1,\"SageMakerOutput\":1}{\"a\":2,\"SageMakerOutput\":2}");
+    }
+
+    #[test]
+    fn input_filter_only_passes_responses_through() {
+        let plan = json_plan("application/jsonlines", SplitType::Line, "$.f", JoinSource::None, "$");
+        assert!(!plan.processes_output());
+        let out = plan.assemble(b("{\"f\":1}\n"), vec![b("raw bytes, not JSON")]).unwrap();
+        assert_eq!(text(&out), "raw bytes, not JSON\n");
     }
 }

@@ -70,7 +70,7 @@ enum Inner {
 }
 
 impl Records {
-    fn from_frame(&self, index: usize, frame: Frame) -> Record {
+    fn record_of_frame(&self, index: usize, frame: Frame) -> Record {
         Record {
             index,
             raw: self.object.slice(frame.span.clone()),
@@ -115,11 +115,11 @@ impl Iterator for Records {
             }
             Inner::RecordIo(frames) => {
                 let f = frames.next();
-                f.map(|r| r.map(|frame| self.from_frame(index, frame)))
+                f.map(|r| r.map(|frame| self.record_of_frame(index, frame)))
             }
             Inner::TfRecord(frames) => {
                 let f = frames.next();
-                f.map(|r| r.map(|frame| self.from_frame(index, frame)))
+                f.map(|r| r.map(|frame| self.record_of_frame(index, frame)))
             }
         };
         if item.is_some() {
