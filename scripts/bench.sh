@@ -2,13 +2,21 @@
 # make bench: control-plane request rates and latencies of a release smemu on loopback, and its idle memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q --bin smemu -p smemu-bench
+cargo build --release -q -p smemu -p smemu-bench
 work=$(mktemp -d)
-target/release/smemu serve --listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn > "$work/ready" 2> "$work/smemu.log" &
+target/release/smemu serve --listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn > "$work/ready" 2> "$work/smemu.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  # The benchmark's containers, by the owner id smemu labelled them with.
+  if [ -f "$work/data/owner-id" ]; then
+    docker ps -aq --filter "label=smemu.owner=$(cat "$work/data/owner-id")" | xargs -r docker rm -f >/dev/null
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 for _ in $(seq 100); do grep -q listening "$work/ready" && break; sleep 0.1; done
-addr=$(sed -n 's#^smemu listening on http://##p' "$work/ready")
+addr=$(sed -n 's#^smemu listening on http://\([^ ]*\) .*#\1#p' "$work/ready")
 [ -n "$addr" ] || { echo "smemu did not start"; cat "$work/smemu.log"; exit 1; }
 sleep 1
 echo "== smemu control plane on $addr (targets: DescribeModel c=16 >= 15000/s with p99 < 5 ms; idle RSS < 30 MB)"
@@ -19,4 +27,6 @@ for scenario in describe-model create-delete-model; do
   done
 done
 echo "RSS after load: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"
-if [ -x scripts/bench-endpoints.sh ]; then scripts/bench-endpoints.sh; fi
+scripts/ensure-docker.sh >/dev/null && scripts/build-test-image.sh >/dev/null
+SMEMU_BENCH_ADDR="$addr" scripts/bench-endpoints.sh
+echo "idle RSS at the end: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"

@@ -24,6 +24,15 @@ struct Args {
     concurrency: usize,
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// `invoke`: the endpoint; `deploy`: the endpoint to create.
+    #[arg(long, default_value = "bench-endpoint")]
+    endpoint: String,
+    /// `direct`: the pipeline's containers (`127.0.0.1:PORT`, in order), called one after the other.
+    #[arg(long, value_delimiter = ',')]
+    direct: Vec<String>,
+    /// `deploy`: the image of both pipeline containers.
+    #[arg(long, default_value = "smemu-testmodel:latest")]
+    image: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -32,13 +41,25 @@ enum Scenario {
     DescribeModel,
     /// CreateModel then DeleteModel of a fresh name (a pair counts as one operation).
     CreateDeleteModel,
+    /// Creates a 2-container pipeline endpoint and prints the time from CreateEndpoint to InService.
+    Deploy,
+    /// InvokeEndpoint through smemu.
+    Invoke,
+    /// The same two containers called directly in sequence, as smemu would (the baseline).
+    Direct,
 }
+
+/// The request body of the invocation benchmarks.
+const PAYLOAD: &str = "1.0,2.0,3.0,4.0\n";
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Scenario::Deploy = args.scenario {
+        return deploy(&args).await;
+    }
     let mut setup = connect(&args.target).await?;
     if let Scenario::DescribeModel = args.scenario {
         // Ignore "already exists": the model may remain from an earlier run.
@@ -55,7 +76,11 @@ async fn main() -> anyhow::Result<()> {
     for worker in 0..args.concurrency {
         let target = args.target.clone();
         let scenario = args.scenario;
-        workers.push(tokio::spawn(async move { run_worker(worker, &target, scenario, deadline).await }));
+        let endpoint = args.endpoint.clone();
+        let direct = args.direct.clone();
+        workers.push(tokio::spawn(async move {
+            run_worker(worker, &target, scenario, deadline, &endpoint, &direct).await
+        }));
     }
     let started = Instant::now();
     let mut latencies = Vec::new();
@@ -98,6 +123,19 @@ async fn run_worker(
                 expect_ok(call(&mut sender, target, "CreateModel", &create).await?)?;
                 expect_ok(call(&mut sender, target, "DeleteModel", &format!(r#"{{"ModelName":"{name}"}}"#)).await?)?;
             }
+            Scenario::Invoke => {
+                let path = format!("/endpoints/{endpoint}/invocations");
+                expect_ok(post(&mut sender, target, &path, "text/csv", Bytes::from_static(PAYLOAD.as_bytes())).await?)?;
+            }
+            Scenario::Direct => {
+                let mut body = Bytes::from_static(PAYLOAD.as_bytes());
+                for (addr, hop) in &mut hops {
+                    let (status, answer) = post(hop, addr, "/invocations", "text/csv", body).await?;
+                    expect_ok((status, answer.clone()))?;
+                    body = answer;
+                }
+            }
+            Scenario::Deploy => unreachable!("deploy runs once, not in workers"),
         }
         latencies.push(started.elapsed());
         n += 1;
@@ -111,6 +149,53 @@ async fn connect(target: &str) -> anyhow::Result<Sender> {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     Ok(sender)
+}
+
+async fn post(sender: &mut Sender, host: &str, path: &str, content_type: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+    let request = Request::post(path)
+        .header("host", host)
+        .header("content-type", content_type)
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/sagemaker/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(Full::new(body))?;
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+/// Creates a 2-container pipeline (echo role) and its endpoint; prints CreateEndpoint → InService.
+async fn deploy(args: &Args) -> anyhow::Result<()> {
+    let mut sender = connect(&args.target).await?;
+    let name = &args.endpoint;
+    let container = |host: &str| {
+        format!(r#"{{"Image":"{}","ContainerHostname":"{host}","Environment":{{"SMEMU_TEST_ROLE":"echo"}}}}"#, args.image)
+    };
+    let model = format!(r#"{{"ModelName":"{name}","Containers":[{},{}]}}"#, container("first"), container("second"));
+    expect_ok(call(&mut sender, &args.target, "CreateModel", &model).await?)?;
+    let config = format!(
+        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":1}}]}}"#
+    );
+    expect_ok(call(&mut sender, &args.target, "CreateEndpointConfig", &config).await?)?;
+    let started = Instant::now();
+    let endpoint = format!(r#"{{"EndpointName":"{name}","EndpointConfigName":"{name}"}}"#);
+    expect_ok(call(&mut sender, &args.target, "CreateEndpoint", &endpoint).await?)?;
+    let describe = format!(r#"{{"EndpointName":"{name}"}}"#);
+    loop {
+        let (status, body) = call(&mut sender, &args.target, "DescribeEndpoint", &describe).await?;
+        let text = String::from_utf8_lossy(&body);
+        if status == 200 && text.contains(r#""EndpointStatus":"InService""#) {
+            break;
+        }
+        if text.contains(r#""EndpointStatus":"Failed""#) || started.elapsed() > Duration::from_secs(120) {
+            bail!("endpoint did not come up: {text}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("CreateEndpoint -> InService: {:.0} ms (2-container pipeline, 1 instance)", started.elapsed().as_secs_f64() * 1000.0);
+    Ok(())
 }
 
 async fn call(sender: &mut Sender, target: &str, operation: &str, body: &str) -> anyhow::Result<(u16, Bytes)> {
