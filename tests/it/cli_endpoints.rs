@@ -72,6 +72,20 @@ fn a_three_container_pipeline_and_direct_mode() {
         1,
     );
     assert_eq!(aws.invoke(&serial, "x", &[]).1, "x|a|b|c");
+    // Custom attributes reach the containers and come back (the test model echoes them).
+    let (out, _) = aws.invoke(&serial, "x", &["--custom-attributes", "trace=42"]);
+    assert_eq!(out.json()["CustomAttributes"], "trace=42");
+    // A body over 6 MB is refused before any container sees it.
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), vec![b'x'; 6 * 1024 * 1024 + 1]).unwrap();
+    let (too_big, _) = aws.invoke(&serial, &format!("fileb://{}", big.path().display()), &[]);
+    too_big.assert_error("ValidationError", "Member must have length less than or equal to 6291456");
+    // ListEndpoints filters by name and status.
+    let listed = aws.sagemaker(&["list-endpoints", "--name-contains", &serial, "--status-equals", "InService"]).json();
+    assert_eq!(listed["Endpoints"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["Endpoints"][0]["EndpointName"], serial.as_str());
+    let none = aws.sagemaker(&["list-endpoints", "--name-contains", &serial, "--status-equals", "Failed"]).json();
+    assert_eq!(none["Endpoints"], json!([]));
     // A Serial endpoint refuses a target container.
     let (out, _) = aws.invoke(&serial, "x", &["--target-container-hostname", "two"]);
     out.assert_error("ValidationError", "Serial mode");
@@ -308,6 +322,23 @@ fn delete_removes_every_container_and_errors_match_the_real_service() {
     let (out, _) = aws.invoke(&name, "x", &[]);
     out.assert_error("ModelError", "Received client error (400) from primary with message \"bad input\"");
 
+    // The 424 body carries the real members, in the real order.
+    let raw = raw_invoke(&smemu.url, &name, "x");
+    assert!(raw.starts_with("HTTP/1.1 424"), "{raw}");
+    assert!(raw.to_ascii_lowercase().contains("x-amzn-errortype: modelerror"), "{raw}");
+    let body: serde_json::Value = serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["ErrorCode"], "CLIENT_ERROR_FROM_MODEL");
+    assert_eq!(body["OriginalStatusCode"], 400);
+    assert_eq!(body["OriginalMessage"], "bad input");
+    assert_eq!(
+        body["LogStreamArn"],
+        format!("arn:aws:logs:us-east-1:000000000000:log-group:/aws/sagemaker/Endpoints/{name}")
+    );
+    let text = raw.split("\r\n\r\n").nth(1).unwrap();
+    let at = |key: &str| text.find(&format!("\"{key}\"")).unwrap();
+    assert!(at("ErrorCode") < at("LogStreamArn") && at("LogStreamArn") < at("Message"), "{text}");
+    assert!(at("Message") < at("OriginalMessage") && at("OriginalMessage") < at("OriginalStatusCode"), "{text}");
+
     let (missing, _) = aws.invoke("no-such-endpoint", "x", &[]);
     missing.assert_error("ValidationError", "Endpoint no-such-endpoint of account 000000000000 not found.");
     aws.sagemaker(&["describe-endpoint", "--endpoint-name", "no-such-endpoint"]).assert_error(
@@ -377,4 +408,20 @@ fn a_container_that_exits_fails_the_endpoint_with_its_logs() {
     out.assert_error("ValidationError", "not in service");
     aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name])
         .assert_error("ValidationException", "Cannot update in-progress endpoint");
+}
+
+/// InvokeEndpoint on raw HTTP/1.1, to see the status line, headers and body as sent.
+fn raw_invoke(url: &str, endpoint: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /endpoints/{endpoint}/invocations HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }

@@ -86,3 +86,28 @@ fn a_file_url_model_directory_is_mounted_read_only() {
     let (_, body) = aws.invoke(&name, "{}", &[]);
     assert!(body.contains("hello from a directory"), "{body}");
 }
+
+#[test]
+fn a_second_smemu_reads_artifacts_from_the_first_ones_s3_as_an_external_s3() {
+    let first = Smemu::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let second =
+        Smemu::start_with(&tmp.path().join("data"), &["--no-s3", "--s3-endpoint", &first.s3_url, "--s3-path-style"]);
+    assert_eq!(second.s3_url, "off");
+    let s3 = crate::common::AwsCli::new(&first.s3_url);
+    let bucket = unique("shared");
+    assert!(s3.run("s3", &["mb", &format!("s3://{bucket}")]).success);
+    let tarball = model_tarball(tmp.path(), "hello from another s3");
+    assert!(s3.run("s3", &["cp", tarball.to_str().unwrap(), &format!("s3://{bucket}/m/model.tar.gz")]).success);
+
+    let aws = second.aws();
+    let name = unique("external");
+    let container = json!({
+        "Image": TEST_IMAGE,
+        "ModelDataUrl": format!("s3://{bucket}/m/model.tar.gz"),
+        "Environment": {"SMEMU_TEST_ROLE": "echo-env"}
+    });
+    aws.deploy(&name, &json!([container]), &[], 1);
+    let (_, body) = aws.invoke(&name, "{}", &[]);
+    assert!(body.contains("hello from another s3"), "{body}");
+}

@@ -38,14 +38,26 @@ impl Smemu {
 
     /// Starts smemu on an existing data dir (restart tests).
     pub fn start_in(data_dir: &Path) -> Smemu {
+        Smemu::start_with(data_dir, &["--s3-listen", "127.0.0.1:0"])
+    }
+
+    /// Starts smemu on a data dir with extra `serve` flags.
+    pub fn start_with(data_dir: &Path, flags: &[&str]) -> Smemu {
         let log_dir = data_dir.parent().unwrap_or(data_dir).to_path_buf();
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join("smemu.log")).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_smemu"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(flags)
             .env("SMEMU_LOG", "info")
+            // An external S3 is reached with the AWS credential chain: give it test keys, never the host's.
+            .env("AWS_ACCESS_KEY_ID", "smemu-test")
+            .env("AWS_SECRET_ACCESS_KEY", "smemu-test")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -210,15 +222,19 @@ impl InProcess {
 
     /// The AWS SDK for Rust, pointed at this smemu with static credentials.
     pub async fn sdk(&self, access_key: &str, region: &str) -> aws_sdk_sagemaker::Client {
-        let creds = aws_credential_types::Credentials::new(access_key, "smemu-secret", None, None, "smemu-tests");
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.url)
-            .region(aws_config::Region::new(region.to_owned()))
-            .credentials_provider(creds)
-            .load()
-            .await;
-        aws_sdk_sagemaker::Client::new(&config)
+        aws_sdk_sagemaker::Client::new(&sdk_config(&self.url, access_key, region).await)
     }
+}
+
+/// SDK configuration for smemu at `url` with static credentials (nothing from the host).
+pub async fn sdk_config(url: &str, access_key: &str, region: &str) -> aws_config::SdkConfig {
+    let creds = aws_credential_types::Credentials::new(access_key, "smemu-secret", None, None, "smemu-tests");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(creds)
+        .load()
+        .await
 }
 
 /// The test image `make test-image` builds (scripts/build-test-image.sh).

@@ -78,9 +78,9 @@ async fn main() -> anyhow::Result<()> {
         let scenario = args.scenario;
         let endpoint = args.endpoint.clone();
         let direct = args.direct.clone();
-        workers.push(tokio::spawn(async move {
-            run_worker(worker, &target, scenario, deadline, &endpoint, &direct).await
-        }));
+        workers.push(tokio::spawn(
+            async move { run_worker(worker, &target, scenario, deadline, &endpoint, &direct).await },
+        ));
     }
     let started = Instant::now();
     let mut latencies = Vec::new();
@@ -151,7 +151,13 @@ async fn connect(target: &str) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-async fn post(sender: &mut Sender, host: &str, path: &str, content_type: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+async fn post(
+    sender: &mut Sender,
+    host: &str,
+    path: &str,
+    content_type: &str,
+    body: Bytes,
+) -> anyhow::Result<(u16, Bytes)> {
     let request = Request::post(path)
         .header("host", host)
         .header("content-type", content_type)
@@ -171,7 +177,10 @@ async fn deploy(args: &Args) -> anyhow::Result<()> {
     let mut sender = connect(&args.target).await?;
     let name = &args.endpoint;
     let container = |host: &str| {
-        format!(r#"{{"Image":"{}","ContainerHostname":"{host}","Environment":{{"SMEMU_TEST_ROLE":"echo"}}}}"#, args.image)
+        format!(
+            r#"{{"Image":"{}","ContainerHostname":"{host}","Environment":{{"SMEMU_TEST_ROLE":"echo"}}}}"#,
+            args.image
+        )
     };
     let model = format!(r#"{{"ModelName":"{name}","Containers":[{},{}]}}"#, container("first"), container("second"));
     expect_ok(call(&mut sender, &args.target, "CreateModel", &model).await?)?;
@@ -194,7 +203,10 @@ async fn deploy(args: &Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    println!("CreateEndpoint -> InService: {:.0} ms (2-container pipeline, 1 instance)", started.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "CreateEndpoint -> InService: {:.0} ms (2-container pipeline, 1 instance)",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     Ok(())
 }
 

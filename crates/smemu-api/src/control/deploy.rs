@@ -280,7 +280,8 @@ async fn deployed_images(backend: &dyn Backend, containers: &[ContainerPlan]) ->
     images
 }
 
-/// CPU and memory of the instance types, as limits for an instance's containers (split evenly).
+/// CPU and memory of the instance types, as limits for each of an instance's containers. CPUs are
+/// capped at the machine's: Docker refuses a limit above what the host has.
 fn limits_of(instance_type: &str) -> Option<ResourceLimits> {
     let size = instance_type.rsplit('.').next()?;
     let (vcpus, gib): (i64, i64) = match size {
@@ -291,5 +292,6 @@ fn limits_of(instance_type: &str) -> Option<ResourceLimits> {
         "4xlarge" => (16, 64),
         _ => return None,
     };
-    Some(ResourceLimits { nano_cpus: vcpus * 1_000_000_000, memory_bytes: gib * 1024 * 1024 * 1024 })
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| i64::try_from(n.get()).unwrap_or(1));
+    Some(ResourceLimits { nano_cpus: vcpus.min(host_cpus) * 1_000_000_000, memory_bytes: gib * 1024 * 1024 * 1024 })
 }
