@@ -107,8 +107,17 @@ async fn run_worker(
     target: &str,
     scenario: Scenario,
     deadline: Instant,
+    endpoint: &str,
+    direct: &[String],
 ) -> anyhow::Result<Vec<Duration>> {
     let mut sender = connect(target).await?;
+    // One connection per pipeline container for the direct baseline (as smemu keeps a pool).
+    let mut hops = Vec::new();
+    if let Scenario::Direct = scenario {
+        for addr in direct {
+            hops.push((addr.clone(), connect(addr).await?));
+        }
+    }
     let mut latencies = Vec::new();
     let mut n = 0u64;
     while Instant::now() < deadline {
