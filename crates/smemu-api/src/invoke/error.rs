@@ -74,42 +74,41 @@ impl LogLocation<'_> {
 
     /// A container took longer than the invocation timeout (real text).
     pub fn timeout(&self, who: &str) -> InvokeError {
-        let inner = format!(
-            "Your invocation timed out while waiting for a response from container {who}. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again."
-        );
-        InvokeError::Model {
-            status: 0,
-            server_side: true,
-            message: format!("Received server error (0) from {who} with message \"{inner}\". {}", self.see()),
-            original_message: inner,
-            log_group: self.stream_arn(),
-        }
+        self.without_answer(
+            who,
+            format!(
+                "Your invocation timed out while waiting for a response from container {who}. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again."
+            ),
+        )
     }
 
     /// A container could not be reached at all (real text).
     pub fn unreachable(&self, who: &str) -> InvokeError {
-        let inner = format!(
-            "Amazon SageMaker could not get a response from the {} endpoint. This can occur when CPU or memory utilization is high. To check your utilization, see Amazon CloudWatch. To fix this problem, use an instance type with more CPU capacity or memory.",
-            self.endpoint
-        );
-        InvokeError::Model {
-            status: 0,
-            server_side: true,
-            message: format!("Received server error (0) from {who} with message \"{inner}\". {}", self.see()),
-            original_message: inner,
-            log_group: self.stream_arn(),
-        }
+        self.without_answer(
+            who,
+            format!(
+                "Amazon SageMaker could not get a response from the {} endpoint. This can occur when CPU or memory utilization is high. To check your utilization, see Amazon CloudWatch. To fix this problem, use an instance type with more CPU capacity or memory.",
+                self.endpoint
+            ),
+        )
     }
 
     /// A pipeline container answered with more than the payload limit for the next one.
     pub fn intermediate_too_large(&self, from: &str, to: &str, size: usize, max: usize) -> InvokeError {
-        let inner = format!(
-            "The response of container {from} ({size} bytes) exceeds the {max}-byte payload limit for the request to container {to}."
-        );
+        self.without_answer(
+            from,
+            format!(
+                "The response of container {from} ({size} bytes) exceeds the {max}-byte payload limit for the request to container {to}."
+            ),
+        )
+    }
+
+    /// A `ModelError` with status 0: the container gave no usable answer (SageMaker's form).
+    fn without_answer(&self, who: &str, inner: String) -> InvokeError {
         InvokeError::Model {
             status: 0,
             server_side: true,
-            message: format!("Received server error (0) from {from} with message \"{inner}\". {}", self.see()),
+            message: format!("Received server error (0) from {who} with message \"{inner}\". {}", self.see()),
             original_message: inner,
             log_group: self.stream_arn(),
         }
