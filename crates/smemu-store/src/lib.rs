@@ -9,7 +9,8 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use records::{
-    EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, Summary, Tag,
+    EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, StatefulRecord,
+    Summary, Tag, TransformJobRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -45,6 +46,25 @@ pub trait Store: Send + Sync + 'static {
     async fn list_endpoints(&self, scope: &Scope, query: &ListQuery) -> Result<Page<EndpointSummary>, StoreError>;
     /// Every endpoint of every scope: what the controller must converge at start-up.
     async fn all_endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError>;
+
+    /// Creates a transform job with its tags. A name taken in this scope (case-insensitively) gives
+    /// `AlreadyExists`, forever: jobs are never deleted.
+    async fn create_transform_job(&self, record: &TransformJobRecord, tags: &[Tag]) -> Result<(), StoreError>;
+    /// Looks a transform job up by name (case-insensitively); `NotFound` when absent.
+    async fn get_transform_job(&self, scope: &Scope, name: &str) -> Result<TransformJobRecord, StoreError>;
+    /// Replaces status and state if the stored version is still `record.version` (compare-and-set,
+    /// as for endpoints), and returns the record as stored. Another writer in between gives `Conflict`.
+    async fn update_transform_job(&self, record: &TransformJobRecord) -> Result<TransformJobRecord, StoreError>;
+    /// Filters (including status and modification time), sorts, then returns one page of whole
+    /// records (ListTransformJobs answers with the failure reason and end time they hold).
+    async fn list_transform_jobs(
+        &self,
+        scope: &Scope,
+        query: &ListQuery,
+    ) -> Result<Page<TransformJobRecord>, StoreError>;
+    /// The transform jobs of every scope whose status is one of `statuses`, oldest first: what
+    /// start-up must settle.
+    async fn transform_jobs_with_status(&self, statuses: &[&str]) -> Result<Vec<TransformJobRecord>, StoreError>;
 
     /// Whether any resource has this ARN (tags may only be attached to existing resources).
     async fn arn_exists(&self, arn: &str) -> Result<bool, StoreError>;

@@ -42,10 +42,12 @@ pub struct Record {
     pub spec: serde_json::Value,
 }
 
-/// A stored endpoint. `state` is the API crate's JSON document (config, deployed fleets, failure
-/// reason); the store only keeps it and guards concurrent changes with `version`.
+/// A stored resource whose status changes over its life: an endpoint or a transform job. `state` is
+/// the API crate's JSON document (for an endpoint: config, deployed fleets, failure reason; for a
+/// job: the request, its pipeline, times, failure reason, logs); the store only keeps it and guards
+/// concurrent changes with `version`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EndpointRecord {
+pub struct StatefulRecord {
     pub scope: Scope,
     pub name: String,
     pub arn: String,
@@ -56,6 +58,12 @@ pub struct EndpointRecord {
     pub version: i64,
     pub state: serde_json::Value,
 }
+
+/// A stored endpoint.
+pub type EndpointRecord = StatefulRecord;
+
+/// A stored transform job (never deleted: its name can never be used again in its scope).
+pub type TransformJobRecord = StatefulRecord;
 
 /// One row of ListEndpoints.
 #[derive(Debug, Clone, PartialEq)]

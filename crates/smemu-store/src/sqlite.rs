@@ -10,7 +10,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::{
     EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record, Scope, SortKey,
-    SortOrder, Store, StoreError, Summary, Tag,
+    SortOrder, StatefulRecord, Store, StoreError, Summary, Tag, TransformJobRecord,
 };
 
 /// The migrations in the repository's top-level `migrations/`, embedded at build time.
@@ -133,60 +133,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_endpoint(&self, record: &EndpointRecord, tags: &[Tag]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO endpoints (account, region, name, arn, status, created_ms, modified_ms, version, state) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&record.scope.account)
-        .bind(&record.scope.region)
-        .bind(&record.name)
-        .bind(&record.arn)
-        .bind(&record.status)
-        .bind(record.created_ms)
-        .bind(record.modified_ms)
-        .bind(record.version)
-        .bind(record.state.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|err| StoreError::from_sqlx(err, ENDPOINT, &record.name))?;
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await?;
-        upsert_tags(&mut tx, &record.arn, tags).await?;
-        tx.commit().await?;
-        Ok(())
+        self.insert_stateful(&ENDPOINTS, record, tags).await
     }
 
     async fn get_endpoint(&self, scope: &Scope, name: &str) -> Result<EndpointRecord, StoreError> {
-        let row = sqlx::query(&format!("{ENDPOINT_COLUMNS} WHERE account = ? AND region = ? AND name = ?"))
-            .bind(&scope.account)
-            .bind(&scope.region)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => decode_endpoint(&row),
-            None => Err(StoreError::NotFound { kind: ENDPOINT, name: name.to_owned() }),
-        }
+        self.get_stateful(&ENDPOINTS, scope, name).await
     }
 
     async fn update_endpoint(&self, record: &EndpointRecord) -> Result<EndpointRecord, StoreError> {
-        let done = sqlx::query(
-            "UPDATE endpoints SET status = ?, modified_ms = ?, state = ?, version = version + 1 \
-             WHERE account = ? AND region = ? AND name = ? AND version = ?",
-        )
-        .bind(&record.status)
-        .bind(record.modified_ms)
-        .bind(record.state.to_string())
-        .bind(&record.scope.account)
-        .bind(&record.scope.region)
-        .bind(&record.name)
-        .bind(record.version)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict { kind: ENDPOINT, name: record.name.clone() });
-        }
-        Ok(EndpointRecord { version: record.version + 1, ..record.clone() })
+        self.update_stateful(&ENDPOINTS, record).await
     }
 
     async fn delete_endpoint(&self, scope: &Scope, name: &str, version: i64) -> Result<(), StoreError> {
@@ -201,7 +156,7 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(arn) = arn else {
-            return Err(StoreError::Conflict { kind: ENDPOINT, name: name.to_owned() });
+            return Err(StoreError::Conflict { kind: ENDPOINTS.noun, name: name.to_owned() });
         };
         sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await?;
         tx.commit().await?;
@@ -227,14 +182,55 @@ impl Store for SqliteStore {
     }
 
     async fn all_endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
-        let rows = sqlx::query(&format!("{ENDPOINT_COLUMNS} ORDER BY created_ms")).fetch_all(&self.pool).await?;
-        rows.iter().map(decode_endpoint).collect()
+        let sql = format!("SELECT {STATEFUL_COLUMNS} FROM {} ORDER BY created_ms", ENDPOINTS.name);
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| decode_stateful(&ENDPOINTS, row)).collect()
+    }
+
+    async fn create_transform_job(&self, record: &TransformJobRecord, tags: &[Tag]) -> Result<(), StoreError> {
+        self.insert_stateful(&TRANSFORM_JOBS, record, tags).await
+    }
+
+    async fn get_transform_job(&self, scope: &Scope, name: &str) -> Result<TransformJobRecord, StoreError> {
+        self.get_stateful(&TRANSFORM_JOBS, scope, name).await
+    }
+
+    async fn update_transform_job(&self, record: &TransformJobRecord) -> Result<TransformJobRecord, StoreError> {
+        self.update_stateful(&TRANSFORM_JOBS, record).await
+    }
+
+    async fn list_transform_jobs(
+        &self,
+        scope: &Scope,
+        query: &ListQuery,
+    ) -> Result<Page<TransformJobRecord>, StoreError> {
+        let mut sql = list_sql(STATEFUL_COLUMNS, TRANSFORM_JOBS.name, scope, query);
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        let items = rows.iter().map(|row| decode_stateful(&TRANSFORM_JOBS, row)).collect::<Result<Vec<_>, _>>()?;
+        Ok(page(items, query.limit))
+    }
+
+    async fn transform_jobs_with_status(&self, statuses: &[&str]) -> Result<Vec<TransformJobRecord>, StoreError> {
+        let mut sql: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {STATEFUL_COLUMNS} FROM {} WHERE status IN (", TRANSFORM_JOBS.name));
+        let mut list = sql.separated(", ");
+        for status in statuses {
+            list.push_bind(*status);
+        }
+        // `IN ()` is not SQL: an empty list matches nothing.
+        if statuses.is_empty() {
+            list.push("NULL");
+        }
+        sql.push(") ORDER BY created_ms");
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|row| decode_stateful(&TRANSFORM_JOBS, row)).collect()
     }
 
     async fn arn_exists(&self, arn: &str) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM models WHERE arn = ?1 UNION ALL SELECT 1 FROM endpoint_configs WHERE arn = ?1 \
-             UNION ALL SELECT 1 FROM endpoints WHERE arn = ?1 LIMIT 1",
+             UNION ALL SELECT 1 FROM endpoints WHERE arn = ?1 UNION ALL SELECT 1 FROM transform_jobs WHERE arn = ?1 \
+             LIMIT 1",
         )
         .bind(arn)
         .fetch_optional(&self.pool)
@@ -270,16 +266,97 @@ impl Store for SqliteStore {
     }
 }
 
-const ENDPOINT: &str = "endpoint";
-const ENDPOINT_COLUMNS: &str =
-    "SELECT account, region, name, arn, status, created_ms, modified_ms, version, state FROM endpoints";
+/// A table of [`StatefulRecord`]s and the noun its errors use.
+struct StatefulTable {
+    name: &'static str,
+    noun: &'static str,
+}
 
-fn decode_endpoint(row: &sqlx::sqlite::SqliteRow) -> Result<EndpointRecord, StoreError> {
+const ENDPOINTS: StatefulTable = StatefulTable { name: "endpoints", noun: "endpoint" };
+const TRANSFORM_JOBS: StatefulTable = StatefulTable { name: "transform_jobs", noun: "transform job" };
+const STATEFUL_COLUMNS: &str = "account, region, name, arn, status, created_ms, modified_ms, version, state";
+
+impl SqliteStore {
+    async fn insert_stateful(
+        &self,
+        table: &StatefulTable,
+        record: &StatefulRecord,
+        tags: &[Tag],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!("INSERT INTO {} ({STATEFUL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", table.name))
+            .bind(&record.scope.account)
+            .bind(&record.scope.region)
+            .bind(&record.name)
+            .bind(&record.arn)
+            .bind(&record.status)
+            .bind(record.created_ms)
+            .bind(record.modified_ms)
+            .bind(record.version)
+            .bind(record.state.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| StoreError::from_sqlx(err, table.noun, &record.name))?;
+        // Tags left behind by a deleted resource of the same ARN must not reappear.
+        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await?;
+        upsert_tags(&mut tx, &record.arn, tags).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_stateful(
+        &self,
+        table: &StatefulTable,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<StatefulRecord, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {STATEFUL_COLUMNS} FROM {} WHERE account = ? AND region = ? AND name = ?",
+            table.name
+        ))
+        .bind(&scope.account)
+        .bind(&scope.region)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => decode_stateful(table, &row),
+            None => Err(StoreError::NotFound { kind: table.noun, name: name.to_owned() }),
+        }
+    }
+
+    async fn update_stateful(
+        &self,
+        table: &StatefulTable,
+        record: &StatefulRecord,
+    ) -> Result<StatefulRecord, StoreError> {
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET status = ?, modified_ms = ?, state = ?, version = version + 1 \
+             WHERE account = ? AND region = ? AND name = ? AND version = ?",
+            table.name
+        ))
+        .bind(&record.status)
+        .bind(record.modified_ms)
+        .bind(record.state.to_string())
+        .bind(&record.scope.account)
+        .bind(&record.scope.region)
+        .bind(&record.name)
+        .bind(record.version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { kind: table.noun, name: record.name.clone() });
+        }
+        Ok(StatefulRecord { version: record.version + 1, ..record.clone() })
+    }
+}
+
+fn decode_stateful(table: &StatefulTable, row: &sqlx::sqlite::SqliteRow) -> Result<StatefulRecord, StoreError> {
     let name: String = row.try_get("name")?;
     let state: String = row.try_get("state")?;
     let state = serde_json::from_str(&state)
-        .map_err(|source| StoreError::Corrupt { name: format!("endpoint {name}"), source })?;
-    Ok(EndpointRecord {
+        .map_err(|source| StoreError::Corrupt { name: format!("{} {name}", table.noun), source })?;
+    Ok(StatefulRecord {
         scope: Scope { account: row.try_get("account")?, region: row.try_get("region")? },
         name,
         arn: row.try_get("arn")?,

@@ -4,6 +4,7 @@
 use serde_json::json;
 use smemu_store::{
     EndpointRecord, ImmutableKind, ListQuery, Record, Scope, SortKey, SortOrder, SqliteStore, Store, StoreError, Tag,
+    TransformJobRecord,
 };
 
 fn scope(account: &str) -> Scope {
@@ -85,6 +86,69 @@ async fn scenario(store: &dyn Store) {
     assert!(matches!(store.delete(model, &a, "Alpha").await, Err(StoreError::NotFound { .. })));
     store.create(model, &record(&a, "Alpha", 5_000), &[]).await.unwrap();
     assert!(store.list_tags(&arn, 0, 100).await.unwrap().items.is_empty());
+
+    transform_jobs(store, &a, &b).await;
+}
+
+fn job(scope: &Scope, name: &str, created_ms: i64) -> TransformJobRecord {
+    TransformJobRecord {
+        scope: scope.clone(),
+        name: name.into(),
+        arn: format!("arn:aws:sagemaker:{}:{}:transform-job/{}", scope.region, scope.account, name.to_lowercase()),
+        status: "InProgress".into(),
+        created_ms,
+        modified_ms: created_ms,
+        version: 1,
+        state: json!({"ModelName": "m"}),
+    }
+}
+
+/// Transform jobs: unique names per scope (case-insensitively), compare-and-set, list filters
+/// returning whole records, the start-up query by status, tags on job ARNs.
+async fn transform_jobs(store: &dyn Store, a: &Scope, b: &Scope) {
+    let first = job(a, "Nightly", 10_000);
+    store.create_transform_job(&first, &[tag("k", "v")]).await.unwrap();
+    store.create_transform_job(&job(a, "hourly", 11_000), &[]).await.unwrap();
+    let dup = store.create_transform_job(&job(a, "NIGHTLY", 12_000), &[]).await.unwrap_err();
+    assert!(matches!(dup, StoreError::AlreadyExists { kind: "transform job", .. }), "{dup:?}");
+    store.create_transform_job(&job(b, "Nightly", 12_000), &[]).await.unwrap();
+    let missing = store.get_transform_job(a, "nope").await.unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound { kind: "transform job", .. }), "{missing:?}");
+
+    let read = store.get_transform_job(a, "nightly").await.unwrap();
+    assert_eq!((read.name.as_str(), read.version), ("Nightly", 1));
+    let done = TransformJobRecord {
+        status: "Completed".into(),
+        modified_ms: 20_000,
+        state: json!({"ModelName": "m", "EndMs": 20_000}),
+        ..read.clone()
+    };
+    assert_eq!(store.update_transform_job(&done).await.unwrap().version, 2);
+    let stale = store.update_transform_job(&TransformJobRecord { status: "Stopping".into(), ..read }).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+    assert_eq!(store.get_transform_job(a, "Nightly").await.unwrap().state["EndMs"], 20_000);
+
+    let completed = ListQuery { status_equals: Some("Completed".into()), limit: 10, ..Default::default() };
+    let page = store.list_transform_jobs(a, &completed).await.unwrap();
+    assert_eq!(page.items.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(), ["Nightly"]);
+    assert_eq!(page.items[0].state["EndMs"], 20_000);
+    let modified = ListQuery { modified_after_ms: Some(15_000), limit: 10, ..Default::default() };
+    assert_eq!(store.list_transform_jobs(a, &modified).await.unwrap().items.len(), 1);
+    let by_status =
+        ListQuery { sort_by: SortKey::Status, sort_order: SortOrder::Ascending, limit: 1, ..Default::default() };
+    let page = store.list_transform_jobs(a, &by_status).await.unwrap();
+    assert_eq!((page.items[0].status.as_str(), page.more), ("Completed", true));
+
+    let running = store.transform_jobs_with_status(&["InProgress", "Stopping"]).await.unwrap();
+    assert_eq!(
+        running.iter().map(|j| (j.scope.account.as_str(), j.name.as_str())).collect::<Vec<_>>(),
+        [("111111111111", "hourly"), ("222222222222", "Nightly")]
+    );
+    assert!(store.transform_jobs_with_status(&[]).await.unwrap().is_empty());
+
+    assert!(store.arn_exists(&first.arn).await.unwrap());
+    store.add_tags(&first.arn, &[tag("env", "dev")]).await.unwrap();
+    assert_eq!(store.list_tags(&first.arn, 0, 10).await.unwrap().items, [tag("k", "v"), tag("env", "dev")]);
 }
 
 #[tokio::test]
@@ -131,6 +195,17 @@ async fn the_database_itself_refuses_to_update_a_model_or_config() {
         assert!(err.to_string().contains(text), "{err}");
     }
     assert_eq!(store.get(ImmutableKind::Model, &a, "frozen").await.unwrap().spec["PrimaryContainer"]["Image"], "img");
+}
+
+#[tokio::test]
+async fn the_database_itself_refuses_to_delete_a_transform_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+    let a = scope("111111111111");
+    store.create_transform_job(&job(&a, "kept", 1), &[]).await.unwrap();
+    let err = sqlx::query("DELETE FROM transform_jobs").execute(store.pool()).await.unwrap_err();
+    assert!(err.to_string().contains("transform jobs are never deleted"), "{err}");
+    assert_eq!(store.get_transform_job(&a, "kept").await.unwrap().status, "InProgress");
 }
 
 #[tokio::test]
