@@ -25,14 +25,7 @@ fn a_two_container_pipeline_runs_both_containers_in_order() {
         &json!([tagger("a", None), slow]).to_string(),
     ])
     .json();
-    aws.sagemaker(&[
-        "create-endpoint-config",
-        "--endpoint-config-name",
-        &name,
-        "--production-variants",
-        &format!("VariantName=AllTraffic,ModelName={name},InstanceType=ml.m5.large,InitialInstanceCount=1"),
-    ])
-    .json();
+    aws.create_config(&name, &name);
     let created = aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).json();
     assert_eq!(created["EndpointArn"], format!("arn:aws:sagemaker:us-east-1:000000000000:endpoint/{name}"));
     let creating = aws.describe_endpoint(&name);
@@ -204,14 +197,7 @@ fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
     let mut slow = tagger("v2", None);
     slow["Environment"]["SMEMU_TEST_STARTUP_DELAY_MS"] = json!("2000");
     aws.sagemaker(&["create-model", "--model-name", &v2, "--containers", &json!([slow]).to_string()]).json();
-    aws.sagemaker(&[
-        "create-endpoint-config",
-        "--endpoint-config-name",
-        &v2,
-        "--production-variants",
-        &format!("VariantName=AllTraffic,ModelName={v2},InstanceType=ml.m5.large,InitialInstanceCount=1"),
-    ])
-    .json();
+    aws.create_config(&v2, &v2);
 
     // Continuous load from another thread while the update runs.
     let stop = Arc::new(AtomicBool::new(false));
@@ -260,14 +246,7 @@ fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
         "Image=smemu-no-such-image:latest",
     ])
     .json();
-    aws.sagemaker(&[
-        "create-endpoint-config",
-        "--endpoint-config-name",
-        &broken,
-        "--production-variants",
-        &format!("VariantName=AllTraffic,ModelName={broken},InstanceType=ml.m5.large,InitialInstanceCount=1"),
-    ])
-    .json();
+    aws.create_config(&broken, &broken);
     aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &broken]).json();
     let after = aws.wait_in_service(&name);
     assert_eq!(after["EndpointConfigName"], v2.as_str());
@@ -383,14 +362,7 @@ fn a_container_that_exits_fails_the_endpoint_with_its_logs() {
     let name = unique("crash");
     let crash = json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "crash"}}]);
     aws.sagemaker(&["create-model", "--model-name", &name, "--containers", &crash.to_string()]).json();
-    aws.sagemaker(&[
-        "create-endpoint-config",
-        "--endpoint-config-name",
-        &name,
-        "--production-variants",
-        &format!("VariantName=AllTraffic,ModelName={name},InstanceType=ml.m5.large,InitialInstanceCount=1"),
-    ])
-    .json();
+    aws.create_config(&name, &name);
     aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).json();
     let failed = eventually(60, "the endpoint to fail", || {
         let d = aws.describe_endpoint(&name);

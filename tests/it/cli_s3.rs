@@ -52,14 +52,7 @@ fn an_endpoint_reads_its_model_from_the_embedded_s3() {
         &format!("Image={TEST_IMAGE},ModelDataUrl={uri}"),
     ])
     .json();
-    aws.sagemaker(&[
-        "create-endpoint-config",
-        "--endpoint-config-name",
-        &missing,
-        "--production-variants",
-        &format!("VariantName=AllTraffic,ModelName={missing},InstanceType=ml.m5.large,InitialInstanceCount=1"),
-    ])
-    .json();
+    aws.create_config(&missing, &missing);
     aws.sagemaker(&["create-endpoint", "--endpoint-name", &missing, "--endpoint-config-name", &missing]).json();
     let failed = eventually(60, "the endpoint to fail", || {
         let d = aws.describe_endpoint(&missing);

@@ -299,6 +299,14 @@ impl AwsCli {
         created
     }
 
+    /// A config `name` with one `AllTraffic` variant of `model` on one instance.
+    pub fn create_config(&self, name: &str, model: &str) {
+        let variant =
+            format!("VariantName=AllTraffic,ModelName={model},InstanceType=ml.m5.large,InitialInstanceCount=1");
+        self.sagemaker(&["create-endpoint-config", "--endpoint-config-name", name, "--production-variants", &variant])
+            .json();
+    }
+
     pub fn describe_endpoint(&self, name: &str) -> Value {
         self.sagemaker(&["describe-endpoint", "--endpoint-name", name]).json()
     }
