@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
-# Creates .venv with the pinned AWS CLI (the real client the tests drive). Idempotent.
+# Creates .venv/ in the repo root with the pinned AWS CLI (the real client the tests drive) and
+# prints the venv's path. Idempotent: does nothing when .venv/bin/aws already is that version.
+#
+#   scripts/ensure-venv.sh            # prints /path/to/repo/.venv
+#   AWSCLI_VERSION=1.45.64 scripts/ensure-venv.sh
+#
+# Why 1.46.3: smemu's models come from botocore 1.44.8, but no awscli release depends on that
+# botocore: awscli 1.45.64 is the last to depend on botocore (==1.43.64), and from 1.46.0 on awscli
+# bundles its own copy (1.46.3 carries botocore 1.43.62 as awscli/botocore). 1.46.3 is the newest
+# awscli; its SageMaker model lacks some operations added in botocore 1.44 but has every one smemu
+# serves.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$repo/.venv"
 AWSCLI_VERSION="${AWSCLI_VERSION:-1.46.3}"
-if [ -x .venv/bin/aws ] && .venv/bin/aws --version 2>&1 | grep -q "aws-cli/$AWSCLI_VERSION "; then
+
+if [ -x "$venv/bin/aws" ] && "$venv/bin/aws" --version 2>&1 | grep -q "^aws-cli/$AWSCLI_VERSION "; then
+  echo "$venv"
   exit 0
 fi
-python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check "awscli==$AWSCLI_VERSION"
-.venv/bin/aws --version
+if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+  echo "ensure-venv: python3 with the venv module is needed (Debian: apt-get install python3-venv)" >&2
+  exit 1
+fi
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check "awscli==$AWSCLI_VERSION" >&2
+"$venv/bin/aws" --version >&2
+echo "$venv"

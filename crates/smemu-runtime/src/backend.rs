@@ -1,4 +1,8 @@
 //! The backend trait and the instance descriptions it works with.
+//!
+//! A backend places, inspects, lists and removes instances: the co-located containers of one
+//! pipeline. It does no health checks, no proxying and keeps no state: what runs is read back
+//! from the engine (labels), so a restarted smemu finds its containers again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -74,6 +78,8 @@ pub struct PlacedContainer {
     pub container_id: String,
     /// Published on 127.0.0.1 only.
     pub host_port: u16,
+    /// The image the container runs: its repo digest when it has one, else its id (`sha256:...`).
+    pub image_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,10 +118,16 @@ impl ObservedInstance {
     }
 }
 
+/// One container's state as the engine reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContainerState {
     pub running: bool,
+    /// Set once the container has stopped.
     pub exit_code: Option<i64>,
+    /// Always 0 under smemu's restart policy ("no"); reported so a change of policy shows.
+    pub restart_count: i64,
+    /// Killed for exceeding its memory limit (the instance type's memory).
+    pub oom_killed: bool,
 }
 
 #[async_trait]
@@ -124,8 +136,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), RuntimeError>;
     /// The image's resolved id (its repo digest when it has one); `ImageNotFound` when absent.
     async fn image_id(&self, image: &str) -> Result<String, RuntimeError>;
-    /// Creates and starts every container of the instance; on failure removes what it made.
+    /// Creates and starts every container of the instance; on failure removes what it made. A
+    /// missing image fails with `ImageNotFound` before anything is created; a container that
+    /// stops while the instance is being placed fails with `Exited` and its last log lines.
     async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, RuntimeError>;
+    /// One container's state (of a placed or observed instance).
     async fn inspect(&self, container_id: &str) -> Result<ContainerState, RuntimeError>;
     /// The last `lines` lines the container wrote (stdout and stderr).
     async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, RuntimeError>;

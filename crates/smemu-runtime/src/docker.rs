@@ -2,10 +2,10 @@
 //!
 //! An instance's containers share one network namespace, as on a SageMaker instance: the first
 //! container owns it and publishes every container's port on 127.0.0.1 (Docker picks the host
-//! ports); the others join it with `network_mode: container:<first>`. Consequences: if the first
-//! container dies the namespace goes with it, so the controller replaces whole instances; and only
-//! the first container can carry its own hostname (Docker refuses a hostname on a joined
-//! namespace), the others share it.
+//! ports); the others join it with `network_mode: container:<first>` (see [`crate::layout`]).
+//! Consequence: if the first container dies the namespace goes with it and the others lose their
+//! network, so the controller replaces whole instances (SageMaker replaces instances too) rather
+//! than restarting single containers; the restart policy is "no".
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
 };
@@ -23,41 +23,49 @@ use crate::backend::{
     Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
     PlacedInstance,
 };
-use crate::{RuntimeError, labels};
+use crate::{RuntimeError, labels, layout};
 
-/// Container `i` of an instance listens on `FIRST_PORT + i` inside the shared namespace.
-const FIRST_PORT: u16 = 8080;
-/// Container `i` may use `SAFE_PORTS_BASE + 100 i ..= SAFE_PORTS_BASE + 100 i + 99` for extra ports.
-const SAFE_PORTS_BASE: u16 = 20000;
-/// How long a call to the engine may take before it counts as unreachable.
+/// How long one call to the engine may take (creating, stopping) before it counts as failed.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the engine has to answer a ping: an absent or wedged engine must fail fast, not hang.
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// Between SIGTERM and SIGKILL, as SageMaker allows a container to shut down.
+const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(30);
+/// Where bollard connects when `DOCKER_HOST` is unset (named for error messages).
+const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 #[derive(Debug, Clone)]
 pub struct DockerBackend {
     docker: Docker,
-    /// Between SIGTERM and SIGKILL when stopping (SageMaker waits 30 s).
+    /// The engine's address, for messages.
+    host: String,
     stop_grace: Duration,
 }
 
 impl DockerBackend {
     /// Connects to the engine at `DOCKER_HOST` or the default socket and checks that it answers.
     pub async fn connect() -> Result<Self, RuntimeError> {
-        let docker = Docker::connect_with_defaults()
-            .map_err(|e| RuntimeError::EngineUnavailable(e.to_string()))?
+        let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+        Self::connect_to(host.as_deref().unwrap_or(DEFAULT_HOST)).await
+    }
+
+    /// Connects to the engine at `host` (`unix:///path`, `tcp://host:port`, as `DOCKER_HOST`)
+    /// and checks that it answers within a few seconds.
+    pub async fn connect_to(host: &str) -> Result<Self, RuntimeError> {
+        let docker = Docker::connect_with_host(host)
+            .map_err(|e| RuntimeError::EngineUnavailable { host: host.to_owned(), reason: e.to_string() })?
             .with_timeout(ENGINE_TIMEOUT);
-        let backend = DockerBackend { docker, stop_grace: Duration::from_secs(30) };
+        let backend = DockerBackend { docker, host: host.to_owned(), stop_grace: DEFAULT_STOP_GRACE };
         backend.ping().await?;
         Ok(backend)
     }
 
+    /// Sets the time between SIGTERM and SIGKILL when removing instances (30 s by default).
     pub fn with_stop_grace(mut self, grace: Duration) -> Self {
         self.stop_grace = grace;
+        // A stop call lasts up to the grace period: the client must wait longer than that.
+        self.docker = self.docker.with_timeout(ENGINE_TIMEOUT.max(grace + Duration::from_secs(30)));
         self
-    }
-
-    fn container_name(spec: &InstanceSpec, index: usize) -> String {
-        let owner: String = spec.owner.chars().take(8).collect();
-        format!("smemu-{owner}-{}-{index}", spec.instance_id)
     }
 
     async fn create_and_start(
@@ -66,72 +74,13 @@ impl DockerBackend {
         index: usize,
         namespace_owner: Option<&str>,
     ) -> Result<String, RuntimeError> {
-        let container = &spec.containers[index];
-        let name = Self::container_name(spec, index);
-        let port = FIRST_PORT + index as u16;
-        let safe_low = SAFE_PORTS_BASE + 100 * index as u16;
-        let mut env: BTreeMap<String, String> = container.environment.clone();
-        env.insert("SAGEMAKER_BIND_TO_PORT".into(), port.to_string());
-        env.insert("SAGEMAKER_SAFE_PORT_RANGE".into(), format!("{safe_low}-{}", safe_low + 99));
-        let labels: HashMap<String, String> = [
-            (labels::MANAGED, "true".to_owned()),
-            (labels::OWNER, spec.owner.clone()),
-            (labels::KIND, spec.kind.as_str().to_owned()),
-            (labels::RESOURCE, spec.resource.clone()),
-            (labels::VARIANT, spec.variant.clone()),
-            (labels::INSTANCE, spec.instance_id.clone()),
-            (labels::GENERATION, spec.generation.clone()),
-            (labels::CONTAINER, container.name_in_pipeline.clone()),
-            (labels::INDEX, index.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let mut host = HostConfig {
-            binds: container.model_dir.as_ref().map(|dir| vec![format!("{}:/opt/ml/model:ro", dir.display())]),
-            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
-            // An init process forwards SIGTERM to servers that do not handle it as PID 1.
-            init: Some(true),
-            nano_cpus: spec.limits.map(|l| l.nano_cpus),
-            memory: spec.limits.map(|l| l.memory_bytes),
-            ..Default::default()
-        };
-        let mut body = ContainerCreateBody {
-            image: Some(container.image.clone()),
-            cmd: Some(container.args.clone()),
-            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(labels),
-            ..Default::default()
-        };
-        match namespace_owner {
-            None => {
-                // This container owns the namespace: it publishes every container's port, on loopback only.
-                let ports: Vec<String> =
-                    (0..spec.containers.len()).map(|i| format!("{}/tcp", FIRST_PORT + i as u16)).collect();
-                host.port_bindings = Some(
-                    ports
-                        .iter()
-                        .map(|p| {
-                            (
-                                p.clone(),
-                                Some(vec![PortBinding {
-                                    host_ip: Some("127.0.0.1".into()),
-                                    host_port: Some(String::new()),
-                                }]),
-                            )
-                        })
-                        .collect(),
-                );
-                body.exposed_ports = Some(ports);
-                body.hostname = Some(container.name_in_pipeline.clone());
-            }
-            Some(owner) => host.network_mode = Some(format!("container:{owner}")),
-        }
-        body.host_config = Some(host);
+        let name = layout::container_name(spec, index);
+        let body = layout::create_body(spec, index, namespace_owner);
         let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
         let created = self.docker.create_container(Some(options), body).await.map_err(|source| {
             if is_not_found(&source) {
-                RuntimeError::ImageNotFound { image: container.image.clone() }
+                // The image went away between the check in `place` and now.
+                RuntimeError::ImageNotFound { image: spec.containers[index].image.clone() }
             } else {
                 RuntimeError::Create { container: name.clone(), source }
             }
@@ -153,9 +102,8 @@ impl DockerBackend {
         let ports = inspected.network_settings.and_then(|n| n.ports).unwrap_or_default();
         (0..count)
             .map(|i| {
-                let key = format!("{}/tcp", FIRST_PORT + i as u16);
                 ports
-                    .get(&key)
+                    .get(&layout::port_key(i))
                     .and_then(|b| b.as_ref())
                     .and_then(|b| b.iter().find(|b| b.host_ip.as_deref() == Some("127.0.0.1")))
                     .and_then(|b| b.host_port.as_deref())
@@ -191,12 +139,14 @@ impl DockerBackend {
         }
     }
 
-    /// Stops the containers (joined ones first, the namespace owner last) and removes them.
+    /// Stops the containers (SIGTERM, SIGKILL after the grace period), then removes them, the
+    /// namespace owner last.
     async fn stop_and_remove(&self, ids_in_order: &[String]) -> Result<(), RuntimeError> {
-        let grace = i32::try_from(self.stop_grace.as_secs()).unwrap_or(30);
-        let stops = ids_in_order.iter().rev().map(|id| async move {
+        let grace = i32::try_from(self.stop_grace.as_secs()).unwrap_or(i32::MAX);
+        // All at once: an instance's shutdown takes one grace period, not one per container.
+        let stops = ids_in_order.iter().map(|id| async move {
             let options = StopContainerOptions { t: Some(grace), ..Default::default() };
-            // Already stopped or gone is fine: removal follows.
+            // Already stopped or gone is fine: removal follows and reports what matters.
             let _ = self.docker.stop_container(id, Some(options)).await;
         });
         futures::future::join_all(stops).await;
@@ -219,10 +169,11 @@ impl DockerBackend {
 #[async_trait]
 impl Backend for DockerBackend {
     async fn ping(&self) -> Result<(), RuntimeError> {
-        match tokio::time::timeout(Duration::from_secs(3), self.docker.ping()).await {
+        let unavailable = |reason: String| RuntimeError::EngineUnavailable { host: self.host.clone(), reason };
+        match tokio::time::timeout(PING_TIMEOUT, self.docker.ping()).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(RuntimeError::EngineUnavailable(err.to_string())),
-            Err(_) => Err(RuntimeError::EngineUnavailable("no answer within 3 s".into())),
+            Ok(Err(err)) => Err(unavailable(err.to_string())),
+            Err(_) => Err(unavailable(format!("no answer within {} s", PING_TIMEOUT.as_secs()))),
         }
     }
 
@@ -236,8 +187,9 @@ impl Backend for DockerBackend {
 
     async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, RuntimeError> {
         // A missing image fails before anything is created.
+        let mut image_ids = Vec::with_capacity(spec.containers.len());
         for container in &spec.containers {
-            self.image_id(&container.image).await?;
+            image_ids.push(self.image_id(&container.image).await?);
         }
         let mut ids: Vec<String> = Vec::new();
         for index in 0..spec.containers.len() {
@@ -249,29 +201,37 @@ impl Backend for DockerBackend {
                 }
             }
         }
-        let ports = match self.published_ports(&ids[0], ids.len()).await {
+        let Some(first) = ids.first() else {
+            return Ok(PlacedInstance { instance_id: spec.instance_id.clone(), containers: Vec::new() });
+        };
+        let ports = self.published_ports(first, ids.len()).await;
+        // A container that died at once (bad command, crash at start) is reported now with its
+        // logs rather than later as a failing health check. Ports vanish when the owner exits.
+        if let Some(exited) = self.first_exited(spec, &ids).await {
+            let _ = self.stop_and_remove(&ids).await;
+            return Err(exited);
+        }
+        let ports = match ports {
             Ok(ports) => ports,
             Err(err) => {
-                // Ports vanish when the namespace owner exits: say which container died and why.
-                let exited = self.first_exited(spec, &ids).await;
                 let _ = self.stop_and_remove(&ids).await;
-                return Err(exited.unwrap_or(err));
+                return Err(err);
             }
         };
-        Ok(PlacedInstance {
-            instance_id: spec.instance_id.clone(),
-            containers: spec
-                .containers
-                .iter()
-                .zip(ids)
-                .zip(ports)
-                .map(|((c, container_id), host_port)| PlacedContainer {
-                    name_in_pipeline: c.name_in_pipeline.clone(),
-                    container_id,
-                    host_port,
-                })
-                .collect(),
-        })
+        let containers = spec
+            .containers
+            .iter()
+            .zip(ids)
+            .zip(ports)
+            .zip(image_ids)
+            .map(|(((c, container_id), host_port), image_id)| PlacedContainer {
+                name_in_pipeline: c.name_in_pipeline.clone(),
+                container_id,
+                host_port,
+                image_id,
+            })
+            .collect();
+        Ok(PlacedInstance { instance_id: spec.instance_id.clone(), containers })
     }
 
     async fn inspect(&self, container_id: &str) -> Result<ContainerState, RuntimeError> {
@@ -281,7 +241,14 @@ impl Backend for DockerBackend {
             .await
             .map_err(|source| RuntimeError::Inspect { target: container_id.to_owned(), source })?;
         let state = inspected.state.unwrap_or_default();
-        Ok(ContainerState { running: state.running.unwrap_or(false), exit_code: state.exit_code })
+        let running = state.running.unwrap_or(false);
+        Ok(ContainerState {
+            running,
+            // Docker reports 0 for a container that has not stopped yet.
+            exit_code: if running { None } else { state.exit_code },
+            restart_count: inspected.restart_count.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+        })
     }
 
     async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, RuntimeError> {
@@ -300,15 +267,16 @@ impl Backend for DockerBackend {
     async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, RuntimeError> {
         let summaries = self.list_labeled(vec![format!("{}={owner}", labels::OWNER)]).await?;
         let mut instances: BTreeMap<String, ObservedInstance> = BTreeMap::new();
-        // Ports are published by each instance's first container.
+        // (inner port, host port) pairs, published by each instance's first container.
         let mut published: HashMap<String, Vec<(u16, u16)>> = HashMap::new();
         for summary in &summaries {
             let labels = summary.labels.clone().unwrap_or_default();
             let get = |key: &str| labels.get(key).cloned().unwrap_or_default();
+            // Containers with labels this version cannot read are left alone, not guessed at.
             let Some(kind) = OwnerKind::parse(&get(labels::KIND)) else { continue };
+            let Ok(index) = get(labels::INDEX).parse::<usize>() else { continue };
             let instance_id = get(labels::INSTANCE);
-            let index: usize = get(labels::INDEX).parse().unwrap_or(0);
-            let running = matches!(summary.state, Some(bollard::models::ContainerSummaryStateEnum::RUNNING));
+            let running = summary.state == Some(ContainerSummaryStateEnum::RUNNING);
             if index == 0 {
                 let ports = summary
                     .ports
@@ -340,7 +308,7 @@ impl Backend for DockerBackend {
             instance.containers.sort_by_key(|c| c.index);
             let ports = published.get(&instance.instance_id).cloned().unwrap_or_default();
             for container in &mut instance.containers {
-                let inner = FIRST_PORT + container.index as u16;
+                let inner = layout::inner_port(container.index);
                 container.host_port = ports.iter().find(|(private, _)| *private == inner).map(|(_, public)| *public);
             }
         }

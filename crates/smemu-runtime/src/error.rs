@@ -2,8 +2,9 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("the Docker engine cannot be reached: {0}")]
-    EngineUnavailable(String),
+    /// No engine answers (not installed, not started, wrong `DOCKER_HOST`, or too slow).
+    #[error("the Docker engine at {host} cannot be reached ({reason}); start one with scripts/ensure-docker.sh")]
+    EngineUnavailable { host: String, reason: String },
     #[error("image {image} is not present in the local Docker engine (and no registry can be reached to pull it)")]
     ImageNotFound { image: String },
     #[error("creating container {container}: {source}")]
@@ -18,9 +19,10 @@ pub enum RuntimeError {
     Remove { container: String, source: bollard::errors::Error },
     #[error("reading the logs of container {container}: {source}")]
     Logs { container: String, source: bollard::errors::Error },
-    /// A container stopped while its instance was being placed.
+    /// Container `index` (`name_in_pipeline`) stopped while its instance was being placed.
     #[error("container {name_in_pipeline} exited with code {code}; its last log lines: {log_tail}")]
     Exited { index: usize, name_in_pipeline: String, code: i64, log_tail: String },
+    /// The namespace owner runs but Docker reports no loopback port for a container.
     #[error("container {container} publishes no port on 127.0.0.1")]
     NoPort { container: String },
 }

@@ -9,6 +9,7 @@ mod backend;
 mod docker;
 mod error;
 mod labels;
+mod layout;
 
 pub use backend::{
     Backend, ContainerSpec, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
@@ -16,3 +17,4 @@ pub use backend::{
 };
 pub use docker::DockerBackend;
 pub use error::RuntimeError;
+pub use layout::{FIRST_PORT, inner_port, safe_port_range};
