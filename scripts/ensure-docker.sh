@@ -40,7 +40,7 @@ if command -v docker >/dev/null 2>&1 && answers; then exit 0; fi
 if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
   echo "ensure-docker: installing docker.io with apt-get"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker.io >/dev/null
 fi
 
 # A daemon that is already starting (its pid file names a live process) is waited for, not doubled.
@@ -88,7 +88,11 @@ if ! wait_for "$pid" && [ ! -d "/proc/$pid" ] && tail -n 30 "$log" | grep -qi ip
 fi
 
 if ! answers; then
-  echo "ensure-docker: the Docker engine did not answer within ${wait_seconds} s; last lines of $log:" >&2
+  if [ -d "/proc/$pid" ]; then
+    echo "ensure-docker: dockerd (pid $pid) did not answer within ${wait_seconds} s; last lines of $log:" >&2
+  else
+    echo "ensure-docker: dockerd exited without answering; last lines of $log:" >&2
+  fi
   tail -n 20 "$log" >&2 || true
   exit 1
 fi
