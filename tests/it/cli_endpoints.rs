@@ -184,6 +184,36 @@ fn two_instances_both_serve_and_two_variants_share_traffic_by_weight() {
         assert_eq!(aws.invoke(&endpoint, "x", &[]).1, "x|green");
     }
     assert_eq!(smemu.containers(&["smemu.variant=Blue"]).len(), 2);
+
+    // UpdateEndpoint to the same config keeping the current weights and counts, except the
+    // instance count, which comes from the config again (1).
+    aws.sagemaker(&[
+        "update-endpoint",
+        "--endpoint-name",
+        &endpoint,
+        "--endpoint-config-name",
+        &config,
+        "--retain-all-variant-properties",
+        "--exclude-retained-variant-properties",
+        "VariantPropertyType=DesiredInstanceCount",
+    ])
+    .json();
+    let described = aws.wait_in_service(&endpoint);
+    let blue_variant = described["ProductionVariants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["VariantName"] == "Blue")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (blue_variant["CurrentWeight"].as_f64(), blue_variant["CurrentInstanceCount"].as_i64()),
+        (Some(0.0), Some(1)),
+        "{described}"
+    );
+    for _ in 0..5 {
+        assert_eq!(aws.invoke(&endpoint, "x", &[]).1, "x|green");
+    }
 }
 
 #[test]
