@@ -10,7 +10,7 @@ export SMEMU_REPO := $(CURDIR)
 help: ## List the documented targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-run: docker test-image ## Build and run smemu on 127.0.0.1:9090 (state in .smemu/)
+run: docker test-image ## Build and run smemu: API on 127.0.0.1:9090, S3 on 127.0.0.1:9091, state in .smemu/
 	$(CARGO) run --release --bin smemu -- serve
 
 test: lint codegen-check test-deps ## Lint, check generated code, then run every test (installs Docker and the AWS CLI when missing)
@@ -30,7 +30,7 @@ codegen: ## Regenerate crates/smemu-types/src/generated from api-models/
 codegen-check: ## Fail if the generated code is stale
 	$(CARGO) run -q -p smemu-codegen -- --check
 
-api-models: ## Refresh api-models/ from botocore $(BOTOCORE_VERSION) (needs PyPI), then regenerate
+api-models: ## Refresh api-models/ from botocore (BOTOCORE_VERSION, default 1.44.8; needs PyPI), then regenerate
 	rm -rf .smemu/botocore && mkdir -p .smemu/botocore
 	python3 -m pip download --no-deps -q -d .smemu/botocore botocore==$(BOTOCORE_VERSION)
 	cd .smemu/botocore && python3 -m zipfile -e botocore-$(BOTOCORE_VERSION)-py3-none-any.whl .
