@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints};
+use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher};
 use smemu_objects::{Objects, ObjectsConfig};
 use smemu_runtime::{Backend, DockerBackend};
 use smemu_store::SqliteStore;
@@ -75,8 +75,7 @@ pub async fn run(
             Err(err.to_string())
         }
     };
-    let endpoints = Endpoints::new(
-        Arc::new(store.clone()),
+    let launcher = Launcher::new(
         backend,
         Some(objects),
         ControllerConfig {
@@ -86,6 +85,7 @@ pub async fn run(
             watchdog_interval: Duration::from_secs(2),
         },
     );
+    let endpoints = Endpoints::new(Arc::new(store.clone()), launcher.clone());
     Box::pin(endpoints.start()).await;
     let api_config =
         ApiConfig { default_account: config.default_account.clone(), default_region: config.default_region.clone() };

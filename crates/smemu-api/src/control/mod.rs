@@ -7,6 +7,7 @@
 //! start-up adopts the containers an earlier smemu left running.
 
 mod deploy;
+mod launch;
 pub(crate) mod live;
 pub(crate) mod plan;
 mod reconcile;
@@ -17,11 +18,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smemu_runtime::Backend;
 use smemu_store::{Scope, Store};
 
-use crate::invoke::relay::Relay;
 use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
+pub use launch::Launcher;
 pub(crate) use live::EndpointKey;
 use live::LiveTable;
 
@@ -38,7 +38,7 @@ pub struct ControllerConfig {
     pub watchdog_interval: Duration,
 }
 
-/// Why the controller cannot run containers at all (told in every endpoint's FailureReason).
+/// Why smemu cannot run containers at all (told in every endpoint's and job's FailureReason).
 pub type BackendUnavailable = String;
 
 #[derive(Clone)]
@@ -48,32 +48,16 @@ pub struct Endpoints {
 
 struct Inner {
     store: Arc<dyn Store>,
-    backend: Result<Arc<dyn Backend>, BackendUnavailable>,
-    objects: Option<smemu_objects::Objects>,
-    config: ControllerConfig,
+    launcher: Launcher,
     live: LiveTable,
-    relay: Relay,
     /// One reconcile at a time per endpoint.
     locks: Mutex<HashMap<EndpointKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Endpoints {
-    pub fn new(
-        store: Arc<dyn Store>,
-        backend: Result<Arc<dyn Backend>, BackendUnavailable>,
-        objects: Option<smemu_objects::Objects>,
-        config: ControllerConfig,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, launcher: Launcher) -> Self {
         Endpoints {
-            inner: Arc::new(Inner {
-                store,
-                backend,
-                objects,
-                config,
-                live: LiveTable::default(),
-                relay: Relay::default(),
-                locks: Mutex::new(HashMap::new()),
-            }),
+            inner: Arc::new(Inner { store, launcher, live: LiveTable::default(), locks: Mutex::new(HashMap::new()) }),
         }
     }
 
@@ -103,7 +87,7 @@ impl Endpoints {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(this.inner.config.watchdog_interval);
+            let mut tick = tokio::time::interval(this.inner.launcher.config().watchdog_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -119,7 +103,7 @@ impl Endpoints {
         let key = EndpointKey::new(scope, name);
         let logs = LogLocation { region: &scope.region, account: &scope.account, endpoint: name };
         if let Some(live) = self.inner.live.get(&key) {
-            return invoke::invoke(&self.inner.relay, &live, &logs, request, INVOCATION_TIMEOUT).await;
+            return invoke::invoke(self.inner.launcher.relay(), &live, &logs, request, INVOCATION_TIMEOUT).await;
         }
         // Cold path: tell a missing endpoint from one that is not serving. Names match exactly here.
         match self.inner.store.get_endpoint(scope, name).await {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use smemu_types::sagemaker::{CreateModelInput, InferenceExecutionMode};
 
 /// `endpoints.state` (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,4 +82,39 @@ impl VariantPlan {
     pub fn who(&self, index: usize) -> &str {
         if self.containers.len() == 1 { "primary" } else { &self.containers[index].hostname }
     }
+}
+
+/// The containers of a stored model as smemu runs them, in pipeline order.
+pub(crate) fn pipeline_of(model: &CreateModelInput) -> Vec<ContainerPlan> {
+    let (definitions, pipeline) = match (&model.primary_container, &model.containers) {
+        (Some(primary), _) => (std::slice::from_ref(primary), false),
+        (None, Some(list)) => (list.as_slice(), true),
+        (None, None) => (&[][..], false),
+    };
+    definitions
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ContainerPlan {
+            hostname: c
+                .container_hostname
+                .clone()
+                .unwrap_or_else(|| if pipeline { format!("container-{}", i + 1) } else { "primary".to_owned() }),
+            image: c.image.clone().unwrap_or_default(),
+            environment: c.environment.clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+            model_data_url: c.model_data_url.clone(),
+            model_data_prefix: c
+                .model_data_source
+                .as_ref()
+                .and_then(|s| s.s3_data_source.as_ref())
+                .and_then(|s| s.s3_uri.clone()),
+        })
+        .collect()
+}
+
+/// `InferenceExecutionConfig.Mode = Direct`: callers pick one container by hostname.
+pub(crate) fn is_direct(model: &CreateModelInput) -> bool {
+    matches!(
+        model.inference_execution_config.as_ref().and_then(|c| c.mode.as_ref()),
+        Some(InferenceExecutionMode::Direct)
+    )
 }

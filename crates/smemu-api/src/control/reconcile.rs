@@ -1,6 +1,6 @@
 //! What a reconcile does for each endpoint status, start-up adoption, and the watchdog.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,9 +113,7 @@ async fn rescale(ctl: &Endpoints, key: &EndpointKey, doc: &mut EndpointDoc) -> R
     ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
     for instance in removed {
         drain_instance(&instance).await;
-        if let Ok(backend) = ctl.backend() {
-            let _ = backend.remove_by_id(&ctl.inner.config.owner, &instance.instance_id).await;
-        }
+        ctl.inner.launcher.remove_by_id(&instance.instance_id).await;
     }
     failure.map_or(Ok(()), Err)
 }
@@ -132,7 +130,7 @@ fn next_index(instances: &[Arc<LiveInstance>]) -> usize {
 /// An InService endpoint: every instance of its fleet must be running; dead ones are replaced.
 async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(), Error> {
     let Ok(backend) = ctl.backend() else { return Ok(()) };
-    let observed = backend.list(&ctl.inner.config.owner).await?;
+    let observed = backend.list(ctl.inner.launcher.owner()).await?;
     let running: HashSet<&str> = observed
         .iter()
         .filter(|o| o.resource == key.resource_label() && o.generation == doc.current.id && o.all_running())
@@ -154,7 +152,7 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
             }
             changed = true;
             tracing::warn!(endpoint = %key.name, instance = %instance.instance_id, "instance died; replacing it");
-            let _ = backend.remove_by_id(&ctl.inner.config.owner, &instance.instance_id).await;
+            ctl.inner.launcher.remove_by_id(&instance.instance_id).await;
             let index = instance.instance_id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
             match ctl.bring_up(key, &doc.current.id, plan, index, 1).await {
                 Ok(mut replacement) => instances.append(&mut replacement),
@@ -196,12 +194,12 @@ async fn adopt(
                 .collect();
             let mut healthy = containers.len() == plan.containers.len();
             for (_, addr) in &containers {
-                healthy = healthy && ctl.inner.relay.ping(*addr, Duration::from_secs(2)).await;
+                healthy = healthy && ctl.inner.launcher.relay().ping(*addr, Duration::from_secs(2)).await;
             }
             if healthy {
                 instances.push(Arc::new(LiveInstance::new(found.instance_id.clone(), containers)));
-            } else if let Ok(backend) = ctl.backend() {
-                let _ = backend.remove_by_id(&ctl.inner.config.owner, &found.instance_id).await;
+            } else {
+                ctl.inner.launcher.remove_by_id(&found.instance_id).await;
             }
         }
         let desired = usize::try_from(plan.desired_instances).unwrap_or(0);
@@ -218,10 +216,10 @@ async fn adopt(
     let keep: HashSet<String> =
         variants.iter().flat_map(|v| v.instances.iter().map(|i| i.instance_id.clone())).collect();
     ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
-    if let Ok(backend) = ctl.backend() {
-        for stale in observed.iter().filter(|o| o.resource == key.resource_label() && !keep.contains(&o.instance_id)) {
-            let _ = backend.remove_by_id(&ctl.inner.config.owner, &stale.instance_id).await;
-        }
+    for stale in observed.iter().filter(|o| {
+        o.kind == OwnerKind::Endpoint && o.resource == key.resource_label() && !keep.contains(&o.instance_id)
+    }) {
+        ctl.inner.launcher.remove_by_id(&stale.instance_id).await;
     }
     Ok(())
 }
@@ -233,13 +231,13 @@ pub(super) async fn adopt_all(ctl: &Endpoints) -> Result<(), Error> {
     let known: HashSet<String> = records.iter().map(|r| EndpointKey::new(&r.scope, &r.name).resource_label()).collect();
     if let Ok(backend) = ctl.backend() {
         for orphan in backend
-            .list(&ctl.inner.config.owner)
+            .list(ctl.inner.launcher.owner())
             .await?
             .iter()
             .filter(|o| o.kind == OwnerKind::Endpoint && !known.contains(&o.resource))
         {
             tracing::info!(instance = %orphan.instance_id, resource = %orphan.resource, "removing container of no endpoint");
-            let _ = backend.remove_by_id(&ctl.inner.config.owner, &orphan.instance_id).await;
+            ctl.inner.launcher.remove_by_id(&orphan.instance_id).await;
         }
     }
     for record in records {
@@ -286,15 +284,5 @@ async fn drain_instance(instance: &LiveInstance) {
 
 /// Removes the endpoint's containers: all of them, or those of one fleet.
 async fn remove_endpoint_containers(ctl: &Endpoints, key: &EndpointKey, fleet: Option<&str>) {
-    let Ok(backend) = ctl.backend() else { return };
-    let Ok(observed) = backend.list(&ctl.inner.config.owner).await else { return };
-    let resource = key.resource_label();
-    let mut seen = HashMap::new();
-    for instance in observed.iter().filter(|o| o.resource == resource && fleet.is_none_or(|f| o.generation == f)) {
-        if seen.insert(instance.instance_id.clone(), ()).is_none()
-            && let Err(err) = backend.remove_by_id(&ctl.inner.config.owner, &instance.instance_id).await
-        {
-            tracing::warn!(instance = %instance.instance_id, error = %err, "removing instance");
-        }
-    }
+    ctl.inner.launcher.remove_resource(OwnerKind::Endpoint, &key.resource_label(), fleet).await;
 }

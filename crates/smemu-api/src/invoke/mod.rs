@@ -1,9 +1,8 @@
 //! InvokeEndpoint: pick a variant and an instance, then relay the request through the pipeline.
 //!
-//! Serial mode (SageMaker's inference pipelines): container 1 gets the caller's request, each 2xx
-//! answer becomes the next container's request with its content type, the last answer goes back.
-//! Direct mode: only the container the caller names is called.
-//! See <https://docs.aws.amazon.com/sagemaker/latest/dg/inference-pipeline-real-time.html>.
+//! Serial mode (SageMaker's inference pipelines, `Relay::through`): container 1 gets the caller's
+//! request, each 2xx answer becomes the next container's request with its content type, the last
+//! answer goes back. Direct mode: only the container the caller names is called.
 
 mod error;
 pub(crate) mod relay;
@@ -14,7 +13,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 pub(crate) use error::{InvokeError, LogLocation};
-use relay::{ContainerRequest, Relay, RelayError};
+use relay::{Hop, PipelineError, PipelineRequest, Relay};
 
 use crate::control::live::LiveEndpoint;
 
@@ -79,40 +78,35 @@ pub(crate) async fn invoke(
 
     let extra: Vec<(&'static str, HeaderValue)> =
         request.inference_id.iter().map(|id| ("x-amzn-sagemaker-inference-id", id.clone())).collect();
-    let mut body = request.body;
-    let mut content_type = request.content_type;
-    let mut custom_attributes = None;
-    for (position, &index) in steps.iter().enumerate() {
-        let last = position + 1 == steps.len();
-        let who = variant.who.get(index).map(String::as_str).unwrap_or("primary");
-        let reply = relay
-            .invocations(
-                ContainerRequest {
-                    addr: instance.containers[index].1,
-                    body,
-                    content_type: content_type.as_ref(),
-                    // Intermediate containers produce for the next one, not for the caller.
-                    accept: if last { request.accept.as_ref() } else { None },
-                    custom_attributes: request.custom_attributes.as_ref(),
-                    extra_headers: &extra,
-                },
+    let hops: Vec<Hop<'_>> = steps
+        .iter()
+        .map(|&index| Hop {
+            who: variant.who.get(index).map_or("primary", String::as_str),
+            addr: instance.containers[index].1,
+        })
+        .collect();
+    let reply = relay
+        .through(
+            &hops,
+            PipelineRequest {
+                body: request.body,
+                content_type: request.content_type,
+                accept: request.accept.as_ref(),
+                custom_attributes: request.custom_attributes.as_ref(),
+                extra_headers: &extra,
+                max_intermediate: Some(MAX_PAYLOAD),
                 timeout,
-            )
-            .await
-            .map_err(|err| match err {
-                RelayError::Timeout(_) => logs.timeout(who),
-                RelayError::Unreachable(_) => logs.unreachable(who),
-            })?;
-        if !reply.status.is_success() {
-            return Err(logs.container_error(reply.status.as_u16(), who, &String::from_utf8_lossy(&reply.body)));
-        }
-        if !last && reply.body.len() > MAX_PAYLOAD {
-            let next = variant.who.get(steps[position + 1]).map(String::as_str).unwrap_or("primary");
-            return Err(logs.intermediate_too_large(who, next, reply.body.len(), MAX_PAYLOAD));
-        }
-        body = reply.body;
-        content_type = reply.content_type.or(content_type);
-        custom_attributes = reply.custom_attributes;
-    }
+            },
+        )
+        .await
+        .map_err(|err| match err {
+            PipelineError::Timeout { who, .. } => logs.timeout(&who),
+            PipelineError::Unreachable { who, .. } => logs.unreachable(&who),
+            PipelineError::Status { who, status, body } => {
+                logs.container_error(status, &who, &String::from_utf8_lossy(&body))
+            }
+            PipelineError::TooLarge { from, to, size, max } => logs.intermediate_too_large(&from, &to, size, max),
+        })?;
+    let (body, content_type, custom_attributes) = (reply.body, reply.content_type, reply.custom_attributes);
     Ok(Invoked { body, content_type, custom_attributes, variant: variant.name.clone() })
 }

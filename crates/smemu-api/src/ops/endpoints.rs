@@ -2,22 +2,22 @@
 //! DeleteEndpoint. These record what is wanted and answer at once; the controller (`control`)
 //! brings the containers in line and moves the status on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use smemu_store::{EndpointRecord, ImmutableKind, Scope, SortKey, StoreError};
 use smemu_types::sagemaker::{
-    ContainerDefinition, CreateEndpointInput, CreateEndpointOutput, CreateModelInput, DeleteEndpointInput,
-    DeployedImage, DescribeEndpointInput, DescribeEndpointOutput, EndpointSortKey, EndpointStatus, EndpointSummary,
-    InferenceExecutionMode, ListEndpointsInput, ListEndpointsOutput, OrderKey, PendingDeploymentSummary,
-    PendingProductionVariantSummary, ProductionVariantStatus, ProductionVariantSummary, UpdateEndpointInput,
-    UpdateEndpointOutput, UpdateEndpointWeightsAndCapacitiesInput, UpdateEndpointWeightsAndCapacitiesOutput,
-    VariantPropertyType, VariantStatus,
+    CreateEndpointInput, CreateEndpointOutput, CreateModelInput, DeleteEndpointInput, DeployedImage,
+    DescribeEndpointInput, DescribeEndpointOutput, EndpointSortKey, EndpointStatus, EndpointSummary,
+    ListEndpointsInput, ListEndpointsOutput, OrderKey, PendingDeploymentSummary, PendingProductionVariantSummary,
+    ProductionVariantStatus, ProductionVariantSummary, UpdateEndpointInput, UpdateEndpointOutput,
+    UpdateEndpointWeightsAndCapacitiesInput, UpdateEndpointWeightsAndCapacitiesOutput, VariantPropertyType,
+    VariantStatus,
 };
 
 use super::listing::{self, CommonListInput};
 use super::spec::{from_json, millis, now_ms, stored_tags, timestamp};
 use crate::arn::{ResourceType, arn};
-use crate::control::plan::{ContainerPlan, EndpointDoc, Fleet, VariantPlan};
+use crate::control::plan::{EndpointDoc, Fleet, VariantPlan, is_direct, pipeline_of};
 use crate::control::{EndpointKey, status};
 use crate::{ApiError, AppState, RequestContext};
 
@@ -341,34 +341,8 @@ async fn resolve_fleet(state: &AppState, scope: &Scope, config_name: &str) -> Re
             .await
             .map_err(|err| ApiError::from_store(err, &arn(scope, ResourceType::Model, &model_name)))?;
         let model: CreateModelInput = from_json(model.spec)?;
-        let direct = matches!(
-            model.inference_execution_config.as_ref().and_then(|c| c.mode.as_ref()),
-            Some(InferenceExecutionMode::Direct)
-        );
-        let (definitions, pipeline): (Vec<ContainerDefinition>, bool) =
-            match (model.primary_container, model.containers) {
-                (Some(primary), _) => (vec![primary], false),
-                (None, Some(list)) => (list, true),
-                (None, None) => (Vec::new(), false),
-            };
-        let containers = definitions
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| ContainerPlan {
-                hostname: c
-                    .container_hostname
-                    .clone()
-                    .unwrap_or_else(|| if pipeline { format!("container-{}", i + 1) } else { "primary".to_owned() }),
-                image: c.image.clone().unwrap_or_default(),
-                environment: c.environment.clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
-                model_data_url: c.model_data_url.clone(),
-                model_data_prefix: c
-                    .model_data_source
-                    .as_ref()
-                    .and_then(|s| s.s3_data_source.as_ref())
-                    .and_then(|s| s.s3_uri.clone()),
-            })
-            .collect();
+        let direct = is_direct(&model);
+        let containers = pipeline_of(&model);
         let serverless = variant.serverless_config.is_some();
         variants.push(VariantPlan {
             name: variant.variant_name.clone().unwrap_or_default(),

@@ -1,0 +1,304 @@
+//! Running a model's pipeline as instances: model artifacts, placing instances through the runtime's
+//! `Backend`, waiting until every container answers `/ping`, and removing them again. What the
+//! endpoint controller and transform jobs share; each words its own failure reasons from
+//! [`LaunchError`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smemu_objects::Objects;
+use smemu_runtime::{Backend, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits, RuntimeError};
+
+use super::plan::ContainerPlan;
+use super::{BackendUnavailable, ControllerConfig};
+use crate::invoke::relay::Relay;
+
+/// How often `/ping` is polled while instances start: ready soon after the containers answer.
+const PING_INTERVAL: Duration = Duration::from_millis(50);
+/// How often a container that does not answer yet is checked for having exited.
+const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// How many log lines a failure quotes.
+pub(crate) const LOG_TAIL: usize = 5;
+
+/// Why instances could not be brought up. Containers are named by their pipeline hostname; callers
+/// put their own words in front (an endpoint's variant, a transform job).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LaunchError {
+    #[error("smemu cannot run containers: {0}")]
+    NoBackend(BackendUnavailable),
+    #[error("Could not find model data at {uri}: {reason}")]
+    ModelData { uri: String, reason: String },
+    #[error("Container {hostname} exited with code {code}; its last log lines: {log_tail}")]
+    Exited { index: usize, hostname: String, code: i64, log_tail: String },
+    #[error(
+        "Container {hostname} did not answer GET /ping with 200 within {timeout_s} seconds; its last log lines: {log_tail}"
+    )]
+    Unhealthy { index: usize, hostname: String, timeout_s: u64, log_tail: String },
+    #[error("{0}")]
+    Runtime(#[from] RuntimeError),
+}
+
+impl LaunchError {
+    /// The pipeline position of the container that failed its health check, if one did.
+    pub fn container(&self) -> Option<usize> {
+        match self {
+            LaunchError::Exited { index, .. } | LaunchError::Unhealthy { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+}
+
+/// What to run: one pipeline, labelled for its owner.
+pub(crate) struct LaunchSpec<'a> {
+    pub kind: OwnerKind,
+    /// The `smemu.resource` label (`<account>/<region>/<name>`).
+    pub resource: String,
+    pub variant: &'a str,
+    pub generation: &'a str,
+    pub instance_type: Option<&'a str>,
+    pub containers: &'a [ContainerPlan],
+    pub startup_timeout: Duration,
+}
+
+/// The shared machinery; cheap to clone.
+#[derive(Clone)]
+pub struct Launcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Result<Arc<dyn Backend>, BackendUnavailable>,
+    objects: Option<Objects>,
+    config: ControllerConfig,
+    relay: Relay,
+}
+
+impl Launcher {
+    pub fn new(
+        backend: Result<Arc<dyn Backend>, BackendUnavailable>,
+        objects: Option<Objects>,
+        config: ControllerConfig,
+    ) -> Self {
+        Launcher { inner: Arc::new(Inner { backend, objects, config, relay: Relay::default() }) }
+    }
+
+    pub(crate) fn config(&self) -> &ControllerConfig {
+        &self.inner.config
+    }
+
+    /// The `smemu.owner` label of every container this smemu runs.
+    pub(crate) fn owner(&self) -> &str {
+        &self.inner.config.owner
+    }
+
+    pub(crate) fn relay(&self) -> &Relay {
+        &self.inner.relay
+    }
+
+    pub(crate) fn objects(&self) -> Option<&Objects> {
+        self.inner.objects.as_ref()
+    }
+
+    pub(crate) fn backend(&self) -> Result<&Arc<dyn Backend>, LaunchError> {
+        self.inner.backend.as_ref().map_err(|why| LaunchError::NoBackend(why.clone()))
+    }
+
+    /// Places one instance per id and waits until every container answers `/ping`; fails early
+    /// when a container exits, and after the start-up timeout. On failure, removes whatever it placed.
+    pub(crate) async fn launch(
+        &self,
+        spec: &LaunchSpec<'_>,
+        instance_ids: &[String],
+    ) -> Result<Vec<PlacedInstance>, LaunchError> {
+        let backend = self.backend()?;
+        let model_dirs = self.model_dirs(spec.containers).await?;
+        let mut placed = Vec::new();
+        let mut failure = None;
+        for id in instance_ids {
+            match backend.place(&self.instance_spec(spec, id, &model_dirs)).await {
+                Ok(instance) => placed.push(instance),
+                Err(RuntimeError::Exited { index, name_in_pipeline, code, log_tail }) => {
+                    failure = Some(LaunchError::Exited { index, hostname: name_in_pipeline, code, log_tail });
+                    break;
+                }
+                Err(err) => {
+                    failure = Some(err.into());
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            failure = self.wait_healthy(spec, &placed).await.err();
+        }
+        if let Some(err) = failure {
+            for instance in &placed {
+                self.remove_instance(instance).await;
+            }
+            return Err(err);
+        }
+        Ok(placed)
+    }
+
+    async fn wait_healthy(&self, spec: &LaunchSpec<'_>, placed: &[PlacedInstance]) -> Result<(), LaunchError> {
+        let deadline = Instant::now() + spec.startup_timeout;
+        let backend = self.backend()?;
+        let mut pending: Vec<(usize, &str, SocketAddr)> = placed
+            .iter()
+            .flat_map(|instance| {
+                instance.containers.iter().enumerate().map(|(i, c)| (i, c.container_id.as_str(), loopback(c.host_port)))
+            })
+            .collect();
+        let mut last_exit_check = Instant::now();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for (index, id, addr) in pending {
+                if !self.inner.relay.ping(addr, Duration::from_secs(2)).await {
+                    still.push((index, id, addr));
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+            if last_exit_check.elapsed() > EXIT_CHECK_INTERVAL {
+                last_exit_check = Instant::now();
+                for (index, id, _) in &pending {
+                    if let Ok(state) = backend.inspect(id).await
+                        && !state.running
+                    {
+                        return Err(LaunchError::Exited {
+                            index: *index,
+                            hostname: spec.containers[*index].hostname.clone(),
+                            code: state.exit_code.unwrap_or(-1),
+                            log_tail: self.log_tail(id, LOG_TAIL).await,
+                        });
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                let (index, id, _) = pending[0];
+                return Err(LaunchError::Unhealthy {
+                    index,
+                    hostname: spec.containers[index].hostname.clone(),
+                    timeout_s: spec.startup_timeout.as_secs(),
+                    log_tail: self.log_tail(id, LOG_TAIL).await,
+                });
+            }
+            tokio::time::sleep(PING_INTERVAL).await;
+        }
+        Ok(())
+    }
+
+    /// The last `lines` lines a container wrote, trimmed; empty when they cannot be read.
+    pub(crate) async fn log_tail(&self, container_id: &str, lines: usize) -> String {
+        match self.backend() {
+            Ok(backend) => backend.logs_tail(container_id, lines).await.unwrap_or_default().trim().to_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Downloads and unpacks the model artifacts of every container (once per content digest).
+    async fn model_dirs(&self, containers: &[ContainerPlan]) -> Result<Vec<Option<PathBuf>>, LaunchError> {
+        let mut dirs = Vec::new();
+        for container in containers {
+            dirs.push(self.model_dir(container).await?);
+        }
+        Ok(dirs)
+    }
+
+    async fn model_dir(&self, container: &ContainerPlan) -> Result<Option<PathBuf>, LaunchError> {
+        let (uri, prefix) = match (&container.model_data_url, &container.model_data_prefix) {
+            (Some(url), _) => (url, false),
+            (None, Some(prefix)) => (prefix, true),
+            (None, None) => return Ok(None),
+        };
+        let Some(objects) = &self.inner.objects else {
+            return Err(LaunchError::ModelData {
+                uri: uri.clone(),
+                reason: "smemu has no object store configured.".into(),
+            });
+        };
+        let cache = &self.inner.config.artifacts_dir;
+        let fetched = if prefix {
+            smemu_objects::fetch_model_prefix(objects, cache, uri).await
+        } else {
+            smemu_objects::fetch_model_artifacts(objects, cache, uri).await
+        };
+        fetched.map(Some).map_err(|err| LaunchError::ModelData { uri: uri.clone(), reason: err.to_string() })
+    }
+
+    fn instance_spec(&self, spec: &LaunchSpec<'_>, instance_id: &str, model_dirs: &[Option<PathBuf>]) -> InstanceSpec {
+        InstanceSpec {
+            owner: self.inner.config.owner.clone(),
+            kind: spec.kind,
+            resource: spec.resource.clone(),
+            variant: spec.variant.to_owned(),
+            instance_id: instance_id.to_owned(),
+            generation: spec.generation.to_owned(),
+            containers: spec
+                .containers
+                .iter()
+                .zip(model_dirs)
+                .map(|(c, dir)| ContainerSpec {
+                    name_in_pipeline: c.hostname.clone(),
+                    image: c.image.clone(),
+                    environment: c.environment.clone(),
+                    model_dir: dir.clone(),
+                    args: vec!["serve".to_owned()],
+                })
+                .collect(),
+            limits: if self.inner.config.resource_limits { spec.instance_type.and_then(limits_of) } else { None },
+        }
+    }
+
+    pub(crate) async fn remove_instance(&self, instance: &PlacedInstance) {
+        if let Ok(backend) = self.backend()
+            && let Err(err) = backend.remove(instance).await
+        {
+            tracing::warn!(instance = %instance.instance_id, error = %err, "removing instance");
+        }
+    }
+
+    /// Removes one of this smemu's instances by id (gone already is fine).
+    pub(crate) async fn remove_by_id(&self, instance_id: &str) {
+        if let Ok(backend) = self.backend()
+            && let Err(err) = backend.remove_by_id(self.owner(), instance_id).await
+        {
+            tracing::warn!(instance = %instance_id, error = %err, "removing instance");
+        }
+    }
+
+    /// Removes every instance of one endpoint or job, or only those of one generation.
+    pub(crate) async fn remove_resource(&self, kind: OwnerKind, resource: &str, generation: Option<&str>) {
+        let Ok(backend) = self.backend() else { return };
+        let Ok(observed) = backend.list(self.owner()).await else { return };
+        for instance in observed
+            .iter()
+            .filter(|o| o.kind == kind && o.resource == resource && generation.is_none_or(|g| o.generation == g))
+        {
+            self.remove_by_id(&instance.instance_id).await;
+        }
+    }
+}
+
+pub(crate) fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// CPU and memory of the instance types, as limits for each of an instance's containers. CPUs are
+/// capped at the machine's: Docker refuses a limit above what the host has.
+fn limits_of(instance_type: &str) -> Option<ResourceLimits> {
+    let size = instance_type.rsplit('.').next()?;
+    let (vcpus, gib): (i64, i64) = match size {
+        "medium" => (1, 4),
+        "large" => (2, 8),
+        "xlarge" => (4, 16),
+        "2xlarge" => (8, 32),
+        "4xlarge" => (16, 64),
+        _ => return None,
+    };
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| i64::try_from(n.get()).unwrap_or(1));
+    Some(ResourceLimits { nano_cpus: vcpus.min(host_cpus) * 1_000_000_000, memory_bytes: gib * 1024 * 1024 * 1024 })
+}
