@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher};
+use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher, TransformJobs};
 use smemu_objects::{Objects, ObjectsConfig};
 use smemu_runtime::{Backend, DockerBackend};
 use smemu_store::SqliteStore;
@@ -86,10 +86,13 @@ pub async fn run(
         },
     );
     let endpoints = Endpoints::new(Arc::new(store.clone()), launcher.clone());
+    // Before serving: a job an earlier smemu left running is failed, never seen InProgress forever.
+    let transform_jobs = TransformJobs::new(Arc::new(store.clone()), launcher);
+    transform_jobs.start().await;
     Box::pin(endpoints.start()).await;
     let api_config =
         ApiConfig { default_account: config.default_account.clone(), default_region: config.default_region.clone() };
-    let state = AppState::new(Arc::new(store.clone()), api_config, endpoints);
+    let state = AppState::new(Arc::new(store.clone()), api_config, endpoints, transform_jobs);
     smemu_api::wire::serve(listeners.api, state, shutdown).await.context("serving the API")?;
 
     let _ = s3_stop.send(true);

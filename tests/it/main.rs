@@ -9,6 +9,7 @@ mod cli_endpoints;
 mod cli_models;
 mod cli_s3;
 mod cli_tags;
+mod cli_transform;
 mod persistence;
 mod protocol;
 mod sdk;

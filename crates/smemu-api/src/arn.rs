@@ -8,6 +8,7 @@ pub enum ResourceType {
     Model,
     EndpointConfig,
     Endpoint,
+    TransformJob,
 }
 
 impl ResourceType {
@@ -16,6 +17,7 @@ impl ResourceType {
             ResourceType::Model => "model",
             ResourceType::EndpointConfig => "endpoint-config",
             ResourceType::Endpoint => "endpoint",
+            ResourceType::TransformJob => "transform-job",
         }
     }
 }

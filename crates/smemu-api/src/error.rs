@@ -85,6 +85,52 @@ impl ApiError {
         Self::validation("Invalid pagination token: use the NextToken of an earlier answer to the same call.")
     }
 
+    /// A transform job name already used in this account and region: job names can never be reused
+    /// (unconfirmed text, modeled on the real training-job one).
+    pub fn transform_job_in_use(arn: &str) -> Self {
+        Self::client(
+            ErrorCode::ResourceInUse,
+            format!(
+                "Transform job names must be unique within an AWS account and region, and a transform job with this name already exists ({arn})"
+            ),
+        )
+    }
+
+    /// An input prefix (or manifest) that names no object (real text).
+    pub fn no_input_objects(uri: &str) -> Self {
+        Self::validation(format!(
+            "No S3 objects found under S3 URL \"{uri}\" given in input data source. Please ensure that the bucket exists in the selected region, that objects exist under that S3 prefix, and that the role provided has \"ListBucket\" permissions on the bucket in question."
+        ))
+    }
+
+    /// Every request in flight may carry `MaxPayloadInMB`, and their total is capped at 100 MB
+    /// (documented in API_CreateTransformJob; text unconfirmed).
+    pub fn transform_payload_times_concurrency(concurrency: i32, payload_mb: i32) -> Self {
+        Self::validation(format!(
+            "MaxConcurrentTransforms ({concurrency}) multiplied by MaxPayloadInMB ({payload_mb}) must not exceed 100."
+        ))
+    }
+
+    /// Only two data types are valid for transform inputs (documented; text unconfirmed).
+    pub fn transform_data_type(value: &str) -> Self {
+        Self::validation(format!(
+            "S3DataType {value} is not supported for transform input: use S3Prefix or ManifestFile."
+        ))
+    }
+
+    /// Batch transform runs pipelines serially; Direct mode has no single answer per record (text unconfirmed).
+    pub fn transform_direct_model(model_arn: &str) -> Self {
+        Self::validation(format!(
+            "Model \"{model_arn}\" uses InferenceExecutionConfig.Mode Direct, which batch transform does not support."
+        ))
+    }
+
+    /// StopTransformJob on a job that already ended (the SageMaker Python SDK expects
+    /// `ValidationException`; text modeled on the real training-job one, unconfirmed).
+    pub fn transform_job_not_stoppable(status: &str) -> Self {
+        Self::validation(format!("The request was rejected because the transform job is in status {status}."))
+    }
+
     pub fn unknown_operation(target: &str) -> Self {
         Self::client(ErrorCode::UnknownOperation, format!("Operation {target} is not supported by smemu."))
     }
@@ -117,5 +163,51 @@ impl From<ValidationErrors> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         Self::internal(err)
+    }
+}
+
+/// FailureReason allows at most this many characters.
+const MAX_FAILURE_REASON: usize = 1024;
+
+/// Why a transform job failed: its `FailureReason`. Container and data failures start as the real
+/// service's do (`AlgorithmError: See job logs for more information`, `ClientError: `), then say
+/// what smemu saw.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum JobFailure {
+    /// A container answered an error, timed out or could not be reached while transforming an object.
+    #[error(
+        "AlgorithmError: See job logs for more information. Transforming {object} failed after {attempts} attempt(s): {cause}. Last log lines of {who}: {log_tail}"
+    )]
+    Algorithm { object: String, attempts: u32, cause: String, who: String, log_tail: String },
+    /// An object could not be read, split, filtered, joined or written.
+    #[error("ClientError: {object}: {reason}")]
+    Data { object: String, reason: String },
+    /// The inputs or settings cannot work (nothing to read, a bad manifest, bad execution parameters).
+    #[error("ClientError: {0}")]
+    Client(String),
+    /// The containers did not start or never answered `/ping`.
+    #[error("AlgorithmError: The model's containers did not start. {0}")]
+    Startup(String),
+    /// smemu stopped while the job ran; nothing resumes it.
+    #[error(
+        "smemu restarted while the job was running: its containers were removed and its outputs may be incomplete. Create a new transform job to run it again."
+    )]
+    Restarted,
+}
+
+impl JobFailure {
+    /// A container's answer that was not 2xx, in the runtime's words.
+    pub fn container_status(status: u16, who: &str, body: &str) -> String {
+        let kind = if status >= 500 { "server" } else { "client" };
+        format!("received {kind} error ({status}) from {who} with message \"{body}\"")
+    }
+
+    /// The text stored as FailureReason, cut to the length the API allows.
+    pub fn reason(&self) -> String {
+        let text = self.to_string();
+        match text.char_indices().nth(MAX_FAILURE_REASON) {
+            Some((cut, _)) => text[..cut].to_owned(),
+            None => text,
+        }
     }
 }

@@ -15,6 +15,6 @@ mod state;
 pub mod wire;
 
 pub use context::RequestContext;
-pub use control::{BackendUnavailable, ControllerConfig, Endpoints, Launcher};
+pub use control::{BackendUnavailable, ControllerConfig, Endpoints, Launcher, TransformJobs};
 pub use error::ApiError;
 pub use state::{ApiConfig, AppState};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use smemu_store::Store;
 
-use crate::Endpoints;
+use crate::{Endpoints, TransformJobs};
 
 /// Settings that shape answers.
 #[derive(Debug, Clone)]
@@ -27,10 +27,12 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// The endpoint controller and the routing of invocations.
     pub endpoints: Endpoints,
+    /// The transform job runners.
+    pub transform_jobs: TransformJobs,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: ApiConfig, endpoints: Endpoints) -> Self {
-        AppState { store, config: Arc::new(config), endpoints }
+    pub fn new(store: Arc<dyn Store>, config: ApiConfig, endpoints: Endpoints, transform_jobs: TransformJobs) -> Self {
+        AppState { store, config: Arc::new(config), endpoints, transform_jobs }
     }
 }

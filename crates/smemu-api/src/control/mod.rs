@@ -7,6 +7,7 @@
 //! start-up adopts the containers an earlier smemu left running.
 
 mod deploy;
+pub(crate) mod jobs;
 mod launch;
 pub(crate) mod live;
 pub(crate) mod plan;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use smemu_store::{Scope, Store};
 
 use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
+pub use jobs::TransformJobs;
 pub use launch::Launcher;
 pub(crate) use live::EndpointKey;
 use live::LiveTable;

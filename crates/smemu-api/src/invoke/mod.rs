@@ -4,6 +4,7 @@
 //! request, each 2xx answer becomes the next container's request with its content type, the last
 //! answer goes back. Direct mode: only the container the caller names is called.
 
+pub(crate) mod batch;
 mod error;
 pub(crate) mod relay;
 

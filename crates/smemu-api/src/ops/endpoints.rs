@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use smemu_store::{EndpointRecord, ImmutableKind, Scope, SortKey, StoreError};
+use smemu_store::{EndpointRecord, ImmutableKind, Scope, StoreError};
 use smemu_types::sagemaker::{
     CreateEndpointInput, CreateEndpointOutput, CreateModelInput, DeleteEndpointInput, DeployedImage,
     DescribeEndpointInput, DescribeEndpointOutput, EndpointSortKey, EndpointStatus, EndpointSummary,
@@ -15,7 +15,7 @@ use smemu_types::sagemaker::{
 };
 
 use super::listing::{self, CommonListInput};
-use super::spec::{from_json, millis, now_ms, stored_tags, timestamp};
+use super::spec::{from_json, now_ms, stored_tags, timestamp};
 use crate::arn::{ResourceType, arn};
 use crate::control::plan::{EndpointDoc, Fleet, VariantPlan, is_direct, pipeline_of};
 use crate::control::{EndpointKey, status};
@@ -156,12 +156,13 @@ pub(crate) async fn list(
         max_results: input.max_results,
         next_token: input.next_token.as_deref(),
     })?;
-    if matches!(input.sort_by, Some(EndpointSortKey::Status)) {
-        query.sort_by = SortKey::Status;
-    }
-    query.status_equals = input.status_equals.as_ref().map(|s| s.as_str().to_owned());
-    query.modified_before_ms = input.last_modified_time_before.as_ref().map(millis);
-    query.modified_after_ms = input.last_modified_time_after.as_ref().map(millis);
+    listing::status_filters(
+        &mut query,
+        matches!(input.sort_by, Some(EndpointSortKey::Status)),
+        input.status_equals.as_ref().map(|s| s.as_str()),
+        input.last_modified_time_before.as_ref(),
+        input.last_modified_time_after.as_ref(),
+    );
     let page = state.store.list_endpoints(&ctx.scope, &query).await?;
     Ok(ListEndpointsOutput {
         next_token: listing::token_after(&query, page.items.len(), page.more),

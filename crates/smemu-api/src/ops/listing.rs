@@ -55,6 +55,23 @@ pub(crate) fn query(input: CommonListInput<'_>) -> Result<ListQuery, ApiError> {
     })
 }
 
+/// The filters and the sort key that only lists of resources with a status (endpoints,
+/// transform jobs) have.
+pub(crate) fn status_filters(
+    query: &mut ListQuery,
+    sort_by_status: bool,
+    status_equals: Option<&str>,
+    modified_before: Option<&Timestamp>,
+    modified_after: Option<&Timestamp>,
+) {
+    if sort_by_status {
+        query.sort_by = SortKey::Status;
+    }
+    query.status_equals = status_equals.map(str::to_owned);
+    query.modified_before_ms = modified_before.map(millis);
+    query.modified_after_ms = modified_after.map(millis);
+}
+
 /// The `NextToken` to answer with, only when more rows remain.
 pub(crate) fn token_after(query: &ListQuery, returned: usize, more: bool) -> Option<String> {
     more.then(|| next_token(query.offset + returned as u64))

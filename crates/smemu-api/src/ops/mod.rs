@@ -7,6 +7,7 @@ mod listing;
 pub(crate) mod models;
 mod spec;
 pub(crate) mod tags;
+pub(crate) mod transform_jobs;
 
 /// The answer of operations that have no output shape: `{}`.
 #[derive(serde::Serialize)]

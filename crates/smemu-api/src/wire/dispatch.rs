@@ -35,10 +35,13 @@ pub(crate) async fn dispatch(
             call(body, |i| ops::endpoints::update_weights_and_capacities(state, ctx, i)).await
         }
         Op::DeleteEndpoint => call(body, |i| ops::endpoints::delete(state, ctx, i)).await,
+        Op::CreateTransformJob => call(body, |i| ops::transform_jobs::create(state, ctx, i)).await,
+        Op::DescribeTransformJob => call(body, |i| ops::transform_jobs::describe(state, ctx, i)).await,
+        Op::ListTransformJobs => call(body, |i| ops::transform_jobs::list(state, ctx, i)).await,
+        Op::StopTransformJob => call(body, |i| ops::transform_jobs::stop(state, ctx, i)).await,
         Op::AddTags => call(body, |i| ops::tags::add(state, ctx, i)).await,
         Op::ListTags => call(body, |i| ops::tags::list(state, ctx, i)).await,
         Op::DeleteTags => call(body, |i| ops::tags::delete(state, ctx, i)).await,
-        other => Err(ApiError::unknown_operation(other.name())),
     }
 }
 

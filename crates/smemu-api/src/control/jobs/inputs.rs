@@ -1,0 +1,86 @@
+//! A transform job's input objects: every object under an `S3Prefix`, or the keys a `ManifestFile`
+//! lists, read through smemu-objects (`s3://` and `file://`).
+
+use bytes::Bytes;
+use smemu_batch::Manifest;
+use smemu_objects::{ObjectError, Objects};
+use smemu_types::sagemaker::{S3DataType, TransformS3DataSource};
+use tokio::io::AsyncReadExt;
+
+/// One input object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Input {
+    pub uri: String,
+    /// From the listing; manifest entries have none until asked.
+    pub size: Option<u64>,
+}
+
+/// The objects to transform and what their output names are relative to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Inputs {
+    pub base: String,
+    pub items: Vec<Input>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InputError {
+    /// Nothing to transform: no object under the prefix (or no bucket), no manifest, an empty manifest.
+    #[error("No S3 objects found under S3 URL \"{uri}\" given in input data source.")]
+    NoObjects { uri: String },
+    #[error("{0}")]
+    Manifest(smemu_batch::BatchError),
+    #[error("{0}")]
+    Objects(ObjectError),
+    #[error("smemu has no object store configured to read {uri}")]
+    NoObjectStore { uri: String },
+}
+
+/// Lists the inputs of a data source (`S3DataType` other than `ManifestFile` is read as a prefix;
+/// the API refuses the others before a job exists).
+pub(crate) async fn list(objects: Option<&Objects>, source: &TransformS3DataSource) -> Result<Inputs, InputError> {
+    let uri = source.s3_uri.clone().unwrap_or_default();
+    let Some(objects) = objects else { return Err(InputError::NoObjectStore { uri }) };
+    let no_objects = || InputError::NoObjects { uri: uri.clone() };
+    let inputs = if matches!(source.s3_data_type, Some(S3DataType::ManifestFile)) {
+        let bytes = read_all(objects, &uri)
+            .await
+            .map_err(|err| if err.is_not_found() { no_objects() } else { InputError::Objects(err) })?;
+        let manifest = Manifest::parse(&bytes, &uri).map_err(InputError::Manifest)?;
+        Inputs { base: manifest.base, items: manifest.uris.into_iter().map(|uri| Input { uri, size: None }).collect() }
+    } else {
+        let listed = match objects.list(&uri).await {
+            Ok(listed) => listed,
+            Err(ObjectError::NoSuchBucket { .. }) => return Err(no_objects()),
+            Err(err) => return Err(InputError::Objects(err)),
+        };
+        Inputs {
+            base: uri.clone(),
+            items: listed
+                .into_iter()
+                // Keys ending in `/` are folder markers some tools write, not data.
+                .filter(|o| !o.key.ends_with('/'))
+                .map(|o| Input { uri: o.uri, size: Some(o.size) })
+                .collect(),
+        }
+    };
+    if inputs.items.is_empty() {
+        return Err(no_objects());
+    }
+    Ok(inputs)
+}
+
+/// Fills in the sizes a manifest does not give (for spreading objects over instances); an object
+/// that cannot be read counts as empty here and fails when it is transformed.
+pub(crate) async fn fill_sizes(objects: &Objects, inputs: &mut Inputs) {
+    for input in inputs.items.iter_mut().filter(|i| i.size.is_none()) {
+        input.size = Some(objects.head(&input.uri).await.map_or(0, |meta| meta.size));
+    }
+}
+
+/// One whole object.
+pub(crate) async fn read_all(objects: &Objects, uri: &str) -> Result<Bytes, ObjectError> {
+    let mut reader = objects.get(uri).await?;
+    let mut body = Vec::new();
+    reader.read_to_end(&mut body).await.map_err(|err| ObjectError::Io { uri: uri.to_owned(), source: err })?;
+    Ok(Bytes::from(body))
+}
