@@ -87,7 +87,8 @@ pub async fn run(
     );
     let endpoints = Endpoints::new(Arc::new(store.clone()), launcher.clone());
     // Before serving: a job an earlier smemu left running is failed, never seen InProgress forever.
-    let transform_jobs = TransformJobs::new(Arc::new(store.clone()), launcher);
+    let transform_jobs =
+        TransformJobs::new(Arc::new(store.clone()), launcher, config.data_dir.join("logs").join("transform-jobs"));
     transform_jobs.start().await;
     Box::pin(endpoints.start()).await;
     let api_config =

@@ -150,6 +150,15 @@ fn a_two_container_pipeline_transforms_every_object_record_by_record() {
     batch.model(&pipe, json!([tagger("a", None), tagger("b", None)]));
     let env = unique("env");
     batch.model(&env, json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "echo-env"}}]));
+    // A container that states its execution parameters: used for what the job leaves unset.
+    let params = unique("params");
+    let preferred = json!({"MaxConcurrentTransforms": 2, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 1});
+    batch.model(
+        &params,
+        json!([{"Image": TEST_IMAGE, "Environment": {
+            "SMEMU_TEST_ROLE": "echo-env", "SMEMU_TEST_EXECUTION_PARAMETERS": preferred.to_string()
+        }}]),
+    );
     batch.put(&[
         ("in/one.txt", text("1\n2\n3\n")),
         ("in/two.txt", text("x\ny\n")),
@@ -171,8 +180,6 @@ fn a_two_container_pipeline_transforms_every_object_record_by_record() {
         )
         .json();
     assert_eq!(created["TransformJobArn"], format!("arn:aws:sagemaker:us-east-1:000000000000:transform-job/{single}"));
-    let in_progress = batch.describe(&single);
-    assert_eq!(in_progress["TransformJobStatus"], "InProgress");
     batch
         .create(
             &multi,
@@ -202,7 +209,18 @@ fn a_two_container_pipeline_transforms_every_object_record_by_record() {
         )
         .json();
 
-    let ended = batch.wait_ended(&[&single, &multi, &env_single, &env_multi]);
+    let asked = unique("asked");
+    batch
+        .create(
+            &asked,
+            &params,
+            s3_input(&batch.uri("env/"), "text/plain", "Line"),
+            lines_output(&batch.uri(&format!("out/{asked}"))),
+            json!({"MaxPayloadInMB": 2}),
+        )
+        .json();
+
+    let ended = batch.wait_ended(&[&single, &multi, &env_single, &env_multi, &asked]);
     for described in &ended {
         assert_eq!(described["TransformJobStatus"], "Completed", "{described}");
     }
@@ -233,6 +251,19 @@ fn a_two_container_pipeline_transforms_every_object_record_by_record() {
     assert_eq!(together[0]["env"]["SAGEMAKER_BATCH"], "true");
     assert_eq!(together[0]["env"].get("SAGEMAKER_BATCH_STRATEGY"), None);
     assert_eq!(together[0]["env"].get("SMEMU_TEST_ROLE").and_then(Value::as_str), Some("echo-env"));
+    // GET /execution-parameters decided the strategy and the concurrency; the job's payload stood.
+    let asked_answers = answers(&asked);
+    assert_eq!(asked_answers.iter().map(|a| a["body"].as_str().unwrap()).collect::<Vec<_>>(), ["p\n", "q\n"]);
+    assert_eq!(asked_answers[0]["env"]["SAGEMAKER_MAX_PAYLOAD_IN_MB"], "2");
+    assert_eq!(asked_answers[0]["env"].get("SAGEMAKER_BATCH_STRATEGY"), None);
+    let log = std::fs::read_to_string(
+        batch.smemu.data_dir.join(format!("logs/transform-jobs/000000000000/us-east-1/{asked}.log")),
+    )
+    .unwrap();
+    assert!(
+        log.contains("[sagemaker logs]: MaxConcurrentTransforms=2, MaxPayloadInMB=2, BatchStrategy=SINGLE_RECORD"),
+        "{log}"
+    );
 
     // Describe echoes the request with the job's times.
     let described = &ended[0];
@@ -274,7 +305,7 @@ fn a_two_container_pipeline_transforms_every_object_record_by_record() {
         .iter()
         .map(|s| s["TransformJobName"].as_str().unwrap())
         .collect();
-    let mut all = [env_multi.as_str(), env_single.as_str(), multi.as_str(), single.as_str()];
+    let mut all = [asked.as_str(), env_multi.as_str(), env_single.as_str(), multi.as_str(), single.as_str()];
     all.sort_unstable();
     assert_eq!(names, all[..2]);
     assert!(page["NextToken"].is_string(), "{page}");
@@ -478,6 +509,7 @@ fn failures_stops_and_the_errors_clients_see() {
     let crashed = unique("crashed");
     batch.create(&crashed, &crash, input(), lines_output(&batch.uri(&format!("out/{crashed}"))), json!({})).json();
 
+    assert_eq!(batch.describe(&stopped)["TransformJobStatus"], "InProgress");
     // Stop the slow job once its containers run and a request is in flight.
     eventually(60, "the slow job to start", || batch.describe(&stopped).get("TransformStartTime").map(|_| ()));
     assert!(aws.sagemaker(&["stop-transform-job", "--transform-job-name", &stopped]).success);
@@ -493,6 +525,13 @@ fn failures_stops_and_the_errors_clients_see() {
     assert!(reason.contains("received server error (500) from primary with message \"cannot score\""), "{reason}");
     assert!(reason.contains("Last log lines of primary:") && reason.contains("POST /invocations"), "{reason}");
     assert!(ended[0]["TransformEndTime"].is_number());
+    // The job's log: smemu's lines and the container's, kept after its containers are gone.
+    let log = std::fs::read_to_string(
+        batch.smemu.data_dir.join(format!("logs/transform-jobs/000000000000/us-east-1/{failed}.log")),
+    )
+    .unwrap();
+    assert!(log.contains("[sagemaker logs]: ") && log.contains("cannot score"), "{log}");
+    assert!(log.lines().any(|l| l.contains("/container-1: ") && l.contains("POST /invocations")), "{log}");
 
     assert_eq!(ended[1]["TransformJobStatus"], "Stopped", "{}", ended[1]);
     assert!(ended[1]["TransformEndTime"].is_number());

@@ -12,6 +12,7 @@ pub(crate) mod params;
 mod runner;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use smemu_runtime::OwnerKind;
@@ -37,13 +38,21 @@ pub struct TransformJobs {
 struct Inner {
     store: Arc<dyn Store>,
     launcher: Launcher,
+    /// Where each job's log is written when it ends (`<account>/<region>/<name>.log`).
+    logs_dir: PathBuf,
     /// The jobs whose runner is alive, with the switch that stops them.
     running: Mutex<HashMap<JobKey, watch::Sender<bool>>>,
 }
 
 impl TransformJobs {
-    pub fn new(store: Arc<dyn Store>, launcher: Launcher) -> Self {
-        TransformJobs { inner: Arc::new(Inner { store, launcher, running: Mutex::new(HashMap::new()) }) }
+    pub fn new(store: Arc<dyn Store>, launcher: Launcher, logs_dir: PathBuf) -> Self {
+        TransformJobs { inner: Arc::new(Inner { store, launcher, logs_dir, running: Mutex::new(HashMap::new()) }) }
+    }
+
+    /// The file a job's log is written to when it ends: SageMaker sends it to CloudWatch Logs
+    /// (`/aws/sagemaker/TransformJobs`), which smemu does not serve.
+    pub(crate) fn log_file(&self, key: &JobKey) -> PathBuf {
+        self.inner.logs_dir.join(&key.account).join(&key.region).join(format!("{}.log", key.name))
     }
 
     pub(crate) fn launcher(&self) -> &Launcher {
@@ -77,7 +86,7 @@ impl TransformJobs {
         let this = self.clone();
         let key = key.clone();
         tokio::spawn(async move {
-            runner::finish(&this, &key, runner::Outcome::Stopped, Vec::new()).await;
+            runner::finish(&this, &key, runner::Outcome::Stopped, Vec::new(), now_ms()).await;
         });
     }
 

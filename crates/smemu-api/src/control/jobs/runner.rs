@@ -50,7 +50,7 @@ pub(super) async fn run(jobs: &TransformJobs, key: &JobKey, mut stop: watch::Rec
             }
         },
         // Stopped before it started.
-        Ok(_) => return finish(jobs, key, Outcome::Stopped, Vec::new()).await,
+        Ok(_) => return finish(jobs, key, Outcome::Stopped, Vec::new(), now_ms()).await,
         Err(err) => {
             tracing::error!(job = %key.name, error = %err, "reading a transform job");
             return;
@@ -66,9 +66,11 @@ pub(super) async fn run(jobs: &TransformJobs, key: &JobKey, mut stop: watch::Rec
         // Dropping the work cancels the requests in flight; the containers go in `finish`.
         () = stopped(&mut stop) => Outcome::Stopped,
     };
+    // TransformEndTime is when the work ended, not when the clean-up below is done.
+    let ended_ms = now_ms();
     let mut lines = log.take();
     lines.extend(container_logs(jobs, key).await);
-    finish(jobs, key, outcome, lines).await;
+    finish(jobs, key, outcome, lines, ended_ms).await;
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -79,9 +81,11 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Removes the job's containers, then records the end: `Stopped` when a stop was asked for
-/// (whatever the work achieved), else the outcome. A job that already ended is left alone.
-pub(super) async fn finish(jobs: &TransformJobs, key: &JobKey, outcome: Outcome, lines: Vec<String>) {
+/// (whatever the work achieved), else the outcome, ending at `ended_ms`. A job that already ended
+/// is left alone.
+pub(super) async fn finish(jobs: &TransformJobs, key: &JobKey, outcome: Outcome, lines: Vec<String>, ended_ms: i64) {
     jobs.launcher().remove_resource(OwnerKind::TransformJob, &key.resource_label(), None).await;
+    let mut kept = Vec::new();
     let result = update(jobs.inner.store.as_ref(), &key.scope(), &key.name, |record, doc| {
         if doc::is_terminal(&record.status) {
             return false;
@@ -94,16 +98,37 @@ pub(super) async fn finish(jobs: &TransformJobs, key: &JobKey, outcome: Outcome,
         };
         record.status = status.to_owned();
         doc.failure_reason = reason;
-        doc.end_ms = Some(now_ms());
+        doc.end_ms = Some(ended_ms);
         doc.logs.extend(lines.iter().cloned());
         let extra = doc.logs.len().saturating_sub(doc::MAX_LOG_LINES);
         doc.logs.drain(..extra);
+        kept.clone_from(&doc.logs);
         true
     })
     .await;
     match result {
         Ok(record) => tracing::info!(job = %key.name, status = %record.status, "transform job ended"),
         Err(err) => tracing::error!(job = %key.name, error = %err, "recording the end of a transform job"),
+    }
+    if !kept.is_empty() {
+        write_log(&jobs.log_file(key), &kept).await;
+    }
+}
+
+/// Writes the job's log lines to its log file; a failure only costs the file (the lines stay in
+/// the store).
+async fn write_log(path: &std::path::Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let written = async {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        tokio::fs::write(path, text).await
+    }
+    .await;
+    if let Err(err) = written {
+        tracing::warn!(path = %path.display(), error = %err, "writing a transform job's log");
     }
 }
 
