@@ -17,6 +17,7 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 100); do grep -q listening "$work/ready" && break; sleep 0.1; done
 addr=$(sed -n 's#^smemu listening on http://\([^ ]*\) .*#\1#p' "$work/ready")
+s3=$(sed -n 's#^smemu listening on .* s3=http://\([^ ]*\).*#\1#p' "$work/ready")
 [ -n "$addr" ] || { echo "smemu did not start"; cat "$work/smemu.log"; exit 1; }
 sleep 1
 echo "== smemu control plane on $addr (targets: DescribeModel c=16 >= 15000/s with p99 < 5 ms; idle RSS < 30 MB)"
@@ -29,4 +30,5 @@ done
 echo "RSS after load: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"
 scripts/ensure-docker.sh >/dev/null && scripts/build-test-image.sh >/dev/null
 SMEMU_BENCH_ADDR="$addr" scripts/bench-endpoints.sh
+SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_S3="$s3" scripts/bench-transform.sh
 echo "idle RSS at the end: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"

@@ -466,13 +466,50 @@ fn gzip_recordio_csv_joins_and_manifests() {
     });
     batch.create(&listed, &tag, input, lines_output(&batch.uri(&format!("out/{listed}"))), json!({})).json();
 
-    for described in batch.wait_ended(&[&gz, &rec, &csv, &listed]) {
+    // An object read in pieces while its first batches are transformed, written as a multipart
+    // upload (above 8 MiB): 150,000 lines, 1 MB batches, 3 in flight.
+    let big_lines: Vec<String> = (0..150_000).map(|i| format!("{i:08},{}", "v".repeat(60))).collect();
+    batch.put(&[("big/rows.csv", big_lines.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes())]);
+    let big = unique("big");
+    batch
+        .create(
+            &big,
+            &tag,
+            s3_input(&batch.uri("big/"), "text/csv", "Line"),
+            lines_output(&batch.uri(&format!("out/{big}"))),
+            json!({"MaxPayloadInMB": 1, "MaxConcurrentTransforms": 3}),
+        )
+        .json();
+
+    // smemu's local extension: file:// for input and output, as the Python SDK's local mode.
+    let local_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(local_dir.path().join("in/nested")).unwrap();
+    std::fs::write(local_dir.path().join("in/nested/rows.txt"), "l1\nl2\n").unwrap();
+    let local = unique("local");
+    let file_uri = |rel: &str| format!("file://{}/{rel}", local_dir.path().display());
+    batch
+        .create(
+            &local,
+            &tag,
+            s3_input(&file_uri("in/"), "text/plain", "Line"),
+            lines_output(&file_uri("out/")),
+            json!({}),
+        )
+        .json();
+
+    for described in batch.wait_ended(&[&gz, &rec, &csv, &listed, &local, &big]) {
         assert_eq!(described["TransformJobStatus"], "Completed", "{described}");
     }
     assert_eq!(batch.outputs(&format!("out/{gz}")), owned(&[("data.txt.gz.out", "one|t\ntwo|t\n")]));
     assert_eq!(batch.outputs(&format!("out/{rec}")), owned(&[("data.rec.out", "alpha|t\nbeta|t\n")]));
     assert_eq!(batch.outputs(&format!("out/{csv}")), owned(&[("rows.csv.out", "id1,3\nid2,7\n")]));
     assert_eq!(batch.outputs(&format!("out/{listed}")), owned(&[("a.txt.out", "a|t\n"), ("sub/b.txt.out", "b|t\n")]));
+    assert_eq!(std::fs::read_to_string(local_dir.path().join("out/nested/rows.txt.out")).unwrap(), "l1|t\nl2|t\n");
+    let big_out = batch.outputs(&format!("out/{big}"));
+    let big_text = &big_out["rows.csv.out"];
+    assert_eq!(big_text.lines().count(), big_lines.len());
+    // Every line once, in input order, tagged ("|t" per line of each 1 MB batch).
+    assert!(big_text.lines().zip(&big_lines).all(|(out, line)| out == format!("{line}|t")), "output out of order");
 }
 
 #[test]
@@ -587,6 +624,38 @@ fn failures_stops_and_the_errors_clients_see() {
             "ValidationException",
             "DataProcessing with text/csv requires SplitType Line and AssembleWith Line",
         );
+    // What the generated validation refuses (the CLI itself checks only minimums).
+    batch.create("bad_name!", &failing, input(), output.clone(), json!({})).assert_error(
+        "ValidationException",
+        "1 validation error detected: Value 'bad_name!' at 'transformJobName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    );
+    batch
+        .create(&unique("e"), &failing, input(), output.clone(), json!({"MaxPayloadInMB": 101}))
+        .assert_error(
+            "ValidationException",
+            "1 validation error detected: Value '101' at 'maxPayloadInMB' failed to satisfy constraint: Member must have value less than or equal to 100",
+        );
+    let mut augmented = input();
+    augmented["DataSource"]["S3DataSource"]["S3DataType"] = json!("AugmentedManifestFile");
+    batch.create(&unique("e"), &failing, augmented, output.clone(), json!({})).assert_error(
+        "ValidationException",
+        "S3DataType AugmentedManifestFile is not supported for transform input: use S3Prefix or ManifestFile.",
+    );
+    let direct = unique("direct");
+    aws.sagemaker(&[
+        "create-model",
+        "--model-name",
+        &direct,
+        "--containers",
+        &json!([tagger("a", Some("first")), tagger("b", Some("second"))]).to_string(),
+        "--inference-execution-config",
+        "Mode=Direct",
+    ])
+    .json();
+    batch.create(&unique("e"), &direct, input(), output.clone(), json!({})).assert_error(
+        "ValidationException",
+        &format!("Model \"arn:aws:sagemaker:us-east-1:000000000000:model/{direct}\" uses InferenceExecutionConfig.Mode Direct, which batch transform does not support."),
+    );
     let ghost = unique("ghost");
     let ghost_arn = format!("arn:aws:sagemaker:us-east-1:000000000000:transform-job/{ghost}");
     aws.sagemaker(&["describe-transform-job", "--transform-job-name", &ghost])

@@ -313,6 +313,20 @@ impl PreparedObject {
         &self.object
     }
 
+    /// For reading an object in pieces: drops the last request when there are several, since
+    /// records still to come may belong in its batch, and returns where its records start in
+    /// the object. Because MultiRecord packs greedily, preparing the rest again from there gives
+    /// the very batches the whole object would have.
+    pub fn hold_back_last(&mut self) -> Option<usize> {
+        if self.requests.len() < 2 {
+            return None;
+        }
+        let last = self.requests.pop()?;
+        let start = self.records.get(last.records.start)?.span.start;
+        self.records.truncate(last.records.start);
+        Some(start)
+    }
+
     /// Builds the output object from one response per request, in request order
     /// (see [`crate::Reassembler`] for responses that arrive out of order).
     pub fn assemble(&self, responses: Vec<Bytes>) -> Result<Bytes, BatchError> {
@@ -411,6 +425,33 @@ mod tests {
             content_type: Some("text/csv".into()),
             ..TransformSettings::default()
         }
+    }
+
+    #[test]
+    fn preparing_in_pieces_with_the_last_batch_held_back_gives_the_whole_objects_batches() {
+        let plan = TransformPlan::new(line_settings(BatchStrategy::MultiRecord, 1)).unwrap();
+        let object: Bytes = (0..100_000).map(|i| format!("{i},{}\n", "x".repeat(i % 97))).collect::<String>().into();
+        let whole = bodies(plan.prepare(object.clone()).unwrap().requests());
+        assert!(whole.len() > 3, "{}", whole.len());
+        let mut pieces = Vec::new();
+        let mut rest = object;
+        loop {
+            // Cut about 1.5 MB in, at a line end, as a reader of the object would.
+            let cut = rest.len().min(1_500_000);
+            let end = rest[..cut].iter().rposition(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+            let last_piece = end == rest.len();
+            let mut prepared = plan.prepare(rest.slice(..end)).unwrap();
+            let held = if last_piece { None } else { prepared.hold_back_last() };
+            pieces.extend(bodies(prepared.requests()));
+            rest = match held {
+                Some(start) => [&rest[start..end], &rest[end..]].concat().into(),
+                None => rest.slice(end..),
+            };
+            if last_piece {
+                break;
+            }
+        }
+        assert_eq!(pieces, whole);
     }
 
     fn dp(input: &str, join: JoinSource, output: &str) -> Option<DataProcessing> {

@@ -2,8 +2,12 @@
 //!
 //! Drives smemu's control plane with keep-alive HTTP/1.1 connections at a fixed concurrency for a
 //! fixed time and prints requests/s and latency percentiles. Each worker owns one connection, so
-//! concurrency is exactly the number of requests in flight.
+//! concurrency is exactly the number of requests in flight. The transform scenarios
+//! (`transform.rs`) time one job instead.
 
+mod transform;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -33,6 +37,33 @@ struct Args {
     /// `deploy`: the image of both pipeline containers.
     #[arg(long, default_value = "smemu-testmodel:latest")]
     image: String,
+    /// `deploy`: the test image's `SMEMU_TEST_ROLE` of both containers (`transform` tags every line).
+    #[arg(long, default_value = "echo")]
+    role: String,
+    /// `deploy`, `transform`: how many instances.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// `transform`: the model to run (as `deploy` creates it).
+    #[arg(long, default_value = "bench-transform")]
+    model: String,
+    /// `transform`: the S3 prefix of the input objects.
+    #[arg(long)]
+    input: Option<String>,
+    /// `transform`: where outputs go (the job's name is appended).
+    #[arg(long)]
+    output: Option<String>,
+    /// `transform`, `transform-direct`: `MaxPayloadInMB`.
+    #[arg(long, default_value_t = 1)]
+    payload_mb: u32,
+    /// `transform`, `transform-direct`: the number of records in the input, for records/s.
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    /// `transform-direct`: the input objects as local files.
+    #[arg(long, value_delimiter = ',')]
+    files: Vec<PathBuf>,
+    /// `transform-direct`: one instance's pipeline (`127.0.0.1:P1,127.0.0.1:P2`); repeat per instance.
+    #[arg(long)]
+    pipeline: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -47,18 +78,35 @@ enum Scenario {
     Invoke,
     /// The same two containers called directly in sequence, as smemu would (the baseline).
     Direct,
+    /// One transform job (`MaxConcurrentTransforms` = `--concurrency`); prints records/s.
+    Transform,
+    /// The transform baseline: the same batches sent directly through `--pipeline`s.
+    TransformDirect,
 }
 
 /// The request body of the invocation benchmarks.
 const PAYLOAD: &str = "1.0,2.0,3.0,4.0\n";
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+pub(crate) type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Scenario::Deploy = args.scenario {
-        return deploy(&args).await;
+    let shape = transform::Shape { concurrency: args.concurrency, payload_mb: args.payload_mb, records: args.records };
+    match args.scenario {
+        Scenario::Deploy => return deploy(&args).await,
+        Scenario::Transform => {
+            let (Some(input), Some(output)) = (&args.input, &args.output) else {
+                bail!("transform needs --input and --output")
+            };
+            return transform::job(&args.target, &args.model, input, output, args.instances, &shape).await;
+        }
+        Scenario::TransformDirect => {
+            let pipelines: Vec<Vec<String>> =
+                args.pipeline.iter().map(|p| p.split(',').map(str::to_owned).collect()).collect();
+            return transform::direct(&args.files, &pipelines, &shape).await;
+        }
+        _ => {}
     }
     let mut setup = connect(&args.target).await?;
     if let Scenario::DescribeModel = args.scenario {
@@ -144,7 +192,9 @@ async fn run_worker(
                     body = answer;
                 }
             }
-            Scenario::Deploy => unreachable!("deploy runs once, not in workers"),
+            Scenario::Deploy | Scenario::Transform | Scenario::TransformDirect => {
+                unreachable!("runs once, not in workers")
+            }
         }
         latencies.push(started.elapsed());
         n += 1;
@@ -152,7 +202,7 @@ async fn run_worker(
     Ok(latencies)
 }
 
-async fn connect(target: &str) -> anyhow::Result<Sender> {
+pub(crate) async fn connect(target: &str) -> anyhow::Result<Sender> {
     let stream = tokio::net::TcpStream::connect(target).await.with_context(|| format!("connecting to {target}"))?;
     stream.set_nodelay(true)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -160,7 +210,7 @@ async fn connect(target: &str) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-async fn post(
+pub(crate) async fn post(
     sender: &mut Sender,
     host: &str,
     path: &str,
@@ -181,20 +231,22 @@ async fn post(
     Ok((status, response.into_body().collect().await?.to_bytes()))
 }
 
-/// Creates a 2-container pipeline (echo role) and its endpoint; prints CreateEndpoint → InService.
+/// Creates a 2-container pipeline (`--role`) and its endpoint on `--instances` instances; prints
+/// CreateEndpoint → InService.
 async fn deploy(args: &Args) -> anyhow::Result<()> {
     let mut sender = connect(&args.target).await?;
     let name = &args.endpoint;
     let container = |host: &str| {
         format!(
-            r#"{{"Image":"{}","ContainerHostname":"{host}","Environment":{{"SMEMU_TEST_ROLE":"echo"}}}}"#,
-            args.image
+            r#"{{"Image":"{}","ContainerHostname":"{host}","Environment":{{"SMEMU_TEST_ROLE":"{}","SMEMU_TEST_TAG":"{host}"}}}}"#,
+            args.image, args.role
         )
     };
     let model = format!(r#"{{"ModelName":"{name}","Containers":[{},{}]}}"#, container("first"), container("second"));
     expect_ok(call(&mut sender, &args.target, "CreateModel", &model).await?)?;
     let config = format!(
-        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":1}}]}}"#
+        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":{}}}]}}"#,
+        args.instances
     );
     expect_ok(call(&mut sender, &args.target, "CreateEndpointConfig", &config).await?)?;
     let started = Instant::now();
@@ -213,13 +265,19 @@ async fn deploy(args: &Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     println!(
-        "CreateEndpoint -> InService: {:.0} ms (2-container pipeline, 1 instance)",
-        started.elapsed().as_secs_f64() * 1000.0
+        "CreateEndpoint -> InService: {:.0} ms (2-container pipeline, {} instance(s))",
+        started.elapsed().as_secs_f64() * 1000.0,
+        args.instances
     );
     Ok(())
 }
 
-async fn call(sender: &mut Sender, target: &str, operation: &str, body: &str) -> anyhow::Result<(u16, Bytes)> {
+pub(crate) async fn call(
+    sender: &mut Sender,
+    target: &str,
+    operation: &str,
+    body: &str,
+) -> anyhow::Result<(u16, Bytes)> {
     let request = Request::post("/")
         .header("host", target)
         .header("content-type", "application/x-amz-json-1.1")
@@ -236,7 +294,7 @@ async fn call(sender: &mut Sender, target: &str, operation: &str, body: &str) ->
     Ok((status, body))
 }
 
-fn expect_ok((status, body): (u16, Bytes)) -> anyhow::Result<()> {
+pub(crate) fn expect_ok((status, body): (u16, Bytes)) -> anyhow::Result<()> {
     if status != 200 {
         bail!("status {status}: {}", String::from_utf8_lossy(&body));
     }

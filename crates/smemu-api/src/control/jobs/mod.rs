@@ -10,6 +10,7 @@ pub(crate) mod doc;
 pub(crate) mod inputs;
 pub(crate) mod params;
 mod runner;
+mod segments;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

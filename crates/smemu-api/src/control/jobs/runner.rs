@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt, TryStreamExt, stream};
-use smemu_batch::{Reassembler, TransformPlan, distribute_objects, output_uri};
+use smemu_batch::{PreparedObject, Reassembler, TransformPlan, distribute_objects, output_uri};
 use smemu_objects::Objects;
 use smemu_runtime::{OwnerKind, PlacedInstance};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_util::io::StreamReader;
 
 use super::doc::{self, JobDoc};
 use super::inputs::{self, Input, Inputs};
 use super::params::{self, ExecutionParameters};
+use super::segments::Segments;
 use super::{JobKey, TransformJobs, update};
 use crate::clock::now_ms;
 use crate::control::launch::{LOG_TAIL, LaunchSpec, loopback};
@@ -333,6 +335,10 @@ impl Work<'_> {
         result
     }
 
+    /// One object, read in pieces ([`Segments`]): the requests of each piece go out (within the
+    /// instance's concurrency), its answers are put back in order and assembled, and the pieces'
+    /// outputs stream in order into the output object, which appears only when every piece
+    /// succeeded (an upload that fails or is dropped leaves no object behind).
     async fn transform_object(
         &self,
         running: &Running<'_>,
@@ -340,8 +346,65 @@ impl Work<'_> {
         input: &Input,
     ) -> Result<(), JobFailure> {
         let data = |reason: String| JobFailure::Data { object: input.uri.clone(), reason };
-        let body = inputs::read_all(running.objects, &input.uri).await.map_err(|err| data(err.to_string()))?;
-        let prepared = running.plan.prepare(body).map_err(|err| data(err.to_string()))?;
+        let chunks = running.objects.get_stream(&input.uri).await.map_err(|err| data(err.to_string()))?;
+        let pieces = stream::unfold(Segments::new(running.plan.clone(), chunks), |mut segments| async move {
+            let piece = segments.next().await?;
+            Some((piece, segments))
+        })
+        .boxed();
+        let (sender, mut receiver) = mpsc::channel::<std::io::Result<Bytes>>(1);
+        let mut failure = None;
+        let produce = async {
+            // Owned by this block, so that the body ends when the block does.
+            let sender = sender;
+            let mut outputs = pieces
+                .map(|piece| {
+                    async move {
+                        match piece {
+                            Ok(prepared) => self.piece(running, instance, input, prepared).await,
+                            Err(reason) => Err(JobFailure::Data { object: input.uri.clone(), reason }),
+                        }
+                    }
+                    .boxed()
+                })
+                .buffered(running.concurrency + 1);
+            while let Some(output) = outputs.next().await {
+                let item = output.map_err(|err| {
+                    failure = Some(err);
+                    std::io::Error::other("the object could not be transformed")
+                });
+                let failed = item.is_err();
+                if sender.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+            if *self.stop.borrow() {
+                // A stopped job writes nothing more: failing the body abandons the upload.
+                let _ = sender.send(Err(std::io::Error::other("the job was stopped"))).await;
+            }
+        };
+        let target = output_uri(&input.uri, &running.inputs.base, running.output_path);
+        let body = StreamReader::new(Box::pin(stream::poll_fn(move |cx| receiver.poll_recv(cx))));
+        let ((), written) = futures::future::join(produce, running.objects.put_stream(&target, body)).await;
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        if *self.stop.borrow() {
+            return Ok(());
+        }
+        written.map_err(|err| JobFailure::Data { object: target.clone(), reason: err.to_string() })?;
+        Ok(())
+    }
+
+    /// One piece of an object: its requests through the pipeline, its output assembled.
+    async fn piece(
+        &self,
+        running: &Running<'_>,
+        instance: &Instance,
+        input: &Input,
+        prepared: PreparedObject,
+    ) -> Result<Bytes, JobFailure> {
+        let data = |reason: String| JobFailure::Data { object: input.uri.clone(), reason };
         let relay = self.jobs.launcher().relay();
         let hops = instance.hops();
         // Owned, so that the futures below borrow nothing of `prepared` (which keeps them `Send`).
@@ -368,18 +431,7 @@ impl Work<'_> {
             reassembler.insert(index, body).map_err(|err| data(err.to_string()))?;
         }
         let ordered = reassembler.into_ordered().map_err(|err| data(err.to_string()))?;
-        let output = prepared.assemble(ordered).map_err(|err| data(err.to_string()))?;
-        if *self.stop.borrow() {
-            // A stopped job writes nothing more.
-            return Ok(());
-        }
-        let target = output_uri(&input.uri, &running.inputs.base, running.output_path);
-        running
-            .objects
-            .put_bytes(&target, output)
-            .await
-            .map_err(|err| JobFailure::Data { object: target.clone(), reason: err.to_string() })?;
-        Ok(())
+        prepared.assemble(ordered).map_err(|err| data(err.to_string()))
     }
 
     async fn algorithm_error(&self, instance: &Instance, input: &Input, err: BatchCallError) -> JobFailure {
