@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench: control-plane request rates and latencies of a release smemu on loopback, and its idle memory.
+# make bench: control-plane request rates and latencies of a release smemu on loopback, its idle memory,
+# endpoint deploy and invoke figures, and batch transform records/s (each beside its direct baseline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p smemu -p smemu-bench

@@ -41,23 +41,22 @@ pub async fn run(
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?;
 
+    // Where the embedded S3 keeps its objects.
+    let s3_root = config.data_dir.join("s3");
     let (s3_stop, s3_stopped) = tokio::sync::watch::channel(false);
     let mut embedded_endpoint = None;
     let s3_task = match listeners.s3 {
         Some(listener) => {
             embedded_endpoint = Some(format!("http://{}", listener.local_addr()?));
             let mut stopped = s3_stopped.clone();
-            Some(tokio::spawn(smemu_objects::serve_embedded_s3(
-                listener,
-                config.data_dir.join("s3"),
-                None,
-                async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                },
-            )))
+            Some(tokio::spawn(smemu_objects::serve_embedded_s3(listener, s3_root.clone(), None, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })))
         }
         None => None,
     };
+    // The embedded server runs in this process: the object layer may read its files.
+    let embedded_root = embedded_endpoint.is_some().then_some(s3_root);
     let objects = Objects::new(ObjectsConfig {
         embedded_endpoint,
         embedded_credentials: None,
@@ -65,6 +64,7 @@ pub async fn run(
         external_credentials: None,
         force_path_style: config.s3_path_style,
         region: config.default_region.clone(),
+        embedded_root,
     })
     .await?;
 

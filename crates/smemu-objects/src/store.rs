@@ -26,6 +26,10 @@ use crate::uri::ObjectUri;
 /// part and then the whole object). S3's 10,000-part limit makes the largest upload 160 GiB.
 pub const PART_SIZE: usize = 16 * 1024 * 1024;
 
+/// The largest chunk [`Objects::get_stream`] yields: large enough that a read is one system
+/// call per MiB, not per 4 KiB.
+pub const STREAM_CHUNK: usize = 1024 * 1024;
+
 /// Environment variable naming an external S3 endpoint, as the AWS CLI and SDKs read it.
 pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_S3";
 
@@ -49,6 +53,10 @@ pub struct ObjectsConfig {
     pub force_path_style: bool,
     /// Signing region; S3-compatible servers mostly ignore it, AWS does not.
     pub region: String,
+    /// The directory the embedded server keeps its objects in (`<data-dir>/s3`), when it runs
+    /// in this process: reads of `s3://` objects then open its files directly (see
+    /// [`Objects::get`]); writes, listings and everything else still go through S3.
+    pub embedded_root: Option<PathBuf>,
 }
 
 /// `AWS_ENDPOINT_URL_S3`, if set and non-empty.
@@ -93,6 +101,8 @@ pub enum S3Target {
 pub struct Objects {
     s3: aws_sdk_s3::Client,
     target: S3Target,
+    /// [`ObjectsConfig::embedded_root`], kept only when the embedded server is the target.
+    embedded_root: Option<PathBuf>,
 }
 
 impl Objects {
@@ -103,7 +113,7 @@ impl Objects {
         let region = if cfg.region.is_empty() { "us-east-1".to_owned() } else { cfg.region.clone() };
         if let Some(endpoint) = cfg.external_endpoint.clone().filter(|e| !e.is_empty()) {
             let s3 = external_client(&cfg, region, Some(&endpoint)).await;
-            return Ok(Self { s3, target: S3Target::External(endpoint) });
+            return Ok(Self { s3, target: S3Target::External(endpoint), embedded_root: None });
         }
         if let Some(endpoint) = cfg.embedded_endpoint.clone().filter(|e| !e.is_empty()) {
             let (access, secret) = cfg
@@ -120,10 +130,14 @@ impl Objects {
                 // aws-chunked, which an embedded server that accepts any keys cannot decode.
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
                 .build();
-            return Ok(Self { s3: aws_sdk_s3::Client::from_conf(conf), target: S3Target::Embedded(endpoint) });
+            return Ok(Self {
+                s3: aws_sdk_s3::Client::from_conf(conf),
+                target: S3Target::Embedded(endpoint),
+                embedded_root: cfg.embedded_root.clone(),
+            });
         }
         let s3 = external_client(&cfg, region, None).await;
-        Ok(Self { s3, target: S3Target::Aws })
+        Ok(Self { s3, target: S3Target::Aws, embedded_root: None })
     }
 
     pub fn target(&self) -> &S3Target {
@@ -158,9 +172,18 @@ impl Objects {
     }
 
     /// Streams one object's body.
+    ///
+    /// An object of the embedded server running in this process is read from its file: s3s-fs
+    /// keeps `s3://bucket/key` at `<root>/bucket/key`, written to a temporary file and renamed,
+    /// so an open file is always a whole object. Why: its GetObject reads in 4 KiB blocking
+    /// steps, which costs batch transform more CPU than the transform itself. Anything that
+    /// is not a plain file there (a missing key, a folder) takes the S3 path and its errors.
     pub async fn get(&self, uri: &str) -> Result<ObjectReader, ObjectError> {
         match parse_object(uri)? {
             ObjectUri::S3 { bucket, key } => {
+                if let Some(file) = self.embedded_file(&bucket, &key).await {
+                    return Ok(Box::pin(file));
+                }
                 let out = match self.s3.get_object().bucket(&bucket).key(&key).send().await {
                     Ok(out) => out,
                     Err(e) if is_not_found(&e) => return Err(self.not_found(uri, &bucket).await),
@@ -176,11 +199,27 @@ impl Objects {
         }
     }
 
-    /// [`Objects::get`] as a stream of chunks; errors in the middle of the body name the URI.
+    /// [`Objects::get`] as a stream of chunks (up to [`STREAM_CHUNK`] bytes); errors in the
+    /// middle of the body name the URI.
     pub async fn get_stream(&self, uri: &str) -> Result<BoxStream<'static, Result<Bytes, ObjectError>>, ObjectError> {
         let reader = self.get(uri).await?;
         let owned = uri.to_owned();
-        Ok(tokio_util::io::ReaderStream::new(reader).map_err(move |e| ObjectError::io(owned.clone(), e)).boxed())
+        Ok(tokio_util::io::ReaderStream::with_capacity(reader, STREAM_CHUNK)
+            .map_err(move |e| ObjectError::io(owned.clone(), e))
+            .boxed())
+    }
+
+    /// The embedded server's file for `bucket`/`key`, open, when there is one (see [`Objects::get`]).
+    async fn embedded_file(&self, bucket: &str, key: &str) -> Option<tokio::fs::File> {
+        let root = self.embedded_root.as_ref()?;
+        // Only plain names: `..`, `.` or a leading `/` could point outside the bucket.
+        let plain =
+            |p: &str| !p.is_empty() && Path::new(p).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain(bucket) || !plain(key) || bucket.starts_with('.') {
+            return None;
+        }
+        let file = tokio::fs::File::open(root.join(bucket).join(key)).await.ok()?;
+        file.metadata().await.ok()?.is_file().then_some(file)
     }
 
     /// Downloads one object to `dest` (parent directories are created). The file appears

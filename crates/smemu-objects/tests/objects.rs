@@ -250,3 +250,44 @@ async fn aws_chunked_uploads_need_a_server_with_credentials() {
     assert_eq!(std::fs::read(closed.root.join("chunked/k")).expect("stored"), std::fs::read(&src).expect("src"));
     closed.s3.shutdown().await.expect("shutdown");
 }
+
+/// With `embedded_root`, reads open the embedded server's files; everything that is not a plain
+/// object file there still answers as S3 does, and no key reads outside the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_the_in_process_embedded_server_open_its_files() {
+    let server = start_server(None).await;
+    let objects = Objects::new(ObjectsConfig {
+        embedded_endpoint: Some(server.s3.endpoint()),
+        region: "us-east-1".into(),
+        embedded_root: Some(server.root.clone()),
+        ..Default::default()
+    })
+    .await
+    .expect("objects");
+    objects.create_bucket("fast").await.expect("bucket");
+    let body = test_bytes(3 * 1024 * 1024 + 17, 9);
+    objects.put_bytes("s3://fast/dir/data.bin", body.clone()).await.expect("put");
+    // The file is where the fast path looks, and reading gives the object, in chunks.
+    assert!(server.root.join("fast/dir/data.bin").is_file());
+    let chunks: Vec<_> =
+        objects.get_stream("s3://fast/dir/data.bin").await.expect("get").try_collect().await.expect("read");
+    assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+    assert_eq!(chunks.concat(), body);
+
+    // A folder and a missing key get the server's answers (s3s-fs fails a folder with a 500).
+    assert!(objects.get("s3://fast/dir").await.is_err(), "a folder is no object");
+    let err = objects.get("s3://fast/nope").await.err().expect("missing");
+    assert!(matches!(&err, ObjectError::NoSuchKey { uri } if uri == "s3://fast/nope"), "{err:?}");
+    // A file beside the store is not reachable by a key that climbs out of the bucket.
+    std::fs::write(server.root.parent().expect("parent").join("secret"), b"outside").expect("write");
+    let escaped = objects.get("s3://fast/../../secret").await;
+    match escaped {
+        Ok(mut reader) => {
+            let mut read = Vec::new();
+            let _ = reader.read_to_end(&mut read).await;
+            assert_ne!(read, b"outside");
+        }
+        Err(err) => assert!(!err.to_string().contains("outside"), "{err}"),
+    }
+    server.s3.shutdown().await.expect("shutdown");
+}
