@@ -8,7 +8,7 @@ work=$(mktemp -d)
 target/release/smemu serve --listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn > "$work/ready" 2> "$work/smemu.log" &
 pid=$!
 cleanup() {
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
   # The benchmark's containers, by the owner id smemu labelled them with.
   if [ -f "$work/data/owner-id" ]; then
     docker ps -aq --filter "label=smemu.owner=$(cat "$work/data/owner-id")" | xargs -r docker rm -f >/dev/null
