@@ -47,13 +47,7 @@ pub(crate) async fn create(
     if is_direct(&model) {
         return Err(ApiError::transform_direct_model(&model_arn));
     }
-    let source = input
-        .transform_input
-        .as_ref()
-        .and_then(|i| i.data_source.as_ref())
-        .and_then(|d| d.s3_data_source.clone())
-        .unwrap_or_default();
-    inputs::list(state.transform_jobs.launcher().objects(), &source).await.map_err(|err| match err {
+    inputs::list(state.transform_jobs.launcher().objects(), &input).await.map_err(|err| match err {
         InputError::NoObjects { uri } => ApiError::no_input_objects(&uri),
         other => ApiError::validation(other.to_string()),
     })?;

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use smemu_batch::Manifest;
 use smemu_objects::{ObjectError, Objects};
-use smemu_types::sagemaker::{S3DataType, TransformS3DataSource};
+use smemu_types::sagemaker::{CreateTransformJobRequest, S3DataType};
 use tokio::io::AsyncReadExt;
 
 /// One input object.
@@ -35,9 +35,15 @@ pub(crate) enum InputError {
     NoObjectStore { uri: String },
 }
 
-/// Lists the inputs of a data source (`S3DataType` other than `ManifestFile` is read as a prefix;
-/// the API refuses the others before a job exists).
-pub(crate) async fn list(objects: Option<&Objects>, source: &TransformS3DataSource) -> Result<Inputs, InputError> {
+/// Lists the inputs of a job's data source (`S3DataType` other than `ManifestFile` is read as a
+/// prefix; the API refuses the others before a job exists).
+pub(crate) async fn list(objects: Option<&Objects>, request: &CreateTransformJobRequest) -> Result<Inputs, InputError> {
+    let source = request
+        .transform_input
+        .as_ref()
+        .and_then(|i| i.data_source.as_ref())
+        .and_then(|d| d.s3_data_source.clone())
+        .unwrap_or_default();
     let uri = source.s3_uri.clone().unwrap_or_default();
     let Some(objects) = objects else { return Err(InputError::NoObjectStore { uri }) };
     let no_objects = || InputError::NoObjects { uri: uri.clone() };

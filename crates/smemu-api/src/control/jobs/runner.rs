@@ -211,14 +211,8 @@ impl Work<'_> {
     async fn transform(&self) -> Result<(), JobFailure> {
         let request = &self.doc.request;
         let launcher = self.jobs.launcher();
-        let source = request
-            .transform_input
-            .as_ref()
-            .and_then(|i| i.data_source.as_ref())
-            .and_then(|d| d.s3_data_source.clone())
-            .unwrap_or_default();
         let mut inputs =
-            inputs::list(launcher.objects(), &source).await.map_err(|err| JobFailure::Client(err.to_string()))?;
+            inputs::list(launcher.objects(), request).await.map_err(|err| JobFailure::Client(err.to_string()))?;
         let objects = launcher.objects().ok_or_else(|| JobFailure::Client("smemu has no object store".into()))?;
         inputs::fill_sizes(objects, &mut inputs).await;
         let (timeout, retries) = params::client_config(request);
