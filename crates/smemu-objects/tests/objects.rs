@@ -237,7 +237,10 @@ async fn aws_chunked_uploads_need_a_server_with_credentials() {
     let client = chunked_client(&open.s3.endpoint(), "any", "keys");
     let body = ByteStream::from_path(&src).await.expect("body");
     let err = client.put_object().bucket("chunked").key("k").body(body).send().await.expect_err("aws-chunked");
-    assert!(format!("{err:?}").contains("NotImplemented"), "{err:?}");
+    // The server refuses once it has the headers. The client sees that answer or, when the server
+    // closed the connection before the body was written, its body write failing.
+    let refused = format!("{err:?}");
+    assert!(refused.contains("NotImplemented") || refused.contains("BodyWrite"), "{refused}");
     assert!(!open.root.join("chunked/k").exists(), "an undecodable upload was stored");
     open.s3.shutdown().await.expect("shutdown");
 
