@@ -334,6 +334,116 @@ fn a_crashed_container_is_replaced_and_a_restart_adopts_the_fleet() {
 }
 
 #[test]
+fn a_restart_during_an_update_serves_the_old_fleet_then_finishes_the_update() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut smemu = Smemu::start_in(&data_dir);
+    let aws = smemu.aws();
+    let name = unique("midway");
+    aws.deploy(&name, &json!([tagger("v1", None)]), &[], 1);
+    let v1_containers = smemu.containers(&[]);
+    let v2 = unique("v2");
+    // The new fleet takes 8 s to answer /ping: smemu is stopped while it is half built.
+    let mut slow = tagger("v2", None);
+    slow["Environment"]["SMEMU_TEST_STARTUP_DELAY_MS"] = json!("8000");
+    aws.sagemaker(&["create-model", "--model-name", &v2, "--containers", &json!([slow]).to_string()]).json();
+    aws.create_config(&v2, &v2);
+    aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &v2]).json();
+    eventually(30, "the new fleet's container", || (smemu.containers(&[]).len() == 2).then_some(()));
+    smemu.stop();
+
+    let mut smemu = Smemu::start_in(&data_dir);
+    let aws = smemu.aws();
+    // The old fleet serves again at once; the update goes on from the start.
+    let first = aws.describe_endpoint(&name);
+    assert_eq!(first["EndpointStatus"], "Updating", "{first}");
+    assert_eq!(aws.invoke(&name, "x", &[]).1, "x|v1");
+    let done = aws.wait_in_service(&name);
+    assert_eq!(done["EndpointConfigName"], v2.as_str());
+    assert!(done.get("FailureReason").is_none(), "the update rolled back: {done}");
+    assert_eq!(aws.invoke(&name, "x", &[]).1, "x|v2");
+    let now = smemu.containers(&[]);
+    assert_eq!(now.len(), 1, "the old fleet or the half-built one was left behind: {now:?}");
+    assert!(!v1_containers.contains(&now[0]));
+
+    // A container that died while smemu was down is replaced when it starts again.
+    smemu.stop();
+    assert!(Command::new("docker").args(["kill", &now[0]]).output().unwrap().status.success());
+    let smemu = Smemu::start_in(&data_dir);
+    let aws = smemu.aws();
+    assert_eq!(aws.describe_endpoint(&name)["EndpointStatus"], "InService");
+    eventually(60, "the dead instance to be replaced", || (aws.invoke(&name, "x", &[]).1 == "x|v2").then_some(()));
+    let replaced = smemu.containers(&[]);
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
+    assert_ne!(replaced[0], now[0]);
+}
+
+#[test]
+fn a_pipeline_container_that_never_answers_ping_fails_the_endpoint_naming_it() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let name = unique("noping");
+    let model = json!([
+        tagger("a", Some("features")),
+        {"Image": TEST_IMAGE, "ContainerHostname": "scorer", "Environment": {"SMEMU_TEST_ROLE": "ping-fail"}}
+    ]);
+    aws.sagemaker(&["create-model", "--model-name", &name, "--containers", &model.to_string()]).json();
+    let variant = "VariantName=AllTraffic,ModelName=".to_owned()
+        + &name
+        + ",InstanceType=ml.m5.large,InitialInstanceCount=1,ContainerStartupHealthCheckTimeoutInSeconds=60";
+    aws.sagemaker(&["create-endpoint-config", "--endpoint-config-name", &name, "--production-variants", &variant])
+        .json();
+    aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).json();
+    let failed = eventually(120, "the endpoint to fail", || {
+        let d = aws.describe_endpoint(&name);
+        (d["EndpointStatus"] != "Creating").then_some(d)
+    });
+    assert_eq!(failed["EndpointStatus"], "Failed", "{failed}");
+    let reason = failed["FailureReason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "The scorer for production variant AllTraffic did not pass the ping health check. Please check CloudWatch logs for this endpoint."
+        ),
+        "{reason}"
+    );
+    assert!(smemu.containers(&[]).is_empty(), "a failed endpoint keeps no containers");
+    // The CLI's waiter sees the failure.
+    assert!(!aws.sagemaker(&["wait", "endpoint-in-service", "--endpoint-name", &name]).success);
+}
+
+#[test]
+fn pipeline_hops_carry_content_types_and_the_last_one_gets_accept_and_the_sagemaker_headers() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let name = unique("headers");
+    let model = json!([
+        {"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "echo", "SMEMU_TEST_OUTPUT_CONTENT_TYPE": "application/x-features"}},
+        {"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "echo-env"}}
+    ]);
+    aws.deploy(&name, &model, &[], 1);
+    let (out, body) = aws.invoke(
+        &name,
+        "1,2",
+        &["--accept", "application/json", "--inference-id", "req-7", "--custom-attributes", "trace=9"],
+    );
+    let out = out.json();
+    assert_eq!(out["ContentType"], "application/json");
+    assert_eq!(out["InvokedProductionVariant"], "AllTraffic");
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let headers = &seen["headers"];
+    assert_eq!(seen["body"], "1,2", "container 1 changed the body: {seen}");
+    assert_eq!(headers["content-type"], "application/x-features", "{seen}");
+    assert_eq!(headers["accept"], "application/json", "{seen}");
+    assert_eq!(headers["x-amzn-sagemaker-inference-id"], "req-7", "{seen}");
+    assert_eq!(headers["x-amzn-sagemaker-custom-attributes"], "trace=9", "{seen}");
+
+    // Header constraints are checked before any container is called.
+    let long_id = "i".repeat(65);
+    let (bad, _) = aws.invoke(&name, "x", &["--inference-id", &long_id]);
+    bad.assert_error("ValidationError", "inferenceId");
+}
+
+#[test]
 fn delete_removes_every_container_and_errors_match_the_real_service() {
     let smemu = Smemu::start();
     let aws = smemu.aws();
@@ -423,6 +533,30 @@ fn a_container_that_exits_fails_the_endpoint_with_its_logs() {
     out.assert_error("ValidationError", "not in service");
     aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name])
         .assert_error("ValidationException", "Cannot update in-progress endpoint");
+}
+
+#[test]
+fn a_pipeline_container_slower_than_60_s_gives_the_real_timeout_error() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let name = unique("sluggish");
+    // The second container answers after 75 s, longer than SageMaker's 60 s invocation limit.
+    let slow = json!({
+        "Image": TEST_IMAGE,
+        "ContainerHostname": "scorer",
+        "Environment": {"SMEMU_TEST_ROLE": "slow", "SMEMU_TEST_DELAY_MS": "75000"}
+    });
+    aws.deploy(&name, &json!([tagger("a", Some("features")), slow]), &[], 1);
+    let started = std::time::Instant::now();
+    // The CLI's own read timeout is 60 s too: give it room to see smemu's answer.
+    let (out, _) = aws.invoke(&name, "x", &["--cli-read-timeout", "120"]);
+    out.assert_error(
+        "ModelError",
+        "Received server error (0) from scorer with message \"Your invocation timed out while waiting for a response from container scorer.",
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(60), "gave up before 60 s: {:?}", started.elapsed());
+    // The endpoint keeps serving after a timed-out invocation.
+    assert_eq!(aws.describe_endpoint(&name)["EndpointStatus"], "InService");
 }
 
 /// InvokeEndpoint on raw HTTP/1.1, to see the status line, headers and body as sent.

@@ -42,33 +42,15 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
                 }
             }
         }
-        status::UPDATING => match doc.pending.take() {
-            Some(mut pending) => match ctl.bring_up_fleet(key, &mut pending).await {
-                Ok(live) => {
-                    let old = ctl.inner.live.put(key.clone(), live);
-                    let old_fleet = std::mem::replace(&mut doc.current, pending);
-                    doc.failure_reason = None;
-                    save(ctl, record, status::IN_SERVICE, &doc).await?;
-                    if let Some(old) = old {
-                        drain(&old).await;
-                    }
-                    remove_endpoint_containers(ctl, key, Some(&old_fleet.id)).await;
-                }
-                Err(reason) => {
-                    // The old fleet never stopped serving: back to InService on it.
-                    remove_endpoint_containers(ctl, key, Some(&pending.id)).await;
-                    doc.failure_reason = Some(reason);
-                    save(ctl, record, status::IN_SERVICE, &doc).await?;
-                }
-            },
-            None => {
-                let result = rescale(ctl, key, &mut doc).await;
-                if let Err(reason) = result {
-                    doc.failure_reason = Some(reason);
-                }
-                save(ctl, record, status::IN_SERVICE, &doc).await?;
+        status::UPDATING => {
+            if ctl.inner.live.get(key).is_none() {
+                // A restart interrupted the update: the current fleet serves again (adopted, its
+                // missing instances re-created) before the change goes on; what a half-built new
+                // fleet left goes with every container adoption does not keep.
+                adopt_running(ctl, key, &doc).await?;
             }
-        },
+            update(ctl, key, record, doc).await?;
+        }
         status::DELETING => {
             if let Some(old) = ctl.inner.live.remove(key) {
                 drain(&old).await;
@@ -84,6 +66,38 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
             remove_endpoint_containers(ctl, key, None).await;
         }
         _ => heal(ctl, key, &doc).await?,
+    }
+    Ok(())
+}
+
+/// An `Updating` endpoint: UpdateEndpoint brings the pending fleet up blue/green;
+/// UpdateEndpointWeightsAndCapacities (no pending fleet) rescales the current one.
+async fn update(ctl: &Endpoints, key: &EndpointKey, record: EndpointRecord, mut doc: EndpointDoc) -> Result<(), Error> {
+    match doc.pending.take() {
+        Some(mut pending) => match ctl.bring_up_fleet(key, &mut pending).await {
+            Ok(live) => {
+                let old = ctl.inner.live.put(key.clone(), live);
+                let old_fleet = std::mem::replace(&mut doc.current, pending);
+                doc.failure_reason = None;
+                save(ctl, record, status::IN_SERVICE, &doc).await?;
+                if let Some(old) = old {
+                    drain(&old).await;
+                }
+                remove_endpoint_containers(ctl, key, Some(&old_fleet.id)).await;
+            }
+            Err(reason) => {
+                // The old fleet never stopped serving: back to InService on it.
+                remove_endpoint_containers(ctl, key, Some(&pending.id)).await;
+                doc.failure_reason = Some(reason);
+                save(ctl, record, status::IN_SERVICE, &doc).await?;
+            }
+        },
+        None => {
+            if let Err(reason) = rescale(ctl, key, &mut doc).await {
+                doc.failure_reason = Some(reason);
+            }
+            save(ctl, record, status::IN_SERVICE, &doc).await?;
+        }
     }
     Ok(())
 }
@@ -153,10 +167,16 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
             changed = true;
             tracing::warn!(endpoint = %key.name, instance = %instance.instance_id, "instance died; replacing it");
             ctl.inner.launcher.remove_by_id(&instance.instance_id).await;
-            let index = instance.instance_id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
-            match ctl.bring_up(key, &doc.current.id, plan, index, 1).await {
-                Ok(mut replacement) => instances.append(&mut replacement),
-                Err(reason) => tracing::warn!(endpoint = %key.name, %reason, "replacing instance"),
+        }
+        // Dead instances are replaced here; one whose replacement failed (engine busy, image
+        // removed) is tried again on the next tick.
+        let desired = usize::try_from(plan.desired_instances).unwrap_or(0);
+        if instances.len() < desired {
+            changed = true;
+            let next = next_index(&instances);
+            match ctl.bring_up(key, &doc.current.id, plan, next, desired - instances.len()).await {
+                Ok(more) => instances.extend(more),
+                Err(reason) => tracing::warn!(endpoint = %key.name, %reason, "re-creating missing instances"),
             }
         }
         variants.push(LiveVariant { instances, ..variant.clone() });
@@ -165,6 +185,13 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
         ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
     }
     Ok(())
+}
+
+/// [`adopt`] with what the backend runs now; nothing to adopt without an engine.
+async fn adopt_running(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(), Error> {
+    let Ok(backend) = ctl.backend() else { return Ok(()) };
+    let observed = backend.list(ctl.inner.launcher.owner()).await?;
+    adopt(ctl, key, doc, &observed).await
 }
 
 /// Routes to the healthy instances of the current fleet that an earlier smemu left running and
@@ -224,8 +251,9 @@ async fn adopt(
     Ok(())
 }
 
-/// Start-up: every endpoint reconciled (InService ones adopt their containers), and containers of
-/// endpoints that no longer exist removed.
+/// Start-up: every endpoint reconciled (InService ones adopt their containers before this returns,
+/// endpoints in progress go on in the background), and containers of endpoints that no longer
+/// exist removed.
 pub(super) async fn adopt_all(ctl: &Endpoints) -> Result<(), Error> {
     let records = ctl.inner.store.all_endpoints().await?;
     let known: HashSet<String> = records.iter().map(|r| EndpointKey::new(&r.scope, &r.name).resource_label()).collect();
@@ -241,7 +269,15 @@ pub(super) async fn adopt_all(ctl: &Endpoints) -> Result<(), Error> {
         }
     }
     for record in records {
-        ctl.reconcile(&EndpointKey::new(&record.scope, &record.name)).await;
+        let key = EndpointKey::new(&record.scope, &record.name);
+        if matches!(record.status.as_str(), status::CREATING | status::UPDATING | status::DELETING) {
+            // Bringing a fleet up can take minutes (up to the start-up health check timeout):
+            // the API serves meanwhile, as it does while any endpoint is being created.
+            ctl.kick(key);
+        } else {
+            // Adopted before the API serves, so an InService endpoint answers from the start.
+            ctl.reconcile(&key).await;
+        }
     }
     Ok(())
 }

@@ -91,19 +91,24 @@ impl TransformJobs {
         });
     }
 
-    /// At start-up: no runner survives a restart, so jobs found `InProgress` or `Stopping` are
-    /// failed (never left running forever) and every transform job container of this smemu goes.
+    /// At start-up: no runner survives a restart, so jobs found `InProgress` are failed (never
+    /// left running forever), jobs found `Stopping` end `Stopped` as asked (they wrote no output),
+    /// and every transform job container of this smemu goes.
     pub async fn start(&self) {
         match self.inner.store.transform_jobs_with_status(&[doc::IN_PROGRESS, doc::STOPPING]).await {
             Ok(interrupted) => {
                 for record in interrupted {
-                    tracing::warn!(job = %record.name, status = %record.status, "failing a transform job interrupted by a restart");
+                    tracing::warn!(job = %record.name, status = %record.status, "settling a transform job interrupted by a restart");
                     let result = update(self.inner.store.as_ref(), &record.scope, &record.name, |record, doc| {
                         if doc::is_terminal(&record.status) {
                             return false;
                         }
-                        record.status = doc::FAILED.into();
-                        doc.failure_reason = Some(JobFailure::Restarted.reason());
+                        if record.status == doc::STOPPING {
+                            record.status = doc::STOPPED.into();
+                        } else {
+                            record.status = doc::FAILED.into();
+                            doc.failure_reason = Some(JobFailure::Restarted.reason());
+                        }
                         doc.end_ms = Some(now_ms());
                         true
                     })
