@@ -3,6 +3,7 @@
 //! Records hold the stored request as JSON (`spec`) so that the store does not depend on the
 //! generated API shapes; the API crate turns them back into shapes.
 
+mod cache;
 mod error;
 mod records;
 mod sqlite;

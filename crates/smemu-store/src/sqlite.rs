@@ -2,12 +2,14 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use crate::cache::ImmutableCache;
 use crate::{
     EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record, Scope, SortKey,
     SortOrder, StatefulRecord, Store, StoreError, Summary, Tag, TransformJobRecord,
@@ -20,6 +22,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Models and endpoint configurations already read (they never change).
+    immutable: Arc<ImmutableCache>,
 }
 
 impl SqliteStore {
@@ -37,7 +41,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, immutable: Arc::default() })
     }
 
     /// The pool, for the parts of smemu that keep other state in the same file.
@@ -91,10 +95,18 @@ impl Store for SqliteStore {
             "SELECT account, region, name, arn, created_ms, spec FROM {} WHERE account = ? AND region = ? AND name = ?",
             kind.table()
         );
+        let ticket = match self.immutable.get(kind, scope, name) {
+            Ok(record) => return Ok(record),
+            Err(ticket) => ticket,
+        };
         let row =
             sqlx::query(&sql).bind(&scope.account).bind(&scope.region).bind(name).fetch_optional(&self.pool).await?;
         match row {
-            Some(row) => Self::decode_record(kind, &row),
+            Some(row) => {
+                let record = Self::decode_record(kind, &row)?;
+                self.immutable.fill(kind, ticket, &record);
+                Ok(record)
+            }
             None => Err(StoreError::NotFound { kind: kind.noun(), name: name.to_owned() }),
         }
     }
@@ -113,6 +125,7 @@ impl Store for SqliteStore {
         };
         sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await?;
         tx.commit().await?;
+        self.immutable.forget(kind, scope, name);
         Ok(())
     }
 
