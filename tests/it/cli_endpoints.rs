@@ -444,6 +444,37 @@ fn pipeline_hops_carry_content_types_and_the_last_one_gets_accept_and_the_sagema
 }
 
 #[test]
+fn without_a_docker_engine_the_control_plane_works_and_endpoints_fail_saying_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("no-docker.sock");
+    let docker_host = format!("unix://{}", socket.display());
+    let smemu = Smemu::start_with_env(
+        &tmp.path().join("data"),
+        &["--s3-listen", "127.0.0.1:0"],
+        &[("DOCKER_HOST", docker_host.as_str())],
+    );
+    let aws = smemu.aws();
+    let name = unique("nodocker");
+    aws.sagemaker(&["create-model", "--model-name", &name, "--containers", &json!([tagger("a", None)]).to_string()])
+        .json();
+    aws.create_config(&name, &name);
+    aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).json();
+    let failed = eventually(30, "the endpoint to fail", || {
+        let d = aws.describe_endpoint(&name);
+        (d["EndpointStatus"] != "Creating").then_some(d)
+    });
+    assert_eq!(failed["EndpointStatus"], "Failed", "{failed}");
+    let reason = failed["FailureReason"].as_str().unwrap();
+    assert!(reason.contains("no-docker.sock"), "the reason does not name the engine it tried: {reason}");
+    let listed = aws.sagemaker(&["list-endpoints", "--name-contains", &name]).json();
+    assert_eq!(listed["Endpoints"][0]["EndpointStatus"], "Failed");
+    assert!(aws.sagemaker(&["delete-endpoint", "--endpoint-name", &name]).success);
+    eventually(30, "the endpoint to be deleted", || {
+        (!aws.sagemaker(&["describe-endpoint", "--endpoint-name", &name]).success).then_some(())
+    });
+}
+
+#[test]
 fn delete_removes_every_container_and_errors_match_the_real_service() {
     let smemu = Smemu::start();
     let aws = smemu.aws();

@@ -104,3 +104,41 @@ fn a_second_smemu_reads_artifacts_from_the_first_ones_s3_as_an_external_s3() {
     let (_, body) = aws.invoke(&name, "{}", &[]);
     assert!(body.contains("hello from another s3"), "{body}");
 }
+
+#[test]
+fn model_data_sources_mount_a_prefix_as_a_directory_and_a_gzip_object_as_a_tarball() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let s3 = crate::common::AwsCli::new(&smemu.s3_url);
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = unique("sources");
+    assert!(s3.run("s3", &["mb", &format!("s3://{bucket}")]).success);
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir_all(plain.join("sub")).unwrap();
+    std::fs::write(plain.join("greeting.txt"), "hello from a prefix").unwrap();
+    std::fs::write(plain.join("sub/weights.txt"), "w").unwrap();
+    let up = s3.run("s3", &["cp", "--recursive", plain.to_str().unwrap(), &format!("s3://{bucket}/plain/")]);
+    assert!(up.success, "{}", up.stderr);
+    let tarball = model_tarball(tmp.path(), "hello from a packed source");
+    assert!(s3.run("s3", &["cp", tarball.to_str().unwrap(), &format!("s3://{bucket}/packed/model.tar.gz")]).success);
+
+    let sources = [
+        (format!("s3://{bucket}/plain/"), "S3Prefix", "None", "hello from a prefix"),
+        (format!("s3://{bucket}/packed/model.tar.gz"), "S3Object", "Gzip", "hello from a packed source"),
+    ];
+    for (uri, data_type, compression, greeting) in sources {
+        let name = unique("source");
+        let container = json!({
+            "Image": TEST_IMAGE,
+            "ModelDataSource": {"S3DataSource": {"S3Uri": uri, "S3DataType": data_type, "CompressionType": compression}},
+            "Environment": {"SMEMU_TEST_ROLE": "echo-env"}
+        });
+        aws.deploy(&name, &json!([container]), &[], 1);
+        let (_, body) = aws.invoke(&name, "{}", &[]);
+        let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(seen["model_files"]["/opt/ml/model/greeting.txt"], greeting, "{uri}: {seen}");
+        if compression == "None" {
+            assert_eq!(seen["model_files"]["/opt/ml/model/sub/weights.txt"], "w", "{seen}");
+        }
+    }
+}

@@ -43,6 +43,11 @@ impl Smemu {
 
     /// Starts smemu on a data dir with extra `serve` flags.
     pub fn start_with(data_dir: &Path, flags: &[&str]) -> Smemu {
+        Smemu::start_with_env(data_dir, flags, &[])
+    }
+
+    /// Starts smemu on a data dir with extra `serve` flags and environment variables.
+    pub fn start_with_env(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Smemu {
         let log_dir = data_dir.parent().unwrap_or(data_dir).to_path_buf();
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log =
@@ -58,6 +63,7 @@ impl Smemu {
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

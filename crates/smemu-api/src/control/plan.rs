@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use smemu_types::sagemaker::{CreateModelInput, InferenceExecutionMode};
+use smemu_types::sagemaker::{
+    ContainerDefinition, CreateModelInput, InferenceExecutionMode, ModelCompressionType, S3ModelDataSource,
+};
 
 /// `endpoints.state` (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,14 +103,24 @@ pub(crate) fn pipeline_of(model: &CreateModelInput) -> Vec<ContainerPlan> {
                 .unwrap_or_else(|| if pipeline { format!("container-{}", i + 1) } else { "primary".to_owned() }),
             image: c.image.clone().unwrap_or_default(),
             environment: c.environment.clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
-            model_data_url: c.model_data_url.clone(),
-            model_data_prefix: c
-                .model_data_source
-                .as_ref()
-                .and_then(|s| s.s3_data_source.as_ref())
-                .and_then(|s| s.s3_uri.clone()),
+            model_data_url: c.model_data_url.clone().or_else(|| packed_source(c).map(str::to_owned)),
+            model_data_prefix: model_data_source(c).filter(|s| !is_gzip(s)).and_then(|s| s.s3_uri.clone()),
         })
         .collect()
+}
+
+fn model_data_source(c: &ContainerDefinition) -> Option<&S3ModelDataSource> {
+    c.model_data_source.as_ref().and_then(|s| s.s3_data_source.as_ref())
+}
+
+fn is_gzip(source: &S3ModelDataSource) -> bool {
+    matches!(source.compression_type, Some(ModelCompressionType::Gzip))
+}
+
+/// `ModelDataSource.S3DataSource` with `CompressionType: Gzip` names a `model.tar.gz`, as
+/// `ModelDataUrl` does; with `None` it names a prefix copied as a directory.
+fn packed_source(c: &ContainerDefinition) -> Option<&str> {
+    model_data_source(c).filter(|s| is_gzip(s)).and_then(|s| s.s3_uri.as_deref())
 }
 
 /// `InferenceExecutionConfig.Mode = Direct`: callers pick one container by hostname.
