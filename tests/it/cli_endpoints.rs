@@ -475,6 +475,35 @@ fn without_a_docker_engine_the_control_plane_works_and_endpoints_fail_saying_why
 }
 
 #[test]
+fn containers_are_limited_by_instance_type_unless_turned_off() {
+    let memory_of = |smemu: &Smemu| -> Vec<String> {
+        smemu
+            .containers(&[])
+            .iter()
+            .map(|id| {
+                let out = Command::new("docker")
+                    .args(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", id])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            })
+            .collect()
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
+    let limited = Smemu::start();
+    let name = unique("limited");
+    limited.aws().deploy(&name, &json!([tagger("a", None), tagger("b", None)]), &[], 1);
+    // ml.m5.large: 2 vCPUs (at most the host's) and 8 GiB, for each container of the instance.
+    let expected = format!("{} {}", 8u64 << 30, cpus * 1_000_000_000);
+    assert_eq!(memory_of(&limited), vec![expected.clone(), expected]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let free = Smemu::start_with(&tmp.path().join("data"), &["--s3-listen", "127.0.0.1:0", "--no-resource-limits"]);
+    free.aws().deploy(&name, &json!([tagger("a", None)]), &[], 1);
+    assert_eq!(memory_of(&free), vec!["0 0".to_owned()]);
+}
+
+#[test]
 fn delete_removes_every_container_and_errors_match_the_real_service() {
     let smemu = Smemu::start();
     let aws = smemu.aws();

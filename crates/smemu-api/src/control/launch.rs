@@ -287,18 +287,57 @@ pub(crate) fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// CPU and memory of the instance types, as limits for each of an instance's containers. CPUs are
-/// capped at the machine's: Docker refuses a limit above what the host has.
+/// CPU and memory of an instance type, as limits for each of an instance's containers (Docker has
+/// no limit shared by several containers). vCPUs follow the size (`large` 2, `xlarge` 4,
+/// `Nxlarge` 4N; `medium` 2 as on t2) and memory the family's GiB per vCPU (compute `c` 2,
+/// memory `r` 8, inference `inf` 2, general purpose and accelerated 4), as in
+/// <https://aws.amazon.com/sagemaker/pricing/>. CPUs are capped at the machine's: Docker refuses a
+/// limit above what the host has.
 fn limits_of(instance_type: &str) -> Option<ResourceLimits> {
-    let size = instance_type.rsplit('.').next()?;
-    let (vcpus, gib): (i64, i64) = match size {
-        "medium" => (1, 4),
-        "large" => (2, 8),
-        "xlarge" => (4, 16),
-        "2xlarge" => (8, 32),
-        "4xlarge" => (16, 64),
-        _ => return None,
-    };
+    let (vcpus, gib) = instance_size(instance_type)?;
     let host_cpus = std::thread::available_parallelism().map_or(1, |n| i64::try_from(n.get()).unwrap_or(1));
     Some(ResourceLimits { nano_cpus: vcpus.min(host_cpus) * 1_000_000_000, memory_bytes: gib * 1024 * 1024 * 1024 })
+}
+
+/// vCPUs and GiB of memory of `ml.<family>.<size>`; `None` for a name of another form.
+fn instance_size(instance_type: &str) -> Option<(i64, i64)> {
+    let mut parts = instance_type.split('.');
+    let (_ml, family, size) = (parts.next()?, parts.next()?, parts.next()?);
+    if size == "medium" {
+        return Some((2, 4));
+    }
+    let vcpus = match size {
+        "large" => 2,
+        "xlarge" => 4,
+        _ => size.strip_suffix("xlarge")?.parse::<i64>().ok()?.checked_mul(4)?,
+    };
+    let gib_per_vcpu = if family.starts_with("inf") {
+        2
+    } else {
+        match family.chars().next()? {
+            'c' => 2,
+            'r' => 8,
+            _ => 4,
+        }
+    };
+    Some((vcpus, vcpus * gib_per_vcpu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instance_size;
+
+    #[test]
+    fn instance_types_map_to_their_vcpus_and_memory() {
+        assert_eq!(instance_size("ml.t2.medium"), Some((2, 4)));
+        assert_eq!(instance_size("ml.m5.large"), Some((2, 8)));
+        assert_eq!(instance_size("ml.c5.xlarge"), Some((4, 8)));
+        assert_eq!(instance_size("ml.r5.2xlarge"), Some((8, 64)));
+        assert_eq!(instance_size("ml.m5.24xlarge"), Some((96, 384)));
+        assert_eq!(instance_size("ml.g4dn.xlarge"), Some((4, 16)));
+        assert_eq!(instance_size("ml.inf1.xlarge"), Some((4, 8)));
+        assert_eq!(instance_size("ml.c6i.12xlarge"), Some((48, 96)));
+        assert_eq!(instance_size("local"), None);
+        assert_eq!(instance_size("ml.m5.bigxlarge"), None);
+    }
 }
