@@ -252,6 +252,25 @@ fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
             bodies
         })
     };
+    // And three raw HTTP clients calling back to back, to cover the moment traffic moves.
+    let raw_load: Vec<_> = (0..3)
+        .map(|_| {
+            let (stop, url, name) = (stop.clone(), smemu.url.clone(), name.clone());
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let answer = raw_invoke(&url, &name, "x");
+                    let ok = answer.starts_with("HTTP/1.1 200");
+                    answers.push(if ok {
+                        answer.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned()
+                    } else {
+                        answer
+                    });
+                }
+                answers
+            })
+        })
+        .collect();
     aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &v2]).json();
     let updating = aws.describe_endpoint(&name);
     assert_eq!(updating["EndpointStatus"], "Updating", "{updating}");
@@ -263,6 +282,10 @@ fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
     assert_eq!(failures.load(Ordering::Relaxed), 0, "invocations failed during the update");
     assert!(calls.load(Ordering::Relaxed) > 0);
     assert!(bodies.iter().all(|b| b == "x|v1" || b == "x|v2"), "{bodies:?}");
+    let raw: Vec<String> = raw_load.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let failed: Vec<&String> = raw.iter().filter(|b| *b != "x|v1" && *b != "x|v2").collect();
+    assert!(failed.is_empty(), "{} of {} raw invocations failed: {:?}", failed.len(), raw.len(), &failed[..1]);
+    assert!(raw.iter().any(|b| b == "x|v1") && raw.iter().any(|b| b == "x|v2"), "the load did not span the switch");
     // The old fleet is gone.
     eventually(30, "the old fleet to be removed", || (smemu.containers(&[]).len() == 1).then_some(()));
 
