@@ -527,6 +527,65 @@ fn containers_are_limited_by_instance_type_unless_turned_off() {
 }
 
 #[test]
+fn list_endpoints_sorts_filters_by_time_and_paginates() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let prefix = unique("roster");
+    // One endpoint that serves and two that fail at once (their image does not exist).
+    aws.deploy(&format!("{prefix}-b"), &json!([tagger("b", None)]), &[], 1);
+    // The CLI sends times in whole seconds: the others are created in a later second.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let broken = format!("{prefix}-model");
+    aws.sagemaker(&["create-model", "--model-name", &broken, "--primary-container", "Image=smemu-no-such-image:1"])
+        .json();
+    aws.create_config(&broken, &broken);
+    for suffix in ["c", "a"] {
+        let name = format!("{prefix}-{suffix}");
+        aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &broken]).json();
+        eventually(30, "the endpoint to fail", || {
+            (aws.describe_endpoint(&name)["EndpointStatus"] == "Failed").then_some(())
+        });
+    }
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["Endpoints"].as_array().unwrap().iter().map(|e| e["EndpointName"].as_str().unwrap().to_owned()).collect()
+    };
+    let list = |extra: &[&str]| {
+        let mut args = vec!["list-endpoints", "--name-contains", prefix.as_str(), "--no-paginate"];
+        args.extend(extra);
+        aws.sagemaker(&args).json()
+    };
+    let n = |s: &str| format!("{prefix}-{s}");
+    // Default: newest first.
+    assert_eq!(names(&list(&[])), [n("a"), n("c"), n("b")]);
+    assert_eq!(names(&list(&["--sort-by", "Name", "--sort-order", "Ascending"])), [n("a"), n("b"), n("c")]);
+    // By status (Failed before InService), ties by name as given back.
+    let by_status = names(&list(&["--sort-by", "Status", "--sort-order", "Ascending"]));
+    assert_eq!(by_status[2], n("b"), "{by_status:?}");
+    // Pages of two.
+    let page1 = list(&["--sort-by", "Name", "--sort-order", "Ascending", "--max-results", "2"]);
+    assert_eq!(names(&page1), [n("a"), n("b")]);
+    let token = page1["NextToken"].as_str().expect("NextToken").to_owned();
+    let page2 = list(&["--sort-by", "Name", "--sort-order", "Ascending", "--max-results", "2", "--next-token", &token]);
+    assert_eq!(names(&page2), [n("c")]);
+    assert!(page2.get("NextToken").is_none(), "{page2}");
+    // Time filters: created after the serving one's second leaves the two newer ones.
+    let created = aws.describe_endpoint(&n("b"))["CreationTime"].as_f64().unwrap();
+    let after = format!("{}", created.floor() + 1.0);
+    assert_eq!(
+        names(&list(&["--creation-time-after", &after, "--sort-by", "Name", "--sort-order", "Ascending"])),
+        [n("a"), n("c")]
+    );
+    assert_eq!(names(&list(&["--creation-time-before", &after])), [n("b")]);
+    assert_eq!(
+        names(&list(&["--status-equals", "Failed", "--sort-by", "Name", "--sort-order", "Ascending"])),
+        [n("a"), n("c")]
+    );
+    let modified = list(&["--last-modified-time-after", "2000-01-01T00:00:00Z"]);
+    assert_eq!(names(&modified).len(), 3);
+    assert!(names(&list(&["--last-modified-time-before", "2000-01-01T00:00:00Z"])).is_empty());
+}
+
+#[test]
 fn delete_removes_every_container_and_errors_match_the_real_service() {
     let smemu = Smemu::start();
     let aws = smemu.aws();
