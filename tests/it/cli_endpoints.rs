@@ -380,7 +380,8 @@ fn a_restart_during_an_update_serves_the_old_fleet_then_finishes_the_update() {
     // The old fleet serves again at once; the update goes on from the start.
     let first = aws.describe_endpoint(&name);
     assert_eq!(first["EndpointStatus"], "Updating", "{first}");
-    assert_eq!(aws.invoke(&name, "x", &[]).1, "x|v1");
+    // Adoption runs beside the API at start-up: give it a moment, well inside the new fleet's 8 s.
+    eventually(5, "the old fleet to serve again", || (aws.invoke(&name, "x", &[]).1 == "x|v1").then_some(()));
     let done = aws.wait_in_service(&name);
     assert_eq!(done["EndpointConfigName"], v2.as_str());
     assert!(done.get("FailureReason").is_none(), "the update rolled back: {done}");
