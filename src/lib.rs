@@ -80,6 +80,10 @@ pub async fn run(
         Some(objects),
         ControllerConfig {
             owner: owner::owner_id(&config.data_dir)?,
+            data_dir: std::fs::canonicalize(&config.data_dir)
+                .unwrap_or_else(|_| config.data_dir.clone())
+                .display()
+                .to_string(),
             artifacts_dir: config.data_dir.join("artifacts"),
             resource_limits: config.resource_limits,
             watchdog_interval: Duration::from_secs(2),

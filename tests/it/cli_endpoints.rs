@@ -499,7 +499,7 @@ fn without_a_docker_engine_the_control_plane_works_and_endpoints_fail_saying_why
 }
 
 #[test]
-fn containers_are_limited_by_instance_type_unless_turned_off() {
+fn containers_are_limited_by_instance_type_unless_turned_off_and_name_their_data_dir() {
     let memory_of = |smemu: &Smemu| -> Vec<String> {
         smemu
             .containers(&[])
@@ -520,6 +520,15 @@ fn containers_are_limited_by_instance_type_unless_turned_off() {
     // ml.m5.large: 2 vCPUs (at most the host's) and 8 GiB, for each container of the instance.
     let expected = format!("{} {}", 8u64 << 30, cpus * 1_000_000_000);
     assert_eq!(memory_of(&limited), vec![expected.clone(), expected]);
+    // Every container names the data directory of the smemu that made it.
+    let data_dir = std::fs::canonicalize(&limited.data_dir).unwrap().display().to_string();
+    for id in limited.containers(&[]) {
+        let out = Command::new("docker")
+            .args(["inspect", "-f", "{{index .Config.Labels \"smemu.data-dir\"}}", &id])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), data_dir);
+    }
 
     let tmp = tempfile::tempdir().unwrap();
     let free = Smemu::start_with(&tmp.path().join("data"), &["--s3-listen", "127.0.0.1:0", "--no-resource-limits"]);

@@ -59,6 +59,8 @@ pub struct ResourceLimits {
 pub struct InstanceSpec {
     /// Marks the containers of one smemu (one data directory).
     pub owner: String,
+    /// The data directory of that smemu, as a label for people reading `docker ps`.
+    pub data_dir: String,
     pub kind: OwnerKind,
     /// The endpoint or job, as `<account>/<region>/<name>`.
     pub resource: String,

@@ -3,6 +3,8 @@
 
 pub const MANAGED: &str = "smemu.managed";
 pub const OWNER: &str = "smemu.owner";
+/// The data directory of the smemu that created the container (for people; smemu selects by owner).
+pub const DATA_DIR: &str = "smemu.data-dir";
 pub const KIND: &str = "smemu.kind";
 pub const RESOURCE: &str = "smemu.resource";
 pub const VARIANT: &str = "smemu.variant";

@@ -57,6 +57,7 @@ pub fn container_labels(spec: &InstanceSpec, index: usize) -> HashMap<String, St
     [
         (labels::MANAGED, "true".to_owned()),
         (labels::OWNER, spec.owner.clone()),
+        (labels::DATA_DIR, spec.data_dir.clone()),
         (labels::KIND, spec.kind.as_str().to_owned()),
         (labels::RESOURCE, spec.resource.clone()),
         (labels::VARIANT, spec.variant.clone()),
@@ -133,6 +134,7 @@ mod tests {
         };
         InstanceSpec {
             owner: "owner-1234567890abcdef".into(),
+            data_dir: "/home/me/.smemu".into(),
             kind: OwnerKind::Endpoint,
             resource: "123456789012/us-east-1/ep".into(),
             variant: "AllTraffic".into(),
@@ -186,6 +188,7 @@ mod tests {
         let labels = container_labels(&spec, 1);
         assert_eq!(labels["smemu.managed"], "true");
         assert_eq!(labels["smemu.owner"], spec.owner);
+        assert_eq!(labels["smemu.data-dir"], "/home/me/.smemu");
         assert_eq!(labels["smemu.kind"], "endpoint");
         assert_eq!(labels["smemu.resource"], "123456789012/us-east-1/ep");
         assert_eq!(labels["smemu.container"], "second");

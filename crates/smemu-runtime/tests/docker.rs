@@ -45,6 +45,7 @@ impl Harness {
     fn spec(&self, instance_id: &str, containers: Vec<ContainerSpec>) -> InstanceSpec {
         InstanceSpec {
             owner: self.owner.clone(),
+            data_dir: "/tmp/smemu-runtime-test".into(),
             kind: OwnerKind::Endpoint,
             resource: format!("123456789012/us-east-1/{instance_id}-endpoint"),
             variant: "AllTraffic".into(),

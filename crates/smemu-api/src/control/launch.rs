@@ -232,6 +232,7 @@ impl Launcher {
     fn instance_spec(&self, spec: &LaunchSpec<'_>, instance_id: &str, model_dirs: &[Option<PathBuf>]) -> InstanceSpec {
         InstanceSpec {
             owner: self.inner.config.owner.clone(),
+            data_dir: self.inner.config.data_dir.clone(),
             kind: spec.kind,
             resource: spec.resource.clone(),
             variant: spec.variant.to_owned(),

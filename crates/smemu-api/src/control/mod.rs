@@ -32,6 +32,8 @@ use live::LiveTable;
 pub struct ControllerConfig {
     /// Marks every container of this smemu (its data dir), so that another smemu's are never touched.
     pub owner: String,
+    /// The data directory, named in a label of every container.
+    pub data_dir: String,
     /// Where model artifacts are unpacked (mounted read-only into containers).
     pub artifacts_dir: PathBuf,
     /// Map instance types to CPU and memory limits.
