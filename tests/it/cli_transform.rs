@@ -706,3 +706,50 @@ fn a_restart_fails_the_jobs_that_were_running_and_removes_their_containers() {
     assert!(batch.job_containers().is_empty(), "the interrupted job's container is still there");
     assert!(batch.outputs("out").is_empty());
 }
+
+#[test]
+fn json_lines_joins_and_whole_objects_assembled_as_returned() {
+    let batch = Batch::start();
+    let echo = unique("echo");
+    batch.model(&echo, json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "echo"}}]));
+    let tag = unique("tag");
+    batch.model(&tag, json!([tagger("t", None)]));
+    batch.put(&[
+        ("json/rows.jsonl", text("{\"id\":\"a\",\"features\":[1,2]}\n{\"id\":\"b\",\"features\":[3,4]}\n")),
+        ("whole/doc.txt", text("x\ny")),
+    ]);
+
+    // SageMaker's JSON example: the model sees the features, the output keeps the id beside it.
+    let jsonl = unique("jsonl");
+    batch
+        .create(
+            &jsonl,
+            &echo,
+            s3_input(&batch.uri("json/"), "application/jsonlines", "Line"),
+            json!({"S3OutputPath": batch.uri(&format!("out/{jsonl}")), "AssembleWith": "Line", "Accept": "application/jsonlines"}),
+            json!({"DataProcessing": {"InputFilter": "$.features", "JoinSource": "Input", "OutputFilter": "$['id','SageMakerOutput']"}}),
+        )
+        .json();
+    // SplitType None: the whole object is one request; AssembleWith None writes the answer as is.
+    let whole = unique("whole");
+    batch
+        .create(
+            &whole,
+            &tag,
+            s3_input(&batch.uri("whole/"), "text/plain", "None"),
+            json!({"S3OutputPath": batch.uri(&format!("out/{whole}")), "AssembleWith": "None"}),
+            json!({}),
+        )
+        .json();
+    for job in batch.wait_ended(&[&jsonl, &whole]) {
+        assert_eq!(job["TransformJobStatus"], "Completed", "{job}");
+    }
+    assert_eq!(
+        batch.outputs(&format!("out/{jsonl}")),
+        owned(&[(
+            "rows.jsonl.out",
+            "{\"id\":\"a\",\"SageMakerOutput\":[1,2]}\n{\"id\":\"b\",\"SageMakerOutput\":[3,4]}\n"
+        )])
+    );
+    assert_eq!(batch.outputs(&format!("out/{whole}")), owned(&[("doc.txt.out", "x|t\ny|t")]));
+}
