@@ -223,9 +223,10 @@ fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
     let name = unique("live");
     aws.deploy(&name, &json!([tagger("v1", None)]), &[], 1);
     let v2 = unique("v2");
-    // The new fleet starts slowly, so the update is seen in progress while the old fleet serves.
+    // The new fleet starts slowly, so the update is seen in progress while the old fleet serves
+    // (with room for a slow CLI start on a machine busy with the load below).
     let mut slow = tagger("v2", None);
-    slow["Environment"]["SMEMU_TEST_STARTUP_DELAY_MS"] = json!("2000");
+    slow["Environment"]["SMEMU_TEST_STARTUP_DELAY_MS"] = json!("6000");
     aws.sagemaker(&["create-model", "--model-name", &v2, "--containers", &json!([slow]).to_string()]).json();
     aws.create_config(&v2, &v2);
 
@@ -266,6 +267,8 @@ fn an_update_under_load_fails_no_invocation_and_a_broken_update_rolls_back() {
                     } else {
                         answer
                     });
+                    // Back to back, but leaving the CLI calls of the test room to run.
+                    std::thread::sleep(std::time::Duration::from_millis(2));
                 }
                 answers
             })
