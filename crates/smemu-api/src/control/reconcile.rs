@@ -44,9 +44,9 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
         }
         status::UPDATING => {
             if ctl.inner.live.get(key).is_none() {
-                // A restart interrupted the update: the current fleet serves again (adopted, its
-                // missing instances re-created) before the change goes on; what a half-built new
-                // fleet left goes with every container adoption does not keep.
+                // A restart interrupted the update: the current fleet serves again (what of it
+                // still runs) before the change goes on; what a half-built new fleet left goes
+                // with every container adoption does not keep.
                 adopt_running(ctl, key, &doc).await?;
             }
             update(ctl, key, record, doc).await?;
@@ -151,7 +151,7 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
         .map(|o| o.instance_id.as_str())
         .collect();
     let Some(live) = ctl.inner.live.get(key) else {
-        // Not routed yet (start-up): adopt what runs and answers, replace the rest.
+        // Not routed yet (start-up): adopt what runs and answers; the next tick replaces the rest.
         return adopt(ctl, key, doc, &observed).await;
     };
     let mut changed = false;
@@ -194,8 +194,9 @@ async fn adopt_running(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) ->
     adopt(ctl, key, doc, &observed).await
 }
 
-/// Routes to the healthy instances of the current fleet that an earlier smemu left running and
-/// brings up the missing ones; other containers of the endpoint go.
+/// Routes to the healthy instances of the current fleet that an earlier smemu left running; other
+/// containers of the endpoint go. Missing instances are left to the watchdog's next [`heal`], so
+/// that start-up never waits for containers to come up.
 async fn adopt(
     ctl: &Endpoints,
     key: &EndpointKey,
@@ -231,13 +232,6 @@ async fn adopt(
         }
         let desired = usize::try_from(plan.desired_instances).unwrap_or(0);
         instances.truncate(desired);
-        if instances.len() < desired {
-            let next = next_index(&instances);
-            match ctl.bring_up(key, &doc.current.id, plan, next, desired - instances.len()).await {
-                Ok(more) => instances.extend(more),
-                Err(reason) => tracing::warn!(endpoint = %key.name, %reason, "re-creating instances"),
-            }
-        }
         variants.push(live_variant(plan, instances));
     }
     let keep: HashSet<String> =
