@@ -91,14 +91,14 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<Record, StoreError> {
-        let sql = format!(
-            "SELECT account, region, name, arn, created_ms, spec FROM {} WHERE account = ? AND region = ? AND name = ?",
-            kind.table()
-        );
         let ticket = match self.immutable.get(kind, scope, name) {
             Ok(record) => return Ok(record),
             Err(ticket) => ticket,
         };
+        let sql = format!(
+            "SELECT account, region, name, arn, created_ms, spec FROM {} WHERE account = ? AND region = ? AND name = ?",
+            kind.table()
+        );
         let row =
             sqlx::query(&sql).bind(&scope.account).bind(&scope.region).bind(name).fetch_optional(&self.pool).await?;
         match row {
