@@ -6,6 +6,7 @@
 
 pub(crate) mod batch;
 mod error;
+mod http1;
 pub(crate) mod relay;
 
 use std::time::Duration;

@@ -1,26 +1,23 @@
-//! The HTTP client smemu uses to reach containers on their loopback ports: one pooled keep-alive
-//! client for all of them, bodies passed on as `Bytes` without copies.
+//! How smemu calls containers on their loopback ports: `/ping`, `/execution-parameters` and
+//! `/invocations`, one at a time or through a pipeline, over one pool of keep-alive connections
+//! ([`Http1Pool`]), bodies passed on as `Bytes` without copies.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderValue, StatusCode};
+
+use super::http1::{Answer, Http1Pool, Request};
 
 pub(crate) const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
 
 /// What a container answered.
-#[derive(Debug)]
-pub(crate) struct ContainerReply {
-    pub status: StatusCode,
-    pub content_type: Option<HeaderValue>,
-    pub custom_attributes: Option<HeaderValue>,
-    pub body: Bytes,
-}
+pub(crate) type ContainerReply = Answer;
+
+/// SageMaker gives a container 250 ms to accept a connection; a little more on a busy laptop.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RelayError {
@@ -30,20 +27,9 @@ pub(crate) enum RelayError {
     Unreachable(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Relay {
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
-impl Default for Relay {
-    fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        // SageMaker gives a container 250 ms to accept a connection; a little more on a busy laptop.
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
-        Relay { client }
-    }
+    pool: Arc<Http1Pool>,
 }
 
 /// One container of a pipeline: how errors name it, and where it listens.
@@ -103,37 +89,28 @@ pub(crate) struct ContainerRequest<'a> {
 }
 
 impl Relay {
+    /// One exchange with the container at `addr`, within `timeout` from connecting to the last
+    /// byte of the answer.
+    async fn exchange(&self, addr: SocketAddr, request: Request<'_>, timeout: Duration) -> Result<Answer, RelayError> {
+        let exchange = self.pool.send(addr, request, CUSTOM_ATTRIBUTES, CONNECT_TIMEOUT);
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(answer) => answer.map_err(|err| RelayError::Unreachable(err.to_string())),
+            Err(_) => Err(RelayError::Timeout(timeout)),
+        }
+    }
+
     pub async fn invocations(
         &self,
         req: ContainerRequest<'_>,
         timeout: Duration,
     ) -> Result<ContainerReply, RelayError> {
-        let mut builder = Request::post(format!("http://{}/invocations", req.addr));
-        if let Some(value) = req.content_type {
-            builder = builder.header(header::CONTENT_TYPE, value);
-        }
-        if let Some(value) = req.accept {
-            builder = builder.header(header::ACCEPT, value);
-        }
-        if let Some(value) = req.custom_attributes {
-            builder = builder.header(CUSTOM_ATTRIBUTES, value);
-        }
-        for (name, value) in req.extra_headers {
-            builder = builder.header(*name, value);
-        }
-        let request = builder.body(Full::new(req.body)).map_err(|e| RelayError::Unreachable(e.to_string()))?;
-        let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| RelayError::Unreachable(e.to_string()))?;
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|e| RelayError::Unreachable(e.to_string()))?.to_bytes();
-            Ok(ContainerReply {
-                status: parts.status,
-                content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
-                custom_attributes: parts.headers.get(CUSTOM_ATTRIBUTES).cloned(),
-                body,
-            })
-        };
-        tokio::time::timeout(timeout, exchange).await.map_err(|_| RelayError::Timeout(timeout))?
+        let mut headers: Vec<(&str, &HeaderValue)> = Vec::with_capacity(3 + req.extra_headers.len());
+        headers.extend(req.content_type.map(|value| ("content-type", value)));
+        headers.extend(req.accept.map(|value| ("accept", value)));
+        headers.extend(req.custom_attributes.map(|value| (CUSTOM_ATTRIBUTES, value)));
+        headers.extend(req.extra_headers.iter().map(|(name, value)| (*name, value)));
+        let request = Request { method: "POST", path: "/invocations", headers: &headers, body: req.body };
+        self.exchange(req.addr, request, timeout).await
     }
 
     /// Serial mode (SageMaker's inference pipelines): the first hop gets the request, each 2xx
@@ -191,26 +168,14 @@ impl Relay {
     /// `GET /execution-parameters` (batch transform): the body of a 200 answer; `None` when the
     /// container has none to give (any other status: the endpoint is optional).
     pub async fn execution_parameters(&self, addr: SocketAddr, timeout: Duration) -> Result<Option<Bytes>, RelayError> {
-        let request = Request::get(format!("http://{addr}/execution-parameters"))
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| RelayError::Unreachable(e.to_string()))?;
-        let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| RelayError::Unreachable(e.to_string()))?;
-            let ok = response.status() == StatusCode::OK;
-            let body = response.into_body().collect().await.map_err(|e| RelayError::Unreachable(e.to_string()))?;
-            Ok(ok.then(|| body.to_bytes()))
-        };
-        tokio::time::timeout(timeout, exchange).await.map_err(|_| RelayError::Timeout(timeout))?
+        let request = Request { method: "GET", path: "/execution-parameters", headers: &[], body: Bytes::new() };
+        let answer = self.exchange(addr, request, timeout).await?;
+        Ok((answer.status == StatusCode::OK).then_some(answer.body))
     }
 
     /// `GET /ping`: whether the container answers 200 within `timeout`.
     pub async fn ping(&self, addr: SocketAddr, timeout: Duration) -> bool {
-        let Ok(request) = Request::get(format!("http://{addr}/ping")).body(Full::new(Bytes::new())) else {
-            return false;
-        };
-        matches!(
-            tokio::time::timeout(timeout, self.client.request(request)).await,
-            Ok(Ok(response)) if response.status() == StatusCode::OK
-        )
+        let request = Request { method: "GET", path: "/ping", headers: &[], body: Bytes::new() };
+        matches!(self.exchange(addr, request, timeout).await, Ok(answer) if answer.status == StatusCode::OK)
     }
 }

@@ -21,9 +21,11 @@ const INVOKED_VARIANT: &str = "x-amzn-invoked-production-variant";
 pub(crate) async fn handle(
     State(state): State<AppState>,
     Path(endpoint): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
+    // The parts themselves, not the `HeaderMap` extractor's copy of them.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let request_id = uuid::Uuid::new_v4().to_string();
     let scope = identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config);
     let result = async {
