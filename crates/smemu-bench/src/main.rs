@@ -2,9 +2,12 @@
 //!
 //! Drives smemu's control plane with keep-alive HTTP/1.1 connections at a fixed concurrency for a
 //! fixed time and prints requests/s and latency percentiles. Each worker owns one connection, so
-//! concurrency is exactly the number of requests in flight. The transform scenarios
-//! (`transform.rs`) time one job instead.
+//! concurrency is exactly the number of requests in flight. `compare` interleaves invocations
+//! through smemu, through the relay floor (`relay_floor.rs`) and direct, round by round, so that
+//! a busy machine's drift hits all three alike. The transform scenarios (`transform.rs`) time one
+//! job instead.
 
+mod relay_floor;
 mod transform;
 
 use std::path::PathBuf;
@@ -31,9 +34,16 @@ struct Args {
     /// `invoke`: the endpoint; `deploy`: the endpoint to create.
     #[arg(long, default_value = "bench-endpoint")]
     endpoint: String,
-    /// `direct`: the pipeline's containers (`127.0.0.1:PORT`, in order), called one after the other.
+    /// `direct`, `compare`, `relay-floor`: the pipeline's containers (`127.0.0.1:PORT`, in order),
+    /// called one after the other.
     #[arg(long, value_delimiter = ',')]
     direct: Vec<String>,
+    /// `compare`: a running relay floor (`--scenario relay-floor`) to measure beside smemu.
+    #[arg(long)]
+    floor: Option<String>,
+    /// `compare`: how many rounds of smemu, floor and direct.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// `deploy`: the image of both pipeline containers.
     #[arg(long, default_value = "smemu-testmodel:latest")]
     image: String,
@@ -78,6 +88,10 @@ enum Scenario {
     Invoke,
     /// The same two containers called directly in sequence, as smemu would (the baseline).
     Direct,
+    /// `invoke`, the relay floor and `direct` in interleaved rounds; prints medians and ratios.
+    Compare,
+    /// Serves the relay floor for `--direct` on a loopback port it prints, until killed.
+    RelayFloor,
     /// One transform job (`MaxConcurrentTransforms` = `--concurrency`); prints records/s.
     Transform,
     /// The transform baseline: the same batches sent directly through `--pipeline`s.
@@ -106,6 +120,11 @@ async fn main() -> anyhow::Result<()> {
                 args.pipeline.iter().map(|p| p.split(',').map(str::to_owned).collect()).collect();
             return transform::direct(&args.files, &pipelines, &shape).await;
         }
+        Scenario::RelayFloor => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            return relay_floor::serve(listener, args.direct.clone()).await;
+        }
+        Scenario::Compare => return compare(&args).await,
         _ => {}
     }
     let mut setup = connect(&args.target).await?;
@@ -119,11 +138,42 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     }
+    let run = measure(&args, &args.target, args.scenario).await?;
+    println!("{}", run.line(&format!("{:?}", args.scenario), args.concurrency));
+    Ok(())
+}
+
+/// One timed run: requests/s and latency percentiles.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    ops_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    ops: usize,
+}
+
+impl Run {
+    fn line(&self, label: &str, concurrency: usize) -> String {
+        format!(
+            "{label:<20} c={concurrency:<3} {:>9.0} ops/s   p50 {:>7.3} ms   p99 {:>7.3} ms   ({} ops)",
+            self.ops_per_second,
+            ms(self.p50),
+            ms(self.p99),
+            self.ops
+        )
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Runs `scenario` against `target` with `--concurrency` workers for `--seconds`.
+async fn measure(args: &Args, target: &str, scenario: Scenario) -> anyhow::Result<Run> {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let mut workers = Vec::new();
     for worker in 0..args.concurrency {
-        let target = args.target.clone();
-        let scenario = args.scenario;
+        let target = target.to_owned();
         let endpoint = args.endpoint.clone();
         let direct = args.direct.clone();
         workers.push(tokio::spawn(
@@ -136,18 +186,60 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(worker.await??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if latencies.is_empty() {
+        bail!("no request completed in {} s", args.seconds);
+    }
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    println!(
-        "{:<20} c={:<3} {:>9.0} ops/s   p50 {:>7.3} ms   p99 {:>7.3} ms   ({} ops)",
-        format!("{:?}", args.scenario),
-        args.concurrency,
-        latencies.len() as f64 / elapsed,
-        pct(0.50).as_secs_f64() * 1000.0,
-        pct(0.99).as_secs_f64() * 1000.0,
-        latencies.len()
-    );
+    Ok(Run { ops_per_second: latencies.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99), ops: latencies.len() })
+}
+
+/// `--rounds` rounds of smemu, the relay floor (with `--floor`) and direct, then the medians:
+/// requests/s, p50, and per round the ratio to direct and the p50 added.
+async fn compare(args: &Args) -> anyhow::Result<()> {
+    let (mut smemu, mut floor, mut direct) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=args.rounds {
+        let run = measure(args, &args.target, Scenario::Invoke).await?;
+        println!("{}", run.line(&format!("  {round}: smemu"), args.concurrency));
+        smemu.push(run);
+        if let Some(addr) = &args.floor {
+            let run = measure(args, addr, Scenario::Invoke).await?;
+            println!("{}", run.line(&format!("  {round}: relay floor"), args.concurrency));
+            floor.push(run);
+        }
+        let run = measure(args, &args.target, Scenario::Direct).await?;
+        println!("{}", run.line(&format!("  {round}: direct"), args.concurrency));
+        direct.push(run);
+    }
+    let c = args.concurrency;
+    let summary = |label: &str, runs: &[Run]| {
+        let ratio = median(runs.iter().zip(&direct).map(|(r, d)| r.ops_per_second / d.ops_per_second * 100.0));
+        let added = median(runs.iter().zip(&direct).map(|(r, d)| ms(r.p50) - ms(d.p50)));
+        let rate = median(runs.iter().map(|r| r.ops_per_second));
+        let p50 = median(runs.iter().map(|r| ms(r.p50)));
+        let p99 = median(runs.iter().map(|r| ms(r.p99)));
+        println!(
+            "{label:<12} c={c:<3} median {rate:>6.0} ops/s  p50 {p50:.3} ms  p99 {p99:.3} ms  = {ratio:.0} % of direct, p50 +{added:.3} ms"
+        );
+    };
+    summary("Invoke", &smemu);
+    if !floor.is_empty() {
+        summary("Relay floor", &floor);
+    }
+    let rate = median(direct.iter().map(|r| r.ops_per_second));
+    let (p50, p99) = (median(direct.iter().map(|r| ms(r.p50))), median(direct.iter().map(|r| ms(r.p99))));
+    println!("{:<12} c={c:<3} median {rate:>6.0} ops/s  p50 {p50:.3} ms  p99 {p99:.3} ms", "Direct");
     Ok(())
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 async fn run_worker(
@@ -192,7 +284,11 @@ async fn run_worker(
                     body = answer;
                 }
             }
-            Scenario::Deploy | Scenario::Transform | Scenario::TransformDirect => {
+            Scenario::Deploy
+            | Scenario::Transform
+            | Scenario::TransformDirect
+            | Scenario::Compare
+            | Scenario::RelayFloor => {
                 unreachable!("runs once, not in workers")
             }
         }
