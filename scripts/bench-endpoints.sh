@@ -19,7 +19,7 @@ ports="$(docker port "$owner" 8080/tcp | head -1),$(docker port "$owner" 8081/tc
 floor_log=$(mktemp)
 target/release/smemu-bench --target "$addr" --scenario relay-floor --direct "$ports" > "$floor_log" &
 floor_pid=$!
-trap 'kill "$floor_pid" 2>/dev/null; wait "$floor_pid" 2>/dev/null; rm -f "$floor_log"' EXIT
+trap 'kill "$floor_pid" 2>/dev/null; wait "$floor_pid" 2>/dev/null || true; rm -f "$floor_log"' EXIT
 for _ in $(seq 100); do grep -q listening "$floor_log" && break; sleep 0.1; done
 floor=$(sed -n 's#^relay-floor listening on \(.*\)#\1#p' "$floor_log")
 [ -n "$floor" ] || { echo "the relay floor did not start"; exit 1; }
