@@ -198,18 +198,22 @@ async fn measure(args: &Args, target: &str, scenario: Scenario) -> anyhow::Resul
 /// requests/s, p50, and per round the ratio to direct and the p50 added.
 async fn compare(args: &Args) -> anyhow::Result<()> {
     let (mut smemu, mut floor, mut direct) = (Vec::new(), Vec::new(), Vec::new());
+    // Which of the three runs first turns each round, so that none always follows the same one.
+    let mut modes = vec![Mode::Smemu, Mode::Direct];
+    if args.floor.is_some() {
+        modes.insert(1, Mode::Floor);
+    }
     for round in 1..=args.rounds {
-        let run = measure(args, &args.target, Scenario::Invoke).await?;
-        println!("{}", run.line(&format!("  {round}: smemu"), args.concurrency));
-        smemu.push(run);
-        if let Some(addr) = &args.floor {
-            let run = measure(args, addr, Scenario::Invoke).await?;
-            println!("{}", run.line(&format!("  {round}: relay floor"), args.concurrency));
-            floor.push(run);
+        for mode in modes.iter().cycle().skip(round - 1).take(modes.len()) {
+            let (label, target, scenario, runs) = match mode {
+                Mode::Smemu => ("smemu", args.target.as_str(), Scenario::Invoke, &mut smemu),
+                Mode::Floor => ("relay floor", args.floor.as_deref().unwrap_or_default(), Scenario::Invoke, &mut floor),
+                Mode::Direct => ("direct", args.target.as_str(), Scenario::Direct, &mut direct),
+            };
+            let run = measure(args, target, scenario).await?;
+            println!("{}", run.line(&format!("  {round}: {label}"), args.concurrency));
+            runs.push(run);
         }
-        let run = measure(args, &args.target, Scenario::Direct).await?;
-        println!("{}", run.line(&format!("  {round}: direct"), args.concurrency));
-        direct.push(run);
     }
     let c = args.concurrency;
     let summary = |label: &str, runs: &[Run]| {
@@ -230,6 +234,13 @@ async fn compare(args: &Args) -> anyhow::Result<()> {
     let (p50, p99) = (median(direct.iter().map(|r| ms(r.p50))), median(direct.iter().map(|r| ms(r.p99))));
     println!("{:<12} c={c:<3} median {rate:>6.0} ops/s  p50 {p50:.3} ms  p99 {p99:.3} ms", "Direct");
     Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Smemu,
+    Floor,
+    Direct,
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {
