@@ -21,6 +21,10 @@ use http::{HeaderValue, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::CUSTOM_ATTRIBUTES;
+
+/// SageMaker gives a container 250 ms to accept a connection; a little more on a busy laptop.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most header bytes an answer may have before its body.
 const MAX_HEAD: usize = 64 * 1024;
 /// The most headers an answer may have.
@@ -45,7 +49,8 @@ pub(crate) struct Request<'a> {
     pub body: Bytes,
 }
 
-/// What a container answered, with the headers the relay passes on.
+/// What a container answered, with the headers the relay passes on (`Content-Type` and
+/// [`CUSTOM_ATTRIBUTES`]).
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub status: StatusCode,
@@ -89,19 +94,12 @@ impl std::fmt::Debug for Http1Pool {
 
 impl Http1Pool {
     /// Sends `request` to `addr` on an idle connection, or a new one (connecting within
-    /// `connect_timeout`), and reads the whole answer. The custom-attributes header named
-    /// `custom_attributes` is picked out of the answer.
-    pub async fn send(
-        &self,
-        addr: SocketAddr,
-        request: Request<'_>,
-        custom_attributes: &str,
-        connect_timeout: Duration,
-    ) -> Result<Answer, ClientError> {
+    /// [`CONNECT_TIMEOUT`]), and reads the whole answer.
+    pub async fn send(&self, addr: SocketAddr, request: Request<'_>) -> Result<Answer, ClientError> {
         let mut stream = match self.checkout(addr) {
             Some(stream) => stream,
             None => {
-                let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+                let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
                     .await
                     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting took too long"))??;
                 // Requests are written whole; Nagle would only hold the last segment back.
@@ -112,7 +110,7 @@ impl Http1Pool {
         let mut head = BytesMut::with_capacity(256);
         write_head(&mut head, addr, &request);
         stream.write_all_buf(&mut head.chain(request.body)).await?;
-        let (answer, reusable) = read_answer(&mut stream, custom_attributes).await?;
+        let (answer, reusable) = read_answer(&mut stream).await?;
         if reusable {
             self.checkin(addr, stream);
         }
@@ -194,10 +192,10 @@ struct Head {
 }
 
 /// Reads one answer (skipping `1xx` interim ones); also whether the connection can be reused.
-async fn read_answer(stream: &mut TcpStream, custom_attributes: &str) -> Result<(Answer, bool), ClientError> {
+async fn read_answer(stream: &mut TcpStream) -> Result<(Answer, bool), ClientError> {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let head = loop {
-        let head = read_head(stream, &mut buf, custom_attributes).await?;
+        let head = read_head(stream, &mut buf).await?;
         if !head.status.is_informational() {
             break head;
         }
@@ -230,10 +228,10 @@ async fn fill(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), ClientEr
     }
 }
 
-async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut, custom_attributes: &str) -> Result<Head, ClientError> {
+async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Head, ClientError> {
     loop {
         if !buf.is_empty()
-            && let Some((head, length)) = parse_head(buf, custom_attributes)?
+            && let Some((head, length)) = parse_head(buf)?
         {
             buf.advance(length);
             return Ok(head);
@@ -246,7 +244,7 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut, custom_attributes
 }
 
 /// The head at the start of `buf` and its length, or `None` while it is incomplete.
-fn parse_head(buf: &[u8], custom_attributes: &str) -> Result<Option<(Head, usize)>, ClientError> {
+fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ClientError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let length = match response.parse(buf).map_err(|err| ClientError::Malformed(err.to_string()))? {
@@ -285,7 +283,7 @@ fn parse_head(buf: &[u8], custom_attributes: &str) -> Result<Option<(Head, usize
             }
         } else if header.name.eq_ignore_ascii_case("content-type") {
             content_type = value();
-        } else if header.name.eq_ignore_ascii_case(custom_attributes) {
+        } else if header.name.eq_ignore_ascii_case(CUSTOM_ATTRIBUTES) {
             attributes = value();
         }
     }
@@ -363,8 +361,6 @@ mod tests {
     use super::*;
     use tokio::net::TcpListener;
 
-    const ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
-
     /// A server that answers the requests on each connection with the next scripted bytes,
     /// closing the connection after `per_connection` answers; returns its address and the
     /// requests it read, in order.
@@ -418,7 +414,7 @@ mod tests {
     }
 
     async fn send(pool: &Http1Pool, addr: SocketAddr, request: Request<'_>) -> Result<Answer, ClientError> {
-        pool.send(addr, request, ATTRIBUTES, Duration::from_secs(2)).await
+        pool.send(addr, request).await
     }
 
     #[tokio::test]

@@ -19,6 +19,8 @@ use relay::{Hop, PipelineError, PipelineRequest, Relay};
 
 use crate::control::live::LiveEndpoint;
 
+/// The header that carries `CustomAttributes` to containers and back.
+pub(crate) const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
 /// The largest request body, and the largest answer a pipeline container may pass on (6 MB).
 pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// How long a container may take to answer, as in SageMaker.

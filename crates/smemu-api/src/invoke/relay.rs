@@ -9,15 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
+use super::CUSTOM_ATTRIBUTES;
 use super::http1::{Answer, Http1Pool, Request};
-
-pub(crate) const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
-
-/// What a container answered.
-pub(crate) type ContainerReply = Answer;
-
-/// SageMaker gives a container 250 ms to accept a connection; a little more on a busy laptop.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RelayError {
@@ -92,18 +85,14 @@ impl Relay {
     /// One exchange with the container at `addr`, within `timeout` from connecting to the last
     /// byte of the answer.
     async fn exchange(&self, addr: SocketAddr, request: Request<'_>, timeout: Duration) -> Result<Answer, RelayError> {
-        let exchange = self.pool.send(addr, request, CUSTOM_ATTRIBUTES, CONNECT_TIMEOUT);
+        let exchange = self.pool.send(addr, request);
         match tokio::time::timeout(timeout, exchange).await {
             Ok(answer) => answer.map_err(|err| RelayError::Unreachable(err.to_string())),
             Err(_) => Err(RelayError::Timeout(timeout)),
         }
     }
 
-    pub async fn invocations(
-        &self,
-        req: ContainerRequest<'_>,
-        timeout: Duration,
-    ) -> Result<ContainerReply, RelayError> {
+    pub async fn invocations(&self, req: ContainerRequest<'_>, timeout: Duration) -> Result<Answer, RelayError> {
         let mut headers: Vec<(&str, &HeaderValue)> = Vec::with_capacity(3 + req.extra_headers.len());
         headers.extend(req.content_type.map(|value| ("content-type", value)));
         headers.extend(req.accept.map(|value| ("accept", value)));
@@ -116,7 +105,7 @@ impl Relay {
     /// Serial mode (SageMaker's inference pipelines): the first hop gets the request, each 2xx
     /// answer becomes the next hop's request with its content type, the last answer comes back.
     /// See <https://docs.aws.amazon.com/sagemaker/latest/dg/inference-pipeline-real-time.html>.
-    pub async fn through(&self, hops: &[Hop<'_>], req: PipelineRequest<'_>) -> Result<ContainerReply, PipelineError> {
+    pub async fn through(&self, hops: &[Hop<'_>], req: PipelineRequest<'_>) -> Result<Answer, PipelineError> {
         let mut body = req.body;
         let mut content_type = req.content_type;
         let mut custom_attributes = None;
@@ -162,7 +151,7 @@ impl Relay {
             custom_attributes = reply.custom_attributes;
             status = reply.status;
         }
-        Ok(ContainerReply { status, content_type, custom_attributes, body })
+        Ok(Answer { status, content_type, custom_attributes, body })
     }
 
     /// `GET /execution-parameters` (batch transform): the body of a 200 answer; `None` when the

@@ -10,8 +10,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::identity;
 use crate::AppState;
-use crate::invoke::relay::CUSTOM_ATTRIBUTES;
-use crate::invoke::{Invocation, InvokeError, MAX_PAYLOAD};
+use crate::invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
 
 const TARGET_VARIANT: &str = "x-amzn-sagemaker-target-variant";
 const TARGET_CONTAINER: &str = "x-amzn-sagemaker-target-container-hostname";
