@@ -30,7 +30,7 @@ for scenario in describe-model create-delete-model; do
 done
 echo "RSS after load: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"
 scripts/ensure-docker.sh >/dev/null && scripts/build-test-image.sh >/dev/null
-SMEMU_BENCH_ADDR="$addr" scripts/bench-endpoints.sh
+SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_PID="$pid" scripts/bench-endpoints.sh
 SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_S3="$s3" scripts/bench-transform.sh
 # The allocator hands freed pages back after its decay time (10 s).
 sleep 12

@@ -41,6 +41,12 @@ struct Args {
     /// `compare`: a running relay floor (`--scenario relay-floor`) to measure beside smemu.
     #[arg(long)]
     floor: Option<String>,
+    /// With `compare`: smemu's process id, to report the CPU it spends per invocation.
+    #[arg(long)]
+    smemu_pid: Option<u32>,
+    /// With `compare`: the relay floor's process id, likewise.
+    #[arg(long)]
+    floor_pid: Option<u32>,
     /// `compare`: how many rounds of smemu, floor and direct.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
@@ -210,20 +216,34 @@ async fn compare(args: &Args) -> anyhow::Result<()> {
                 Mode::Floor => ("relay floor", args.floor.as_deref().unwrap_or_default(), Scenario::Invoke, &mut floor),
                 Mode::Direct => ("direct", args.target.as_str(), Scenario::Direct, &mut direct),
             };
+            let pid = match mode {
+                Mode::Smemu => args.smemu_pid,
+                Mode::Floor => args.floor_pid,
+                Mode::Direct => None,
+            };
+            let cpu_before = pid.map(cpu_seconds).transpose()?;
             let run = measure(args, target, scenario).await?;
-            println!("{}", run.line(&format!("  {round}: {label}"), args.concurrency));
-            runs.push(run);
+            let cpu = match (pid, cpu_before) {
+                (Some(pid), Some(before)) => Some((cpu_seconds(pid)? - before) / run.ops as f64 * 1e6),
+                _ => None,
+            };
+            let cpu_note = cpu.map(|us| format!("   {us:.0} us CPU per call")).unwrap_or_default();
+            println!("{}{cpu_note}", run.line(&format!("  {round}: {label}"), args.concurrency));
+            runs.push((run, cpu));
         }
     }
     let c = args.concurrency;
-    let summary = |label: &str, runs: &[Run]| {
-        let ratio = median(runs.iter().zip(&direct).map(|(r, d)| r.ops_per_second / d.ops_per_second * 100.0));
-        let added = median(runs.iter().zip(&direct).map(|(r, d)| ms(r.p50) - ms(d.p50)));
-        let rate = median(runs.iter().map(|r| r.ops_per_second));
-        let p50 = median(runs.iter().map(|r| ms(r.p50)));
-        let p99 = median(runs.iter().map(|r| ms(r.p99)));
+    let direct: Vec<Run> = direct.into_iter().map(|(run, _)| run).collect();
+    let summary = |label: &str, runs: &[(Run, Option<f64>)]| {
+        let ratio = median(runs.iter().zip(&direct).map(|((r, _), d)| r.ops_per_second / d.ops_per_second * 100.0));
+        let added = median(runs.iter().zip(&direct).map(|((r, _), d)| ms(r.p50) - ms(d.p50)));
+        let rate = median(runs.iter().map(|(r, _)| r.ops_per_second));
+        let p50 = median(runs.iter().map(|(r, _)| ms(r.p50)));
+        let p99 = median(runs.iter().map(|(r, _)| ms(r.p99)));
+        let cpu = median(runs.iter().filter_map(|(_, cpu)| *cpu));
+        let cpu_note = if cpu.is_nan() { String::new() } else { format!(", {cpu:.0} us CPU per call") };
         println!(
-            "{label:<12} c={c:<3} median {rate:>6.0} ops/s  p50 {p50:.3} ms  p99 {p99:.3} ms  = {ratio:.0} % of direct, p50 +{added:.3} ms"
+            "{label:<12} c={c:<3} median {rate:>6.0} ops/s  p50 {p50:.3} ms  p99 {p99:.3} ms  = {ratio:.0} % of direct, p50 +{added:.3} ms{cpu_note}"
         );
     };
     summary("Invoke", &smemu);
@@ -234,6 +254,21 @@ async fn compare(args: &Args) -> anyhow::Result<()> {
     let (p50, p99) = (median(direct.iter().map(|r| ms(r.p50))), median(direct.iter().map(|r| ms(r.p99))));
     println!("{:<12} c={c:<3} median {rate:>6.0} ops/s  p50 {p50:.3} ms  p99 {p99:.3} ms", "Direct");
     Ok(())
+}
+
+/// The CPU time (user and system, all threads) process `pid` has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    // Linux's clock ticks for /proc are USER_HZ, 100 per second on every architecture it runs on.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("process {pid}"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime 14 and stime 15.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed /proc stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(index - 3).context("malformed /proc stat")?.parse::<f64>()?)
+    };
+    Ok((ticks(14)? + ticks(15)?) / TICKS_PER_SECOND)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -1,12 +1,11 @@
 //! The runtime's restJson1 protocol: `POST /endpoints/{EndpointName}/invocations`.
 
-use axum::body::Body;
-use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
 
 use super::identity;
 use crate::AppState;
@@ -17,12 +16,16 @@ const TARGET_CONTAINER: &str = "x-amzn-sagemaker-target-container-hostname";
 const INFERENCE_ID: &str = "x-amzn-sagemaker-inference-id";
 const INVOKED_VARIANT: &str = "x-amzn-invoked-production-variant";
 
-pub(crate) async fn handle(
-    State(state): State<AppState>,
-    Path(endpoint): Path<String>,
-    request: axum::extract::Request,
-) -> Response {
-    // The parts themselves, not the `HeaderMap` extractor's copy of them.
+/// The `EndpointName` of an InvokeEndpoint path, percent-decoded; `None` for any other path.
+pub(super) fn endpoint_of(path: &str) -> Option<String> {
+    let name = path.strip_prefix("/endpoints/")?.strip_suffix("/invocations")?;
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    Some(percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned())
+}
+
+pub(super) async fn handle(state: &AppState, endpoint: String, request: Request<Incoming>) -> Response {
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -59,7 +62,7 @@ pub(crate) async fn handle(
 }
 
 /// Reads at most [`MAX_PAYLOAD`] bytes; more is the real validation error, not a 413.
-async fn read_body(body: Body) -> Result<Bytes, InvokeError> {
+async fn read_body(body: Incoming) -> Result<Bytes, InvokeError> {
     match Limited::new(body, MAX_PAYLOAD).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
@@ -138,4 +141,24 @@ fn render_error(err: &InvokeError) -> Response {
 
 fn json(text: &str) -> String {
     serde_json::Value::from(text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_of;
+
+    #[test]
+    fn the_endpoint_name_comes_from_the_invocations_path() {
+        assert_eq!(endpoint_of("/endpoints/churn/invocations").as_deref(), Some("churn"));
+        assert_eq!(endpoint_of("/endpoints/my%20endpoint/invocations").as_deref(), Some("my endpoint"));
+    }
+
+    #[test]
+    fn other_paths_are_not_invocations() {
+        for path in
+            ["/", "/endpoints//invocations", "/endpoints/a/b/invocations", "/endpoints/a", "/endpoints/a/invocations/x"]
+        {
+            assert_eq!(endpoint_of(path), None, "{path}");
+        }
+    }
 }

@@ -1,42 +1,64 @@
-//! HTTP: the only part of smemu-api that knows axum and http.
+//! HTTP: the only part of smemu-api that knows axum, hyper and http.
 //!
 //! One listener serves both protocols: `POST /` with `X-Amz-Target` is the control plane
-//! (awsJson1.1), `/endpoints/{name}/invocations` is the runtime (restJson1).
+//! (awsJson1.1, through axum's router), `POST /endpoints/{name}/invocations` is the runtime
+//! (restJson1, straight to its handler: it is the path of every inference call).
 
+mod connections;
 mod dispatch;
 mod identity;
+mod inline_wake;
 mod invoke;
 mod json_rpc;
 mod render;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::response::Response;
 use axum::routing::post;
+use http::{Method, Request};
+use hyper::body::Incoming;
 
 use crate::AppState;
 
-/// The router for both protocols; tests and the binary build it the same way.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", post(json_rpc::handle))
-        // The runtime reads its body itself, to answer an oversized one with the real error.
-        .route("/endpoints/{endpoint}/invocations", post(invoke::handle).layer(DefaultBodyLimit::disable()))
-        .with_state(state)
+/// The control plane's router.
+fn router(state: AppState) -> Router {
+    Router::new().route("/", post(json_rpc::handle)).with_state(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // A long answer goes out in several writes; with Nagle's algorithm the last one would wait
-    // for the client's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %err, "cannot set TCP_NODELAY on an API connection");
+    let api = Api { control: router(state.clone()), state };
+    connections::serve(listener, api, shutdown).await
+}
+
+/// Every request on an API connection: InvokeEndpoint to its handler, the rest to the router.
+#[derive(Clone)]
+struct Api {
+    state: AppState,
+    control: Router,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Api {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        if request.method() == Method::POST
+            && let Some(endpoint) = invoke::endpoint_of(request.uri().path())
+        {
+            let state = self.state.clone();
+            return Box::pin(async move { Ok(invoke::handle(&state, endpoint, request).await) });
         }
-    });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+        let mut control = self.control.clone();
+        Box::pin(async move { tower::Service::call(&mut control, request).await })
+    }
 }

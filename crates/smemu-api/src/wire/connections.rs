@@ -1,0 +1,90 @@
+//! The API listener's accept loop: one task per connection, each served by hyper's HTTP/1.1
+//! server, and a graceful stop that lets in-flight requests finish.
+//!
+//! Why not `axum::serve`: InvokeEndpoint is in the path of every inference call, and serving the
+//! connections here lets smemu (measured with `make bench`) wrap each one in [`InlineWake`], send
+//! each answer with one `send` rather than a `writev`, and skip the HTTP/1-or-2 detection of
+//! hyper-util's connection (AWS clients speak HTTP/1.1 to a plain-HTTP endpoint).
+
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::Api;
+use super::inline_wake::InlineWake;
+
+/// How long to wait before accepting again after an error such as too many open files.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+pub(super) async fn serve(
+    listener: TcpListener,
+    api: Api,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => tcp,
+                Err(err) if is_per_connection(&err) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot accept an API connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // A long answer goes out in several writes; with Nagle's algorithm the last one would
+        // wait for the client's delayed ACK.
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %err, "cannot set TCP_NODELAY on an API connection");
+        }
+        // Finished connections are reaped here, so that the set holds only live ones.
+        while connections.try_join_next().is_some() {}
+        connections.spawn(connection(tcp, api.clone(), stopping.clone()));
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn connection(tcp: tokio::net::TcpStream, api: Api, mut stopping: watch::Receiver<bool>) {
+    // One `send` per answer (head and body copied together) rather than a `writev`, which costs
+    // more in the kernel; InvokeEndpoint answers are small, and at most 6 MB.
+    let conn = hyper::server::conn::http1::Builder::new().writev(false).serve_connection(TokioIo::new(tcp), api);
+    let mut conn = InlineWake::new(conn);
+    let stop = async {
+        // The guard `wait_for` returns is not `Send`; it must not live across `conn.await`.
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let result = tokio::select! {
+        biased;
+        result = &mut conn => result,
+        () = stop => {
+            // Finishes the request in flight, if any, then closes.
+            conn.inner().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(error = %err, "an API connection ended with an error");
+    }
+}
+
+/// Errors that concern one connection only (the client gave up before it was accepted).
+fn is_per_connection(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    )
+}
