@@ -13,7 +13,7 @@ use super::relay::{Hop, PipelineError, PipelineRequest, Relay};
 pub(crate) struct BatchTransport {
     content_type: Option<HeaderValue>,
     accept: Option<HeaderValue>,
-    /// `ModelClientConfig.InvocationsTimeoutInSeconds`, per container call.
+    /// `ModelClientConfig.InvocationsTimeoutInSeconds`, per call through the pipeline.
     timeout: Duration,
     /// `ModelClientConfig.InvocationsMaxRetries`: attempts after the first.
     max_retries: u32,

@@ -23,7 +23,7 @@ use crate::control::live::LiveEndpoint;
 pub(crate) const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
 /// The largest request body, and the largest answer a pipeline container may pass on (6 MB).
 pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
-/// How long a container may take to answer, as in SageMaker.
+/// How long an invocation may take, whatever the pipeline's length (SageMaker's 60 s).
 pub(crate) const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) struct Invocation {

@@ -42,7 +42,7 @@ pub(crate) struct PipelineRequest<'a> {
     pub extra_headers: &'a [(&'static str, HeaderValue)],
     /// The most an intermediate container may pass on; `None`: no limit.
     pub max_intermediate: Option<usize>,
-    /// How long each container may take.
+    /// How long the whole pipeline may take to answer.
     pub timeout: Duration,
 }
 
@@ -72,7 +72,7 @@ impl PipelineError {
 }
 
 /// One request to one container.
-pub(crate) struct ContainerRequest<'a> {
+struct ContainerRequest<'a> {
     pub addr: SocketAddr,
     pub body: Bytes,
     pub content_type: Option<&'a HeaderValue>,
@@ -92,14 +92,16 @@ impl Relay {
         }
     }
 
-    pub async fn invocations(&self, req: ContainerRequest<'_>, timeout: Duration) -> Result<Answer, RelayError> {
+    /// `POST /invocations` to one container, without a time limit of its own: the pipeline's
+    /// deadline covers it.
+    async fn invocations(&self, req: ContainerRequest<'_>) -> Result<Answer, RelayError> {
         let mut headers: Vec<(&str, &HeaderValue)> = Vec::with_capacity(3 + req.extra_headers.len());
         headers.extend(req.content_type.map(|value| ("content-type", value)));
         headers.extend(req.accept.map(|value| ("accept", value)));
         headers.extend(req.custom_attributes.map(|value| (CUSTOM_ATTRIBUTES, value)));
         headers.extend(req.extra_headers.iter().map(|(name, value)| (*name, value)));
         let request = Request { method: "POST", path: "/invocations", headers: &headers, body: req.body };
-        self.exchange(req.addr, request, timeout).await
+        self.pool.send(req.addr, request).await.map_err(|err| RelayError::Unreachable(err.to_string()))
     }
 
     /// Serial mode (SageMaker's inference pipelines): the first hop gets the request, each 2xx
@@ -110,25 +112,29 @@ impl Relay {
         let mut content_type = req.content_type;
         let mut custom_attributes = None;
         let mut status = StatusCode::OK;
+        // One deadline for the whole call, as the real runtime answers within 60 s whatever the
+        // pipeline's length; the error names the container it was waiting for.
+        let deadline = tokio::time::sleep(req.timeout);
+        tokio::pin!(deadline);
         for (position, hop) in hops.iter().enumerate() {
             let next = hops.get(position + 1);
-            let reply = self
-                .invocations(
-                    ContainerRequest {
-                        addr: hop.addr,
-                        body,
-                        content_type: content_type.as_ref(),
-                        accept: if next.is_none() { req.accept } else { None },
-                        custom_attributes: req.custom_attributes,
-                        extra_headers: req.extra_headers,
-                    },
-                    req.timeout,
-                )
-                .await
-                .map_err(|err| match err {
-                    RelayError::Timeout(timeout) => PipelineError::Timeout { who: hop.who.to_owned(), timeout },
-                    RelayError::Unreachable(reason) => PipelineError::Unreachable { who: hop.who.to_owned(), reason },
-                })?;
+            let exchange = self.invocations(ContainerRequest {
+                addr: hop.addr,
+                body,
+                content_type: content_type.as_ref(),
+                accept: if next.is_none() { req.accept } else { None },
+                custom_attributes: req.custom_attributes,
+                extra_headers: req.extra_headers,
+            });
+            let reply = tokio::select! {
+                biased;
+                reply = exchange => reply,
+                () = &mut deadline => Err(RelayError::Timeout(req.timeout)),
+            }
+            .map_err(|err| match err {
+                RelayError::Timeout(timeout) => PipelineError::Timeout { who: hop.who.to_owned(), timeout },
+                RelayError::Unreachable(reason) => PipelineError::Unreachable { who: hop.who.to_owned(), reason },
+            })?;
             if !reply.status.is_success() {
                 return Err(PipelineError::Status {
                     who: hop.who.to_owned(),
@@ -166,5 +172,72 @@ impl Relay {
     pub async fn ping(&self, addr: SocketAddr, timeout: Duration) -> bool {
         let request = Request { method: "GET", path: "/ping", headers: &[], body: Bytes::new() };
         matches!(self.exchange(addr, request, timeout).await, Ok(answer) if answer.status == StatusCode::OK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A container that answers each request on its connections with `200` and its name, after
+    /// `delay`.
+    async fn container(name: &'static str, delay: Duration) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        // The client sends head and body in one write; the body here is short.
+                        let n = socket.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&chunk[..n]);
+                        if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                            request.clear();
+                            tokio::time::sleep(delay).await;
+                            let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{name}", name.len());
+                            socket.write_all(answer.as_bytes()).await.unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn request(timeout: Duration) -> PipelineRequest<'static> {
+        PipelineRequest {
+            body: Bytes::from_static(b"x"),
+            content_type: None,
+            accept: None,
+            custom_attributes: None,
+            extra_headers: &[],
+            max_intermediate: None,
+            timeout,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_bounds_the_whole_pipeline_and_names_the_container_it_waited_for() {
+        let (a, b) =
+            (container("a", Duration::from_millis(300)).await, container("b", Duration::from_millis(300)).await);
+        let hops = [Hop { who: "first", addr: a }, Hop { who: "second", addr: b }];
+        let relay = Relay::default();
+        // Each container alone is within the limit; the two together are not.
+        let answer = relay.through(&hops[..1], request(Duration::from_millis(500))).await.unwrap();
+        assert_eq!(&answer.body[..], b"a");
+        match relay.through(&hops, request(Duration::from_millis(500))).await {
+            Err(PipelineError::Timeout { who, .. }) => assert_eq!(who, "second"),
+            other => panic!("expected a timeout at the second container, got {other:?}"),
+        }
+        let answer = relay.through(&hops, request(Duration::from_millis(700))).await.unwrap();
+        assert_eq!(&answer.body[..], b"b");
     }
 }
