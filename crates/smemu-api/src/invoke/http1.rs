@@ -284,9 +284,12 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Head, C
 
 /// The head at the start of `buf` and its length, or `None` while it is incomplete.
 fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ClientError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let length = match response.parse(buf).map_err(|err| ClientError::Malformed(err.to_string()))? {
+    // Uninitialised: httparse writes what it finds, and zeroing 100 headers for every answer
+    // costs more than parsing the few a container sends.
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut headers);
+    let length = match parsed.map_err(|err| ClientError::Malformed(err.to_string()))? {
         httparse::Status::Complete(length) => length,
         httparse::Status::Partial => return Ok(None),
     };

@@ -51,44 +51,46 @@ pub(crate) async fn invoke(
     request: Invocation,
     timeout: Duration,
 ) -> Result<Invoked, InvokeError> {
-    let endpoint = logs.endpoint.to_owned();
     let variant = match &request.target_variant {
         Some(name) => live
             .variant(name)
-            .ok_or_else(|| InvokeError::UnknownVariant { variant: name.clone(), endpoint: endpoint.clone() })?,
+            .ok_or_else(|| InvokeError::UnknownVariant { variant: name.clone(), endpoint: logs.endpoint.to_owned() })?,
         None => live
             .pick_variant(rand::random::<f64>())
-            .ok_or(InvokeError::NoRoutableVariant { endpoint: endpoint.clone() })?,
+            .ok_or_else(|| InvokeError::NoRoutableVariant { endpoint: logs.endpoint.to_owned() })?,
     };
     let instance =
         variant.least_busy().ok_or_else(|| logs.unreachable(variant.who.first().map_or("primary", String::as_str)))?;
     let _in_flight = instance.begin();
 
-    let steps: Vec<usize> = if variant.direct {
+    let hop = |index: usize| Hop {
+        who: variant.who.get(index).map_or("primary", String::as_str),
+        addr: instance.containers[index].1,
+    };
+    let hops: Vec<Hop<'_>> = if variant.direct {
         let hostname = request
             .target_container
             .as_deref()
-            .ok_or(InvokeError::TargetContainerRequired { endpoint: endpoint.clone() })?;
+            .ok_or_else(|| InvokeError::TargetContainerRequired { endpoint: logs.endpoint.to_owned() })?;
         let index = instance.containers.iter().position(|(name, _)| name == hostname).ok_or_else(|| {
-            InvokeError::UnknownTargetContainer { hostname: hostname.to_owned(), endpoint: endpoint.clone() }
+            InvokeError::UnknownTargetContainer { hostname: hostname.to_owned(), endpoint: logs.endpoint.to_owned() }
         })?;
-        vec![index]
+        vec![hop(index)]
     } else {
         if request.target_container.is_some() {
-            return Err(InvokeError::TargetContainerNotAllowed { endpoint });
+            return Err(InvokeError::TargetContainerNotAllowed { endpoint: logs.endpoint.to_owned() });
         }
-        (0..instance.containers.len()).collect()
+        (0..instance.containers.len()).map(hop).collect()
     };
 
-    let extra: Vec<(&'static str, HeaderValue)> =
-        request.inference_id.iter().map(|id| ("x-amzn-sagemaker-inference-id", id.clone())).collect();
-    let hops: Vec<Hop<'_>> = steps
-        .iter()
-        .map(|&index| Hop {
-            who: variant.who.get(index).map_or("primary", String::as_str),
-            addr: instance.containers[index].1,
-        })
-        .collect();
+    let inference_id;
+    let extra: &[(&'static str, HeaderValue)] = match &request.inference_id {
+        Some(id) => {
+            inference_id = [("x-amzn-sagemaker-inference-id", id.clone())];
+            &inference_id
+        }
+        None => &[],
+    };
     let reply = relay
         .through(
             &hops,
@@ -97,7 +99,7 @@ pub(crate) async fn invoke(
                 content_type: request.content_type,
                 accept: request.accept.as_ref(),
                 custom_attributes: request.custom_attributes.as_ref(),
-                extra_headers: &extra,
+                extra_headers: extra,
                 max_intermediate: Some(MAX_PAYLOAD),
                 timeout,
             },

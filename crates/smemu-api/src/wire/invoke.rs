@@ -3,7 +3,7 @@
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
@@ -11,10 +11,13 @@ use super::identity;
 use crate::AppState;
 use crate::invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
 
-const TARGET_VARIANT: &str = "x-amzn-sagemaker-target-variant";
-const TARGET_CONTAINER: &str = "x-amzn-sagemaker-target-container-hostname";
-const INFERENCE_ID: &str = "x-amzn-sagemaker-inference-id";
-const INVOKED_VARIANT: &str = "x-amzn-invoked-production-variant";
+// Names built once, not parsed from text at each lookup: this runs for every invocation.
+const TARGET_VARIANT: HeaderName = HeaderName::from_static("x-amzn-sagemaker-target-variant");
+const TARGET_CONTAINER: HeaderName = HeaderName::from_static("x-amzn-sagemaker-target-container-hostname");
+const INFERENCE_ID: HeaderName = HeaderName::from_static("x-amzn-sagemaker-inference-id");
+const INVOKED_VARIANT: HeaderName = HeaderName::from_static("x-amzn-invoked-production-variant");
+const CUSTOM_ATTRIBUTES_HEADER: HeaderName = HeaderName::from_static(CUSTOM_ATTRIBUTES);
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 /// The `EndpointName` of an InvokeEndpoint path, percent-decoded; `None` for any other path.
 pub(super) fn endpoint_of(path: &str) -> Option<String> {
@@ -28,7 +31,8 @@ pub(super) fn endpoint_of(path: &str) -> Option<String> {
 pub(super) async fn handle(state: &AppState, endpoint: String, request: Request<Incoming>) -> Response {
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut request_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut request_id);
     let scope = identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config);
     let result = async {
         let body = read_body(body).await?;
@@ -48,14 +52,14 @@ pub(super) async fn handle(state: &AppState, endpoint: String, request: Request<
                 out.insert(INVOKED_VARIANT, variant);
             }
             if let Some(attributes) = invoked.custom_attributes {
-                out.insert(CUSTOM_ATTRIBUTES, attributes);
+                out.insert(CUSTOM_ATTRIBUTES_HEADER, attributes);
             }
             response
         }
         Err(err) => render_error(&err),
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-amzn-requestid", value);
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
     }
     tracing::info!(request_id, operation = "InvokeEndpoint", endpoint, status = response.status().as_u16(), "request");
     response
@@ -73,7 +77,7 @@ async fn read_body(body: Incoming) -> Result<Bytes, InvokeError> {
 }
 
 fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeError> {
-    let text = |name: &str| -> Result<Option<String>, InvokeError> {
+    let text = |name: &HeaderName| -> Result<Option<String>, InvokeError> {
         headers
             .get(name)
             .map(|v| {
@@ -83,7 +87,7 @@ fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeErro
             })
             .transpose()
     };
-    let custom_attributes = headers.get(CUSTOM_ATTRIBUTES).cloned();
+    let custom_attributes = headers.get(&CUSTOM_ATTRIBUTES_HEADER).cloned();
     if let Some(value) = &custom_attributes
         && value.len() > 1024
     {
@@ -91,7 +95,7 @@ fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeErro
             "1 validation error detected: Value at 'customAttributes' failed to satisfy constraint: Member must have length less than or equal to 1024".into(),
         ));
     }
-    let inference_id = headers.get(INFERENCE_ID).cloned();
+    let inference_id = headers.get(&INFERENCE_ID).cloned();
     if let Some(id) = &inference_id
         && (id.is_empty() || id.len() > 64)
     {
@@ -105,8 +109,8 @@ fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeErro
         content_type: headers.get(CONTENT_TYPE).cloned(),
         accept: headers.get(ACCEPT).cloned(),
         custom_attributes,
-        target_variant: text(TARGET_VARIANT)?,
-        target_container: text(TARGET_CONTAINER)?,
+        target_variant: text(&TARGET_VARIANT)?,
+        target_container: text(&TARGET_CONTAINER)?,
         inference_id,
     })
 }
