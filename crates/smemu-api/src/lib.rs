@@ -12,6 +12,7 @@ mod error;
 mod invoke;
 mod ops;
 mod state;
+mod timers;
 pub mod wire;
 
 pub use context::RequestContext;

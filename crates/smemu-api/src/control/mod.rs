@@ -91,7 +91,9 @@ impl Endpoints {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(this.inner.launcher.config().watchdog_interval);
+            // On the timers' runtime (see `timers`), so that the API's workers park without one.
+            let mut tick =
+                crate::timers::within(|| tokio::time::interval(this.inner.launcher.config().watchdog_interval));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;

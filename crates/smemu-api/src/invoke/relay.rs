@@ -114,7 +114,7 @@ impl Relay {
         let mut status = StatusCode::OK;
         // One deadline for the whole call, as the real runtime answers within 60 s whatever the
         // pipeline's length; the error names the container it was waiting for.
-        let deadline = tokio::time::sleep(req.timeout);
+        let deadline = crate::timers::sleep(req.timeout);
         tokio::pin!(deadline);
         for (position, hop) in hops.iter().enumerate() {
             let next = hops.get(position + 1);
@@ -224,7 +224,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_timeout_bounds_the_whole_pipeline_and_names_the_container_it_waited_for() {
         let (a, b) =
             (container("a", Duration::from_millis(300)).await, container("b", Duration::from_millis(300)).await);
