@@ -3,9 +3,10 @@
 //! Why: while any tokio timer is pending, every idle worker of the runtime that owns it waits in
 //! `epoll_wait` with a timeout and reads the clock and the timer wheel each time it wakes. An
 //! invocation of a 2-container pipeline parks three times, and a 60 s deadline is pending for all
-//! of them. With the timers here, the API's workers wait without a timeout: in `make bench` on a
-//! 2-core VM that cut InvokeEndpoint's CPU at concurrency 1 by about a tenth. A timer created here
-//! can be awaited from any runtime; only its registration and firing happen on this thread.
+//! of them. With the timers here, the API's workers wait without a timeout: in interleaved runs
+//! on a 2-core VM that cut InvokeEndpoint's CPU at concurrency 1 by a tenth to a fifth. A timer
+//! created here can be awaited from any runtime; only its registration and firing happen on this
+//! thread.
 
 use std::future::Future;
 use std::sync::OnceLock;
