@@ -14,7 +14,6 @@ run: docker test-image ## Build and run smemu: API on 127.0.0.1:9090, S3 on 127.
 	$(CARGO) run --release --bin smemu -- serve
 
 test: lint codegen-check test-deps ## Lint, check generated code, then run every test (installs Docker and the AWS CLI when missing)
-	$(CARGO) build --bin smemu
 	$(CARGO) test --workspace --all-targets
 
 lint: ## cargo fmt --check and clippy -D warnings
