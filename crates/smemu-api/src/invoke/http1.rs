@@ -10,6 +10,7 @@
 //! with a known length, and answers framed by `Content-Length`, chunked encoding or the end of
 //! the connection.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -89,6 +90,20 @@ struct IdleConnections {
     swept: Option<Instant>,
 }
 
+thread_local! {
+    /// A lane's own pool (see `serve_from_lane_pool`).
+    static LANE_POOL: OnceCell<Http1Pool> = const { OnceCell::new() };
+}
+
+/// Makes the calling thread, a lane's (`wire::lanes`), keep container connections of its own:
+/// a connection is registered with the runtime that opened it, and only a task of that runtime
+/// should wait on it, or each wait would cross threads.
+pub(crate) fn serve_from_lane_pool() {
+    LANE_POOL.with(|pool| {
+        let _ = pool.set(Http1Pool::default());
+    });
+}
+
 impl std::fmt::Debug for Http1Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Http1Pool").finish_non_exhaustive()
@@ -99,7 +114,7 @@ impl Http1Pool {
     /// Sends `request` to `addr` on an idle connection, or a new one (connecting within
     /// [`CONNECT_TIMEOUT`]), and reads the whole answer.
     pub async fn send(&self, addr: SocketAddr, request: Request<'_>) -> Result<Answer, ClientError> {
-        let mut stream = match self.checkout(addr) {
+        let mut stream = match self.local(|pool| pool.checkout(addr)) {
             Some(stream) => stream,
             None => {
                 let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
@@ -121,9 +136,14 @@ impl Http1Pool {
         }
         let (answer, reusable) = read_answer(&mut stream).await?;
         if reusable {
-            self.checkin(addr, stream);
+            self.local(|pool| pool.checkin(addr, stream));
         }
         Ok(answer)
+    }
+
+    /// `f` on the calling lane's own pool, or on this one off the lanes.
+    fn local<R>(&self, f: impl FnOnce(&Http1Pool) -> R) -> R {
+        LANE_POOL.with(|lane| f(lane.get().unwrap_or(self)))
     }
 
     /// An idle connection to `addr` that the container has not closed meanwhile.
@@ -200,7 +220,8 @@ fn write_head(head: &mut BytesMut, addr: SocketAddr, request: &Request<'_>) {
     head.extend_from_slice(b"\r\n");
 }
 
-fn push_decimal(buf: &mut BytesMut, mut n: usize) {
+/// Appends `n` in decimal, without the allocation of `to_string`.
+pub(crate) fn push_decimal(buf: &mut BytesMut, mut n: usize) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
@@ -505,6 +526,28 @@ mod tests {
         assert!(seen[0].contains(&format!("host: {addr}\r\n")), "{}", seen[0]);
         assert!(seen[0].contains("content-type: text/csv\r\n"), "{}", seen[0]);
         assert!(seen[0].ends_with("content-length: 3\r\ncontent-type: text/csv\r\n\r\na,b"), "{}", seen[0]);
+    }
+
+    #[test]
+    fn on_a_lane_connections_are_kept_in_the_lane_s_own_pool() {
+        std::thread::spawn(|| {
+            serve_from_lane_pool();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                // Both answers on one connection: the second request must reuse the first's.
+                let (addr, server) = scripted(vec![OK, OK], 2).await;
+                let shared = Http1Pool::default();
+                assert_eq!(send(&shared, addr, post("a")).await.unwrap().body, "ok");
+                let idle = |pool: &Http1Pool| pool.idle.lock().unwrap().by_addr.get(&addr).map_or(0, Vec::len);
+                assert_eq!(idle(&shared), 0, "the shared pool got the lane's connection");
+                assert_eq!(LANE_POOL.with(|lane| idle(lane.get().unwrap())), 1);
+                assert_eq!(send(&shared, addr, post("b")).await.unwrap().body, "ok");
+                assert_eq!(server.await.unwrap().len(), 2);
+            });
+        })
+        .join()
+        .unwrap();
     }
 
     #[tokio::test]

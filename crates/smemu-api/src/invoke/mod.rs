@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 pub(crate) use error::{InvokeError, LogLocation};
+pub(crate) use http1::{push_decimal, serve_from_lane_pool};
 use relay::{Hop, PipelineError, PipelineRequest, Relay};
 
 use crate::control::live::LiveEndpoint;
@@ -55,8 +56,9 @@ pub(crate) async fn invoke(
         Some(name) => live
             .variant(name)
             .ok_or_else(|| InvokeError::UnknownVariant { variant: name.clone(), endpoint: logs.endpoint.to_owned() })?,
+        // One variant needs no dice (it is still refused when its weight is 0).
         None => live
-            .pick_variant(rand::random::<f64>())
+            .pick_variant(if live.variants.len() == 1 { 0.0 } else { rand::random::<f64>() })
             .ok_or_else(|| InvokeError::NoRoutableVariant { endpoint: logs.endpoint.to_owned() })?,
     };
     let instance =

@@ -1,10 +1,12 @@
-//! The API listener's accept loop: one task per connection, each served by hyper's HTTP/1.1
-//! server, and a graceful stop that lets in-flight requests finish.
+//! The API listener's accept loop: one task per connection, each on one of the lanes, served by
+//! the fast path for plain InvokeEndpoint requests, and by hyper's HTTP/1.1 server on the main
+//! runtime from its first other request; and a graceful stop that lets in-flight requests finish.
 //!
 //! Why not `axum::serve`: InvokeEndpoint is in the path of every inference call, and serving the
-//! connections here lets smemu (measured with `make bench`) wrap each one in [`InlineWake`], send
-//! each answer with one `send` rather than a `writev`, and skip the HTTP/1-or-2 detection of
-//! hyper-util's connection (AWS clients speak HTTP/1.1 to a plain-HTTP endpoint).
+//! connections here lets smemu (measured with `make bench`) put them on the lanes, and, for those
+//! hyper serves, wrap each one in [`InlineWake`], send each answer with one `send` rather than a
+//! `writev`, and skip the HTTP/1-or-2 detection of hyper-util's connection (AWS clients speak
+//! HTTP/1.1 to a plain-HTTP endpoint).
 
 use std::future::Future;
 use std::io;
@@ -12,12 +14,15 @@ use std::pin::pin;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::Api;
 use super::inline_wake::InlineWake;
+use super::lanes::Lanes;
+use super::{Api, fast_path};
 
 /// How long to wait before accepting again after an error such as too many open files.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -28,6 +33,8 @@ pub(super) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let (stop, stopping) = watch::channel(false);
+    let lanes = Lanes::start();
+    let main = Handle::current();
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -50,18 +57,36 @@ pub(super) async fn serve(
         }
         // Finished connections are reaped here, so that the set holds only live ones.
         while connections.try_join_next().is_some() {}
-        connections.spawn(connection(tcp, api.clone(), stopping.clone()));
+        let (api, stopping) = (api.clone(), stopping.clone());
+        match lanes.next() {
+            // Registered anew with the lane's runtime, where it is served.
+            Some(lane) => match tcp.into_std() {
+                Ok(tcp) => {
+                    let main = main.clone();
+                    connections.spawn_on(fast_path::on_lane(tcp, api, stopping, main), lane);
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot move an API connection to a lane"),
+            },
+            None => {
+                connections.spawn(fast_path::connection(tcp, api, stopping, None));
+            }
+        }
     }
     drop(listener);
     let _ = stop.send(true);
     while connections.join_next().await.is_some() {}
+    lanes.stop().await;
     Ok(())
 }
 
-async fn connection(tcp: tokio::net::TcpStream, api: Api, mut stopping: watch::Receiver<bool>) {
+/// Serves the rest of a connection that the fast path handed over.
+pub(super) async fn serve_with_hyper<I>(io: I, api: Api, mut stopping: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // One `send` per answer (head and body copied together) rather than a `writev`, which costs
     // more in the kernel; InvokeEndpoint answers are small, and at most 6 MB.
-    let conn = hyper::server::conn::http1::Builder::new().writev(false).serve_connection(TokioIo::new(tcp), api);
+    let conn = hyper::server::conn::http1::Builder::new().writev(false).serve_connection(TokioIo::new(io), api);
     let mut conn = InlineWake::new(conn);
     let stop = async {
         // The guard `wait_for` returns is not `Send`; it must not live across `conn.await`.

@@ -9,22 +9,23 @@ use smemu_store::Scope;
 use crate::ApiConfig;
 
 pub fn scope_of(authorization: Option<&str>, config: &ApiConfig) -> Scope {
-    let credential = authorization.and_then(credential_scope);
-    let account = credential
-        .as_ref()
-        .and_then(|c| c.first().copied())
+    let (key, region) = authorization.and_then(credential_scope).unwrap_or_default();
+    let account = Some(key)
         .filter(|key| key.len() == 12 && key.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or(&config.default_account);
-    let region =
-        credential.as_ref().and_then(|c| c.get(2).copied()).filter(|r| !r.is_empty()).unwrap_or(&config.default_region);
+    let region = Some(region).filter(|r| !r.is_empty()).unwrap_or(&config.default_region);
     Scope { account: account.to_owned(), region: region.to_owned() }
 }
 
-/// The `/`-separated parts of `Credential=...` in an `AWS4-HMAC-SHA256` header.
-fn credential_scope(header: &str) -> Option<Vec<&str>> {
+/// The access key id and the region of `Credential=<key>/<date>/<region>/...` in an
+/// `AWS4-HMAC-SHA256` header (read for every request, so without collecting the parts).
+fn credential_scope(header: &str) -> Option<(&str, &str)> {
     let rest = header.strip_prefix("AWS4-HMAC-SHA256")?;
     let credential = rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential="))?;
-    Some(credential.split('/').collect())
+    let mut parts = credential.split('/');
+    let key = parts.next().unwrap_or_default();
+    let region = parts.nth(1).unwrap_or_default();
+    Some((key, region))
 }
 
 #[cfg(test)]

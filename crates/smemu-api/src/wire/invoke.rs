@@ -1,5 +1,7 @@
 //! The runtime's restJson1 protocol: `POST /endpoints/{EndpointName}/invocations`.
 
+use std::future::Future;
+
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -18,6 +20,11 @@ const INFERENCE_ID: HeaderName = HeaderName::from_static("x-amzn-sagemaker-infer
 const INVOKED_VARIANT: HeaderName = HeaderName::from_static("x-amzn-invoked-production-variant");
 const CUSTOM_ATTRIBUTES_HEADER: HeaderName = HeaderName::from_static(CUSTOM_ATTRIBUTES);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+
+/// Every request header [`reply`] reads.
+pub(super) const READ_HEADERS: [HeaderName; 7] =
+    [AUTHORIZATION, CONTENT_TYPE, ACCEPT, CUSTOM_ATTRIBUTES_HEADER, TARGET_VARIANT, TARGET_CONTAINER, INFERENCE_ID];
 
 /// The `EndpointName` of an InvokeEndpoint path, percent-decoded; `None` for any other path.
 pub(super) fn endpoint_of(path: &str) -> Option<String> {
@@ -28,22 +35,47 @@ pub(super) fn endpoint_of(path: &str) -> Option<String> {
     Some(percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned())
 }
 
+/// InvokeEndpoint as served by hyper (see `fast_path` for the connections that bypass it).
 pub(super) async fn handle(state: &AppState, endpoint: String, request: Request<Incoming>) -> Response {
     let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    reply(state, endpoint, &parts.headers, read_body(body)).await.into_response()
+}
+
+/// An InvokeEndpoint answer, before it is framed by hyper or by the fast path.
+pub(super) struct Reply {
+    pub status: StatusCode,
+    /// Every header but `Content-Length` and `Date`, which the framing adds.
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(axum::body::Body::from(self.body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
+    }
+}
+
+/// Answers one invocation of `endpoint` with `headers`, whose body `body` reads.
+pub(super) async fn reply(
+    state: &AppState,
+    endpoint: String,
+    headers: &HeaderMap,
+    body: impl Future<Output = Result<Bytes, InvokeError>>,
+) -> Reply {
     let mut request_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut request_id);
     let scope = identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config);
     let result = async {
-        let body = read_body(body).await?;
-        let request = invocation(&headers, body)?;
+        let request = invocation(headers, body.await?)?;
         state.endpoints.invoke(&scope, &endpoint, request).await
     }
     .await;
-    let mut response = match result {
+    let mut reply = match result {
         Ok(invoked) => {
-            let mut response = (StatusCode::OK, invoked.body).into_response();
-            let out = response.headers_mut();
+            let mut out = HeaderMap::with_capacity(4);
             out.insert(
                 CONTENT_TYPE,
                 invoked.content_type.unwrap_or(HeaderValue::from_static("application/octet-stream")),
@@ -54,15 +86,15 @@ pub(super) async fn handle(state: &AppState, endpoint: String, request: Request<
             if let Some(attributes) = invoked.custom_attributes {
                 out.insert(CUSTOM_ATTRIBUTES_HEADER, attributes);
             }
-            response
+            Reply { status: StatusCode::OK, headers: out, body: invoked.body }
         }
         Err(err) => render_error(&err),
     };
     if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+        reply.headers.insert(REQUEST_ID, value);
     }
-    tracing::info!(request_id, operation = "InvokeEndpoint", endpoint, status = response.status().as_u16(), "request");
-    response
+    tracing::info!(request_id, operation = "InvokeEndpoint", endpoint, status = reply.status.as_u16(), "request");
+    reply
 }
 
 /// Reads at most [`MAX_PAYLOAD`] bytes; more is the real validation error, not a 413.
@@ -117,7 +149,7 @@ fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeErro
 
 /// Runtime errors: the type in `X-Amzn-ErrorType`, a JSON body with `Message` (and, for
 /// `ModelError`, the real members in the real order).
-fn render_error(err: &InvokeError) -> Response {
+fn render_error(err: &InvokeError) -> Reply {
     let (status, code, body) = match err {
         InvokeError::Model { status: original, server_side, message, original_message, log_group } => {
             let code = if *server_side { "SERVER_ERROR_FROM_MODEL" } else { "CLIENT_ERROR_FROM_MODEL" };
@@ -137,10 +169,10 @@ fn render_error(err: &InvokeError) -> Response {
             (StatusCode::BAD_REQUEST, "ValidationError", body)
         }
     };
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(code));
-    response
+    let mut headers = HeaderMap::with_capacity(3);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ERROR_TYPE, HeaderValue::from_static(code));
+    Reply { status, headers, body: Bytes::from(body) }
 }
 
 fn json(text: &str) -> String {

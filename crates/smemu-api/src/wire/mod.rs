@@ -6,10 +6,12 @@
 
 mod connections;
 mod dispatch;
+mod fast_path;
 mod identity;
 mod inline_wake;
 mod invoke;
 mod json_rpc;
+mod lanes;
 mod render;
 
 use std::convert::Infallible;
