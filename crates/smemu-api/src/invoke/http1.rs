@@ -125,15 +125,7 @@ impl Http1Pool {
                 stream
             }
         };
-        let small = request.body.len() <= COPY_BODY_UP_TO;
-        let mut head = BytesMut::with_capacity(256 + if small { request.body.len() } else { 0 });
-        write_head(&mut head, addr, &request);
-        if small {
-            head.extend_from_slice(&request.body);
-            stream.write_all(&head).await?;
-        } else {
-            stream.write_all_buf(&mut head.chain(request.body)).await?;
-        }
+        write_message(&mut stream, |head| write_head(head, addr, &request), &request.body).await?;
         let (answer, reusable) = read_answer(&mut stream).await?;
         if reusable {
             self.local(|pool| pool.checkin(addr, stream));
@@ -218,6 +210,24 @@ fn write_head(head: &mut BytesMut, addr: SocketAddr, request: &Request<'_>) {
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"\r\n");
+}
+
+/// Writes a message, its head by `head` and then `body`: copied together and sent with one
+/// `send` up to [`COPY_BODY_UP_TO`], or in one `writev` without a copy.
+pub(crate) async fn write_message(
+    stream: &mut TcpStream,
+    head: impl FnOnce(&mut BytesMut),
+    body: &Bytes,
+) -> io::Result<()> {
+    let small = body.len() <= COPY_BODY_UP_TO;
+    let mut message = BytesMut::with_capacity(256 + if small { body.len() } else { 0 });
+    head(&mut message);
+    if small {
+        message.extend_from_slice(body);
+        stream.write_all(&message).await
+    } else {
+        stream.write_all_buf(&mut message.chain(body.clone())).await
+    }
 }
 
 /// Appends `n` in decimal, without the allocation of `to_string`.
@@ -360,7 +370,12 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ClientError> {
     Ok(Some((Head { status, content_type, custom_attributes: attributes, framing, keep_alive }, length)))
 }
 
-async fn read_exact(stream: &mut TcpStream, buf: &mut BytesMut, length: usize) -> Result<Bytes, ClientError> {
+/// The next `length` bytes, from `buf` and then from `stream`.
+pub(crate) async fn read_exact(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    length: usize,
+) -> Result<Bytes, ClientError> {
     while buf.len() < length {
         let missing = length - buf.len();
         if buf.capacity() == buf.len() {

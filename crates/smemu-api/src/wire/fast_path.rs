@@ -23,14 +23,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::invoke::{self, Reply};
 use super::{Api, connections};
-use crate::invoke::{MAX_PAYLOAD, push_decimal};
+use crate::invoke::{MAX_PAYLOAD, push_decimal, read_exact, write_message};
 
 /// The most headers a plain request has; the SDKs send about a dozen.
 const MAX_HEADERS: usize = 32;
@@ -38,11 +38,6 @@ const MAX_HEADERS: usize = 32;
 const MAX_HEAD: usize = 16 * 1024;
 /// How much is read at once while waiting for a head.
 const READ_CHUNK: usize = 8 * 1024;
-/// How much of a body is reserved at once, whatever its `Content-Length` claims.
-const RESERVE_STEP: usize = 1024 * 1024;
-/// Answers up to this size are copied behind the head and sent with one `send`; larger ones go
-/// out with the head in one `writev`.
-const COPY_BODY_UP_TO: usize = 16 * 1024;
 
 /// [`connection`] for `tcp`, on the lane this runs on.
 pub(super) async fn on_lane(tcp: std::net::TcpStream, api: Api, stopping: watch::Receiver<bool>, main: Handle) {
@@ -86,18 +81,11 @@ pub(super) async fn connection(
             }
         };
         buf.advance(head.length);
-        while buf.len() < head.content_length {
-            let missing = head.content_length - buf.len();
-            if buf.capacity() == buf.len() {
-                buf.reserve(missing.min(RESERVE_STEP));
-            }
-            if !matches!(tcp.read_buf(&mut buf).await, Ok(n) if n > 0) {
-                return;
-            }
-        }
-        let body = buf.split_to(head.content_length).freeze();
+        let Ok(body) = read_exact(&mut tcp, &mut buf, head.content_length).await else {
+            return;
+        };
         let reply = invoke::reply(&api.state, head.endpoint, &head.headers, async { Ok(body) }).await;
-        if write_reply(&mut tcp, reply).await.is_err() || *stopping.borrow() {
+        if write_message(&mut tcp, |out| write_head(out, &reply), &reply.body).await.is_err() || *stopping.borrow() {
             return;
         }
     }
@@ -204,18 +192,6 @@ fn decimal(value: &[u8]) -> Option<usize> {
     Some(value.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')))
 }
 
-async fn write_reply(tcp: &mut TcpStream, reply: Reply) -> io::Result<()> {
-    let small = reply.body.len() <= COPY_BODY_UP_TO;
-    let mut out = BytesMut::with_capacity(256 + if small { reply.body.len() } else { 0 });
-    write_head(&mut out, &reply);
-    if small {
-        out.extend_from_slice(&reply.body);
-        tcp.write_all(&out).await
-    } else {
-        tcp.write_all_buf(&mut out.chain(reply.body)).await
-    }
-}
-
 /// The status line and headers of `reply`, with `Content-Length` and `Date` as hyper adds them.
 fn write_head(out: &mut BytesMut, reply: &Reply) {
     if reply.status == StatusCode::OK {
@@ -303,6 +279,8 @@ impl AsyncWrite for Prefixed {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::AsyncWriteExt;
+
     use super::*;
 
     const PLAIN: &str = "POST /endpoints/churn/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: 5\r\n\r\n1,2,3";
