@@ -6,6 +6,8 @@
 //! tokio treats a task woken during its own poll as a yield: it re-queues it and wakes another
 //! worker, which finds nothing to do and parks again. On InvokeEndpoint that was one futex wake,
 //! one futex wait and two context switches per request (perf's futex tracepoint in `make bench`).
+//! Since the fast path (`fast_path.rs`) this concerns only the connections hyper serves: the
+//! control plane, and invocations that are not plain.
 
 use std::future::Future;
 use std::pin::Pin;

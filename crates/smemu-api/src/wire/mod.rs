@@ -2,7 +2,8 @@
 //!
 //! One listener serves both protocols: `POST /` with `X-Amz-Target` is the control plane
 //! (awsJson1.1, through axum's router), `POST /endpoints/{name}/invocations` is the runtime
-//! (restJson1, straight to its handler: it is the path of every inference call).
+//! (restJson1, straight to its handler: it is the path of every inference call). Plain
+//! invocations are served on the lanes by the fast path; hyper serves everything else.
 
 mod connections;
 mod dispatch;
