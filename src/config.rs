@@ -2,6 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use smemu_types::limits::{parse_bytes, parse_duration};
 
 /// `smemu serve` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,12 +37,56 @@ pub struct ServeArgs {
     /// Do not limit containers' CPU and memory by instance type.
     #[arg(long, env = "SMEMU_NO_RESOURCE_LIMITS")]
     pub no_resource_limits: bool,
+    /// Instances (of all endpoints and transform jobs) one account may run at once; past it
+    /// CreateEndpoint, UpdateEndpoint, UpdateEndpointWeightsAndCapacities and CreateTransformJob
+    /// get `ResourceLimitExceeded`, as an account quota of the real service would give.
+    #[arg(long, env = "SMEMU_MAX_INSTANCES", default_value_t = 16)]
+    pub max_instances: u32,
+    /// Most bytes one model artifact may extract to (e.g. `20GiB`, `512MiB`, or bytes).
+    #[arg(long, env = "SMEMU_MAX_ARTIFACT_SIZE", default_value = "20GiB", value_parser = parse_bytes)]
+    pub max_artifact_size: u64,
+    /// Unused cached artifacts under `<data-dir>/artifacts` are evicted, oldest use first, past this size.
+    #[arg(long, env = "SMEMU_ARTIFACT_CACHE_SIZE", default_value = "50GiB", value_parser = parse_bytes)]
+    pub artifact_cache_size: u64,
+    /// A directory `file://` URIs may name (model data, transform input and output); repeatable.
+    /// Default: the directory smemu was started in and the system temporary directory.
+    #[arg(long = "file-root", env = "SMEMU_FILE_ROOTS", value_delimiter = ':')]
+    pub file_roots: Vec<PathBuf>,
+    /// An API connection with no request in progress is closed after this long (e.g. `60s`, `2m`).
+    #[arg(long, env = "SMEMU_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// After SIGINT/SIGTERM, in-flight requests get this long to finish before connections are closed.
+    #[arg(long, env = "SMEMU_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Most invocation body bytes held in memory across all API connections at once; past it
+    /// InvokeEndpoint is answered with a throttling error.
+    #[arg(long, env = "SMEMU_MAX_BUFFERED_BYTES", default_value = "512MiB", value_parser = parse_bytes)]
+    pub max_buffered_bytes: u64,
+    /// `any` accepts every request (the account is read from a 12-digit access key id);
+    /// `strict` verifies SigV4 signatures against `--access-keys`.
+    #[arg(long, env = "SMEMU_AUTH", value_enum, default_value = "any")]
+    pub auth: AuthMode,
+    /// File of `ACCESS_KEY_ID SECRET_ACCESS_KEY [ACCOUNT_ID]` lines, the keys `--auth strict` accepts.
+    #[arg(long, env = "SMEMU_ACCESS_KEYS")]
+    pub access_keys: Option<PathBuf>,
+    /// Allow `--listen`/`--s3-listen` on a non-loopback address with `--auth any`.
+    #[arg(long, env = "SMEMU_ALLOW_REMOTE")]
+    pub allow_remote: bool,
     /// Log filter, e.g. `info` or `smemu_api=debug,info`.
     #[arg(long, env = "SMEMU_LOG", default_value = "info")]
     pub log_level: String,
     /// Log line format.
     #[arg(long, env = "SMEMU_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Any request is accepted; signatures are not checked.
+    Any,
+    /// SigV4 signatures are verified against `--access-keys`.
+    Strict,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +105,34 @@ pub struct Config {
     pub s3_endpoint: Option<String>,
     pub s3_path_style: bool,
     pub resource_limits: bool,
+    /// See [`ServeArgs::max_instances`].
+    pub max_instances: u32,
+    /// See [`ServeArgs::max_artifact_size`].
+    pub max_artifact_size: u64,
+    /// See [`ServeArgs::artifact_cache_size`].
+    pub artifact_cache_size: u64,
+    /// See [`ServeArgs::file_roots`]; never empty once built by [`Config::from`] or [`Config::new`].
+    pub file_roots: Vec<PathBuf>,
+    /// See [`ServeArgs::idle_timeout`].
+    pub idle_timeout: Duration,
+    /// See [`ServeArgs::shutdown_timeout`].
+    pub shutdown_timeout: Duration,
+    /// See [`ServeArgs::max_buffered_bytes`].
+    pub max_buffered_bytes: u64,
+    /// See [`ServeArgs::auth`].
+    pub auth: AuthMode,
+    /// See [`ServeArgs::access_keys`].
+    pub access_keys: Option<PathBuf>,
+}
+
+/// `file://` roots when none are given: the working directory and the system temporary directory.
+pub fn default_file_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.push(cwd);
+    }
+    roots.push(std::env::temp_dir());
+    roots
 }
 
 impl Config {
@@ -70,6 +145,15 @@ impl Config {
             s3_endpoint: None,
             s3_path_style: false,
             resource_limits: true,
+            max_instances: 16,
+            max_artifact_size: 20 << 30,
+            artifact_cache_size: 50 << 30,
+            file_roots: default_file_roots(),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+            max_buffered_bytes: 512 << 20,
+            auth: AuthMode::Any,
+            access_keys: None,
         }
     }
 }
@@ -83,6 +167,15 @@ impl From<&ServeArgs> for Config {
             s3_endpoint: args.s3_endpoint.clone().filter(|e| !e.is_empty()),
             s3_path_style: args.s3_path_style,
             resource_limits: !args.no_resource_limits,
+            max_instances: args.max_instances,
+            max_artifact_size: args.max_artifact_size,
+            artifact_cache_size: args.artifact_cache_size,
+            file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },
+            idle_timeout: args.idle_timeout,
+            shutdown_timeout: args.shutdown_timeout,
+            max_buffered_bytes: args.max_buffered_bytes,
+            auth: args.auth,
+            access_keys: args.access_keys.clone(),
         }
     }
 }

@@ -5,9 +5,11 @@
 //! - [`Validate`], [`Violation`], [`ValidationErrors`]: input validation with the real service's messages.
 //! - [`Timestamp`]: the `timestamp` shape type (epoch seconds on the wire).
 
+pub mod auth;
 mod check;
 mod enum_value;
 mod generated;
+pub mod limits;
 mod pattern;
 mod render;
 pub mod timestamp;
