@@ -87,6 +87,7 @@ pub async fn run(
             artifacts_dir: config.data_dir.join("artifacts"),
             resource_limits: config.resource_limits,
             watchdog_interval: Duration::from_secs(2),
+            max_instances: config.max_instances,
         },
     );
     let endpoints = Endpoints::new(Arc::new(store.clone()), launcher.clone());

@@ -81,6 +81,22 @@ impl ApiError {
         Self::client(ErrorCode::ResourceLimitExceeded, format!("A resource can have at most {max} tags."))
     }
 
+    /// Past `--max-instances`: the real service's account-level quota error. Real text, as SageMaker
+    /// answers CreateEndpoint past `'ml.m5.large for endpoint usage'` (e.g.
+    /// https://github.com/aws-samples/aws-genai-llm-chatbot/issues/244: "The account-level service limit
+    /// 'ml.g5.12xlarge for endpoint usage' is 2 Instances, with current utilization of 2 Instances and a
+    /// request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this
+    /// quota"); smemu's one quota counts every instance type, endpoints and transform jobs together,
+    /// and its name says which flag raises it.
+    pub fn instance_quota_exceeded(limit: u64, utilization: u64, delta: u64) -> Self {
+        Self::client(
+            ErrorCode::ResourceLimitExceeded,
+            format!(
+                "The account-level service limit '{INSTANCE_QUOTA_NAME}' is {limit} Instances, with current utilization of {utilization} Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request an increase for this quota."
+            ),
+        )
+    }
+
     pub fn invalid_next_token() -> Self {
         Self::validation("Invalid pagination token: use the NextToken of an earlier answer to the same call.")
     }
@@ -108,6 +124,20 @@ impl ApiError {
     pub fn transform_payload_times_concurrency(concurrency: i32, payload_mb: i32) -> Self {
         Self::validation(format!(
             "MaxConcurrentTransforms ({concurrency}) multiplied by MaxPayloadInMB ({payload_mb}) must not exceed 100."
+        ))
+    }
+
+    /// `MaxPayloadInMB` past 100 (documented in API_CreateTransformJob: "The value in MaxPayloadInMB
+    /// cannot be greater than 100 MB"; text unconfirmed).
+    pub fn transform_payload_too_large(payload_mb: i32) -> Self {
+        Self::validation(format!("MaxPayloadInMB ({payload_mb}) must not exceed 100."))
+    }
+
+    /// `MaxConcurrentTransforms` past 100: with any payload of 1 MB or more, past the documented cap
+    /// on their product (text unconfirmed).
+    pub fn transform_concurrency_too_large(concurrency: i32) -> Self {
+        Self::validation(format!(
+            "MaxConcurrentTransforms ({concurrency}) multiplied by MaxPayloadInMB must not exceed 100: at most 100 concurrent transforms."
         ))
     }
 
@@ -165,6 +195,10 @@ impl From<StoreError> for ApiError {
         Self::internal(err)
     }
 }
+
+/// The name smemu gives its instance quota in `ResourceLimitExceeded` texts and failure reasons.
+pub(crate) const INSTANCE_QUOTA_NAME: &str =
+    "Number of instances across all endpoints and transform jobs (smemu --max-instances)";
 
 /// FailureReason allows at most this many characters.
 const MAX_FAILURE_REASON: usize = 1024;

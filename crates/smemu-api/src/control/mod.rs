@@ -40,6 +40,9 @@ pub struct ControllerConfig {
     pub resource_limits: bool,
     /// How often the watchdog looks for dead instances.
     pub watchdog_interval: Duration,
+    /// `--max-instances`: the instances one account may run at once (checked by the operations);
+    /// the controller never brings up a fleet larger than this, whatever the store says.
+    pub max_instances: u32,
 }
 
 /// Why smemu cannot run containers at all (told in every endpoint's and job's FailureReason).
@@ -63,6 +66,11 @@ impl Endpoints {
         Endpoints {
             inner: Arc::new(Inner { store, launcher, live: LiveTable::default(), locks: Mutex::new(HashMap::new()) }),
         }
+    }
+
+    /// `--max-instances`.
+    pub(crate) fn max_instances(&self) -> u32 {
+        self.inner.launcher.config().max_instances
     }
 
     /// Reconciles the endpoint in the background.

@@ -72,13 +72,35 @@ pub(crate) struct DeployedImageDoc {
     pub resolution_ms: i64,
 }
 
+impl EndpointDoc {
+    /// The instances this endpoint runs or is bringing up, as the instance quota counts them: its
+    /// current fleet and, while an UpdateEndpoint brings a new fleet up beside it, that one too.
+    /// A `Failed` endpoint runs none (its containers are removed); callers leave those out.
+    pub fn instances(&self) -> u64 {
+        self.current.instances().saturating_add(self.pending.as_ref().map_or(0, Fleet::instances))
+    }
+}
+
 impl Fleet {
     pub fn variant(&self, name: &str) -> Option<&VariantPlan> {
         self.variants.iter().find(|v| v.name == name)
     }
+
+    /// Every variant's instances (see [`VariantPlan::instances`]).
+    pub fn instances(&self) -> u64 {
+        self.variants.iter().fold(0, |sum, v| sum.saturating_add(v.instances()))
+    }
 }
 
 impl VariantPlan {
+    /// The instances of this variant while it runs or rescales: the larger of what runs and what is
+    /// wanted (UpdateEndpointWeightsAndCapacities adds instances before it removes any). Counts stored
+    /// by an older smemu may be anything: negative ones count as none.
+    pub fn instances(&self) -> u64 {
+        let count = |n: i32| u64::try_from(n).unwrap_or(0);
+        count(self.desired_instances).max(count(self.current_instances))
+    }
+
     /// "primary" for a single container, the hostname in a pipeline: how SageMaker names a
     /// container in failure reasons and `ModelError` messages.
     pub fn who(&self, index: usize) -> &str {

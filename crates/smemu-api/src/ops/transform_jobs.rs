@@ -10,6 +10,7 @@ use smemu_types::sagemaker::{
 };
 
 use super::listing::{self, CommonListInput};
+use super::quota;
 use super::spec::{from_json, now_ms, stored_tags, timestamp, to_json};
 use crate::arn::{ResourceType, arn};
 use crate::control::jobs::doc::{self, JobDoc};
@@ -73,6 +74,8 @@ pub(crate) async fn create(
         version: 1,
         state: to_json(&doc)?,
     };
+    let quota = quota::lock(state, &ctx.scope).await;
+    quota.admit(state, &ctx.scope, quota::transform_instances(input.transform_resources.as_ref())).await?;
     state.store.create_transform_job(&record, &stored_tags(input.tags.as_deref())).await.map_err(|err| match err {
         StoreError::AlreadyExists { .. } => ApiError::transform_job_in_use(&job_arn),
         other => ApiError::from_store(other, &job_arn),
@@ -83,6 +86,16 @@ pub(crate) async fn create(
 
 /// The rules the generated validation cannot express, checked before anything is stored.
 fn check_request(input: &CreateTransformJobRequest) -> Result<(), ApiError> {
+    // "The value in MaxPayloadInMB cannot be greater than 100 MB" (API_CreateTransformJob), whether
+    // or not MaxConcurrentTransforms is given.
+    if let Some(payload) = input.max_payload_in_mb.filter(|mb| i64::from(*mb) > MAX_CONCURRENT_PAYLOAD_MB) {
+        return Err(ApiError::transform_payload_too_large(payload));
+    }
+    // Each request in flight may carry at least 1 MB, so more than 100 at once passes the cap
+    // whatever the payload; without this bound the runner would run every request at once.
+    if let Some(concurrency) = input.max_concurrent_transforms.filter(|n| i64::from(*n) > MAX_CONCURRENT_PAYLOAD_MB) {
+        return Err(ApiError::transform_concurrency_too_large(concurrency));
+    }
     if let (Some(concurrency), Some(payload)) = (input.max_concurrent_transforms, input.max_payload_in_mb)
         && i64::from(concurrency) * i64::from(payload) > MAX_CONCURRENT_PAYLOAD_MB
     {
