@@ -7,7 +7,10 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{AwsCli, CliOutput, Smemu, TEST_IMAGE, eventually, unique};
+use aws_sdk_sagemaker::error::ProvideErrorMetadata;
+use aws_sdk_sagemaker::types::{ContainerDefinition, ProductionVariant, ProductionVariantInstanceType};
+
+use crate::common::{AwsCli, CliOutput, Smemu, TEST_IMAGE, eventually, sdk_config, unique};
 
 /// The quota's name in every `ResourceLimitExceeded` text.
 const QUOTA: &str = "Number of instances across all endpoints and transform jobs (smemu --max-instances)";
@@ -15,6 +18,10 @@ const QUOTA: &str = "Number of instances across all endpoints and transform jobs
 /// How much smemu's RSS may grow over a test: a request that allocated per instance asked for would
 /// pass this within a second (2147483647 instance ids), a refused one never comes near.
 const RSS_GROWTH_LIMIT_KIB: u64 = 200 * 1024;
+
+/// How many creates race for the room of two, and how many times.
+const RACERS: usize = 16;
+const ROUNDS: u32 = 4;
 
 /// The real service's text (see `ApiError::instance_quota_exceeded`).
 fn quota_text(limit: u64, used: u64, delta: u64) -> String {
@@ -181,33 +188,60 @@ fn the_quota_counts_endpoints_and_transform_jobs_of_an_account_together() {
     assert_eq!(shrunk["ProductionVariants"][0]["CurrentInstanceCount"], 1, "{shrunk}");
 }
 
-#[test]
-fn concurrent_creates_cannot_pass_the_quota_together() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_cannot_pass_the_quota_together() {
     let tmp = tempfile::tempdir().unwrap();
     let smemu = Smemu::start_with(&tmp.path().join("data"), &["--s3-listen", "127.0.0.1:0", "--max-instances", "2"]);
-    let aws = smemu.aws();
-    // Containers that take 10 minutes to answer: every endpoint stays Creating through the test.
-    let model = unique("late");
-    model_and_config(&aws, &model, json!({"SMEMU_TEST_ROLE": "echo", "SMEMU_TEST_STARTUP_DELAY_MS": "600000"}), 1);
-    let names: Vec<String> = (0..6).map(|i| unique(&format!("race{i}"))).collect();
-    let outcomes: Vec<CliOutput> = std::thread::scope(|scope| {
-        let handles: Vec<_> = names
-            .iter()
-            .map(|name| {
-                let (aws, model) = (&aws, &model);
-                scope.spawn(move || create_endpoint(aws, name, model))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let created = outcomes.iter().filter(|o| o.success).count();
-    assert_eq!(created, 2, "{outcomes:#?}");
-    for refused in outcomes.iter().filter(|o| !o.success) {
-        assert!(refused.stderr.contains("(ResourceLimitExceeded)"), "{}", refused.stderr);
-        assert!(refused.stderr.contains(&quota_text(2, 2, 1)), "{}", refused.stderr);
+    // Several races, each in an account of its own (each account has its own quota).
+    for round in 1..=ROUNDS {
+        let account = format!("{round:012}");
+        // The Rust SDK sends them all at once (the CLI's start-up would space them out).
+        let client = aws_sdk_sagemaker::Client::new(&sdk_config(&smemu.url, &account, "us-east-1").await);
+        // Containers that take 10 minutes to answer: every endpoint stays Creating through the test.
+        let model = unique("late");
+        client
+            .create_model()
+            .model_name(&model)
+            .primary_container(
+                ContainerDefinition::builder()
+                    .image(TEST_IMAGE)
+                    .environment("SMEMU_TEST_ROLE", "echo")
+                    .environment("SMEMU_TEST_STARTUP_DELAY_MS", "600000")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        client
+            .create_endpoint_config()
+            .endpoint_config_name(&model)
+            .production_variants(
+                ProductionVariant::builder()
+                    .variant_name("AllTraffic")
+                    .model_name(&model)
+                    .instance_type(ProductionVariantInstanceType::MlM5Large)
+                    .initial_instance_count(1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        // Warm connections first, so that the creates leave together instead of one per new connection.
+        let warm = futures::future::join_all((0..RACERS).map(|_| client.list_endpoints().send())).await;
+        assert!(warm.iter().all(Result::is_ok));
+        let creates = (0..RACERS).map(|i| {
+            client.create_endpoint().endpoint_name(unique(&format!("race{i}"))).endpoint_config_name(&model).send()
+        });
+        let outcomes = futures::future::join_all(creates).await;
+        let created = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(created, 2, "account {account}: {outcomes:#?}");
+        for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            assert_eq!(refused.code(), Some("ResourceLimitExceeded"), "{refused:?}");
+            assert_eq!(refused.message(), Some(quota_text(2, 2, 1).as_str()));
+        }
+        let listed = client.list_endpoints().send().await.unwrap();
+        assert_eq!(listed.endpoints().len(), 2, "{listed:?}");
     }
-    let listed = aws.sagemaker(&["list-endpoints"]).json();
-    assert_eq!(listed["Endpoints"].as_array().unwrap().len(), 2, "{listed}");
 }
 
 #[test]
