@@ -293,3 +293,30 @@ fn a_stored_endpoint_of_2147483647_instances_starts_failed_with_the_reason() {
     });
     assert!(smemu.containers(&["smemu.kind=endpoint"]).is_empty());
 }
+
+#[test]
+fn max_concurrent_transforms_past_100_is_refused_before_anything_runs() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    // Checked before the model and the inputs: neither needs to exist.
+    let request = |concurrency: i64| {
+        json!({
+            "TransformJobName": unique("wide"),
+            "ModelName": "no-such-model",
+            "MaxConcurrentTransforms": concurrency,
+            "TransformInput": {
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://nowhere/in/"}},
+            },
+            "TransformOutput": {"S3OutputPath": "s3://nowhere/out/"},
+            "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        })
+        .to_string()
+    };
+    aws.sagemaker(&["create-transform-job", "--cli-input-json", &request(2_147_483_647)]).assert_error(
+        "ValidationException",
+        "MaxConcurrentTransforms (2147483647) multiplied by MaxPayloadInMB must not exceed 100: at most 100 concurrent transforms.",
+    );
+    // 100 passes this check and reaches the next one (the model).
+    aws.sagemaker(&["create-transform-job", "--cli-input-json", &request(100)])
+        .assert_error("ValidationException", "Could not find model");
+}

@@ -127,12 +127,6 @@ impl ApiError {
         ))
     }
 
-    /// `MaxPayloadInMB` past 100 (documented in API_CreateTransformJob: "The value in MaxPayloadInMB
-    /// cannot be greater than 100 MB"; text unconfirmed).
-    pub fn transform_payload_too_large(payload_mb: i32) -> Self {
-        Self::validation(format!("MaxPayloadInMB ({payload_mb}) must not exceed 100."))
-    }
-
     /// `MaxConcurrentTransforms` past 100: with any payload of 1 MB or more, past the documented cap
     /// on their product (text unconfirmed).
     pub fn transform_concurrency_too_large(concurrency: i32) -> Self {

@@ -152,3 +152,48 @@ pub(crate) fn is_direct(model: &CreateModelInput) -> bool {
         Some(InferenceExecutionMode::Direct)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variant(desired: i32, current: i32) -> VariantPlan {
+        VariantPlan {
+            name: "v".into(),
+            model_name: "m".into(),
+            containers: Vec::new(),
+            direct: false,
+            instance_type: None,
+            desired_instances: desired,
+            current_instances: current,
+            desired_weight: 1.0,
+            current_weight: 1.0,
+            startup_timeout_s: 1,
+            deployed_images: Vec::new(),
+        }
+    }
+
+    fn fleet(variants: Vec<VariantPlan>) -> Fleet {
+        Fleet { id: "f".into(), config_name: "c".into(), started_ms: 0, variants }
+    }
+
+    #[test]
+    fn a_variant_counts_the_larger_of_desired_and_running_and_never_below_zero() {
+        assert_eq!(variant(3, 1).instances(), 3);
+        assert_eq!(variant(1, 3).instances(), 3);
+        assert_eq!(variant(-5, -1).instances(), 0);
+    }
+
+    #[test]
+    fn an_update_counts_both_fleets_and_huge_counts_do_not_overflow() {
+        let doc = EndpointDoc {
+            failure_reason: None,
+            last_deployment_config: None,
+            current: fleet(vec![variant(2, 2), variant(1, 0)]),
+            pending: Some(fleet(vec![variant(4, 0)])),
+        };
+        assert_eq!(doc.instances(), 7);
+        let huge = fleet((0..10).map(|_| variant(i32::MAX, i32::MAX)).collect());
+        assert_eq!(huge.instances(), 10 * u64::try_from(i32::MAX).unwrap());
+    }
+}

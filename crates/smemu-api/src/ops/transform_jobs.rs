@@ -86,11 +86,6 @@ pub(crate) async fn create(
 
 /// The rules the generated validation cannot express, checked before anything is stored.
 fn check_request(input: &CreateTransformJobRequest) -> Result<(), ApiError> {
-    // "The value in MaxPayloadInMB cannot be greater than 100 MB" (API_CreateTransformJob), whether
-    // or not MaxConcurrentTransforms is given.
-    if let Some(payload) = input.max_payload_in_mb.filter(|mb| i64::from(*mb) > MAX_CONCURRENT_PAYLOAD_MB) {
-        return Err(ApiError::transform_payload_too_large(payload));
-    }
     // Each request in flight may carry at least 1 MB, so more than 100 at once passes the cap
     // whatever the payload; without this bound the runner would run every request at once.
     if let Some(concurrency) = input.max_concurrent_transforms.filter(|n| i64::from(*n) > MAX_CONCURRENT_PAYLOAD_MB) {

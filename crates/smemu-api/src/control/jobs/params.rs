@@ -18,8 +18,6 @@ use crate::control::plan::ContainerPlan;
 const DEFAULT_CONCURRENCY: u32 = 1;
 /// The most requests in flight per instance: 100 MB in flight at 1 MB each (API_CreateTransformJob).
 const MAX_CONCURRENCY: u32 = 100;
-/// "The value in MaxPayloadInMB cannot be greater than 100 MB" (API_CreateTransformJob).
-const MAX_PAYLOAD_MB: u32 = 100;
 /// `MaxPayloadInMB`'s default.
 const DEFAULT_PAYLOAD_MB: u32 = smemu_batch::settings::DEFAULT_MAX_PAYLOAD_MB;
 /// `ModelClientConfig.InvocationsTimeoutInSeconds`' default.
@@ -94,9 +92,7 @@ pub(crate) fn resolve(
             .max_payload_in_mb
             .and_then(|n| u32::try_from(n).ok())
             .or(container.and_then(|c| c.max_payload_in_mb))
-            .unwrap_or(DEFAULT_PAYLOAD_MB)
-            // As the request's is (ops::transform_jobs): "cannot be greater than 100 MB".
-            .min(MAX_PAYLOAD_MB),
+            .unwrap_or(DEFAULT_PAYLOAD_MB),
     })
 }
 

@@ -276,6 +276,11 @@ impl Work<'_> {
         let request = &self.doc.request;
         let resources = request.transform_resources.as_ref();
         let count = resources.and_then(|r| r.instance_count).and_then(|n| usize::try_from(n).ok()).unwrap_or(1).max(1);
+        // CreateTransformJob admitted the count under the quota (ops::quota); never allocate past it.
+        let limit = self.jobs.launcher().config().max_instances;
+        if u64::try_from(count).unwrap_or(u64::MAX) > u64::from(limit) {
+            return Err(JobFailure::Startup(format!("InstanceCount {count} is past --max-instances ({limit}).")));
+        }
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let spec = LaunchSpec {
             kind: OwnerKind::TransformJob,
