@@ -23,6 +23,14 @@ pub enum BatchError {
     )]
     RecordTooLarge { index: usize, size: usize, max: usize },
 
+    /// A record found to be over the limit while it is still being read (its whole size is
+    /// not known: reading stops there, so that memory stays bounded).
+    #[error(
+        "record {index} is larger than MaxPayloadInMB allows ({max} bytes); \
+         raise MaxPayloadInMB (0 = no limit) or split the input into smaller records"
+    )]
+    PayloadExceeded { index: usize, max: usize },
+
     /// A RecordIO or TFRecord object whose framing cannot be read.
     #[error("bad {format} framing at byte {offset}: {reason}")]
     BadFraming { format: &'static str, offset: usize, reason: String },
@@ -62,6 +70,30 @@ pub enum BatchError {
 impl BatchError {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         BatchError::InvalidSettings { message: message.into() }
+    }
+
+    /// The input record the error is about, counted from 0 in its object, if it names one.
+    pub fn record_index(&self) -> Option<usize> {
+        match self {
+            BatchError::RecordTooLarge { index, .. }
+            | BatchError::PayloadExceeded { index, .. }
+            | BatchError::BadRecord { index, .. }
+            | BatchError::Filter { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+
+    /// The same error with record indexes counted `first` records later: for errors found
+    /// in a piece of an object whose first record is the object's record `first`.
+    pub fn shift_records(mut self, first: usize) -> Self {
+        match &mut self {
+            BatchError::RecordTooLarge { index, .. }
+            | BatchError::PayloadExceeded { index, .. }
+            | BatchError::BadRecord { index, .. }
+            | BatchError::Filter { index, .. } => *index += first,
+            _ => {}
+        }
+        self
     }
 }
 
