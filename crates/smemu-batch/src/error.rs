@@ -43,6 +43,10 @@ pub enum BatchError {
     #[error("input record {index}: {reason}")]
     BadRecord { index: usize, reason: String },
 
+    /// A record of the model's response that cannot be read (the input record it answers is `index`).
+    #[error("output record {output} of the model's response to input record {index}: {reason}")]
+    BadOutputRecord { index: usize, output: usize, reason: String },
+
     /// A JSONPath filter that does not fit the record it is applied to.
     #[error("{param} {filter:?} on record {index}: {reason}")]
     Filter { param: &'static str, filter: String, index: usize, reason: String },
@@ -78,6 +82,7 @@ impl BatchError {
             BatchError::RecordTooLarge { index, .. }
             | BatchError::PayloadExceeded { index, .. }
             | BatchError::BadRecord { index, .. }
+            | BatchError::BadOutputRecord { index, .. }
             | BatchError::Filter { index, .. } => Some(*index),
             _ => None,
         }
@@ -90,6 +95,7 @@ impl BatchError {
             BatchError::RecordTooLarge { index, .. }
             | BatchError::PayloadExceeded { index, .. }
             | BatchError::BadRecord { index, .. }
+            | BatchError::BadOutputRecord { index, .. }
             | BatchError::Filter { index, .. } => *index += first,
             _ => {}
         }

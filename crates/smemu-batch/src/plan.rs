@@ -372,12 +372,10 @@ impl PreparedObject {
             for (k, output) in outputs.iter().enumerate() {
                 // With a join, output k belongs to input record records.start + k.
                 let index = (req.records.start + k).min(req.records.end.saturating_sub(1));
-                let deep_output = |k: usize, err: NodeError| BatchError::Response {
-                    index: req.index,
-                    reason: format!(
-                        "output record {k} of the model's response (input record {}): {err}",
-                        self.first_record + index
-                    ),
+                let deep_output = |k: usize, err: NodeError| BatchError::BadOutputRecord {
+                    index,
+                    output: k,
+                    reason: err.to_string(),
                 };
                 let bad_output = |reason: String| BatchError::Response {
                     index: req.index,
@@ -393,12 +391,10 @@ impl PreparedObject {
                             cols.extend(parse_csv_line(output).map_err(bad_output)?);
                             Node::Array(cols.into_iter().map(Node::Text).collect())
                         }
-                        DataFormat::Json | DataFormat::JsonLines => {
-                            join_json(
-                                Node::parse(&input.payload).map_err(bad_json)?,
-                                parse_output_json(output).map_err(|err| deep_output(k, err))?,
-                            )
-                        }
+                        DataFormat::Json | DataFormat::JsonLines => join_json(
+                            Node::parse(&input.payload).map_err(bad_json)?,
+                            parse_output_json(output).map_err(|err| deep_output(k, err))?,
+                        ),
                     };
                     (joined, p.input_format)
                 } else {
