@@ -18,7 +18,7 @@ use tokio_util::io::StreamReader;
 use super::doc::{self, JobDoc};
 use super::inputs::{self, Input, Inputs};
 use super::params::{self, ExecutionParameters};
-use super::segments::Segments;
+use super::segments::{self, Segments};
 use super::{JobKey, TransformJobs, update};
 use crate::clock::now_ms;
 use crate::control::launch::{LOG_TAIL, LaunchSpec, loopback};
@@ -430,7 +430,7 @@ impl Work<'_> {
             reassembler.insert(index, body).map_err(|err| data(err.to_string()))?;
         }
         let ordered = reassembler.into_ordered().map_err(|err| data(err.to_string()))?;
-        prepared.assemble(ordered).map_err(|err| data(err.to_string()))
+        prepared.assemble(ordered).map_err(|err| data(segments::describe(running.plan.settings().split, 0, err)))
     }
 
     async fn algorithm_error(&self, instance: &Instance, input: &Input, err: BatchCallError) -> JobFailure {
