@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher, TransformJobs};
-use smemu_objects::{Objects, ObjectsConfig};
+use smemu_objects::{FileRoots, Objects, ObjectsConfig};
 use smemu_runtime::{Backend, DockerBackend};
 use smemu_store::SqliteStore;
 use tokio::net::TcpListener;
@@ -66,7 +66,9 @@ pub async fn run(
         region: config.default_region.clone(),
         embedded_root,
     })
-    .await?;
+    .await?
+    // `file://` stays inside --file-root and away from smemu's own data.
+    .with_file_roots(FileRoots::new(&config.file_roots).forbid(&config.data_dir, "smemu's data directory"));
 
     let backend: Result<Arc<dyn Backend>, String> = match DockerBackend::connect().await {
         Ok(docker) => Ok(Arc::new(docker)),
@@ -75,16 +77,17 @@ pub async fn run(
             Err(err.to_string())
         }
     };
+    // Absolute: artifact directories are bind-mounted, and compared with the mounts Docker reports.
+    let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     let launcher = Launcher::new(
         backend,
         Some(objects),
         ControllerConfig {
             owner: owner::owner_id(&config.data_dir)?,
-            data_dir: std::fs::canonicalize(&config.data_dir)
-                .unwrap_or_else(|_| config.data_dir.clone())
-                .display()
-                .to_string(),
-            artifacts_dir: config.data_dir.join("artifacts"),
+            data_dir: data_dir.display().to_string(),
+            artifacts_dir: data_dir.join("artifacts"),
+            max_artifact_size: config.max_artifact_size,
+            artifact_cache_size: config.artifact_cache_size,
             resource_limits: config.resource_limits,
             watchdog_interval: Duration::from_secs(2),
             max_instances: config.max_instances,

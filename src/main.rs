@@ -45,7 +45,16 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(args: &ServeArgs) {
-    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // s3s logs every error answer of the embedded S3 at ERROR from `s3s::ops`, a client's NoSuchKey
+    // or InvalidBucketName included. `s3s::service` logs each answer too, 4xx at DEBUG and 5xx at
+    // ERROR, so without `s3s::ops` client errors are logged at debug and server errors still show.
+    // A filter that names s3s gets all of it.
+    if !args.log_level.contains("s3s")
+        && let Ok(quiet) = "s3s::ops=off".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),

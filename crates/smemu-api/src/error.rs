@@ -155,6 +155,12 @@ impl ApiError {
         Self::validation(format!("The request was rejected because the transform job is in status {status}."))
     }
 
+    /// A `file://` URI outside `--file-root`, or one reaching the Docker socket or smemu's data
+    /// directory. smemu's own rule (SageMaker reads only S3); `reason` names the flag.
+    pub fn file_outside_roots(field: &str, reason: &str) -> Self {
+        Self::validation(format!("Invalid {field}: {reason}"))
+    }
+
     pub fn unknown_operation(target: &str) -> Self {
         Self::client(ErrorCode::UnknownOperation, format!("Operation {target} is not supported by smemu."))
     }

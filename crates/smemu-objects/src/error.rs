@@ -30,6 +30,33 @@ pub enum ObjectError {
     /// needs (device, fifo). Nothing outside the cache directory was written.
     #[error("refused {uri}: entry {entry:?} {reason}")]
     UnsafeEntry { uri: String, entry: String, reason: String },
+
+    /// A model artifact would extract (or a prefix copy would grow) past the size limit.
+    #[error(
+        "{uri} is larger than {size} ({limit} bytes), the most a model artifact may extract to \
+         (smemu --max-artifact-size)",
+        size = human_bytes(*limit)
+    )]
+    TooLarge { uri: String, limit: u64 },
+
+    /// A `file://` URI outside the directories smemu may use, or one that reaches the Docker socket.
+    #[error("{0}")]
+    FileOutsideRoots(#[from] crate::roots::Confined),
+
+    /// A `file://` listing that stopped at a limit (see [`crate::store::MAX_LISTED_ENTRIES`]).
+    #[error("listing {uri} stopped: {reason}")]
+    ListingTooLarge { uri: String, reason: String },
+}
+
+/// `20 GiB`, `64 MiB`, `512 KiB` or `123 bytes`: the largest binary unit that divides evenly,
+/// else bytes.
+pub fn human_bytes(n: u64) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", n >> shift);
+        }
+    }
+    format!("{n} bytes")
 }
 
 impl ObjectError {
@@ -53,7 +80,10 @@ impl ObjectError {
             | Self::InvalidUri { uri, .. }
             | Self::Io { uri, .. }
             | Self::Backend { uri, .. }
-            | Self::UnsafeEntry { uri, .. } => uri,
+            | Self::UnsafeEntry { uri, .. }
+            | Self::TooLarge { uri, .. }
+            | Self::ListingTooLarge { uri, .. } => uri,
+            Self::FileOutsideRoots(confined) => &confined.uri,
         }
     }
 

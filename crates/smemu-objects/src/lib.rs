@@ -5,18 +5,24 @@
 //!   an external S3, or AWS;
 //! - [`artifacts`] and [`archive`]: `ModelDataUrl` / `S3DataSource` to a local directory,
 //!   extracted safely and cached by content digest;
+//! - [`roots`]: where `file://` URIs may point (`--file-root`);
 //! - [`uri`], [`error`]: the URI grammar and the one error type.
 
 pub mod archive;
 pub mod artifacts;
 pub mod embedded;
 pub mod error;
+pub mod roots;
 pub mod store;
 pub mod uri;
 
-pub use artifacts::{FetchedModel, fetch_model_artifacts, fetch_model_artifacts_detailed, fetch_model_prefix};
+pub use artifacts::{
+    ArtifactCache, ArtifactLease, DEFAULT_MAX_ARTIFACT_SIZE, DEFAULT_MAX_CACHE_SIZE, Eviction, FetchedModel,
+    fetch_model_artifacts, fetch_model_artifacts_detailed, fetch_model_prefix,
+};
 pub use embedded::{EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, EmbeddedS3, serve_embedded_s3};
-pub use error::ObjectError;
+pub use error::{ObjectError, human_bytes};
+pub use roots::{Confined, FileRoots};
 pub use store::{
     ENDPOINT_ENV, ObjectInfo, ObjectMeta, ObjectReader, Objects, ObjectsConfig, PART_SIZE, S3Target,
     external_endpoint_from_env,

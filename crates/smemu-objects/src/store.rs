@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -18,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::embedded::{EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
 use crate::error::ObjectError;
+use crate::roots::FileRoots;
 use crate::uri::ObjectUri;
 
 /// Size of one multipart-upload part, and the threshold above which uploads go multipart.
@@ -29,6 +31,13 @@ pub const PART_SIZE: usize = 16 * 1024 * 1024;
 /// The largest chunk [`Objects::get_stream`] yields: large enough that a read is one system
 /// call per MiB, not per 4 KiB.
 pub const STREAM_CHUNK: usize = 1024 * 1024;
+
+/// The most entries (files and directories) a `file://` listing visits before it stops with an
+/// error: a transform job's input prefix is listed while CreateTransformJob waits.
+pub const MAX_LISTED_ENTRIES: usize = 100_000;
+
+/// The deepest directory a `file://` listing descends into (below the listed one).
+pub const MAX_LISTED_DEPTH: usize = 64;
 
 /// Environment variable naming an external S3 endpoint, as the AWS CLI and SDKs read it.
 pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_S3";
@@ -103,6 +112,9 @@ pub struct Objects {
     target: S3Target,
     /// [`ObjectsConfig::embedded_root`], kept only when the embedded server is the target.
     embedded_root: Option<PathBuf>,
+    /// Where `file://` URIs may point (see [`crate::roots`]); `None` leaves them unconfined
+    /// (library use and tests; smemu itself always sets them).
+    file_roots: Option<Arc<FileRoots>>,
 }
 
 impl Objects {
@@ -113,7 +125,7 @@ impl Objects {
         let region = if cfg.region.is_empty() { "us-east-1".to_owned() } else { cfg.region.clone() };
         if let Some(endpoint) = cfg.external_endpoint.clone().filter(|e| !e.is_empty()) {
             let s3 = external_client(&cfg, region, Some(&endpoint)).await;
-            return Ok(Self { s3, target: S3Target::External(endpoint), embedded_root: None });
+            return Ok(Self { s3, target: S3Target::External(endpoint), embedded_root: None, file_roots: None });
         }
         if let Some(endpoint) = cfg.embedded_endpoint.clone().filter(|e| !e.is_empty()) {
             let (access, secret) = cfg
@@ -134,10 +146,35 @@ impl Objects {
                 s3: aws_sdk_s3::Client::from_conf(conf),
                 target: S3Target::Embedded(endpoint),
                 embedded_root: cfg.embedded_root.clone(),
+                file_roots: None,
             });
         }
         let s3 = external_client(&cfg, region, None).await;
-        Ok(Self { s3, target: S3Target::Aws, embedded_root: None })
+        Ok(Self { s3, target: S3Target::Aws, embedded_root: None, file_roots: None })
+    }
+
+    /// Confines every `file://` URI to `roots`, checked each time one is used.
+    #[must_use]
+    pub fn with_file_roots(mut self, roots: FileRoots) -> Self {
+        self.file_roots = Some(Arc::new(roots));
+        self
+    }
+
+    /// Refuses a `file://` URI outside the roots (see [`crate::roots`]); `s3://` URIs and
+    /// malformed ones pass (the latter fail where they are used). What a request names is
+    /// checked with this before anything is stored.
+    pub fn check_file_uri(&self, uri: &str) -> Result<(), ObjectError> {
+        match ObjectUri::parse(uri) {
+            Ok(ObjectUri::File { path }) => self.confine(uri, &path),
+            _ => Ok(()),
+        }
+    }
+
+    fn confine(&self, uri: &str, path: &Path) -> Result<(), ObjectError> {
+        match &self.file_roots {
+            Some(roots) => roots.check(uri, path).map(drop).map_err(ObjectError::from),
+            None => Ok(()),
+        }
     }
 
     pub fn target(&self) -> &S3Target {
@@ -165,6 +202,7 @@ impl Objects {
                 })
             }
             ObjectUri::File { path } => {
+                self.confine(uri, &path)?;
                 let md = file_metadata(uri, &path).await?;
                 Ok(ObjectMeta { uri: uri.to_owned(), size: md.len(), etag: None })
             }
@@ -192,6 +230,7 @@ impl Objects {
                 Ok(Box::pin(out.body.into_async_read()))
             }
             ObjectUri::File { path } => {
+                self.confine(uri, &path)?;
                 file_metadata(uri, &path).await?;
                 let file = tokio::fs::File::open(&path).await.map_err(|e| file_error(uri, e))?;
                 Ok(Box::pin(file))
@@ -244,6 +283,7 @@ impl Objects {
         match parse_object(uri)? {
             ObjectUri::S3 { bucket, key } => self.put_s3(uri, &bucket, &key, &mut reader).await,
             ObjectUri::File { path } => {
+                self.confine(uri, &path)?;
                 write_atomically(&path, |file| async move {
                     let mut file = file;
                     let n = tokio::io::copy(&mut reader, &mut file).await.map_err(|e| ObjectError::io(uri, e))?;
@@ -279,6 +319,7 @@ impl Objects {
         match ObjectUri::parse(prefix_uri)? {
             ObjectUri::S3 { bucket, key: prefix } => self.list_s3(prefix_uri, &bucket, &prefix).await,
             ObjectUri::File { path } => {
+                self.confine(prefix_uri, &path)?;
                 let owned = prefix_uri.to_owned();
                 tokio::task::spawn_blocking(move || list_files(&owned, &path))
                     .await
@@ -294,10 +335,13 @@ impl Objects {
                 self.s3.delete_object().bucket(&bucket).key(&key).send().await.map_err(|e| sdk_error(uri, e))?;
                 Ok(())
             }
-            ObjectUri::File { path } => match tokio::fs::remove_file(&path).await {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ObjectError::io(uri, e)),
-                _ => Ok(()),
-            },
+            ObjectUri::File { path } => {
+                self.confine(uri, &path)?;
+                match tokio::fs::remove_file(&path).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ObjectError::io(uri, e)),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 
@@ -566,36 +610,38 @@ where
 }
 
 fn list_files(prefix_uri: &str, prefix: &Path) -> Result<Vec<ObjectInfo>, ObjectError> {
-    let mut found = Vec::new();
+    let mut listing = Listing { uri: prefix_uri, found: Vec::new(), visited: 0 };
     match std::fs::metadata(prefix) {
-        Ok(md) if md.is_dir() => walk(prefix_uri, prefix, "", &mut found)?,
-        Ok(md) => found.push(file_info(prefix, "", md.len())),
+        Ok(md) if md.is_dir() => listing.walk(prefix, "")?,
+        Ok(md) => listing.found.push(file_info(prefix, "", md.len())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // Not a path itself: a name prefix within the parent directory.
             let (Some(parent), Some(stem)) = (prefix.parent(), prefix.file_name()) else {
-                return Ok(found);
+                return Ok(listing.found);
             };
             let stem = stem.to_string_lossy().into_owned();
             let entries = match std::fs::read_dir(parent) {
                 Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing.found),
                 Err(e) => return Err(ObjectError::io(prefix_uri, e)),
             };
             for entry in entries {
                 let entry = entry.map_err(|e| ObjectError::io(prefix_uri, e))?;
+                listing.visit()?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let Some(rest) = name.strip_prefix(&stem) else { continue };
                 let ft = entry.file_type().map_err(|e| ObjectError::io(prefix_uri, e))?;
                 if ft.is_dir() {
-                    walk(prefix_uri, &entry.path(), rest, &mut found)?;
+                    listing.walk(&entry.path(), rest)?;
                 } else if ft.is_file() {
                     let len = entry.metadata().map_err(|e| ObjectError::io(prefix_uri, e))?.len();
-                    found.push(file_info(&entry.path(), rest, len));
+                    listing.found.push(file_info(&entry.path(), rest, len));
                 }
             }
         }
         Err(e) => return Err(ObjectError::io(prefix_uri, e)),
     }
+    let mut found = listing.found;
     for info in &mut found {
         info.key = info.key.trim_start_matches('/').to_owned();
     }
@@ -607,25 +653,55 @@ fn file_info(path: &Path, key: &str, size: u64) -> ObjectInfo {
     ObjectInfo { uri: format!("file://{}", path.display()), key: key.to_owned(), size, etag: None }
 }
 
-/// Recursively collects regular files under `dir`, keys prefixed by `key_prefix`.
-/// Symlinks are followed only to files, never into directories, so a link cycle cannot
-/// make a listing endless.
-fn walk(prefix_uri: &str, dir: &Path, key_prefix: &str, found: &mut Vec<ObjectInfo>) -> Result<(), ObjectError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| ObjectError::io(prefix_uri, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| ObjectError::io(prefix_uri, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let key = format!("{key_prefix}/{name}");
-        let ft = entry.file_type().map_err(|e| ObjectError::io(prefix_uri, e))?;
-        if ft.is_dir() {
-            walk(prefix_uri, &entry.path(), &key, found)?;
-        } else if let Ok(md) = std::fs::metadata(entry.path())
-            && md.is_file()
-        {
-            found.push(file_info(&entry.path(), &key, md.len()));
+/// One `file://` listing, bounded by [`MAX_LISTED_ENTRIES`] and [`MAX_LISTED_DEPTH`].
+struct Listing<'a> {
+    uri: &'a str,
+    found: Vec<ObjectInfo>,
+    visited: usize,
+}
+
+impl Listing<'_> {
+    fn visit(&mut self) -> Result<(), ObjectError> {
+        self.visited += 1;
+        if self.visited > MAX_LISTED_ENTRIES {
+            return Err(ObjectError::ListingTooLarge {
+                uri: self.uri.to_owned(),
+                reason: format!("it holds more than {MAX_LISTED_ENTRIES} files and directories"),
+            });
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Collects regular files under `dir`, keys prefixed by `key_prefix`, with a stack rather
+    /// than recursion. Symlinks are followed only to files, never into directories, so a link
+    /// cycle cannot make a listing endless; the depth and entry limits bound the rest.
+    fn walk(&mut self, dir: &Path, key_prefix: &str) -> Result<(), ObjectError> {
+        let mut pending = vec![(dir.to_path_buf(), key_prefix.to_owned(), 0usize)];
+        while let Some((dir, key_prefix, depth)) = pending.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| ObjectError::io(self.uri, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| ObjectError::io(self.uri, e))?;
+                self.visit()?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let key = format!("{key_prefix}/{name}");
+                let ft = entry.file_type().map_err(|e| ObjectError::io(self.uri, e))?;
+                if ft.is_dir() {
+                    if depth >= MAX_LISTED_DEPTH {
+                        return Err(ObjectError::ListingTooLarge {
+                            uri: self.uri.to_owned(),
+                            reason: format!("it has directories more than {MAX_LISTED_DEPTH} levels deep"),
+                        });
+                    }
+                    pending.push((entry.path(), key, depth + 1));
+                } else if let Ok(md) = std::fs::metadata(entry.path())
+                    && md.is_file()
+                {
+                    self.found.push(file_info(&entry.path(), &key, md.len()));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

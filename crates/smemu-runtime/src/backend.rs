@@ -100,6 +100,8 @@ pub struct ObservedContainer {
     pub running: bool,
     /// Where the container listens on 127.0.0.1, when it runs.
     pub host_port: Option<u16>,
+    /// The host directory mounted as its model (`/opt/ml/model`), if any.
+    pub model_dir: Option<PathBuf>,
 }
 
 /// An instance as found on the engine, from its containers' labels.

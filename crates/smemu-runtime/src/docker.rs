@@ -301,6 +301,10 @@ impl Backend for DockerBackend {
                 index,
                 running,
                 host_port: None,
+                model_dir: summary.mounts.iter().flatten().find_map(|m| {
+                    (m.destination.as_deref() == Some(layout::MODEL_DIR))
+                        .then(|| m.source.clone().map(std::path::PathBuf::from))?
+                }),
             });
         }
         let mut out: Vec<ObservedInstance> = instances.into_values().collect();

@@ -21,7 +21,7 @@ pub const FIRST_PORT: u16 = 8080;
 /// ports: disjoint ranges, since the containers share one namespace and so one port space.
 const SAFE_PORTS_BASE: u16 = 20000;
 /// Where the model artifacts are mounted, read-only, as SageMaker does.
-const MODEL_DIR: &str = "/opt/ml/model";
+pub(crate) const MODEL_DIR: &str = "/opt/ml/model";
 /// Published ports bind here only: nothing outside this host reaches a model server.
 const HOST_IP: &str = "127.0.0.1";
 

@@ -3,12 +3,13 @@
 //! endpoint controller and transform jobs share; each words its own failure reasons from
 //! [`LaunchError`].
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smemu_objects::Objects;
+use smemu_objects::{ArtifactCache, ArtifactLease, ObjectError, Objects};
 use smemu_runtime::{Backend, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits, RuntimeError};
 
 use super::plan::ContainerPlan;
@@ -30,6 +31,9 @@ pub(crate) enum LaunchError {
     NoBackend(BackendUnavailable),
     #[error("Could not find model data at {uri}: {reason}")]
     ModelData { uri: String, reason: String },
+    /// The artifact is there but smemu will not use it: too large, or an unsafe archive entry.
+    #[error("Failed to extract model data archive from URL \"{uri}\": {reason}")]
+    ModelDataRefused { uri: String, reason: String },
     #[error("Container {hostname} exited with code {code}; its last log lines: {log_tail}")]
     Exited { index: usize, hostname: String, code: i64, log_tail: String },
     #[error(
@@ -71,6 +75,8 @@ pub struct Launcher {
 struct Inner {
     backend: Result<Arc<dyn Backend>, BackendUnavailable>,
     objects: Option<Objects>,
+    /// The model artifact cache in `config.artifacts_dir`; why not, when it cannot be opened.
+    artifacts: Result<ArtifactCache, String>,
     config: ControllerConfig,
     relay: Relay,
 }
@@ -81,7 +87,14 @@ impl Launcher {
         objects: Option<Objects>,
         config: ControllerConfig,
     ) -> Self {
-        Launcher { inner: Arc::new(Inner { backend, objects, config, relay: Relay::default() }) }
+        let artifacts =
+            ArtifactCache::open(&config.artifacts_dir, config.max_artifact_size, config.artifact_cache_size)
+                .map_err(|err| err.to_string());
+        // Nothing fetches yet: what a killed smemu left half-done can go.
+        if let Ok(cache) = &artifacts {
+            cache.remove_leftovers();
+        }
+        Launcher { inner: Arc::new(Inner { backend, objects, artifacts, config, relay: Relay::default() }) }
     }
 
     pub(crate) fn config(&self) -> &ControllerConfig {
@@ -113,7 +126,7 @@ impl Launcher {
         instance_ids: &[String],
     ) -> Result<Vec<PlacedInstance>, LaunchError> {
         let backend = self.backend()?;
-        let model_dirs = self.model_dirs(spec.containers).await?;
+        let (model_dirs, leases) = self.model_dirs(spec.containers).await?;
         let mut placed = Vec::new();
         let mut failure = None;
         for id in instance_ids {
@@ -131,6 +144,13 @@ impl Launcher {
         }
         if failure.is_none() {
             failure = self.wait_healthy(spec, &placed).await.err();
+        }
+        // The containers that mount the artifacts exist now (the engine reports their mounts to
+        // eviction), or failed and went: the leases are done.
+        if !leases.is_empty() {
+            drop(leases);
+            let this = self.clone();
+            tokio::spawn(async move { this.evict_artifacts().await });
         }
         if let Some(err) = failure {
             for instance in &placed {
@@ -199,34 +219,82 @@ impl Launcher {
         }
     }
 
-    /// Downloads and unpacks the model artifacts of every container (once per content digest).
-    async fn model_dirs(&self, containers: &[ContainerPlan]) -> Result<Vec<Option<PathBuf>>, LaunchError> {
+    /// Downloads and unpacks the model artifacts of every container (once per content digest),
+    /// leasing each cached directory until the caller drops the leases.
+    async fn model_dirs(
+        &self,
+        containers: &[ContainerPlan],
+    ) -> Result<(Vec<Option<PathBuf>>, Vec<ArtifactLease>), LaunchError> {
         let mut dirs = Vec::new();
+        let mut leases = Vec::new();
         for container in containers {
-            dirs.push(self.model_dir(container).await?);
+            match self.model_dir(container).await? {
+                Some((dir, lease)) => {
+                    dirs.push(Some(dir));
+                    leases.push(lease);
+                }
+                None => dirs.push(None),
+            }
         }
-        Ok(dirs)
+        Ok((dirs, leases))
     }
 
-    async fn model_dir(&self, container: &ContainerPlan) -> Result<Option<PathBuf>, LaunchError> {
+    async fn model_dir(&self, container: &ContainerPlan) -> Result<Option<(PathBuf, ArtifactLease)>, LaunchError> {
         let (uri, prefix) = match (&container.model_data_url, &container.model_data_prefix) {
             (Some(url), _) => (url, false),
             (None, Some(prefix)) => (prefix, true),
             (None, None) => return Ok(None),
         };
+        let unavailable = |reason: String| LaunchError::ModelData { uri: uri.clone(), reason };
         let Some(objects) = &self.inner.objects else {
-            return Err(LaunchError::ModelData {
-                uri: uri.clone(),
-                reason: "smemu has no object store configured.".into(),
-            });
+            return Err(unavailable("smemu has no object store configured.".into()));
         };
-        let cache = &self.inner.config.artifacts_dir;
+        let cache = self.inner.artifacts.as_ref().map_err(|why| unavailable(format!("the artifact cache: {why}")))?;
         let fetched = if prefix {
-            smemu_objects::fetch_model_prefix(objects, cache, uri).await
+            cache.fetch_prefix(objects, uri).await
         } else {
-            smemu_objects::fetch_model_artifacts(objects, cache, uri).await
+            cache.fetch(objects, uri).await.map(|(model, lease)| (model.dir, lease))
         };
-        fetched.map(Some).map_err(|err| LaunchError::ModelData { uri: uri.clone(), reason: err.to_string() })
+        fetched.map(Some).map_err(|err| match err {
+            ObjectError::TooLarge { .. } | ObjectError::UnsafeEntry { .. } => {
+                LaunchError::ModelDataRefused { uri: uri.clone(), reason: err.to_string() }
+            }
+            other => unavailable(other.to_string()),
+        })
+    }
+
+    /// Evicts unused cached artifacts past `--artifact-cache-size`. In use: leased by a launch in
+    /// progress, or mounted by any container of this smemu (running or not), as the engine
+    /// reports it, which also covers what a restart adopted. Without an answer from the engine
+    /// nothing is evicted.
+    pub(crate) async fn evict_artifacts(&self) {
+        let Ok(cache) = &self.inner.artifacts else { return };
+        let mounted: HashSet<PathBuf> = match self.backend() {
+            Ok(backend) => match backend.list(self.owner()).await {
+                Ok(observed) => observed
+                    .iter()
+                    .flat_map(|instance| instance.containers.iter().filter_map(|c| c.model_dir.clone()))
+                    .collect(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "not evicting artifacts: cannot list containers");
+                    return;
+                }
+            },
+            // No engine: no container can use anything.
+            Err(_) => HashSet::new(),
+        };
+        match cache.evict(&mounted).await {
+            Ok(eviction) if !eviction.removed.is_empty() => {
+                tracing::info!(
+                    before = eviction.before,
+                    after = eviction.after,
+                    removed = eviction.removed.len(),
+                    "artifact cache evicted"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "evicting cached artifacts"),
+        }
     }
 
     fn instance_spec(&self, spec: &LaunchSpec<'_>, instance_id: &str, model_dirs: &[Option<PathBuf>]) -> InstanceSpec {

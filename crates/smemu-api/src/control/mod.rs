@@ -36,6 +36,10 @@ pub struct ControllerConfig {
     pub data_dir: String,
     /// Where model artifacts are unpacked (mounted read-only into containers).
     pub artifacts_dir: PathBuf,
+    /// Most bytes one model artifact may extract to (`--max-artifact-size`).
+    pub max_artifact_size: u64,
+    /// Unused cached artifacts are evicted past this many bytes (`--artifact-cache-size`).
+    pub artifact_cache_size: u64,
     /// Map instance types to CPU and memory limits.
     pub resource_limits: bool,
     /// How often the watchdog looks for dead instances.

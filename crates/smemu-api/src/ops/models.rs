@@ -24,6 +24,7 @@ pub(crate) async fn create(
     let name = input.model_name.clone().unwrap_or_default();
     let model_arn = arn(&ctx.scope, ResourceType::Model, &name);
     check_containers(&input)?;
+    check_file_urls(state, &input)?;
     // The spec is what DescribeModel echoes: everything given but the name and the tags.
     let spec = CreateModelInput { model_name: None, tags: None, ..input.clone() };
     let record =
@@ -97,6 +98,26 @@ pub(crate) async fn delete(
         .await
         .map_err(|err| ApiError::from_store(err, &arn(&ctx.scope, ResourceType::Model, &name)))?;
     Ok(super::Empty {})
+}
+
+/// `file://` model data (smemu's extension) must lie inside `--file-root`; checked again when an
+/// endpoint or job fetches it, since a path can change in between.
+fn check_file_urls(state: &AppState, input: &CreateModelInput) -> Result<(), ApiError> {
+    let Some(objects) = state.transform_jobs.launcher().objects() else { return Ok(()) };
+    let containers = input.primary_container.iter().chain(input.containers.iter().flatten());
+    for container in containers {
+        let source = container.model_data_source.as_ref().and_then(|s| s.s3_data_source.as_ref());
+        let named = [
+            ("ModelDataUrl", container.model_data_url.as_deref()),
+            ("ModelDataSource.S3DataSource.S3Uri", source.and_then(|s| s.s3_uri.as_deref())),
+        ];
+        for (field, uri) in named {
+            if let Some(uri) = uri {
+                objects.check_file_uri(uri).map_err(|err| ApiError::file_outside_roots(field, &err.to_string()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The rules on containers that the model's constraints cannot express.

@@ -48,6 +48,7 @@ pub(crate) async fn create(
     if is_direct(&model) {
         return Err(ApiError::transform_direct_model(&model_arn));
     }
+    check_file_urls(state, &input)?;
     inputs::list(state.transform_jobs.launcher().objects(), &input).await.map_err(|err| match err {
         InputError::NoObjects { uri } => ApiError::no_input_objects(&uri),
         other => ApiError::validation(other.to_string()),
@@ -82,6 +83,24 @@ pub(crate) async fn create(
     })?;
     state.transform_jobs.run(JobKey::new(&ctx.scope, &name));
     Ok(CreateTransformJobResponse { transform_job_arn: Some(job_arn) })
+}
+
+/// `file://` inputs and outputs (smemu's extension) must lie inside `--file-root`; checked again
+/// each time the job reads or writes, since a path can change in between.
+fn check_file_urls(state: &AppState, input: &CreateTransformJobRequest) -> Result<(), ApiError> {
+    let Some(objects) = state.transform_jobs.launcher().objects() else { return Ok(()) };
+    let source =
+        input.transform_input.as_ref().and_then(|i| i.data_source.as_ref()).and_then(|d| d.s3_data_source.as_ref());
+    let named = [
+        ("TransformInput.DataSource.S3DataSource.S3Uri", source.and_then(|s| s.s3_uri.as_deref())),
+        ("TransformOutput.S3OutputPath", input.transform_output.as_ref().and_then(|o| o.s3_output_path.as_deref())),
+    ];
+    for (field, uri) in named {
+        if let Some(uri) = uri {
+            objects.check_file_uri(uri).map_err(|err| ApiError::file_outside_roots(field, &err.to_string()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The rules the generated validation cannot express, checked before anything is stored.
