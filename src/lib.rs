@@ -102,7 +102,13 @@ pub async fn run(
     let api_config =
         ApiConfig { default_account: config.default_account.clone(), default_region: config.default_region.clone() };
     let state = AppState::new(Arc::new(store.clone()), api_config, endpoints, transform_jobs);
-    smemu_api::wire::serve(listeners.api, state, shutdown).await.context("serving the API")?;
+    let wire = smemu_api::wire::WireConfig {
+        idle_timeout: config.idle_timeout,
+        shutdown_timeout: config.shutdown_timeout,
+        max_buffered_bytes: config.max_buffered_bytes,
+        min_body_rate: config.min_body_rate,
+    };
+    smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
 
     let _ = s3_stop.send(true);
     if let Some(task) = s3_task {

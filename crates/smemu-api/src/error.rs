@@ -169,6 +169,34 @@ impl ApiError {
         Self::client(ErrorCode::Serialization, message)
     }
 
+    // What the listener answers before any operation (sent with 404, 405, 413 or 431 as fits):
+    // AWS documents no texts for these, so smemu's say what was wrong.
+
+    /// A path or method the API does not serve.
+    pub fn unknown_path(method: &str, path: &str) -> Self {
+        Self::client(
+            ErrorCode::UnknownOperation,
+            format!(
+                "No operation is served at {method} {path}: smemu serves POST / with X-Amz-Target, and POST /endpoints/{{EndpointName}}/invocations."
+            ),
+        )
+    }
+
+    /// A request body longer than the listener reads.
+    pub fn body_too_large(max: usize) -> Self {
+        Self::validation(format!("The request body is larger than {max} bytes, the most smemu reads for one request."))
+    }
+
+    /// A request that is not HTTP/1.1 as RFC 9112 has it.
+    pub fn malformed_http(detail: &str) -> Self {
+        Self::serialization(format!("The request is not valid HTTP/1.1: {detail}."))
+    }
+
+    /// A request head (request line and headers) longer than the listener reads.
+    pub fn head_too_large(max: usize) -> Self {
+        Self::serialization(format!("The request head is larger than {max} bytes, the most smemu reads."))
+    }
+
     pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         ApiError::Internal(Box::new(err))
     }
