@@ -295,7 +295,7 @@ fn a_stored_endpoint_of_2147483647_instances_starts_failed_with_the_reason() {
 }
 
 #[test]
-fn max_concurrent_transforms_past_100_is_refused_before_anything_runs() {
+fn request_counts_past_their_bounds_are_refused_before_anything_runs() {
     let smemu = Smemu::start();
     let aws = smemu.aws();
     // Checked before the model and the inputs: neither needs to exist.
@@ -319,4 +319,19 @@ fn max_concurrent_transforms_past_100_is_refused_before_anything_runs() {
     // 100 passes this check and reaches the next one (the model).
     aws.sagemaker(&["create-transform-job", "--cli-input-json", &request(100)])
         .assert_error("ValidationException", "Could not find model");
+    // At most 10 variants per config (the generated validation of the model's list bound).
+    let variants: Vec<Value> = (0..11)
+        .map(|i| json!({"VariantName": format!("v{i}"), "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}))
+        .collect();
+    aws.sagemaker(&[
+        "create-endpoint-config",
+        "--endpoint-config-name",
+        &unique("wide"),
+        "--production-variants",
+        &Value::from(variants).to_string(),
+    ])
+    .assert_error(
+        "ValidationException",
+        "at 'productionVariants' failed to satisfy constraint: Member must have length less than or equal to 10",
+    );
 }
