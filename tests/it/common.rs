@@ -353,3 +353,10 @@ pub fn tagger(tag: &str, hostname: Option<&str>) -> Value {
     }
     container
 }
+
+impl Smemu {
+    /// The smemu process's id (to read its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
