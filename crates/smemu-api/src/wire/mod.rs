@@ -6,6 +6,8 @@
 //! invocations are served on the lanes by the fast path; hyper serves everything else.
 
 mod connections;
+#[cfg(test)]
+mod decode_properties;
 mod dispatch;
 mod fast_path;
 mod identity;

@@ -11,8 +11,9 @@
 //! or equal to, the size of a single record"
 //! (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html>), so a
 //! record (with `SplitType=None`, the whole object) known to be larger than that fails the object
-//! as soon as it is known, not after it was read whole. Only `MaxPayloadInMB=0` (no limit) reads a
-//! `SplitType=None` object, or a `MultiRecord` object, whole, since it is then one request.
+//! as soon as it is known, not after it was read whole. `MaxPayloadInMB=0` (no limit) makes a
+//! `SplitType=None` object, or a `MultiRecord` object, one request: SageMaker then streams it to
+//! the model in chunks, smemu sends one body, so it holds at most [`UNLIMITED_PAYLOAD_CAP`] of it.
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -21,6 +22,10 @@ use smemu_batch::{BatchError, BatchStrategy, CompressionType, PreparedObject, Pr
 use smemu_objects::ObjectError;
 
 use super::gunzip::{GunzipError, gunzip_stream};
+
+/// The most smemu holds for one request when `MaxPayloadInMB` is 0 (no limit): what a model takes in
+/// one body in practice is far less, and without a cap a gzip bomb would fill the machine.
+pub(crate) const UNLIMITED_PAYLOAD_CAP: usize = 1024 * 1024 * 1024;
 
 /// How much more than one payload a piece holds before it is cut.
 const PIECE_SLACK: usize = 2 * 1024 * 1024;
@@ -42,6 +47,8 @@ pub(crate) struct Segments {
     first_byte: usize,
     /// Cut a piece once `buf` holds this much; `None` reads the whole object first.
     target: Option<usize>,
+    /// [`UNLIMITED_PAYLOAD_CAP`] (smaller in tests).
+    cap: usize,
     done: bool,
 }
 
@@ -61,6 +68,7 @@ impl Segments {
             first_record: 0,
             first_byte: 0,
             target,
+            cap: UNLIMITED_PAYLOAD_CAP,
             done: false,
         }
     }
@@ -78,6 +86,11 @@ impl Segments {
             Ok(None) => None,
             Err(PieceError::Batch(err)) => Some(Err(describe(self.plan.settings().split, self.first_byte, err))),
             Err(PieceError::Input(err)) => Some(Err(err.to_string())),
+            Err(PieceError::OverCap) => Some(Err(format!(
+                "the object is larger than {} bytes, the most smemu sends in one request when \
+                 MaxPayloadInMB is 0 (no limit); set MaxPayloadInMB or split the input into smaller objects",
+                self.cap
+            ))),
         }
     }
 
@@ -92,7 +105,12 @@ impl Segments {
                 return Ok(Some(self.cut()?));
             }
             match self.chunks.next().await {
-                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Ok(chunk)) => {
+                    if self.plan.max_payload_bytes().is_none() && self.buf.len() + chunk.len() > self.cap {
+                        return Err(PieceError::OverCap);
+                    }
+                    self.buf.extend_from_slice(&chunk);
+                }
                 Some(Err(err)) => return Err(PieceError::Input(err)),
                 None => {
                     self.done = true;
@@ -155,6 +173,8 @@ impl Segments {
 enum PieceError {
     Batch(BatchError),
     Input(GunzipError),
+    /// `MaxPayloadInMB` is 0 and the object passed [`UNLIMITED_PAYLOAD_CAP`].
+    OverCap,
 }
 
 impl From<BatchError> for PieceError {
@@ -256,6 +276,28 @@ mod tests {
             let err = bodies(Segments::new(plan, chunked(gz.clone(), 8192))).await.unwrap_err();
             assert!(err.contains("record 0 is larger than MaxPayloadInMB allows (1048576 bytes)"), "{split}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn without_a_payload_limit_an_endless_object_stops_at_the_cap() {
+        for (split, strategy) in
+            [(SplitType::None, BatchStrategy::SingleRecord), (SplitType::Line, BatchStrategy::MultiRecord)]
+        {
+            let mut segments = Segments::new(plan(split, strategy, 0, CompressionType::None), endless(b'z'));
+            segments.cap = 3 << 20;
+            let err = bodies(segments).await.unwrap_err();
+            assert!(
+                err.starts_with("the object is larger than 3145728 bytes, the most smemu sends in one request"),
+                "{err}"
+            );
+        }
+        // Under the cap, no limit means one request for the whole object.
+        let mut segments = Segments::new(
+            plan(SplitType::Line, BatchStrategy::MultiRecord, 0, CompressionType::None),
+            chunked(b"a\nb\n".to_vec(), 1),
+        );
+        segments.cap = 3 << 20;
+        assert_eq!(bodies(segments).await.unwrap(), vec![Bytes::from_static(b"a\nb\n")]);
     }
 
     #[tokio::test]
