@@ -1,6 +1,7 @@
 //! smemu-objects: the object layer — an embedded S3 server, one facade for `s3://` and `file://` URIs, and model artifact fetching.
 //!
-//! - [`embedded`]: serve S3 (s3s + s3s-fs) from a local directory;
+//! - [`embedded`]: serve S3 (s3s + s3s-fs) from a local directory, with buckets owned by
+//!   accounts and, optionally, SigV4 verified;
 //! - [`store`]: [`Objects`], reading/writing/listing by URI against the embedded server,
 //!   an external S3, or AWS;
 //! - [`artifacts`] and [`archive`]: `ModelDataUrl` / `S3DataSource` to a local directory,
@@ -15,7 +16,7 @@ pub mod store;
 pub mod uri;
 
 pub use artifacts::{FetchedModel, fetch_model_artifacts, fetch_model_artifacts_detailed, fetch_model_prefix};
-pub use embedded::{EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, EmbeddedS3, serve_embedded_s3};
+pub use embedded::{DEFAULT_ACCOUNT, EmbeddedAuth, EmbeddedS3, InternalKey, OWNERS_DIR, serve_embedded_s3};
 pub use error::ObjectError;
 pub use store::{
     ENDPOINT_ENV, ObjectInfo, ObjectMeta, ObjectReader, Objects, ObjectsConfig, PART_SIZE, S3Target,

@@ -113,7 +113,8 @@ impl Launcher {
         instance_ids: &[String],
     ) -> Result<Vec<PlacedInstance>, LaunchError> {
         let backend = self.backend()?;
-        let model_dirs = self.model_dirs(spec.containers).await?;
+        // Model data is read as the resource's account (`resource` is `<account>/<region>/<name>`).
+        let model_dirs = self.model_dirs(spec.containers, spec.resource.split('/').next().unwrap_or_default()).await?;
         let mut placed = Vec::new();
         let mut failure = None;
         for id in instance_ids {
@@ -200,21 +201,25 @@ impl Launcher {
     }
 
     /// Downloads and unpacks the model artifacts of every container (once per content digest).
-    async fn model_dirs(&self, containers: &[ContainerPlan]) -> Result<Vec<Option<PathBuf>>, LaunchError> {
+    async fn model_dirs(
+        &self,
+        containers: &[ContainerPlan],
+        account: &str,
+    ) -> Result<Vec<Option<PathBuf>>, LaunchError> {
         let mut dirs = Vec::new();
         for container in containers {
-            dirs.push(self.model_dir(container).await?);
+            dirs.push(self.model_dir(container, account).await?);
         }
         Ok(dirs)
     }
 
-    async fn model_dir(&self, container: &ContainerPlan) -> Result<Option<PathBuf>, LaunchError> {
+    async fn model_dir(&self, container: &ContainerPlan, account: &str) -> Result<Option<PathBuf>, LaunchError> {
         let (uri, prefix) = match (&container.model_data_url, &container.model_data_prefix) {
             (Some(url), _) => (url, false),
             (None, Some(prefix)) => (prefix, true),
             (None, None) => return Ok(None),
         };
-        let Some(objects) = &self.inner.objects else {
+        let Some(objects) = self.inner.objects.as_ref().map(|objects| objects.as_account(account)) else {
             return Err(LaunchError::ModelData {
                 uri: uri.clone(),
                 reason: "smemu has no object store configured.".into(),
@@ -222,9 +227,9 @@ impl Launcher {
         };
         let cache = &self.inner.config.artifacts_dir;
         let fetched = if prefix {
-            smemu_objects::fetch_model_prefix(objects, cache, uri).await
+            smemu_objects::fetch_model_prefix(&objects, cache, uri).await
         } else {
-            smemu_objects::fetch_model_artifacts(objects, cache, uri).await
+            smemu_objects::fetch_model_artifacts(&objects, cache, uri).await
         };
         fetched.map(Some).map_err(|err| LaunchError::ModelData { uri: uri.clone(), reason: err.to_string() })
     }

@@ -47,7 +47,8 @@ pub(crate) async fn create(
     if is_direct(&model) {
         return Err(ApiError::transform_direct_model(&model_arn));
     }
-    inputs::list(state.transform_jobs.launcher().objects(), &input).await.map_err(|err| match err {
+    let objects = state.transform_jobs.launcher().objects().map(|objects| objects.as_account(&ctx.scope.account));
+    inputs::list(objects.as_ref(), &input).await.map_err(|err| match err {
         InputError::NoObjects { uri } => ApiError::no_input_objects(&uri),
         other => ApiError::validation(other.to_string()),
     })?;
