@@ -131,10 +131,8 @@ pub(crate) struct Authenticator(pub(crate) Arc<EmbeddedAuth>);
 impl S3Auth for Authenticator {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         let auth = &self.0;
-        if let Some(keys) = &auth.strict_keys {
-            if let Some(credential) = keys.get(access_key) {
-                return Ok(SecretKey::from(credential.secret_access_key.clone()));
-            }
+        if let Some(credential) = auth.strict_keys.as_ref().and_then(|keys| keys.get(access_key)) {
+            return Ok(SecretKey::from(credential.secret_access_key.clone()));
         }
         if InternalKey::account_of(access_key).is_some() {
             return Ok(SecretKey::from(auth.internal_key.secret.clone()));
