@@ -56,6 +56,10 @@ async fn the_internal_key_acts_as_each_account_in_strict_mode() {
         assert!(matches!(err, Some(ObjectError::AccessDenied { .. })), "{err:?}");
     }
     assert!(!root.join("a-models/planted.txt").exists());
+    // A put into a bucket nobody created is NoSuchBucket, not a new bucket owned by nobody.
+    let err = a.put_bytes("s3://never-created/k", "x").await.err();
+    assert!(matches!(err, Some(ObjectError::NoSuchBucket { .. })), "{err:?}");
+    assert!(!root.join("never-created").exists());
     a.head("s3://a-models/small.txt").await.expect("A's object is still there");
 
     // A key made up without the server's internal key is refused.
