@@ -56,6 +56,13 @@ async fn the_internal_key_acts_as_each_account_in_strict_mode() {
         assert!(matches!(err, Some(ObjectError::AccessDenied { .. })), "{err:?}");
     }
     assert!(!root.join("a-models/planted.txt").exists());
+    // Nor can B copy A's object into a bucket of its own.
+    b.create_bucket("b-bucket").await.expect("B creates its bucket");
+    let copied =
+        b.s3_client().copy_object().bucket("b-bucket").key("stolen").copy_source("a-models/small.txt").send().await;
+    let code = copied.as_ref().err().and_then(aws_sdk_s3::error::ProvideErrorMetadata::code);
+    assert_eq!(code, Some("AccessDenied"), "{copied:?}");
+    assert!(!root.join("b-bucket/stolen").exists());
     // A put into a bucket nobody created is NoSuchBucket, not a new bucket owned by nobody.
     let err = a.put_bytes("s3://never-created/k", "x").await.err();
     assert!(matches!(err, Some(ObjectError::NoSuchBucket { .. })), "{err:?}");
