@@ -12,6 +12,7 @@ mod cli_tags;
 mod cli_transform;
 mod hardening_batch;
 mod hardening_quota;
+mod hardening_s3;
 mod invoke_connections;
 mod persistence;
 mod protocol;

@@ -49,7 +49,8 @@ pub(crate) async fn create(
         return Err(ApiError::transform_direct_model(&model_arn));
     }
     check_file_urls(state, &input)?;
-    inputs::list(state.transform_jobs.launcher().objects(), &input).await.map_err(|err| match err {
+    let objects = state.transform_jobs.launcher().objects().map(|objects| objects.as_account(&ctx.scope.account));
+    inputs::list(objects.as_ref(), &input).await.map_err(|err| match err {
         InputError::NoObjects { uri } => ApiError::no_input_objects(&uri),
         other => ApiError::validation(other.to_string()),
     })?;

@@ -211,9 +211,11 @@ impl Work<'_> {
     async fn transform(&self) -> Result<(), JobFailure> {
         let request = &self.doc.request;
         let launcher = self.jobs.launcher();
+        // The job reads and writes S3 as its own account.
+        let objects = launcher.objects().map(|objects| objects.as_account(&self.key.account));
         let mut inputs =
-            inputs::list(launcher.objects(), request).await.map_err(|err| JobFailure::Client(err.to_string()))?;
-        let objects = launcher.objects().ok_or_else(|| JobFailure::Client("smemu has no object store".into()))?;
+            inputs::list(objects.as_ref(), request).await.map_err(|err| JobFailure::Client(err.to_string()))?;
+        let objects = objects.as_ref().ok_or_else(|| JobFailure::Client("smemu has no object store".into()))?;
         inputs::fill_sizes(objects, &mut inputs).await;
         let (timeout, retries) = params::client_config(request);
         let transport = BatchTransport::new(
