@@ -14,9 +14,10 @@ fn a_two_container_pipeline_runs_both_containers_in_order() {
     let smemu = Smemu::start();
     let aws = smemu.aws();
     let name = unique("pipe2");
-    // The second container starts slowly, so the endpoint is seen Creating before InService.
+    // The second container starts slowly, so the endpoint is seen Creating before InService: long
+    // enough for two CLI calls on a loaded machine (at 3 s, CI-like load let it finish first).
     let mut slow = tagger("b", None);
-    slow["Environment"]["SMEMU_TEST_STARTUP_DELAY_MS"] = json!("3000");
+    slow["Environment"]["SMEMU_TEST_STARTUP_DELAY_MS"] = json!("10000");
     aws.sagemaker(&[
         "create-model",
         "--model-name",
