@@ -353,3 +353,10 @@ pub fn tagger(tag: &str, hostname: Option<&str>) -> Value {
     }
     container
 }
+
+impl Smemu {
+    /// The smemu child's process id (for `/proc/<pid>` measurements).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
