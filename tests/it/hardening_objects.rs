@@ -154,11 +154,11 @@ fn a_gzip_bomb_and_a_sparse_tar_fail_the_endpoint_naming_the_limit() {
 }
 
 #[test]
-fn the_artifact_cache_evicts_unused_artifacts_and_keeps_those_in_use() {
+fn the_artifact_cache_evicts_unused_artifacts_and_keeps_those_in_use_across_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
-    let smemu =
-        Smemu::start_with(&tmp.path().join("data"), &["--s3-listen", "127.0.0.1:0", "--artifact-cache-size", "1MiB"]);
-    let aws = smemu.aws();
+    let data_dir = tmp.path().join("data");
+    let flags = ["--s3-listen", "127.0.0.1:0", "--artifact-cache-size", "1MiB"];
+    let mut smemu = Smemu::start_with(&data_dir, &flags);
     let bucket = unique("cache");
     // Three models of about 600 KB each: any two exceed the cache's 1 MiB.
     let models: Vec<(String, String, String)> = ["alpha", "beta", "gamma"]
@@ -169,23 +169,32 @@ fn the_artifact_cache_evicts_unused_artifacts_and_keeps_those_in_use() {
             (greeting.to_string(), uri, sha256(&tarball))
         })
         .collect();
-    let endpoint = |(greeting, uri, _): &(String, String, String)| {
+    let endpoint = |aws: &AwsCli, (greeting, uri, _): &(String, String, String)| {
         let name = unique(greeting);
-        create_endpoint(&aws, &name, uri, "echo-env");
-        assert_eq!(wait_settled(&aws, &name, 120)["EndpointStatus"], "InService");
+        create_endpoint(aws, &name, uri, "echo-env");
+        assert_eq!(wait_settled(aws, &name, 120)["EndpointStatus"], "InService");
         name
     };
-    let alpha = endpoint(&models[0]);
-    let beta = endpoint(&models[1]);
+    let aws = smemu.aws();
+    let alpha = endpoint(&aws, &models[0]);
+    let beta = endpoint(&aws, &models[1]);
     aws.sagemaker(&["delete-endpoint", "--endpoint-name", &beta]).json();
     eventually(60, "beta to be deleted", || {
         (!aws.sagemaker(&["describe-endpoint", "--endpoint-name", &beta]).success).then_some(())
     });
-    let gamma = endpoint(&models[2]);
-
-    // beta's artifact is used by no container: evicted. alpha's and gamma's are mounted: kept,
-    // though the cache is still over its size.
     let digests: Vec<&str> = models.iter().map(|(_, _, d)| d.as_str()).collect();
+    let mut both = vec![digests[0].to_owned(), digests[1].to_owned()];
+    both.sort();
+    assert_eq!(cached(&smemu), both, "nothing is evicted before the next launch");
+
+    // A restart: smemu remembers nothing of what alpha mounts; the engine tells it.
+    smemu.stop();
+    let smemu = Smemu::start_with(&data_dir, &flags);
+    let aws = smemu.aws();
+    let gamma = endpoint(&aws, &models[2]);
+
+    // beta's artifact is used by no container: evicted. alpha's (adopted) and gamma's are
+    // mounted: kept, though the cache is still over its size.
     eventually(30, "beta's artifact to be evicted", || (!cached(&smemu).iter().any(|n| n == digests[1])).then_some(()));
     let left = cached(&smemu);
     assert!(left.iter().any(|n| n == digests[0]) && left.iter().any(|n| n == digests[2]), "{left:?}");
