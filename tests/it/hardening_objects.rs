@@ -258,6 +258,23 @@ fn file_urls_outside_the_file_roots_are_refused_and_inside_them_work() {
     }
     assert!(!Path::new("/etc/smemu-out").exists());
 
+    // An input tree deeper than the listing goes is refused at once, saying why.
+    let mut deep = base.join("allowed/deep");
+    for _ in 0..70 {
+        deep.push("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("rows.txt"), "r1\n").unwrap();
+    let request = json!({
+        "TransformJobName": unique("deep"),
+        "ModelName": model,
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": format!("file://{}/allowed/deep/", base.display())}}},
+        "TransformOutput": {"S3OutputPath": inside_out},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    });
+    let out = aws.sagemaker(&["create-transform-job", "--cli-input-json", &request.to_string()]);
+    out.assert_error("ValidationException", "more than 64 levels deep");
+
     // Inside a root: the directory is mounted as the model.
     let name = unique("inside");
     let container = json!({"Image": TEST_IMAGE, "ModelDataUrl": format!("file://{}", model_dir.display()), "Environment": {"SMEMU_TEST_ROLE": "echo-env"}});
@@ -315,4 +332,20 @@ fn measure_peak_rss_with_the_gzip_bomb_and_the_sparse_tar_at_the_default_cap() {
         );
         assert!(matches!(settled["EndpointStatus"].as_str(), Some("InService" | "Failed")), "{settled}");
     }
+}
+
+#[test]
+fn client_errors_of_the_embedded_s3_are_not_logged_as_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smemu = Smemu::start_with(&tmp.path().join("data"), &["--s3-listen", "127.0.0.1:0"]);
+    let s3 = AwsCli::new(&smemu.s3_url);
+    let bucket = unique("logs");
+    assert!(s3.run("s3", &["mb", &format!("s3://{bucket}")]).success);
+    // NoSuchBucket, NoSuchKey, InvalidBucketName: the client's mistakes.
+    assert!(!s3.run("s3", &["ls", &format!("s3://{}", unique("missing"))]).success);
+    assert!(!s3.run("s3api", &["head-object", "--bucket", &bucket, "--key", "absent"]).success);
+    assert!(!s3.run("s3api", &["list-objects-v2", "--bucket", "Not_A_Bucket"]).success);
+    let log = std::fs::read_to_string(tmp.path().join("smemu.log")).unwrap();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "client errors logged at ERROR: {errors:#?}");
 }
