@@ -193,8 +193,8 @@ fn the_artifact_cache_evicts_unused_artifacts_and_keeps_those_in_use_across_a_re
     let aws = smemu.aws();
     let gamma = endpoint(&aws, &models[2]);
 
-    // beta's artifact is used by no container: evicted. alpha's (adopted) and gamma's are
-    // mounted: kept, though the cache is still over its size.
+    // beta's artifact is used by no container: evicted (at start-up, or after gamma's launch).
+    // alpha's (adopted) and gamma's are mounted: kept, though the cache is still over its size.
     eventually(30, "beta's artifact to be evicted", || (!cached(&smemu).iter().any(|n| n == digests[1])).then_some(()));
     let left = cached(&smemu);
     assert!(left.iter().any(|n| n == digests[0]) && left.iter().any(|n| n == digests[2]), "{left:?}");
