@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// InvokeEndpoint is answered with a throttling error.
     #[arg(long, env = "SMEMU_MAX_BUFFERED_BYTES", default_value = "512MiB", value_parser = parse_bytes)]
     pub max_buffered_bytes: u64,
+    /// Bytes per second a request body must keep up once `--idle-timeout` has passed since it
+    /// began (e.g. `1KiB`); a body that trickles more slowly is cut off.
+    #[arg(long, env = "SMEMU_MIN_BODY_RATE", default_value = "1KiB", value_parser = parse_bytes)]
+    pub min_body_rate: u64,
     /// `any` accepts every request (the account is read from a 12-digit access key id);
     /// `strict` verifies SigV4 signatures against `--access-keys`.
     #[arg(long, env = "SMEMU_AUTH", value_enum, default_value = "any")]
@@ -119,6 +123,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// See [`ServeArgs::max_buffered_bytes`].
     pub max_buffered_bytes: u64,
+    /// See [`ServeArgs::min_body_rate`].
+    pub min_body_rate: u64,
     /// See [`ServeArgs::auth`].
     pub auth: AuthMode,
     /// See [`ServeArgs::access_keys`].
@@ -152,6 +158,7 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             max_buffered_bytes: 512 << 20,
+            min_body_rate: 1024,
             auth: AuthMode::Any,
             access_keys: None,
         }
@@ -174,6 +181,7 @@ impl From<&ServeArgs> for Config {
             idle_timeout: args.idle_timeout,
             shutdown_timeout: args.shutdown_timeout,
             max_buffered_bytes: args.max_buffered_bytes,
+            min_body_rate: args.min_body_rate,
             auth: args.auth,
             access_keys: args.access_keys.clone(),
         }

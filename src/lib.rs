@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher, TransformJobs};
-use smemu_objects::{FileRoots, Objects, ObjectsConfig};
+use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
 use smemu_runtime::{Backend, DockerBackend};
 use smemu_store::SqliteStore;
 use tokio::net::TcpListener;
@@ -41,15 +41,25 @@ pub async fn run(
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?;
 
-    // Where the embedded S3 keeps its objects.
+    // Where the embedded S3 keeps its objects, and who may use it: with --auth strict the keys
+    // of --access-keys; smemu's own client signs with a key made up now and never written down.
     let s3_root = config.data_dir.join("s3");
+    let s3_auth = EmbeddedAuth {
+        strict_keys: match config.auth {
+            config::AuthMode::Any => None,
+            config::AuthMode::Strict => Some(read_access_keys(config.access_keys.as_deref())?),
+        },
+        default_account: config.default_account.clone(),
+        internal_key: InternalKey::generate(),
+    };
+    let internal_key = s3_auth.internal_key.clone();
     let (s3_stop, s3_stopped) = tokio::sync::watch::channel(false);
     let mut embedded_endpoint = None;
     let s3_task = match listeners.s3 {
         Some(listener) => {
             embedded_endpoint = Some(format!("http://{}", listener.local_addr()?));
             let mut stopped = s3_stopped.clone();
-            Some(tokio::spawn(smemu_objects::serve_embedded_s3(listener, s3_root.clone(), None, async move {
+            Some(tokio::spawn(smemu_objects::serve_embedded_s3(listener, s3_root.clone(), s3_auth, async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             })))
         }
@@ -60,6 +70,8 @@ pub async fn run(
     let objects = Objects::new(ObjectsConfig {
         embedded_endpoint,
         embedded_credentials: None,
+        embedded_key: Some(internal_key),
+        default_account: config.default_account.clone(),
         external_endpoint: config.s3_endpoint.clone(),
         external_credentials: None,
         force_path_style: config.s3_path_style,
@@ -90,6 +102,7 @@ pub async fn run(
             artifact_cache_size: config.artifact_cache_size,
             resource_limits: config.resource_limits,
             watchdog_interval: Duration::from_secs(2),
+            max_instances: config.max_instances,
         },
     );
     let endpoints = Endpoints::new(Arc::new(store.clone()), launcher.clone());
@@ -104,7 +117,13 @@ pub async fn run(
     let api_config =
         ApiConfig { default_account: config.default_account.clone(), default_region: config.default_region.clone() };
     let state = AppState::new(Arc::new(store.clone()), api_config, endpoints, transform_jobs);
-    smemu_api::wire::serve(listeners.api, state, shutdown).await.context("serving the API")?;
+    let wire = smemu_api::wire::WireConfig {
+        idle_timeout: config.idle_timeout,
+        shutdown_timeout: config.shutdown_timeout,
+        max_buffered_bytes: config.max_buffered_bytes,
+        min_body_rate: config.min_body_rate,
+    };
+    smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
 
     let _ = s3_stop.send(true);
     if let Some(task) = s3_task {
@@ -112,4 +131,14 @@ pub async fn run(
     }
     store.pool().close().await;
     Ok(())
+}
+
+/// The keys of `--access-keys`, which `--auth strict` needs.
+fn read_access_keys(path: Option<&std::path::Path>) -> anyhow::Result<smemu_types::auth::AccessKeys> {
+    let path = path.context("--auth strict needs --access-keys FILE (env SMEMU_ACCESS_KEYS)")?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading --access-keys {}", path.display()))?;
+    let keys = smemu_types::auth::AccessKeys::parse(&text)
+        .map_err(|e| anyhow::anyhow!("--access-keys {}: {e}", path.display()))?;
+    anyhow::ensure!(!keys.is_empty(), "--access-keys {} lists no keys", path.display());
+    Ok(keys)
 }

@@ -355,8 +355,24 @@ pub fn tagger(tag: &str, hostname: Option<&str>) -> Value {
 }
 
 impl Smemu {
-    /// The smemu child's process id (for `/proc/<pid>` measurements).
+    /// The smemu child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The smemu child's resident set size in KiB (`VmRSS` in `/proc/<pid>/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// Kills smemu with SIGKILL (no shutdown at all) and waits for it; its containers stay.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

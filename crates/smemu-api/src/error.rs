@@ -81,6 +81,22 @@ impl ApiError {
         Self::client(ErrorCode::ResourceLimitExceeded, format!("A resource can have at most {max} tags."))
     }
 
+    /// Past `--max-instances`: the real service's account-level quota error. Real text, as SageMaker
+    /// answers CreateEndpoint past `'ml.m5.large for endpoint usage'` (e.g.
+    /// https://github.com/aws-samples/aws-genai-llm-chatbot/issues/244: "The account-level service limit
+    /// 'ml.g5.12xlarge for endpoint usage' is 2 Instances, with current utilization of 2 Instances and a
+    /// request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this
+    /// quota"); smemu's one quota counts every instance type, endpoints and transform jobs together,
+    /// and its name says which flag raises it.
+    pub fn instance_quota_exceeded(limit: u64, utilization: u64, delta: u64) -> Self {
+        Self::client(
+            ErrorCode::ResourceLimitExceeded,
+            format!(
+                "The account-level service limit '{INSTANCE_QUOTA_NAME}' is {limit} Instances, with current utilization of {utilization} Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request an increase for this quota."
+            ),
+        )
+    }
+
     pub fn invalid_next_token() -> Self {
         Self::validation("Invalid pagination token: use the NextToken of an earlier answer to the same call.")
     }
@@ -108,6 +124,14 @@ impl ApiError {
     pub fn transform_payload_times_concurrency(concurrency: i32, payload_mb: i32) -> Self {
         Self::validation(format!(
             "MaxConcurrentTransforms ({concurrency}) multiplied by MaxPayloadInMB ({payload_mb}) must not exceed 100."
+        ))
+    }
+
+    /// `MaxConcurrentTransforms` past 100: with any payload of 1 MB or more, past the documented cap
+    /// on their product (text unconfirmed).
+    pub fn transform_concurrency_too_large(concurrency: i32) -> Self {
+        Self::validation(format!(
+            "MaxConcurrentTransforms ({concurrency}) multiplied by MaxPayloadInMB must not exceed 100: at most 100 concurrent transforms."
         ))
     }
 
@@ -145,6 +169,34 @@ impl ApiError {
         Self::client(ErrorCode::Serialization, message)
     }
 
+    // What the listener answers before any operation (sent with 404, 405, 413 or 431 as fits):
+    // AWS documents no texts for these, so smemu's say what was wrong.
+
+    /// A path or method the API does not serve.
+    pub fn unknown_path(method: &str, path: &str) -> Self {
+        Self::client(
+            ErrorCode::UnknownOperation,
+            format!(
+                "No operation is served at {method} {path}: smemu serves POST / with X-Amz-Target, and POST /endpoints/{{EndpointName}}/invocations."
+            ),
+        )
+    }
+
+    /// A request body longer than the listener reads.
+    pub fn body_too_large(max: usize) -> Self {
+        Self::validation(format!("The request body is larger than {max} bytes, the most smemu reads for one request."))
+    }
+
+    /// A request that is not HTTP/1.1 as RFC 9112 has it.
+    pub fn malformed_http(detail: &str) -> Self {
+        Self::serialization(format!("The request is not valid HTTP/1.1: {detail}."))
+    }
+
+    /// A request head (request line and headers) longer than the listener reads.
+    pub fn head_too_large(max: usize) -> Self {
+        Self::serialization(format!("The request head is larger than {max} bytes, the most smemu reads."))
+    }
+
     pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         ApiError::Internal(Box::new(err))
     }
@@ -171,6 +223,10 @@ impl From<StoreError> for ApiError {
         Self::internal(err)
     }
 }
+
+/// The name smemu gives its instance quota in `ResourceLimitExceeded` texts and failure reasons.
+pub(crate) const INSTANCE_QUOTA_NAME: &str =
+    "Number of instances across all endpoints and transform jobs (smemu --max-instances)";
 
 /// FailureReason allows at most this many characters.
 const MAX_FAILURE_REASON: usize = 1024;

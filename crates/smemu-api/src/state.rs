@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use smemu_store::Store;
 
+use crate::ops::quota::AccountLocks;
 use crate::{Endpoints, TransformJobs};
 
 /// Settings that shape answers.
@@ -29,10 +30,12 @@ pub struct AppState {
     pub endpoints: Endpoints,
     /// The transform job runners.
     pub transform_jobs: TransformJobs,
+    /// The instance quota's lock per account (`ops::quota`).
+    pub(crate) quota: Arc<AccountLocks>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig, endpoints: Endpoints, transform_jobs: TransformJobs) -> Self {
-        AppState { store, config: Arc::new(config), endpoints, transform_jobs }
+        AppState { store, config: Arc::new(config), endpoints, transform_jobs, quota: Arc::default() }
     }
 }

@@ -31,6 +31,12 @@ pub(crate) fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
     within(|| tokio::time::sleep(duration))
 }
 
+/// A sleep until `deadline` on the timers' runtime; `Sleep::reset` moves it cheaply (to a later
+/// deadline without touching the timer wheel).
+pub(crate) fn sleep_until(deadline: tokio::time::Instant) -> tokio::time::Sleep {
+    within(|| tokio::time::sleep_until(deadline))
+}
+
 fn handle() -> Option<&'static Handle> {
     static HANDLE: OnceLock<Option<Handle>> = OnceLock::new();
     HANDLE

@@ -23,6 +23,14 @@ pub enum BatchError {
     )]
     RecordTooLarge { index: usize, size: usize, max: usize },
 
+    /// A record found to be over the limit while it is still being read (its whole size is
+    /// not known: reading stops there, so that memory stays bounded).
+    #[error(
+        "record {index} is larger than MaxPayloadInMB allows ({max} bytes); \
+         raise MaxPayloadInMB (0 = no limit) or split the input into smaller records"
+    )]
+    PayloadExceeded { index: usize, max: usize },
+
     /// A RecordIO or TFRecord object whose framing cannot be read.
     #[error("bad {format} framing at byte {offset}: {reason}")]
     BadFraming { format: &'static str, offset: usize, reason: String },
@@ -34,6 +42,10 @@ pub enum BatchError {
     /// An input record that cannot be read in the job's content type (CSV, JSON).
     #[error("input record {index}: {reason}")]
     BadRecord { index: usize, reason: String },
+
+    /// A record of the model's response that cannot be read (the input record it answers is `index`).
+    #[error("output record {output} of the model's response to input record {index}: {reason}")]
+    BadOutputRecord { index: usize, output: usize, reason: String },
 
     /// A JSONPath filter that does not fit the record it is applied to.
     #[error("{param} {filter:?} on record {index}: {reason}")]
@@ -62,6 +74,32 @@ pub enum BatchError {
 impl BatchError {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         BatchError::InvalidSettings { message: message.into() }
+    }
+
+    /// The input record the error is about, counted from 0 in its object, if it names one.
+    pub fn record_index(&self) -> Option<usize> {
+        match self {
+            BatchError::RecordTooLarge { index, .. }
+            | BatchError::PayloadExceeded { index, .. }
+            | BatchError::BadRecord { index, .. }
+            | BatchError::BadOutputRecord { index, .. }
+            | BatchError::Filter { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+
+    /// The same error with record indexes counted `first` records later: for errors found
+    /// in a piece of an object whose first record is the object's record `first`.
+    pub fn shift_records(mut self, first: usize) -> Self {
+        match &mut self {
+            BatchError::RecordTooLarge { index, .. }
+            | BatchError::PayloadExceeded { index, .. }
+            | BatchError::BadRecord { index, .. }
+            | BatchError::BadOutputRecord { index, .. }
+            | BatchError::Filter { index, .. } => *index += first,
+            _ => {}
+        }
+        self
     }
 }
 

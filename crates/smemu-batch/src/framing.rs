@@ -190,6 +190,60 @@ impl Iterator for TfRecordFrames {
     }
 }
 
+/// What the headers at the start of `data` say about the next framed record, for a reader
+/// that has only part of an object (see [`crate::split::probe_record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// The next record ends `len` bytes in.
+    Complete { len: usize },
+    /// The next record does not end within `data`; its content is at least `size` bytes.
+    Partial { size: usize },
+    /// The headers are not valid framing (splitting the bytes says why).
+    Invalid,
+}
+
+/// [`Probe`] for RecordIO: follows the part headers (no data is read).
+pub fn probe_recordio(data: &[u8]) -> Probe {
+    let mut pos = 0usize;
+    let mut size = 0usize;
+    let mut first = true;
+    loop {
+        let (Some(magic), Some(lrec)) = (read_u32(data, pos), pos.checked_add(4).and_then(|p| read_u32(data, p)))
+        else {
+            return Probe::Partial { size };
+        };
+        let cflag = lrec >> 29;
+        if magic != RECORDIO_MAGIC || !matches!((first, cflag), (true, 0 | 1) | (false, 2 | 3)) {
+            return Probe::Invalid;
+        }
+        first = false;
+        let len = (lrec & LENGTH_MASK) as usize;
+        size = size.saturating_add(len);
+        pos = pos.saturating_add(8).saturating_add(len.div_ceil(4) * 4);
+        if pos > data.len() {
+            return Probe::Partial { size };
+        }
+        if cflag == 0 || cflag == 3 {
+            return Probe::Complete { len: pos };
+        }
+    }
+}
+
+/// [`Probe`] for TFRecord: reads the length header (checking its CRC), not the data.
+pub fn probe_tfrecord(data: &[u8]) -> Probe {
+    let (Some(len), Some(len_crc)) = (read_u64(data, 0), read_u32(data, 8)) else {
+        return Probe::Partial { size: 0 };
+    };
+    if len_crc != masked_crc32c(&data[..8]) {
+        return Probe::Invalid;
+    }
+    let size = usize::try_from(len).unwrap_or(usize::MAX);
+    match size.checked_add(16) {
+        Some(total) if total <= data.len() => Probe::Complete { len: total },
+        _ => Probe::Partial { size },
+    }
+}
+
 /// Frames one record as dmlc's `RecordIOWriter::WriteRecord` does (splitting at aligned
 /// occurrences of the magic). For building fixtures and test data.
 ///

@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 
-use crate::node::Node;
+use crate::node::{Node, NodeError};
 
 /// Member name for the model's output in a joined JSON record.
 pub const SAGEMAKER_OUTPUT: &str = "SageMakerOutput";
@@ -45,9 +45,16 @@ pub fn join_json(input: Node, output: Node) -> Node {
 }
 
 /// A model output record as a JSON value: parsed when it is JSON, else the text itself
-/// (invalid UTF-8 replaced) as a string.
-pub fn parse_output_json(bytes: &[u8]) -> Node {
-    Node::parse(bytes).unwrap_or_else(|_| Node::Text(String::from_utf8_lossy(bytes.trim_ascii()).into_owned()))
+/// (invalid UTF-8 replaced) as a string. JSON nested deeper than [`crate::node::MAX_DEPTH`]
+/// is an error: it is JSON, and passing it on as a string would hide what the model said.
+pub fn parse_output_json(bytes: &[u8]) -> Result<Node, NodeError> {
+    match Node::parse(bytes) {
+        Ok(node) => Ok(node),
+        Err(NodeError::TooDeep) => Err(NodeError::TooDeep),
+        Err(NodeError::NotJson(_) | NodeError::NotUtf8(_)) => {
+            Ok(Node::Text(String::from_utf8_lossy(bytes.trim_ascii()).into_owned()))
+        }
+    }
 }
 
 /// Splits a response body into output records, one per line: terminators (`\n`, `\r\n`)
@@ -108,15 +115,19 @@ mod tests {
     fn json_non_object_input_is_wrapped() {
         let j = join_json(node("[1,2,3]"), node("0.7"));
         assert_eq!(json(&j), r#"{"SageMakerInput":[1,2,3],"SageMakerOutput":0.7}"#);
-        let j = join_json(node(r#""text""#), parse_output_json(b"positive\n"));
+        let j = join_json(node(r#""text""#), parse_output_json(b"positive\n").unwrap());
         assert_eq!(json(&j), r#"{"SageMakerInput":"text","SageMakerOutput":"positive"}"#);
     }
 
     #[test]
     fn output_is_json_when_it_parses_else_a_string() {
-        assert_eq!(json(&parse_output_json(b" [0.1, 0.9] ")), "[0.1,0.9]");
-        assert_eq!(json(&parse_output_json(b"0.1,0.9")), r#""0.1,0.9""#);
-        assert_eq!(json(&parse_output_json(b"")), r#""""#);
+        assert_eq!(json(&parse_output_json(b" [0.1, 0.9] ").unwrap()), "[0.1,0.9]");
+        assert_eq!(json(&parse_output_json(b"0.1,0.9").unwrap()), r#""0.1,0.9""#);
+        assert_eq!(json(&parse_output_json(b"").unwrap()), r#""""#);
+        let deep = "[".repeat(20_000) + &"]".repeat(20_000);
+        assert_eq!(parse_output_json(deep.as_bytes()).unwrap_err(), NodeError::TooDeep);
+        // Unbalanced, so not JSON: kept as text like any other non-JSON answer.
+        assert!(matches!(parse_output_json("[".repeat(20_000).as_bytes()), Ok(Node::Text(_))));
     }
 
     #[test]

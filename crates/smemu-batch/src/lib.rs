@@ -55,7 +55,7 @@ pub use batching::{BYTES_PER_MB, max_payload_bytes, pack};
 pub use compression::{gunzip, gunzip_reader};
 pub use distribute::distribute_objects;
 pub use error::BatchError;
-pub use framing::{Frame, RECORDIO_MAGIC, encode_recordio, encode_tfrecord, masked_crc32c};
+pub use framing::{Frame, Probe, RECORDIO_MAGIC, encode_recordio, encode_tfrecord, masked_crc32c};
 pub use jsonpath::JsonPath;
 pub use manifest::{Manifest, parse_manifest};
 pub use naming::{output_uri, relative_key};
@@ -64,4 +64,4 @@ pub use plan::{PreparedObject, Request, TransformPlan};
 pub use settings::{
     AssemblyType, BatchStrategy, CompressionType, DataFormat, DataProcessing, JoinSource, SplitType, TransformSettings,
 };
-pub use split::{Record, split_records};
+pub use split::{Record, probe_record, split_records};

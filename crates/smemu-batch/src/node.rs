@@ -5,6 +5,14 @@
 //! other crate in the workspace build. [`Node`] keeps members in input order, keeps
 //! scalars verbatim (`1.50` stays `1.50`, no float reformatting) and can hold plain text
 //! (a CSV column, or a model output that is not JSON).
+//!
+//! Depth is bounded: [`Node::parse`] refuses text nested deeper than [`MAX_DEPTH`] before
+//! building anything, because building, writing and dropping a [`Node`] recurse once per
+//! level, and a record of 20,000 nested brackets would otherwise overflow a worker's stack
+//! and take the whole process down. Everything else that makes nodes adds a bounded number
+//! of levels: a join one, each step of a JSONPath (at most 63 characters) at most one.
+
+use std::str::Utf8Error;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -20,6 +28,23 @@ pub enum Node {
     Scalar(Box<RawValue>),
     /// A string value that is not JSON text yet (written out as a JSON string).
     Text(String),
+}
+
+/// How deep arrays and objects may nest in one record: serde_json's own default recursion
+/// limit, so a record smemu accepts here is one every serde_json-based tool reads too (and
+/// the model server most likely parses it with such a limit itself).
+pub const MAX_DEPTH: usize = 128;
+
+/// Why text is not a [`Node`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("not UTF-8: {0}")]
+    NotUtf8(Utf8Error),
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// Valid JSON, but nested deeper than [`MAX_DEPTH`].
+    #[error("JSON nested more than {MAX_DEPTH} levels deep (arrays and objects within each other)")]
+    TooDeep,
 }
 
 struct Entries<'a>(Vec<(String, &'a RawValue)>);
@@ -45,13 +70,20 @@ impl<'de> Deserialize<'de> for Entries<'de> {
 }
 
 impl Node {
-    /// Parses JSON text (surrounding whitespace allowed).
-    pub fn parse(bytes: &[u8]) -> Result<Node, String> {
-        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-        let raw: &RawValue = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        Self::from_raw(raw).map_err(|e| format!("not JSON: {e}"))
+    /// Parses JSON text (surrounding whitespace allowed), at most [`MAX_DEPTH`] levels deep.
+    pub fn parse(bytes: &[u8]) -> Result<Node, NodeError> {
+        let text = std::str::from_utf8(bytes).map_err(NodeError::NotUtf8)?;
+        // serde_json checks a RawValue without recursing (and without a depth limit), so the
+        // text is known to be one JSON value before its depth is measured ...
+        let raw: &RawValue = serde_json::from_str(text).map_err(|e| NodeError::NotJson(e.to_string()))?;
+        // ... and measured without recursing before `from_raw` recurses once per level.
+        if nesting_depth(raw.get().as_bytes()) > MAX_DEPTH {
+            return Err(NodeError::TooDeep);
+        }
+        Self::from_raw(raw).map_err(|e| NodeError::NotJson(e.to_string()))
     }
 
+    /// Recurses once per nesting level: only for text [`nesting_depth`] has bounded.
     fn from_raw(raw: &RawValue) -> Result<Node, serde_json::Error> {
         let text = raw.get().trim();
         match text.as_bytes().first() {
@@ -137,6 +169,35 @@ impl Node {
     }
 }
 
+/// The deepest nesting of arrays and objects in valid JSON text, counted in one pass without
+/// recursion (brackets inside strings do not count).
+pub fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 fn write_json_string(s: &str, out: &mut Vec<u8>) {
     // Serializing a &str to a Vec cannot fail.
     if serde_json::to_writer(&mut *out, s).is_err() {
@@ -163,10 +224,39 @@ mod tests {
 
     #[test]
     fn rejects_bad_json() {
-        assert!(Node::parse(b"{\"a\":").unwrap_err().contains("not JSON"));
+        assert!(Node::parse(b"{\"a\":").unwrap_err().to_string().contains("not JSON"));
         assert!(Node::parse(b"a,b,c").is_err());
         assert!(Node::parse(b"{} {}").is_err(), "trailing data is not one JSON value");
-        assert!(Node::parse(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+        assert!(Node::parse(&[0xff, 0xfe]).unwrap_err().to_string().contains("UTF-8"));
+    }
+
+    fn nested(depth: usize, leaf: &str) -> String {
+        let mut s = String::new();
+        for i in 0..depth {
+            s.push_str(if i % 2 == 0 { "[" } else { "{\"k\":" });
+        }
+        s.push_str(leaf);
+        for i in (0..depth).rev() {
+            s.push(if i % 2 == 0 { ']' } else { '}' });
+        }
+        s
+    }
+
+    #[test]
+    fn depth_is_limited_without_overflowing_the_stack() {
+        assert_eq!(nesting_depth(nested(MAX_DEPTH, "1").as_bytes()), MAX_DEPTH);
+        let ok = Node::parse(nested(MAX_DEPTH, "1").as_bytes()).unwrap();
+        assert_eq!(ok.to_json(), nested(MAX_DEPTH, "1").into_bytes());
+        assert_eq!(Node::parse(nested(MAX_DEPTH + 1, "1").as_bytes()).unwrap_err(), NodeError::TooDeep);
+        // 20,000 levels: far past what the recursive builder could survive on a 2 MiB stack.
+        let deep = "[".repeat(20_000) + &"]".repeat(20_000);
+        assert_eq!(Node::parse(deep.as_bytes()).unwrap_err(), NodeError::TooDeep);
+        // Unbalanced brackets are not JSON, whatever their depth.
+        assert!(matches!(Node::parse("[".repeat(20_000).as_bytes()), Err(NodeError::NotJson(_))));
+        // Brackets inside strings, escaped quotes included, are not nesting.
+        let text = format!("[\"{}\\\"[[\"]", "[".repeat(500));
+        assert_eq!(nesting_depth(text.as_bytes()), 1);
+        assert!(Node::parse(text.as_bytes()).is_ok());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::csv_record::{parse_csv_line, write_csv_line};
 use crate::error::BatchError;
 use crate::join::{join_json, parse_output_json, split_output_lines, whole_output};
 use crate::jsonpath::{JsonPath, MAX_FILTER_LEN};
-use crate::node::Node;
+use crate::node::{Node, NodeError};
 use crate::settings::{
     AssemblyType, BatchStrategy, CompressionType, DataFormat, JoinSource, MAX_PAYLOAD_MB_LIMIT, SplitType,
     TransformSettings, is_root_filter,
@@ -190,6 +190,18 @@ impl TransformPlan {
             CompressionType::Gzip => gunzip(&raw)?,
             CompressionType::None => raw,
         };
+        self.prepare_from(object, 0)
+    }
+
+    /// Splits, filters and batches `data`, bytes of an object that are already decompressed
+    /// (whatever `CompressionType` says) and whose first record is the object's record
+    /// `first_record`: a reader that cuts an object into pieces prepares each piece with
+    /// this, so that errors name records by their place in the whole object.
+    pub fn prepare_from(&self, data: Bytes, first_record: usize) -> Result<PreparedObject, BatchError> {
+        self.prepare_plain(data, first_record).map_err(|err| err.shift_records(first_record))
+    }
+
+    fn prepare_plain(&self, object: Bytes, first_record: usize) -> Result<PreparedObject, BatchError> {
         let records = split_all(&object, self.settings.split)?;
         let pieces = records.iter().map(|r| self.request_piece(r)).collect::<Result<Vec<_>, _>>()?;
         let sizes: Vec<usize> = pieces.iter().map(Bytes::len).collect();
@@ -215,7 +227,7 @@ impl TransformPlan {
                 Request { index, record_count: range.len(), records: range, body }
             })
             .collect();
-        Ok(PreparedObject { plan: self.clone(), object, records, requests })
+        Ok(PreparedObject { plan: self.clone(), object, records, requests, first_record })
     }
 
     /// The requests for one input object, in input order.
@@ -241,8 +253,8 @@ impl TransformPlan {
                     filter.select(&Node::Array(cols.into_iter().map(Node::Text).collect()))
                 }
                 DataFormat::Json | DataFormat::JsonLines => {
-                    let node =
-                        Node::parse(&r.payload).map_err(|reason| BatchError::BadRecord { index: r.index, reason })?;
+                    let node = Node::parse(&r.payload)
+                        .map_err(|err| BatchError::BadRecord { index: r.index, reason: err.to_string() })?;
                     filter.select(&node)
                 }
             }
@@ -295,6 +307,8 @@ pub struct PreparedObject {
     object: Bytes,
     records: Vec<Record>,
     requests: Vec<Request>,
+    /// The object's index of `records[0]`, added to record indexes in errors.
+    first_record: usize,
 }
 
 impl PreparedObject {
@@ -330,6 +344,10 @@ impl PreparedObject {
     /// Builds the output object from one response per request, in request order
     /// (see [`crate::Reassembler`] for responses that arrive out of order).
     pub fn assemble(&self, responses: Vec<Bytes>) -> Result<Bytes, BatchError> {
+        self.assemble_plain(responses).map_err(|err| err.shift_records(self.first_record))
+    }
+
+    fn assemble_plain(&self, responses: Vec<Bytes>) -> Result<Bytes, BatchError> {
         if responses.len() != self.requests.len() {
             return Err(BatchError::ResponseCount { expected: self.requests.len(), got: responses.len() });
         }
@@ -354,6 +372,11 @@ impl PreparedObject {
             for (k, output) in outputs.iter().enumerate() {
                 // With a join, output k belongs to input record records.start + k.
                 let index = (req.records.start + k).min(req.records.end.saturating_sub(1));
+                let deep_output = |k: usize, err: NodeError| BatchError::BadOutputRecord {
+                    index,
+                    output: k,
+                    reason: err.to_string(),
+                };
                 let bad_output = |reason: String| BatchError::Response {
                     index: req.index,
                     reason: format!("output record {k} is not valid CSV: {reason}"),
@@ -361,15 +384,17 @@ impl PreparedObject {
                 let (record, format) = if p.join {
                     let input = &self.records[index];
                     let bad_input = |reason| BatchError::BadRecord { index, reason };
+                    let bad_json = |err: NodeError| BatchError::BadRecord { index, reason: err.to_string() };
                     let joined = match p.input_format {
                         DataFormat::Csv => {
                             let mut cols = parse_csv_line(&input.payload).map_err(bad_input)?;
                             cols.extend(parse_csv_line(output).map_err(bad_output)?);
                             Node::Array(cols.into_iter().map(Node::Text).collect())
                         }
-                        DataFormat::Json | DataFormat::JsonLines => {
-                            join_json(Node::parse(&input.payload).map_err(bad_input)?, parse_output_json(output))
-                        }
+                        DataFormat::Json | DataFormat::JsonLines => join_json(
+                            Node::parse(&input.payload).map_err(bad_json)?,
+                            parse_output_json(output).map_err(|err| deep_output(k, err))?,
+                        ),
                     };
                     (joined, p.input_format)
                 } else {
@@ -377,7 +402,9 @@ impl PreparedObject {
                         DataFormat::Csv => Node::Array(
                             parse_csv_line(output).map_err(bad_output)?.into_iter().map(Node::Text).collect(),
                         ),
-                        DataFormat::Json | DataFormat::JsonLines => parse_output_json(output),
+                        DataFormat::Json | DataFormat::JsonLines => {
+                            parse_output_json(output).map_err(|err| deep_output(k, err))?
+                        }
                     };
                     (node, p.output_format)
                 };
@@ -856,6 +883,26 @@ mod tests {
         let plan = json_plan("application/jsonlines", SplitType::Line, "$", JoinSource::Input, "$");
         let out = plan.assemble(b("{\"z\":1,\"a\":2}\n"), vec![b("[0.9]\n")]).unwrap();
         assert_eq!(text(&out), "{\"z\":1,\"a\":2,\"SageMakerOutput\":[0.9]}\n");
+    }
+
+    #[test]
+    fn too_deep_records_fail_by_their_index_in_the_whole_object_and_deep_outputs_too() {
+        let deep = "[".repeat(20_000) + &"]".repeat(20_000);
+        // InputFilter parses the input record.
+        let plan = json_plan("application/jsonlines", SplitType::Line, "$[0]", JoinSource::None, "$");
+        let err = plan.prepare_from(b(&format!("[1]\n{deep}\n")), 40).unwrap_err();
+        assert!(matches!(&err, BatchError::BadRecord { index: 41, reason } if reason.contains("128 levels")), "{err}");
+        assert_eq!(err.record_index(), Some(41));
+        // The join parses the input record too.
+        let plan = json_plan("application/jsonlines", SplitType::Line, "$", JoinSource::Input, "$");
+        let err = plan.assemble(b(&format!("{deep}\n")), vec![b("1\n")]).unwrap_err();
+        assert!(matches!(&err, BatchError::BadRecord { index: 0, reason } if reason.contains("128 levels")), "{err}");
+        // The OutputFilter parses the model's output.
+        let plan = json_plan("application/jsonlines", SplitType::Line, "$", JoinSource::None, "$[0]");
+        let prepared = plan.prepare_from(b("[1]\n[2]\n"), 7).unwrap();
+        let err = prepared.assemble(vec![Bytes::from(format!("[1]\n{deep}\n"))]).unwrap_err();
+        let m = err.to_string();
+        assert!(m.contains("output record 1") && m.contains("input record 8") && m.contains("128 levels"), "{m}");
     }
 
     #[test]

@@ -17,7 +17,9 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use crate::error::BatchError;
-use crate::framing::{Frame, RecordIoFrames, TfRecordFrames, recordio_frames, tfrecord_frames};
+use crate::framing::{
+    Frame, Probe, RecordIoFrames, TfRecordFrames, probe_recordio, probe_tfrecord, recordio_frames, tfrecord_frames,
+};
 use crate::settings::SplitType;
 
 /// One record of an object.
@@ -46,6 +48,22 @@ pub fn split_records(object: &Bytes, split: SplitType) -> Records {
         SplitType::TFRecord => Inner::TfRecord(tfrecord_frames(object)),
     };
     Records { inner, next_index: 0, object: object.clone() }
+}
+
+/// Where the record that starts `data` ends, for a reader that has only the first bytes of an
+/// object, so that it can cut the object at record boundaries and refuse a record as soon as it
+/// is known to be too large: a line ends at its `\n`, a framed record where its headers say; with
+/// `SplitType=None` the one record only ends with the object.
+pub fn probe_record(data: &[u8], split: SplitType) -> Probe {
+    match split {
+        SplitType::None => Probe::Partial { size: data.len() },
+        SplitType::Line => match data.iter().position(|&b| b == b'\n') {
+            Some(i) => Probe::Complete { len: i + 1 },
+            None => Probe::Partial { size: data.len() },
+        },
+        SplitType::RecordIO => probe_recordio(data),
+        SplitType::TFRecord => probe_tfrecord(data),
+    }
 }
 
 /// Collects [`split_records`] into a vector.
@@ -205,6 +223,31 @@ mod tests {
         assert_eq!(recs[0].payload, Bytes::from_static(b"t1"));
         assert_eq!(recs[0].raw.as_ref(), encode_tfrecord(b"t1").as_slice());
         assert!(recs[0].terminator.is_empty());
+    }
+
+    #[test]
+    fn probes_find_record_ends_and_sizes_from_headers() {
+        assert_eq!(probe_record(b"ab\ncd", SplitType::Line), Probe::Complete { len: 3 });
+        assert_eq!(probe_record(b"abcd", SplitType::Line), Probe::Partial { size: 4 });
+        assert_eq!(probe_record(b"a\nb", SplitType::None), Probe::Partial { size: 3 });
+        let rio = encode_recordio(b"hello").unwrap();
+        assert_eq!(probe_record(&rio, SplitType::RecordIO), Probe::Complete { len: rio.len() });
+        assert_eq!(probe_record(&rio[..9], SplitType::RecordIO), Probe::Partial { size: 5 });
+        assert_eq!(probe_record(&rio[..3], SplitType::RecordIO), Probe::Partial { size: 0 });
+        assert_eq!(probe_record(b"not a recordio header", SplitType::RecordIO), Probe::Invalid);
+        // A record split at the magic is one record of several parts.
+        let mut payload = b"abcd".to_vec();
+        payload.extend_from_slice(&crate::RECORDIO_MAGIC.to_le_bytes());
+        payload.extend_from_slice(b"efgh");
+        let parts = encode_recordio(&payload).unwrap();
+        assert_eq!(probe_record(&parts, SplitType::RecordIO), Probe::Complete { len: parts.len() });
+        let tf = encode_tfrecord(&[7u8; 100]);
+        assert_eq!(probe_record(&tf, SplitType::TFRecord), Probe::Complete { len: tf.len() });
+        // The length header alone tells the size, before the data arrives.
+        assert_eq!(probe_record(&tf[..12], SplitType::TFRecord), Probe::Partial { size: 100 });
+        let mut bad = tf.clone();
+        bad[8] ^= 1;
+        assert_eq!(probe_record(&bad, SplitType::TFRecord), Probe::Invalid);
     }
 
     #[test]

@@ -1,50 +1,56 @@
 //! The embedded S3 server: s3s's protocol layer over s3s-fs's directory store, served by hyper-util.
 //!
-//! Authentication. s3s verifies every SigV2/SigV4 signature against the secret key its
-//! [`s3s::auth::S3Auth`] provider returns, and with *no* provider configured it answers
-//! every signed request with `NotImplemented: This service has no authentication
-//! provider`; only anonymous (unsigned) requests get through, and then without any access
-//! check. A local tool should take whatever keys a user's CLI or SDK happens to have, and
-//! a signature made with an unknown secret cannot be verified, so with `creds == None` this
-//! module strips the signature (the `Authorization` header and presigned-URL query
-//! parameters) before s3s sees the request: every request becomes anonymous.
+//! Authentication ([`EmbeddedAuth`]). With `--auth strict` s3s verifies every SigV4 signature
+//! (header-signed and presigned) against the `--access-keys` file and smemu's own
+//! [`InternalKey`]; an unknown key is `InvalidAccessKeyId`, a wrong signature
+//! `SignatureDoesNotMatch`, a date more than 15 minutes off `RequestTimeTooSkewed`, an
+//! unsigned request `AccessDenied`. With `--auth any` a local tool takes whatever keys a
+//! user's CLI or SDK happens to have, and a signature made with an unknown secret cannot be
+//! verified, so this module reads the access key id (for the account) and strips the
+//! signature (the `Authorization` header and presigned-URL query parameters) before s3s sees
+//! the request.
 //!
 //! One kind of request cannot be made anonymous: `aws-chunked` uploads
 //! (`x-amz-content-sha256: STREAMING-…`, sent e.g. by the Java SDK over plain HTTP).
 //! s3s only decodes the chunk framing while verifying the signature, so stripping the
-//! signature would store the framing as object data. Those requests are passed on
-//! unchanged and s3s rejects them; clients must send plain payloads (the AWS CLI, boto3
-//! and this crate's own client do over `http://`) or the server must be started with
-//! credentials. With `creds == Some((access, secret))` s3s's `SimpleAuth` checks every
-//! request, `aws-chunked` included, and unsigned requests are refused.
+//! signature would store the framing as object data. With `--auth any` those requests are
+//! passed on unchanged and refused (`NotImplemented`); clients must send plain payloads (the
+//! AWS CLI, boto3 and this crate's own client do over `http://`) or the server must be started
+//! with `--auth strict`.
+//!
+//! Access ([`guard`]): keys that would leave their bucket are refused with `InvalidArgument`
+//! ([`keys`]); a bucket belongs to the account that created it ([`owners`]) and another
+//! account gets `AccessDenied`; ListBuckets lists the caller's buckets only.
 //!
 //! Addressing is path-style only (`http://127.0.0.1:port/bucket/key`): no `S3Host` is
 //! configured, so s3s parses every request path-style.
-//!
-//! Known gap inherited from s3s-fs: a `PutObject` into a bucket that was never created
-//! creates the bucket directory instead of failing with `NoSuchBucket`.
+
+mod errors;
+mod guard;
+pub(crate) mod identity;
+mod keys;
+pub(crate) mod owners;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::ObjectError;
-
-/// Access key this crate's client uses against an embedded server started without
-/// credentials; any other key works just as well there.
-pub const EMBEDDED_ACCESS_KEY: &str = "smemu";
-/// Secret key paired with [`EMBEDDED_ACCESS_KEY`].
-pub const EMBEDDED_SECRET_KEY: &str = "smemu-embedded-s3";
+use guard::{ClaimedAccount, Guard, Owned};
+use identity::Authenticator;
+pub use identity::{DEFAULT_ACCOUNT, EmbeddedAuth, InternalKey};
+pub use owners::OWNERS_DIR;
+use owners::Owners;
 
 /// How long in-flight requests may take to finish once shutdown starts.
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
@@ -64,19 +70,20 @@ const SIGNATURE_QUERY_PARAMS: &[&str] = &[
 ];
 
 /// Serves S3 on `listener` until `shutdown` resolves, storing buckets as directories
-/// under `root` (created if missing). `creds == None` accepts any credentials (see the
-/// module docs); `Some((access_key, secret_key))` requires requests signed with them.
+/// under `root` (created if missing), authenticating requests as `auth` says (see the module
+/// docs).
 ///
 /// On shutdown the listener is closed and in-flight requests get up to 10 s to finish.
 pub async fn serve_embedded_s3(
     listener: TcpListener,
     root: PathBuf,
-    creds: Option<(String, String)>,
+    auth: EmbeddedAuth,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ObjectError> {
     let endpoint = listener.local_addr().map(|a| format!("http://{a}")).unwrap_or_else(|_| "embedded S3".to_owned());
-    let anonymize = creds.is_none();
-    let service = build_service(&root, creds)?;
+    let auth = Arc::new(auth);
+    let anonymize = auth.strict_keys.is_none();
+    let service = build_service(&root, &auth)?;
 
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -98,11 +105,15 @@ pub async fn serve_embedded_s3(
             () = shutdown.as_mut() => break,
         };
         let service = service.clone();
+        let auth = auth.clone();
         let handler = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
             if anonymize {
+                let account = auth.claimed_account(&req);
+                req.extensions_mut().insert(ClaimedAccount(account));
                 make_anonymous(&mut req);
             }
-            hyper::service::Service::call(&service, req)
+            let answer = hyper::service::Service::call(&service, req);
+            async move { answer.await.map(errors::with_real_message) }
         });
         let conn = http.serve_connection(TokioIo::new(socket), handler);
         let conn = graceful.watch(conn.into_owned());
@@ -121,14 +132,17 @@ pub async fn serve_embedded_s3(
     Ok(())
 }
 
-fn build_service(root: &std::path::Path, creds: Option<(String, String)>) -> Result<S3Service, ObjectError> {
+fn build_service(root: &std::path::Path, auth: &Arc<EmbeddedAuth>) -> Result<S3Service, ObjectError> {
     let root_uri = format!("file://{}", root.display());
     std::fs::create_dir_all(root).map_err(|e| ObjectError::io(&root_uri, e))?;
     let fs = s3s_fs::FileSystem::new(root).map_err(|e| ObjectError::backend(&root_uri, format!("{e:?}")))?;
-    let mut builder = S3ServiceBuilder::new(fs);
-    if let Some((access_key, secret_key)) = creds {
-        builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
-    }
+    let owners = Owners::new(root, &auth.default_account);
+    let mut builder =
+        S3ServiceBuilder::new(Owned { fs, owners: owners.clone(), creating: tokio::sync::Mutex::new(()) });
+    // An auth provider in both modes: s3s runs the access hook only when one is set. In any
+    // mode it only ever sees the aws-chunked uploads `make_anonymous` leaves signed.
+    builder.set_auth(Authenticator(auth.clone()));
+    builder.set_access(Guard { auth: auth.clone(), owners });
     Ok(builder.build())
 }
 
@@ -143,8 +157,8 @@ fn make_anonymous<B>(req: &mut http::Request<B>) {
     if streaming {
         tracing::warn!(
             uri = %req.uri(),
-            "embedded S3 started without credentials cannot decode aws-chunked uploads; \
-             send plain payloads or start it with credentials"
+            "embedded S3 with --auth any cannot decode aws-chunked uploads; \
+             send plain payloads or start smemu with --auth strict"
         );
         return;
     }
@@ -182,13 +196,13 @@ pub struct EmbeddedS3 {
 
 impl EmbeddedS3 {
     /// Binds `bind` (port 0 picks a free port) and serves in a background task.
-    pub async fn start(bind: SocketAddr, root: PathBuf, creds: Option<(String, String)>) -> Result<Self, ObjectError> {
+    pub async fn start(bind: SocketAddr, root: PathBuf, auth: EmbeddedAuth) -> Result<Self, ObjectError> {
         let listener = TcpListener::bind(bind).await.map_err(|e| ObjectError::io(format!("http://{bind}"), e))?;
         let addr = listener.local_addr().map_err(|e| ObjectError::io(format!("http://{bind}"), e))?;
         // Build the service here too so a bad root fails `start` instead of the task.
-        build_service(&root, creds.clone())?;
+        build_service(&root, &Arc::new(auth.clone()))?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_embedded_s3(listener, root, creds, async move {
+        let task = tokio::spawn(serve_embedded_s3(listener, root, auth, async move {
             // A dropped sender also means stop.
             let _ = stopped.await;
         }));

@@ -12,6 +12,10 @@ pub enum ObjectError {
     #[error("no object at {uri}")]
     NoSuchKey { uri: String },
 
+    /// The object's bucket belongs to another account than the one the request acted as.
+    #[error("access denied to {uri}: its bucket belongs to another account")]
+    AccessDenied { uri: String },
+
     #[error("invalid object URI {uri:?}: {reason}")]
     InvalidUri { uri: String, reason: String },
 
@@ -77,6 +81,7 @@ impl ObjectError {
         match self {
             Self::NoSuchBucket { uri }
             | Self::NoSuchKey { uri }
+            | Self::AccessDenied { uri }
             | Self::InvalidUri { uri, .. }
             | Self::Io { uri, .. }
             | Self::Backend { uri, .. }

@@ -1,6 +1,7 @@
 //! smemu-objects: the object layer — an embedded S3 server, one facade for `s3://` and `file://` URIs, and model artifact fetching.
 //!
-//! - [`embedded`]: serve S3 (s3s + s3s-fs) from a local directory;
+//! - [`embedded`]: serve S3 (s3s + s3s-fs) from a local directory, with buckets owned by
+//!   accounts and, optionally, SigV4 verified;
 //! - [`store`]: [`Objects`], reading/writing/listing by URI against the embedded server,
 //!   an external S3, or AWS;
 //! - [`artifacts`] and [`archive`]: `ModelDataUrl` / `S3DataSource` to a local directory,
@@ -20,7 +21,7 @@ pub use artifacts::{
     ArtifactCache, ArtifactLease, DEFAULT_MAX_ARTIFACT_SIZE, DEFAULT_MAX_CACHE_SIZE, Eviction, FetchedModel,
     fetch_model_artifacts, fetch_model_artifacts_detailed, fetch_model_prefix,
 };
-pub use embedded::{EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, EmbeddedS3, serve_embedded_s3};
+pub use embedded::{DEFAULT_ACCOUNT, EmbeddedAuth, EmbeddedS3, InternalKey, OWNERS_DIR, serve_embedded_s3};
 pub use error::{ObjectError, human_bytes};
 pub use roots::{Confined, FileRoots};
 pub use store::{

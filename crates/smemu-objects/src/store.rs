@@ -5,9 +5,10 @@
 //! Bodies are streamed in both directions; nothing holds a whole object in memory
 //! (uploads are buffered one multipart part, [`PART_SIZE`], at a time).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -17,7 +18,8 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use crate::embedded::{EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
+use crate::embedded::owners::Owners;
+use crate::embedded::{DEFAULT_ACCOUNT, InternalKey};
 use crate::error::ObjectError;
 use crate::roots::FileRoots;
 use crate::uri::ObjectUri;
@@ -47,9 +49,16 @@ pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_S3";
 pub struct ObjectsConfig {
     /// `http://127.0.0.1:<port>` of the embedded server (see [`crate::EmbeddedS3::endpoint`]).
     pub embedded_endpoint: Option<String>,
-    /// Keys the embedded server was started with; `None` when it accepts any keys, in
-    /// which case the client signs with [`EMBEDDED_ACCESS_KEY`]/[`EMBEDDED_SECRET_KEY`].
+    /// Static keys for the embedded server instead of [`Self::embedded_key`]; every request
+    /// then acts as those keys' account, whatever [`Objects::as_account`] says.
     pub embedded_credentials: Option<(String, String)>,
+    /// The embedded server's [`InternalKey`] (see [`crate::EmbeddedAuth::internal_key`]), which
+    /// lets this client act as any account, in strict mode too; `None` makes one up, which an
+    /// embedded server with `--auth any` accepts.
+    pub embedded_key: Option<InternalKey>,
+    /// The account this client acts as until [`Objects::as_account`] says otherwise
+    /// (`--default-account`; empty: `000000000000`).
+    pub default_account: String,
     /// An external S3 (`--s3-endpoint`, or `AWS_ENDPOINT_URL_S3` via [`external_endpoint_from_env`]).
     /// Takes precedence over the embedded server.
     pub external_endpoint: Option<String>,
@@ -105,16 +114,48 @@ pub enum S3Target {
     Aws,
 }
 
-/// The object layer. Cheap to clone; clones share one HTTP connection pool.
+/// The object layer. Cheap to clone; clones share one HTTP connection pool per account.
 #[derive(Debug, Clone)]
 pub struct Objects {
     s3: aws_sdk_s3::Client,
     target: S3Target,
-    /// [`ObjectsConfig::embedded_root`], kept only when the embedded server is the target.
-    embedded_root: Option<PathBuf>,
+    /// [`ObjectsConfig::embedded_root`] and its bucket owners, kept only when the embedded
+    /// server is the target.
+    embedded_root: Option<(PathBuf, Owners)>,
+    /// How to sign as another account on the embedded server; `None` for other targets and
+    /// for static [`ObjectsConfig::embedded_credentials`].
+    accounts: Option<Arc<AccountClients>>,
+    /// The account requests act as (see [`Objects::as_account`]).
+    account: String,
     /// Where `file://` URIs may point (see [`crate::roots`]); `None` leaves them unconfined
     /// (library use and tests; smemu itself always sets them).
     file_roots: Option<Arc<FileRoots>>,
+}
+/// One client per account for the embedded server, all signing with the [`InternalKey`].
+#[derive(Debug)]
+struct AccountClients {
+    conf: aws_sdk_s3::Config,
+    key: InternalKey,
+    clients: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+}
+
+impl AccountClients {
+    fn client(&self, account: &str) -> aws_sdk_s3::Client {
+        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients
+            .entry(account.to_owned())
+            .or_insert_with(|| {
+                let credentials = Credentials::new(
+                    self.key.access_key_for(account),
+                    self.key.secret().to_owned(),
+                    None,
+                    None,
+                    "smemu-internal",
+                );
+                aws_sdk_s3::Client::from_conf(self.conf.to_builder().credentials_provider(credentials).build())
+            })
+            .clone()
+    }
 }
 
 impl Objects {
@@ -123,34 +164,55 @@ impl Objects {
     /// redirect smemu's own storage.
     pub async fn new(cfg: ObjectsConfig) -> Result<Self, ObjectError> {
         let region = if cfg.region.is_empty() { "us-east-1".to_owned() } else { cfg.region.clone() };
+        let account =
+            if cfg.default_account.is_empty() { DEFAULT_ACCOUNT.to_owned() } else { cfg.default_account.clone() };
         if let Some(endpoint) = cfg.external_endpoint.clone().filter(|e| !e.is_empty()) {
             let s3 = external_client(&cfg, region, Some(&endpoint)).await;
-            return Ok(Self { s3, target: S3Target::External(endpoint), embedded_root: None, file_roots: None });
+            return Ok(Self {
+                s3,
+                target: S3Target::External(endpoint),
+                embedded_root: None,
+                accounts: None,
+                account,
+                file_roots: None,
+            });
         }
         if let Some(endpoint) = cfg.embedded_endpoint.clone().filter(|e| !e.is_empty()) {
-            let (access, secret) = cfg
-                .embedded_credentials
-                .clone()
-                .unwrap_or_else(|| (EMBEDDED_ACCESS_KEY.to_owned(), EMBEDDED_SECRET_KEY.to_owned()));
             let conf = aws_sdk_s3::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(region))
                 .endpoint_url(&endpoint)
                 .force_path_style(true)
-                .credentials_provider(Credentials::new(access, secret, None, None, "smemu-embedded"))
                 // Plain payloads only: without this the SDK sends streaming bodies
                 // aws-chunked, which an embedded server that accepts any keys cannot decode.
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
                 .build();
+            let (s3, accounts) = match cfg.embedded_credentials.clone() {
+                Some((access, secret)) => {
+                    let credentials = Credentials::new(access, secret, None, None, "smemu-embedded");
+                    (aws_sdk_s3::Client::from_conf(conf.to_builder().credentials_provider(credentials).build()), None)
+                }
+                None => {
+                    let key = cfg.embedded_key.clone().unwrap_or_else(InternalKey::generate);
+                    let accounts = AccountClients { conf, key, clients: Mutex::new(HashMap::new()) };
+                    (accounts.client(&account), Some(Arc::new(accounts)))
+                }
+            };
+            let embedded_root = cfg.embedded_root.clone().map(|root| {
+                let owners = Owners::new(&root, &account);
+                (root, owners)
+            });
             return Ok(Self {
-                s3: aws_sdk_s3::Client::from_conf(conf),
+                s3,
                 target: S3Target::Embedded(endpoint),
-                embedded_root: cfg.embedded_root.clone(),
+                embedded_root,
+                accounts,
+                account,
                 file_roots: None,
             });
         }
         let s3 = external_client(&cfg, region, None).await;
-        Ok(Self { s3, target: S3Target::Aws, embedded_root: None, file_roots: None })
+        Ok(Self { s3, target: S3Target::Aws, embedded_root: None, accounts: None, account, file_roots: None })
     }
 
     /// Confines every `file://` URI to `roots`, checked each time one is used.
@@ -175,6 +237,23 @@ impl Objects {
             Some(roots) => roots.check(uri, path).map(drop).map_err(ObjectError::from),
             None => Ok(()),
         }
+    }
+
+    /// This object layer acting as `account`: on the embedded server its requests sign with
+    /// that account's internal key, so they see that account's buckets and no other's. Cheap:
+    /// one client per account is built once and shared. Other targets sign as configured.
+    pub fn as_account(&self, account: &str) -> Objects {
+        let mut acting = self.clone();
+        if let Some(accounts) = &self.accounts {
+            acting.s3 = accounts.client(account);
+        }
+        account.clone_into(&mut acting.account);
+        acting
+    }
+
+    /// The account requests act as.
+    pub fn account(&self) -> &str {
+        &self.account
     }
 
     pub fn target(&self) -> &S3Target {
@@ -248,13 +327,17 @@ impl Objects {
             .boxed())
     }
 
-    /// The embedded server's file for `bucket`/`key`, open, when there is one (see [`Objects::get`]).
+    /// The embedded server's file for `bucket`/`key`, open, when there is one and this client's
+    /// account owns the bucket (see [`Objects::get`]); S3 answers every other case.
     async fn embedded_file(&self, bucket: &str, key: &str) -> Option<tokio::fs::File> {
-        let root = self.embedded_root.as_ref()?;
+        let (root, owners) = self.embedded_root.as_ref()?;
         // Only plain names: `..`, `.` or a leading `/` could point outside the bucket.
         let plain =
             |p: &str| !p.is_empty() && Path::new(p).components().all(|c| matches!(c, std::path::Component::Normal(_)));
         if !plain(bucket) || !plain(key) || bucket.starts_with('.') {
+            return None;
+        }
+        if owners.owner_of_name(bucket).await.ok()?.as_deref() != Some(self.account.as_str()) {
             return None;
         }
         let file = tokio::fs::File::open(root.join(bucket).join(key)).await.ok()?;
@@ -551,6 +634,11 @@ where
     match err.code() {
         Some("NoSuchBucket") => ObjectError::NoSuchBucket { uri: uri.to_owned() },
         Some("NoSuchKey") => ObjectError::NoSuchKey { uri: uri.to_owned() },
+        Some("AccessDenied") => ObjectError::AccessDenied { uri: uri.to_owned() },
+        // HeadObject and HeadBucket answers have no body to carry a code.
+        None | Some("Forbidden") if err.raw_response().is_some_and(|r| r.status_code() == 403) => {
+            ObjectError::AccessDenied { uri: uri.to_owned() }
+        }
         // A service error: its code and message say it all; the SDK's full context
         // would add the raw response's Debug dump.
         Some(code) => {

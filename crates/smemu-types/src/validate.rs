@@ -6,6 +6,14 @@ use std::fmt;
 /// The constraint text of a missing required member; such a violation renders its value as a bare `null`.
 pub const NOT_NULL: &str = "Member must not be null";
 
+/// The most characters of an offending value a message echoes. AWS does not document how Coral
+/// shortens long values, so smemu chooses: the first 1,024 characters (the longest constraint
+/// most members have, so a value that only just fails is shown whole), then [`ELLIPSIS`]. Without
+/// a cap a 2 MB string would come back in a 2 MB error body.
+pub const MAX_ECHOED_CHARS: usize = 1024;
+/// What follows a value cut at [`MAX_ECHOED_CHARS`].
+pub const ELLIPSIS: &str = "...";
+
 /// One failed constraint: where (`path`, e.g. `containers.1.member.image`), the offending value as rendered in
 /// the message, and the constraint's text (e.g. `Member must have length less than or equal to 63`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +25,7 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(path: impl Into<String>, value: impl Into<String>, constraint: impl Into<String>) -> Self {
-        Self { path: path.into(), value: value.into(), constraint: constraint.into() }
+        Self { path: path.into(), value: capped(value.into()), constraint: constraint.into() }
     }
 
     /// A required member that is absent.
@@ -39,6 +47,15 @@ impl fmt::Display for Violation {
             write!(f, "Value '{}' at '{}' failed to satisfy constraint: {}", self.value, self.path, self.constraint)
         }
     }
+}
+
+/// `value`, cut after [`MAX_ECHOED_CHARS`] characters (never inside one) and marked with [`ELLIPSIS`].
+fn capped(mut value: String) -> String {
+    if let Some((cut, _)) = value.char_indices().nth(MAX_ECHOED_CHARS) {
+        value.truncate(cut);
+        value.push_str(ELLIPSIS);
+    }
+    value
 }
 
 /// The service's message for a set of violations: `1 validation error detected: <e>` or
@@ -102,5 +119,14 @@ mod tests {
              Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1"
         );
         assert_eq!(violation_message(&[]), "");
+    }
+
+    #[test]
+    fn long_values_are_echoed_in_part() {
+        let long = "é".repeat(MAX_ECHOED_CHARS + 1);
+        let violation = Violation::new("modelName", long, "Member must have length less than or equal to 63");
+        assert_eq!(violation.value, format!("{}{ELLIPSIS}", "é".repeat(MAX_ECHOED_CHARS)));
+        let exact = "a".repeat(MAX_ECHOED_CHARS);
+        assert_eq!(Violation::new("p", exact.clone(), "c").value, exact);
     }
 }

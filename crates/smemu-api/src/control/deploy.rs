@@ -10,6 +10,7 @@ use super::launch::{LaunchSpec, loopback};
 use super::live::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 use super::plan::{ContainerPlan, DeployedImageDoc, Fleet, VariantPlan};
 use crate::clock::now_ms;
+use crate::error::INSTANCE_QUOTA_NAME;
 
 /// Why a fleet could not be brought up: the endpoint's FailureReason.
 pub(crate) type DeployFailure = String;
@@ -29,6 +30,9 @@ impl Endpoints {
         first: usize,
         count: usize,
     ) -> Result<Vec<Arc<LiveInstance>>, DeployFailure> {
+        // The operations keep every account within the quota; a store written otherwise (an older
+        // smemu, a lower `--max-instances` since) must not make this allocate per instance asked for.
+        self.within_quota(u64::try_from(count).unwrap_or(u64::MAX))?;
         let spec = LaunchSpec {
             kind: OwnerKind::Endpoint,
             resource: key.resource_label(),
@@ -55,6 +59,7 @@ impl Endpoints {
         key: &EndpointKey,
         fleet: &mut Fleet,
     ) -> Result<LiveEndpoint, DeployFailure> {
+        self.within_quota(fleet.instances())?;
         let mut variants: Vec<LiveVariant> = Vec::new();
         for plan in &fleet.variants {
             let count = usize::try_from(plan.desired_instances).unwrap_or(0);
@@ -75,6 +80,13 @@ impl Endpoints {
             plan.deployed_images = deployed_images(backend.as_ref(), &plan.containers).await;
         }
         Ok(LiveEndpoint { variants })
+    }
+
+    /// Refuses a fleet (or a part of one) larger than `--max-instances` with the reason the
+    /// endpoint records.
+    pub(super) fn within_quota(&self, instances: u64) -> Result<(), DeployFailure> {
+        let limit = self.max_instances();
+        if instances > u64::from(limit) { Err(over_quota(instances, limit)) } else { Ok(()) }
     }
 
     pub(super) async fn remove_live(&self, variant: &LiveVariant) {
@@ -102,6 +114,13 @@ fn live_instance(plan: &VariantPlan, placed: &PlacedInstance) -> LiveInstance {
             .zip(&placed.containers)
             .map(|(c, p)| (c.hostname.clone(), loopback(p.host_port)))
             .collect(),
+    )
+}
+
+/// The FailureReason of an endpoint whose fleet alone is larger than the instance quota.
+fn over_quota(instances: u64, limit: u32) -> String {
+    format!(
+        "The endpoint asks for {instances} instances, more than the account-level service limit '{INSTANCE_QUOTA_NAME}' of {limit} Instances."
     )
 }
 

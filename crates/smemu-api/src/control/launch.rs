@@ -126,7 +126,9 @@ impl Launcher {
         instance_ids: &[String],
     ) -> Result<Vec<PlacedInstance>, LaunchError> {
         let backend = self.backend()?;
-        let (model_dirs, leases) = self.model_dirs(spec.containers).await?;
+        // Model data is read as the resource's account (`resource` is `<account>/<region>/<name>`).
+        let account = spec.resource.split('/').next().unwrap_or_default();
+        let (model_dirs, leases) = self.model_dirs(spec.containers, account).await?;
         let mut placed = Vec::new();
         let mut failure = None;
         for id in instance_ids {
@@ -220,15 +222,16 @@ impl Launcher {
     }
 
     /// Downloads and unpacks the model artifacts of every container (once per content digest),
-    /// leasing each cached directory until the caller drops the leases.
+    /// read as `account`, leasing each cached directory until the caller drops the leases.
     async fn model_dirs(
         &self,
         containers: &[ContainerPlan],
+        account: &str,
     ) -> Result<(Vec<Option<PathBuf>>, Vec<ArtifactLease>), LaunchError> {
         let mut dirs = Vec::new();
         let mut leases = Vec::new();
         for container in containers {
-            match self.model_dir(container).await? {
+            match self.model_dir(container, account).await? {
                 Some((dir, lease)) => {
                     dirs.push(Some(dir));
                     leases.push(lease);
@@ -239,21 +242,25 @@ impl Launcher {
         Ok((dirs, leases))
     }
 
-    async fn model_dir(&self, container: &ContainerPlan) -> Result<Option<(PathBuf, ArtifactLease)>, LaunchError> {
+    async fn model_dir(
+        &self,
+        container: &ContainerPlan,
+        account: &str,
+    ) -> Result<Option<(PathBuf, ArtifactLease)>, LaunchError> {
         let (uri, prefix) = match (&container.model_data_url, &container.model_data_prefix) {
             (Some(url), _) => (url, false),
             (None, Some(prefix)) => (prefix, true),
             (None, None) => return Ok(None),
         };
         let unavailable = |reason: String| LaunchError::ModelData { uri: uri.clone(), reason };
-        let Some(objects) = &self.inner.objects else {
+        let Some(objects) = self.inner.objects.as_ref().map(|objects| objects.as_account(account)) else {
             return Err(unavailable("smemu has no object store configured.".into()));
         };
         let cache = self.inner.artifacts.as_ref().map_err(|why| unavailable(format!("the artifact cache: {why}")))?;
         let fetched = if prefix {
-            cache.fetch_prefix(objects, uri).await
+            cache.fetch_prefix(&objects, uri).await
         } else {
-            cache.fetch(objects, uri).await.map(|(model, lease)| (model.dir, lease))
+            cache.fetch(&objects, uri).await.map(|(model, lease)| (model.dir, lease))
         };
         fetched.map(Some).map_err(|err| match err {
             ObjectError::TooLarge { .. } | ObjectError::UnsafeEntry { .. } => {

@@ -25,7 +25,7 @@ use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, 
 pub use jobs::TransformJobs;
 pub use launch::Launcher;
 pub(crate) use live::EndpointKey;
-use live::LiveTable;
+use live::{LiveEndpoint, LiveTable};
 
 /// How the controller runs containers.
 #[derive(Debug, Clone)]
@@ -44,6 +44,9 @@ pub struct ControllerConfig {
     pub resource_limits: bool,
     /// How often the watchdog looks for dead instances.
     pub watchdog_interval: Duration,
+    /// `--max-instances`: the instances one account may run at once (checked by the operations);
+    /// the controller never brings up a fleet larger than this, whatever the store says.
+    pub max_instances: u32,
 }
 
 /// Why smemu cannot run containers at all (told in every endpoint's and job's FailureReason).
@@ -67,6 +70,11 @@ impl Endpoints {
         Endpoints {
             inner: Arc::new(Inner { store, launcher, live: LiveTable::default(), locks: Mutex::new(HashMap::new()) }),
         }
+    }
+
+    /// `--max-instances`.
+    pub(crate) fn max_instances(&self) -> u32 {
+        self.inner.launcher.config().max_instances
     }
 
     /// Reconciles the endpoint in the background.
@@ -108,12 +116,24 @@ impl Endpoints {
         });
     }
 
-    /// InvokeEndpoint: route to a live fleet, or explain why there is none.
-    pub(crate) async fn invoke(&self, scope: &Scope, name: &str, request: Invocation) -> Result<Invoked, InvokeError> {
-        let key = EndpointKey::new(scope, name);
+    /// InvokeEndpoint on the fleet [`Endpoints::live`] found.
+    pub(crate) async fn invoke_live(
+        &self,
+        scope: &Scope,
+        name: &str,
+        live: &LiveEndpoint,
+        request: Invocation,
+    ) -> Result<Invoked, InvokeError> {
         let logs = LogLocation { region: &scope.region, account: &scope.account, endpoint: name };
+        invoke::invoke(self.inner.launcher.relay(), live, &logs, request, INVOCATION_TIMEOUT).await
+    }
+
+    /// The live fleet of an endpoint, or why there is none; the wire asks before it reads an
+    /// invocation's body, so that a body for a missing endpoint is never buffered.
+    pub(crate) async fn live(&self, scope: &Scope, name: &str) -> Result<Arc<LiveEndpoint>, InvokeError> {
+        let key = EndpointKey::new(scope, name);
         if let Some(live) = self.inner.live.get(&key) {
-            return invoke::invoke(self.inner.launcher.relay(), &live, &logs, request, INVOCATION_TIMEOUT).await;
+            return Ok(live);
         }
         // Cold path: tell a missing endpoint from one that is not serving. Names match exactly here.
         match self.inner.store.get_endpoint(scope, name).await {

@@ -72,13 +72,35 @@ pub(crate) struct DeployedImageDoc {
     pub resolution_ms: i64,
 }
 
+impl EndpointDoc {
+    /// The instances this endpoint runs or is bringing up, as the instance quota counts them: its
+    /// current fleet and, while an UpdateEndpoint brings a new fleet up beside it, that one too.
+    /// A `Failed` endpoint runs none (its containers are removed); callers leave those out.
+    pub fn instances(&self) -> u64 {
+        self.current.instances().saturating_add(self.pending.as_ref().map_or(0, Fleet::instances))
+    }
+}
+
 impl Fleet {
     pub fn variant(&self, name: &str) -> Option<&VariantPlan> {
         self.variants.iter().find(|v| v.name == name)
     }
+
+    /// Every variant's instances (see [`VariantPlan::instances`]).
+    pub fn instances(&self) -> u64 {
+        self.variants.iter().fold(0, |sum, v| sum.saturating_add(v.instances()))
+    }
 }
 
 impl VariantPlan {
+    /// The instances of this variant while it runs or rescales: the larger of what runs and what is
+    /// wanted (UpdateEndpointWeightsAndCapacities adds instances before it removes any). Counts stored
+    /// by an older smemu may be anything: negative ones count as none.
+    pub fn instances(&self) -> u64 {
+        let count = |n: i32| u64::try_from(n).unwrap_or(0);
+        count(self.desired_instances).max(count(self.current_instances))
+    }
+
     /// "primary" for a single container, the hostname in a pipeline: how SageMaker names a
     /// container in failure reasons and `ModelError` messages.
     pub fn who(&self, index: usize) -> &str {
@@ -129,4 +151,49 @@ pub(crate) fn is_direct(model: &CreateModelInput) -> bool {
         model.inference_execution_config.as_ref().and_then(|c| c.mode.as_ref()),
         Some(InferenceExecutionMode::Direct)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variant(desired: i32, current: i32) -> VariantPlan {
+        VariantPlan {
+            name: "v".into(),
+            model_name: "m".into(),
+            containers: Vec::new(),
+            direct: false,
+            instance_type: None,
+            desired_instances: desired,
+            current_instances: current,
+            desired_weight: 1.0,
+            current_weight: 1.0,
+            startup_timeout_s: 1,
+            deployed_images: Vec::new(),
+        }
+    }
+
+    fn fleet(variants: Vec<VariantPlan>) -> Fleet {
+        Fleet { id: "f".into(), config_name: "c".into(), started_ms: 0, variants }
+    }
+
+    #[test]
+    fn a_variant_counts_the_larger_of_desired_and_running_and_never_below_zero() {
+        assert_eq!(variant(3, 1).instances(), 3);
+        assert_eq!(variant(1, 3).instances(), 3);
+        assert_eq!(variant(-5, -1).instances(), 0);
+    }
+
+    #[test]
+    fn an_update_counts_both_fleets_and_huge_counts_do_not_overflow() {
+        let doc = EndpointDoc {
+            failure_reason: None,
+            last_deployment_config: None,
+            current: fleet(vec![variant(2, 2), variant(1, 0)]),
+            pending: Some(fleet(vec![variant(4, 0)])),
+        };
+        assert_eq!(doc.instances(), 7);
+        let huge = fleet((0..10).map(|_| variant(i32::MAX, i32::MAX)).collect());
+        assert_eq!(huge.instances(), 10 * u64::try_from(i32::MAX).unwrap());
+    }
 }

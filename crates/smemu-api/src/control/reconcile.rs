@@ -27,6 +27,19 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
         Err(err) => return Err(err.into()),
     };
     let mut doc: EndpointDoc = serde_json::from_value(record.state.clone())?;
+    if matches!(record.status.as_str(), status::CREATING | status::UPDATING | status::IN_SERVICE)
+        && let Err(reason) = ctl.within_quota(doc.current.instances())
+    {
+        // Stored by an older smemu or before `--max-instances` was lowered: this endpoint alone
+        // cannot run here. It fails with the reason instead of being brought up (or healed).
+        tracing::warn!(endpoint = %key.name, %reason, "endpoint over the instance quota");
+        ctl.inner.live.remove(key);
+        remove_endpoint_containers(ctl, key, None).await;
+        doc.pending = None;
+        doc.failure_reason = Some(reason);
+        save(ctl, record, status::FAILED, &doc).await?;
+        return Ok(());
+    }
     match record.status.as_str() {
         status::CREATING => {
             // A restart may have left part of a fleet: start from nothing.

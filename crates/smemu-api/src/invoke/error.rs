@@ -29,6 +29,11 @@ pub(crate) enum InvokeError {
     PayloadTooLarge { max: usize },
     #[error("{0}")]
     InvalidHeader(String),
+    /// The bodies all connections hold would pass `--max-buffered-bytes`. InvokeEndpoint's model
+    /// lists no throttling error, but the service answers a throttled call with the common
+    /// `ThrottlingException` and this text, which the SDKs retry with backoff.
+    #[error("Rate exceeded")]
+    Throttled,
     /// A container answered non-2xx, timed out (`status` 0), or sent on too much data.
     #[error("{message}")]
     Model { status: u16, server_side: bool, message: String, original_message: String, log_group: String },

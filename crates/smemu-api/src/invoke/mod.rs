@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 pub(crate) use error::{InvokeError, LogLocation};
-pub(crate) use http1::{push_decimal, read_exact, serve_from_lane_pool, write_message};
+pub(crate) use http1::{push_decimal, serve_from_lane_pool, write_message};
 use relay::{Hop, PipelineError, PipelineRequest, Relay};
 
 use crate::control::live::LiveEndpoint;

@@ -15,6 +15,7 @@ use smemu_types::sagemaker::{
 };
 
 use super::listing::{self, CommonListInput};
+use super::quota;
 use super::spec::{from_json, now_ms, stored_tags, timestamp};
 use crate::arn::{ResourceType, arn};
 use crate::control::plan::{EndpointDoc, Fleet, VariantPlan, is_direct, pipeline_of};
@@ -55,6 +56,8 @@ pub(crate) async fn create(
         version: 1,
         state: serde_json::to_value(&doc).map_err(ApiError::internal)?,
     };
+    let quota = quota::lock(state, &ctx.scope).await;
+    quota.admit(state, &ctx.scope, doc.instances()).await?;
     state
         .store
         .create_endpoint(&record, &stored_tags(input.tags.as_deref()))
@@ -186,6 +189,8 @@ pub(crate) async fn update(
     ctx: &RequestContext,
     input: UpdateEndpointInput,
 ) -> Result<UpdateEndpointOutput, ApiError> {
+    // Taken before the endpoint is read, so that what it runs now is what the check counts.
+    let quota = quota::lock(state, &ctx.scope).await;
     let (record, mut doc) = load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
     must_be_in_service(&record)?;
     let config_name = input.endpoint_config_name.clone().unwrap_or_default();
@@ -212,6 +217,8 @@ pub(crate) async fn update(
         doc.last_deployment_config =
             input.deployment_config.as_ref().map(serde_json::to_value).transpose().map_err(ApiError::internal)?;
     }
+    // The new fleet comes up beside the old one: both run until traffic moves.
+    quota.admit(state, &ctx.scope, fleet.instances()).await?;
     doc.failure_reason = None;
     doc.pending = Some(fleet);
     save_and_kick(state, record, status::UPDATING, &doc)
@@ -224,6 +231,7 @@ pub(crate) async fn update_weights_and_capacities(
     ctx: &RequestContext,
     input: UpdateEndpointWeightsAndCapacitiesInput,
 ) -> Result<UpdateEndpointWeightsAndCapacitiesOutput, ApiError> {
+    let quota = quota::lock(state, &ctx.scope).await;
     let (record, mut doc) = load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
     let wanted = input.desired_weights_and_capacities.unwrap_or_default();
     // Validate everything before changing anything.
@@ -245,6 +253,7 @@ pub(crate) async fn update_weights_and_capacities(
         )));
     }
     must_be_in_service(&record)?;
+    let before = doc.instances();
     for change in &wanted {
         let name = change.variant_name.as_deref().unwrap_or_default();
         if let Some(variant) = doc.current.variants.iter_mut().find(|v| v.name == name) {
@@ -256,6 +265,8 @@ pub(crate) async fn update_weights_and_capacities(
             }
         }
     }
+    // Only added instances need room; fewer are always allowed.
+    quota.admit(state, &ctx.scope, doc.instances().saturating_sub(before)).await?;
     save_and_kick(state, record, status::UPDATING, &doc)
         .await
         .map(|arn| UpdateEndpointWeightsAndCapacitiesOutput { endpoint_arn: Some(arn) })

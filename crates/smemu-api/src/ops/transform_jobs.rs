@@ -10,6 +10,7 @@ use smemu_types::sagemaker::{
 };
 
 use super::listing::{self, CommonListInput};
+use super::quota;
 use super::spec::{from_json, now_ms, stored_tags, timestamp, to_json};
 use crate::arn::{ResourceType, arn};
 use crate::control::jobs::doc::{self, JobDoc};
@@ -48,7 +49,8 @@ pub(crate) async fn create(
         return Err(ApiError::transform_direct_model(&model_arn));
     }
     check_file_urls(state, &input)?;
-    inputs::list(state.transform_jobs.launcher().objects(), &input).await.map_err(|err| match err {
+    let objects = state.transform_jobs.launcher().objects().map(|objects| objects.as_account(&ctx.scope.account));
+    inputs::list(objects.as_ref(), &input).await.map_err(|err| match err {
         InputError::NoObjects { uri } => ApiError::no_input_objects(&uri),
         other => ApiError::validation(other.to_string()),
     })?;
@@ -74,6 +76,8 @@ pub(crate) async fn create(
         version: 1,
         state: to_json(&doc)?,
     };
+    let quota = quota::lock(state, &ctx.scope).await;
+    quota.admit(state, &ctx.scope, quota::transform_instances(input.transform_resources.as_ref())).await?;
     state.store.create_transform_job(&record, &stored_tags(input.tags.as_deref())).await.map_err(|err| match err {
         StoreError::AlreadyExists { .. } => ApiError::transform_job_in_use(&job_arn),
         other => ApiError::from_store(other, &job_arn),
@@ -102,6 +106,11 @@ fn check_file_urls(state: &AppState, input: &CreateTransformJobRequest) -> Resul
 
 /// The rules the generated validation cannot express, checked before anything is stored.
 fn check_request(input: &CreateTransformJobRequest) -> Result<(), ApiError> {
+    // Each request in flight may carry at least 1 MB, so more than 100 at once passes the cap
+    // whatever the payload; without this bound the runner would run every request at once.
+    if let Some(concurrency) = input.max_concurrent_transforms.filter(|n| i64::from(*n) > MAX_CONCURRENT_PAYLOAD_MB) {
+        return Err(ApiError::transform_concurrency_too_large(concurrency));
+    }
     if let (Some(concurrency), Some(payload)) = (input.max_concurrent_transforms, input.max_payload_in_mb)
         && i64::from(concurrency) * i64::from(payload) > MAX_CONCURRENT_PAYLOAD_MB
     {

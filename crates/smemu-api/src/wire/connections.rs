@@ -1,6 +1,7 @@
 //! The API listener's accept loop: one task per connection, each on one of the lanes, served by
 //! the fast path for plain InvokeEndpoint requests, and by hyper's HTTP/1.1 server on the main
-//! runtime from its first other request; and a graceful stop that lets in-flight requests finish.
+//! runtime from its first other request; and a graceful stop that lets in-flight requests finish
+//! for at most the shutdown timeout, then closes every connection.
 //!
 //! Why not `axum::serve`: InvokeEndpoint is in the path of every inference call, and serving the
 //! connections here lets smemu (measured with `make bench`) put them on the lanes, and, for those
@@ -10,10 +11,10 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::pin;
-use std::time::Duration;
+use std::pin::{Pin, pin};
+use std::time::{Duration, Instant};
 
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
@@ -23,6 +24,7 @@ use tokio::task::JoinSet;
 use super::inline_wake::InlineWake;
 use super::lanes::Lanes;
 use super::{Api, fast_path};
+use crate::timers;
 
 /// How long to wait before accepting again after an error such as too many open files.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -74,7 +76,16 @@ pub(super) async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    while connections.join_next().await.is_some() {}
+    let grace = api.limits.config.shutdown_timeout;
+    let finished =
+        timers::within(|| tokio::time::timeout(grace, async { while connections.join_next().await.is_some() {} }))
+            .await;
+    if finished.is_err() {
+        // A client holding a request open must not hold smemu's stop: what is left is closed.
+        tracing::warn!(connections = connections.len(), timeout = ?grace, "closing API connections still open after the shutdown timeout");
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
     lanes.stop().await;
     Ok(())
 }
@@ -86,7 +97,15 @@ where
 {
     // One `send` per answer (head and body copied together) rather than a `writev`, which costs
     // more in the kernel; InvokeEndpoint answers are small, and at most 6 MB.
-    let conn = hyper::server::conn::http1::Builder::new().writev(false).serve_connection(TokioIo::new(io), api);
+    // Hyper's header timeout runs from the end of one answer (or the opening) until the next
+    // head is complete: the fast path's idle-and-head deadline. Bodies keep the minimum rate
+    // through `MinRate`.
+    let idle = api.limits.config.idle_timeout;
+    let conn = hyper::server::conn::http1::Builder::new()
+        .writev(false)
+        .timer(OnTimers)
+        .header_read_timeout(idle)
+        .serve_connection(TokioIo::new(io), api);
     let mut conn = InlineWake::new(conn);
     let stop = async {
         // The guard `wait_for` returns is not `Send`; it must not live across `conn.await`.
@@ -103,6 +122,25 @@ where
     };
     if let Err(err) = result {
         tracing::debug!(error = %err, "an API connection ended with an error");
+    }
+}
+
+/// Hyper's timers, made on the timers' runtime (see `timers`) so that the runtime serving the
+/// connection waits without a timeout.
+#[derive(Clone, Copy)]
+struct OnTimers;
+
+impl hyper::rt::Timer for OnTimers {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        timers::within(|| TokioTimer::new().sleep(duration))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        timers::within(|| TokioTimer::new().sleep_until(deadline))
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        TokioTimer::new().reset(sleep, new_deadline);
     }
 }
 

@@ -23,19 +23,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 
 use super::invoke::{self, Reply};
-use super::{Api, connections};
-use crate::invoke::{MAX_PAYLOAD, push_decimal, read_exact, write_message};
+use super::limits::WireConfig;
+use super::{Api, connections, json_rpc, render};
+use crate::invoke::{InvokeError, MAX_PAYLOAD, push_decimal, write_message};
+use crate::{ApiError, timers};
 
 /// The most headers a plain request has; the SDKs send about a dozen.
 const MAX_HEADERS: usize = 32;
-/// The longest head a plain request has; a longer one is left to hyper, which has its limits.
-const MAX_HEAD: usize = 16 * 1024;
+/// The longest head the fast path reads: a longer one is answered with 431 here, AWS-shaped,
+/// rather than by hyper with an empty body. The SDKs' heads are well under 2 KiB.
+const MAX_HEAD: usize = 64 * 1024;
 /// How much is read at once while waiting for a head.
 const READ_CHUNK: usize = 8 * 1024;
 
@@ -47,47 +51,179 @@ pub(super) async fn on_lane(tcp: std::net::TcpStream, api: Api, stopping: watch:
     }
 }
 
-/// Serves `tcp` until the client closes it, smemu stops, or a request is not plain: then hyper
-/// serves the rest, on `main` if given (the connection moves there) or here.
+/// Serves `tcp` until the client closes it, smemu stops, a limit is passed, or a request is not
+/// plain: then hyper serves the rest, on `main` if given (the connection moves there) or here.
+///
+/// One timer per connection, made once and moved cheaply (`Sleep::reset` to a later deadline is
+/// an atomic store): the head must be complete within the idle timeout of the previous answer
+/// (or of the opening), and a body must keep up the minimum rate.
 pub(super) async fn connection(
     mut tcp: TcpStream,
     api: Api,
     mut stopping: watch::Receiver<bool>,
     main: Option<Handle>,
 ) {
+    let config = &api.limits.config;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut timer = Box::pin(timers::sleep_until(Instant::now() + config.idle_timeout));
     loop {
         let head = loop {
             match parse(&buf) {
                 Parsed::Plain(head) => break head,
                 Parsed::Partial if buf.len() <= MAX_HEAD => {}
-                Parsed::Partial | Parsed::Other => return hand_over(tcp, buf.freeze(), api, stopping, main).await,
+                Parsed::Partial => return refuse(tcp, Refusal::HeadTooLarge).await,
+                Parsed::Refused(refusal) => return refuse(tcp, refusal).await,
+                Parsed::Other => return hand_over(tcp, buf.freeze(), api, stopping, main).await,
             }
             if buf.capacity() == buf.len() {
                 buf.reserve(READ_CHUNK);
             }
-            // Between requests smemu may stop; a request begun is read and answered.
-            let read = if buf.is_empty() {
-                tokio::select! {
-                    biased;
-                    read = tcp.read_buf(&mut buf) => read,
-                    () = stopped(&mut stopping) => return,
-                }
-            } else {
-                tcp.read_buf(&mut buf).await
+            // Between requests smemu may stop; a request begun is read and answered (within the
+            // shutdown timeout, see `connections`).
+            let read = tokio::select! {
+                biased;
+                read = tcp.read_buf(&mut buf) => read,
+                () = stopped(&mut stopping), if buf.is_empty() => return,
+                // Idle too long, or too slow with the head: closed without an answer, as the
+                // client has not finished asking.
+                () = &mut timer => return,
             };
             if !matches!(read, Ok(n) if n > 0) {
                 return;
             }
         };
         buf.advance(head.length);
-        let Ok(body) = read_exact(&mut tcp, &mut buf, head.content_length).await else {
-            return;
-        };
-        let reply = invoke::reply(&api.state, head.endpoint, &head.headers, async { Ok(body) }).await;
-        if write_message(&mut tcp, |out| write_head(out, &reply), &reply.body).await.is_err() || *stopping.borrow() {
+        let length = head.content_length;
+        let mut body_read = false;
+        let mut cut_off = false;
+        let reply = invoke::reply(&api.state, &api.limits, head.endpoint, &head.headers, length, || async {
+            body_read = true;
+            read_body(&mut tcp, &mut buf, length, timer.as_mut(), config).await.map_err(|err| {
+                cut_off = true;
+                InvokeError::InvalidHeader(format!("The request body could not be read: {err}"))
+            })
+        })
+        .await;
+        if cut_off {
             return;
         }
+        if write_message(&mut tcp, |out| write_head(out, &reply, false), &reply.body).await.is_err()
+            || *stopping.borrow()
+        {
+            return;
+        }
+        // A body answered before it was read (missing endpoint, throttled) is read past, not
+        // kept, so that the connection can serve the next request.
+        if !body_read && discard(&mut tcp, &mut buf, length, timer.as_mut(), config).await.is_err() {
+            return;
+        }
+        timer.as_mut().reset(Instant::now() + config.idle_timeout);
+    }
+}
+
+/// Why a body was not read in full.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the connection closed")]
+    Closed,
+    #[error("the body came more slowly than {0} bytes per second")]
+    TooSlow(u64),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads one more chunk of a body into `buf`, unless the minimum rate's deadline passes first.
+async fn fill_body(
+    tcp: &mut TcpStream,
+    buf: &mut BytesMut,
+    timer: Pin<&mut Sleep>,
+    rate: u64,
+) -> Result<(), BodyError> {
+    tokio::select! {
+        biased;
+        read = tcp.read_buf(buf) => match read? {
+            0 => Err(BodyError::Closed),
+            _ => Ok(()),
+        },
+        () = timer => Err(BodyError::TooSlow(rate)),
+    }
+}
+
+/// The next `length` bytes of the connection (the first of them may be in `buf` already).
+async fn read_body(
+    tcp: &mut TcpStream,
+    buf: &mut BytesMut,
+    length: usize,
+    mut timer: Pin<&mut Sleep>,
+    config: &WireConfig,
+) -> Result<Bytes, BodyError> {
+    if buf.len() < length {
+        let start = Instant::now();
+        let already = buf.len();
+        while buf.len() < length {
+            timer.as_mut().reset(config.body_deadline(start, (buf.len() - already) as u64));
+            let missing = length - buf.len();
+            if buf.capacity() == buf.len() {
+                // Reserved as it comes, whatever the length claims.
+                buf.reserve(missing.min(RESERVE_STEP));
+            }
+            fill_body(tcp, buf, timer.as_mut(), config.min_body_rate).await?;
+        }
+    }
+    Ok(buf.split_to(length).freeze())
+}
+
+/// Reads past the next `length` bytes without keeping them.
+async fn discard(
+    tcp: &mut TcpStream,
+    buf: &mut BytesMut,
+    length: usize,
+    mut timer: Pin<&mut Sleep>,
+    config: &WireConfig,
+) -> Result<(), BodyError> {
+    let start = Instant::now();
+    let mut left = length;
+    loop {
+        let n = left.min(buf.len());
+        buf.advance(n);
+        left -= n;
+        if left == 0 {
+            return Ok(());
+        }
+        timer.as_mut().reset(config.body_deadline(start, (length - left) as u64));
+        buf.reserve(READ_CHUNK);
+        fill_body(tcp, buf, timer.as_mut(), config.min_body_rate).await?;
+    }
+}
+
+/// How much of a body is reserved at once, whatever its `Content-Length` claims.
+const RESERVE_STEP: usize = 1024 * 1024;
+
+/// Answers a request the fast path refuses before reading its body, and closes the connection.
+async fn refuse(tcp: TcpStream, refusal: Refusal) {
+    let request_id = render::request_id();
+    let (status, err) = match refusal {
+        Refusal::HeadTooLarge => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, ApiError::head_too_large(MAX_HEAD)),
+        Refusal::Malformed(detail) => (StatusCode::BAD_REQUEST, ApiError::malformed_http(detail)),
+        Refusal::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ApiError::body_too_large(json_rpc::MAX_BODY)),
+        Refusal::PayloadTooLarge => {
+            let mut reply = invoke::render_error(&InvokeError::PayloadTooLarge { max: MAX_PAYLOAD });
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                reply.headers.insert("x-amzn-requestid", value);
+            }
+            return close_with(tcp, reply).await;
+        }
+    };
+    tracing::info!(request_id, status = status.as_u16(), error = %err, "request refused before its body");
+    let (status, headers, body) = render::error_parts(Some(status), &err, &request_id);
+    close_with(tcp, Reply { status, headers, body }).await;
+}
+
+/// Sends `reply` with `Connection: close`, then ends the connection.
+async fn close_with(mut tcp: TcpStream, reply: Reply) {
+    if write_message(&mut tcp, |out| write_head(out, &reply, true), &reply.body).await.is_ok() {
+        // A FIN after the answer rather than a reset, so that the client reads the answer.
+        let _ = tcp.shutdown().await;
     }
 }
 
@@ -100,14 +236,24 @@ async fn hand_over(tcp: TcpStream, prefix: Bytes, api: Api, stopping: watch::Rec
         Ok(tcp) => tcp,
         Err(err) => return tracing::warn!(error = %err, "cannot move an API connection to the main runtime"),
     };
-    // Awaited, so that the accept loop's graceful stop still waits for this connection.
-    let served = main.spawn(async move {
+    // Awaited, so that the accept loop's graceful stop still waits for this connection; and
+    // ended with this task, so that its end of the shutdown timeout closes the connection too.
+    let mut served = AbortOnDrop(main.spawn(async move {
         match TcpStream::from_std(tcp) {
             Ok(inner) => connections::serve_with_hyper(Prefixed { prefix, inner }, api, stopping).await,
             Err(err) => tracing::warn!(error = %err, "cannot serve an API connection on the main runtime"),
         }
-    });
-    let _ = served.await;
+    }));
+    let _ = (&mut served.0).await;
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn stopped(stopping: &mut watch::Receiver<bool>) {
@@ -130,6 +276,22 @@ enum Parsed {
     Partial,
     /// A request this path leaves to hyper.
     Other,
+    /// A request answered with an error at once, before its body (which is never read).
+    Refused(Refusal),
+}
+
+/// Why the fast path refuses a request: what hyper would answer with an empty or plain-text
+/// body, or (absurd lengths) wait for.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The head passed [`MAX_HEAD`].
+    HeadTooLarge,
+    /// Not HTTP/1.x, or a `Content-Length` that is not a number.
+    Malformed(&'static str),
+    /// A control-plane body longer than the control plane reads.
+    BodyTooLarge,
+    /// An invocation body longer than InvokeEndpoint takes: its real validation error.
+    PayloadTooLarge,
 }
 
 fn parse(buf: &[u8]) -> Parsed {
@@ -142,30 +304,34 @@ fn parse(buf: &[u8]) -> Parsed {
         match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, &mut slots) {
             Ok(httparse::Status::Complete(length)) => length,
             Ok(httparse::Status::Partial) => return Parsed::Partial,
-            // Too many headers, or not HTTP/1.x: hyper gives the error, or serves it.
-            Err(_) => return Parsed::Other,
+            // More headers than a plain request has: hyper reads up to 100.
+            Err(httparse::Error::TooManyHeaders) => return Parsed::Other,
+            Err(err) => return Parsed::Refused(Refusal::Malformed(malformed(err))),
         };
-    if request.method != Some("POST") || request.version != Some(1) {
+    let Some(endpoint) = request.path.and_then(invoke::endpoint_of).filter(|_| request.method == Some("POST")) else {
+        return other_request(request.headers);
+    };
+    if request.version != Some(1) {
         return Parsed::Other;
     }
-    let Some(endpoint) = request.path.and_then(invoke::endpoint_of) else {
-        return Parsed::Other;
-    };
     let mut headers = HeaderMap::with_capacity(invoke::READ_HEADERS.len());
     let mut content_length = None;
+    let mut plain = true;
     for header in request.headers.iter() {
         let is = |name: &HeaderName| header.name.eq_ignore_ascii_case(name.as_str());
         if is(&CONTENT_LENGTH) {
             match (content_length, decimal(header.value)) {
                 (None, Some(n)) => content_length = Some(n),
-                _ => return Parsed::Other,
+                (_, None) => return Parsed::Refused(Refusal::Malformed("Content-Length is not a decimal number")),
+                // Repeated: hyper takes equal values and refuses others.
+                (Some(_), Some(_)) => return Parsed::Other,
             }
         } else if is(&TRANSFER_ENCODING)
             || is(&EXPECT)
             || is(&UPGRADE)
             || (is(&CONNECTION) && !header.value.eq_ignore_ascii_case(b"keep-alive"))
         {
-            return Parsed::Other;
+            plain = false;
         } else if let Some(name) = invoke::READ_HEADERS.iter().find(|name| is(name)) {
             // Only what the handler reads becomes a header value; httparse has checked the rest
             // as hyper would.
@@ -176,24 +342,50 @@ fn parse(buf: &[u8]) -> Parsed {
         }
     }
     match content_length {
-        Some(content_length) if content_length <= MAX_PAYLOAD => {
-            Parsed::Plain(PlainHead { length, endpoint, headers, content_length })
-        }
-        // No length, or more than the real service reads: hyper's path gives the real error.
+        // Refused at once, whatever else the head says: waiting for such a body is the hang.
+        Some(content_length) if content_length > MAX_PAYLOAD => Parsed::Refused(Refusal::PayloadTooLarge),
+        Some(content_length) if plain => Parsed::Plain(PlainHead { length, endpoint, headers, content_length }),
+        // No length (chunked), or headers the fast path leaves to hyper.
         _ => Parsed::Other,
     }
 }
 
+/// What is wrong with a head httparse refused.
+fn malformed(err: httparse::Error) -> &'static str {
+    match err {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Token => "invalid method or request target",
+        httparse::Error::Version => "invalid HTTP version",
+        httparse::Error::Status | httparse::Error::TooManyHeaders => "invalid request line",
+    }
+}
+
+/// A complete head that is not an invocation: hyper's, unless its length is absurd or not a
+/// number, which is answered here at once.
+fn other_request(headers: &[httparse::Header<'_>]) -> Parsed {
+    for header in headers.iter().filter(|h| h.name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str())) {
+        match decimal(header.value) {
+            Some(n) if n > json_rpc::MAX_BODY => return Parsed::Refused(Refusal::BodyTooLarge),
+            Some(_) => {}
+            None => return Parsed::Refused(Refusal::Malformed("Content-Length is not a decimal number")),
+        }
+    }
+    Parsed::Other
+}
+
 /// A `Content-Length` value: ASCII digits only, as RFC 9110 §8.6 has it.
+/// (saturating: a longer number than `usize` holds is as absurd as `usize::MAX`).
 fn decimal(value: &[u8]) -> Option<usize> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(value.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')))
+    Some(value.iter().fold(0usize, |n, d| n.saturating_mul(10).saturating_add(usize::from(d - b'0'))))
 }
 
 /// The status line and headers of `reply`, with `Content-Length` and `Date` as hyper adds them.
-fn write_head(out: &mut BytesMut, reply: &Reply) {
+fn write_head(out: &mut BytesMut, reply: &Reply, close: bool) {
     if reply.status == StatusCode::OK {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -208,6 +400,9 @@ fn write_head(out: &mut BytesMut, reply: &Reply) {
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"content-length: ");
     push_decimal(out, reply.body.len());
@@ -290,6 +485,7 @@ mod tests {
             Parsed::Plain(head) => head,
             Parsed::Partial => panic!("partial: {request:?}"),
             Parsed::Other => panic!("not plain: {request:?}"),
+            Parsed::Refused(refusal) => panic!("refused ({refusal:?}): {request:?}"),
         }
     }
 
@@ -320,17 +516,45 @@ mod tests {
             PLAIN.replace("/invocations", "/invocations?x=1"),
             PLAIN.replace("Content-Length: 5", "Transfer-Encoding: chunked"),
             PLAIN.replace("Content-Length: 5", "Content-Length: 5\r\nContent-Length: 5"),
-            PLAIN.replace("Content-Length: 5", "Content-Length: +5"),
             PLAIN.replace("Content-Length: 5\r\n", ""),
-            PLAIN.replace("Content-Length: 5", &format!("Content-Length: {}", MAX_PAYLOAD + 1)),
             PLAIN.replace("Host", "Expect: 100-continue\r\nHost"),
             PLAIN.replace("Host", "Connection: close\r\nHost"),
             PLAIN.replace("Host", "Upgrade: h2c\r\nHost"),
-            PLAIN.replace("Host", &"X-Many: 1\r\n".repeat(MAX_HEADERS)),
-            "\0garbage\r\n\r\n".to_owned(),
+            PLAIN.replace("Host", &format!("{}Host", "X-Many: 1\r\n".repeat(MAX_HEADERS))),
+            PLAIN.replace("/endpoints/churn/invocations", "/").replace("Content-Length: 5", "Content-Length: 2097152"),
         ];
         for request in others {
             assert!(matches!(parse(request.as_bytes()), Parsed::Other), "{request:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_heads_and_absurd_lengths_are_refused_at_once() {
+        let control = PLAIN.replace("/endpoints/churn/invocations", "/");
+        let refused = [
+            (PLAIN.replace("Content-Length: 5", "Content-Length: +5"), Refusal::Malformed("")),
+            (
+                PLAIN.replace("Content-Length: 5", &format!("Content-Length: {}", MAX_PAYLOAD + 1)),
+                Refusal::PayloadTooLarge,
+            ),
+            (PLAIN.replace("Content-Length: 5", "Content-Length: 9223372036854775807"), Refusal::PayloadTooLarge),
+            (PLAIN.replace("Content-Length: 5", "Content-Length: 99999999999999999999999"), Refusal::PayloadTooLarge),
+            (
+                PLAIN.replace("Content-Length: 5", "Transfer-Encoding: chunked\r\nContent-Length: 9223372036854775807"),
+                Refusal::PayloadTooLarge,
+            ),
+            (control.replace("Content-Length: 5", "Content-Length: 2097153"), Refusal::BodyTooLarge),
+            (control.replace("Content-Length: 5", "Content-Length: 9223372036854775807"), Refusal::BodyTooLarge),
+            (control.replace("Content-Length: 5", "Content-Length: x"), Refusal::Malformed("")),
+            ("\0garbage\r\n\r\n".to_owned(), Refusal::Malformed("")),
+            ("GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n".to_owned(), Refusal::Malformed("")),
+        ];
+        for (request, expected) in refused {
+            match parse(request.as_bytes()) {
+                Parsed::Refused(Refusal::Malformed(_)) if matches!(expected, Refusal::Malformed(_)) => {}
+                Parsed::Refused(refusal) => assert_eq!(refusal, expected, "{request:?}"),
+                _ => panic!("not refused: {request:?}"),
+            }
         }
     }
 
@@ -341,7 +565,7 @@ mod tests {
         headers.insert("x-amzn-invoked-production-variant", HeaderValue::from_static("AllTraffic"));
         let reply = Reply { status: StatusCode::FAILED_DEPENDENCY, headers, body: Bytes::from_static(b"12345678901") };
         let mut out = BytesMut::new();
-        write_head(&mut out, &reply);
+        write_head(&mut out, &reply, false);
         let text = std::str::from_utf8(&out).unwrap();
         let date = text.split("date: ").nth(1).unwrap().trim_end();
         assert!(httpdate::parse_http_date(date).is_ok(), "{text}");

@@ -4,12 +4,13 @@ use std::future::Future;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 
 use super::identity;
+use super::limits::{Limits, MinRate};
 use crate::AppState;
 use crate::invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
 
@@ -36,9 +37,23 @@ pub(super) fn endpoint_of(path: &str) -> Option<String> {
 }
 
 /// InvokeEndpoint as served by hyper (see `fast_path` for the connections that bypass it).
-pub(super) async fn handle(state: &AppState, endpoint: String, request: Request<Incoming>) -> Response {
+pub(super) async fn handle(
+    state: &AppState,
+    limits: &Limits,
+    endpoint: String,
+    request: Request<MinRate<Incoming>>,
+) -> Response {
     let (parts, body) = request.into_parts();
-    reply(state, endpoint, &parts.headers, read_body(body)).await.into_response()
+    // A chunked body's length is known only once read: it is counted at the most it may be.
+    let length = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or(body.size_hint().exact())
+        .map_or(MAX_PAYLOAD, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    // A body left unread (a missing endpoint, too large, throttled) makes hyper close the
+    // connection after the answer rather than read it.
+    reply(state, limits, endpoint, &parts.headers, length, || read_body(body)).await.into_response()
 }
 
 /// An InvokeEndpoint answer, before it is framed by hyper or by the fast path.
@@ -58,19 +73,32 @@ impl IntoResponse for Reply {
     }
 }
 
-/// Answers one invocation of `endpoint` with `headers`, whose body `body` reads.
-pub(super) async fn reply(
+/// Answers one invocation of `endpoint` with `headers`, whose body of `length` bytes `body`
+/// reads. The body is read only once the endpoint is known to serve and the bytes fit under
+/// `--max-buffered-bytes`: a refused body is never buffered (the framing drains or closes).
+pub(super) async fn reply<F, Fut>(
     state: &AppState,
+    limits: &Limits,
     endpoint: String,
     headers: &HeaderMap,
-    body: impl Future<Output = Result<Bytes, InvokeError>>,
-) -> Reply {
+    length: usize,
+    body: F,
+) -> Reply
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Bytes, InvokeError>>,
+{
     let mut request_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut request_id);
     let scope = identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config);
     let result = async {
-        let request = invocation(headers, body.await?)?;
-        state.endpoints.invoke(&scope, &endpoint, request).await
+        if length > MAX_PAYLOAD {
+            return Err(InvokeError::PayloadTooLarge { max: MAX_PAYLOAD });
+        }
+        let live = state.endpoints.live(&scope, &endpoint).await?;
+        let _held = limits.buffered.reserve(length).ok_or(InvokeError::Throttled)?;
+        let request = invocation(headers, body().await?)?;
+        state.endpoints.invoke_live(&scope, &endpoint, &live, request).await
     }
     .await;
     let mut reply = match result {
@@ -98,7 +126,7 @@ pub(super) async fn reply(
 }
 
 /// Reads at most [`MAX_PAYLOAD`] bytes; more is the real validation error, not a 413.
-async fn read_body(body: Incoming) -> Result<Bytes, InvokeError> {
+async fn read_body(body: MinRate<Incoming>) -> Result<Bytes, InvokeError> {
     match Limited::new(body, MAX_PAYLOAD).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
@@ -149,7 +177,7 @@ fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeErro
 
 /// Runtime errors: the type in `X-Amzn-ErrorType`, a JSON body with `Message` (and, for
 /// `ModelError`, the real members in the real order).
-fn render_error(err: &InvokeError) -> Reply {
+pub(super) fn render_error(err: &InvokeError) -> Reply {
     let (status, code, body) = match err {
         InvokeError::Model { status: original, server_side, message, original_message, log_group } => {
             let code = if *server_side { "SERVER_ERROR_FROM_MODEL" } else { "CLIENT_ERROR_FROM_MODEL" };
@@ -163,6 +191,10 @@ fn render_error(err: &InvokeError) -> Reply {
                 original
             );
             (StatusCode::FAILED_DEPENDENCY, "ModelError", body)
+        }
+        InvokeError::Throttled => {
+            let body = format!("{{\"message\":{}}}", json(&err.to_string()));
+            (StatusCode::BAD_REQUEST, "ThrottlingException", body)
         }
         other => {
             let body = format!("{{\"Message\":{},\"message\":{}}}", json(&other.to_string()), json(&other.to_string()));

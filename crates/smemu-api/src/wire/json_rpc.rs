@@ -2,11 +2,12 @@
 
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
-use bytes::Bytes;
-use http::HeaderMap;
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use smemu_types::sagemaker::Operation;
 
 use super::{dispatch, identity, render};
@@ -38,8 +39,16 @@ impl From<Rejection> for ApiError {
     }
 }
 
-pub(crate) async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// The most bytes a control-plane request body may have (axum's default limit, which smemu
+/// applied before it read bodies itself): the largest SageMaker inputs are far smaller.
+pub(super) const MAX_BODY: usize = 2 * 1024 * 1024;
+
+pub(crate) async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
+    let body = match read_body(&headers, body).await {
+        Ok(body) => body,
+        Err((status, err)) => return render::wire_error(Some(status), &err, &render::request_id()),
+    };
     let ctx = RequestContext {
         scope: identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config),
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -68,6 +77,43 @@ pub(crate) async fn handle(State(state): State<AppState>, headers: HeaderMap, bo
         "request"
     );
     response
+}
+
+/// The body, at most [`MAX_BODY`] bytes: a longer declared length is refused before any of it is
+/// read, a longer chunked body as soon as it passes the limit.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, (StatusCode, ApiError)> {
+    let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, ApiError::body_too_large(MAX_BODY));
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        // Too slow or cut off: the connection is closing, but the answer is still AWS-shaped.
+        Err(err) => Err((
+            StatusCode::BAD_REQUEST,
+            ApiError::serialization(format!("The request body could not be read: {err}")),
+        )),
+    }
+}
+
+/// Any path but `/` and the invocations path.
+pub(super) async fn unknown_path(method: Method, uri: Uri) -> Response {
+    render::wire_error(
+        Some(StatusCode::NOT_FOUND),
+        &ApiError::unknown_path(method.as_str(), uri.path()),
+        &render::request_id(),
+    )
+}
+
+/// `/` with a method other than `POST`.
+pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    render::wire_error(
+        Some(StatusCode::METHOD_NOT_ALLOWED),
+        &ApiError::unknown_path(method.as_str(), uri.path()),
+        &render::request_id(),
+    )
 }
 
 fn operation_of(target: Option<&str>) -> Result<Operation, Rejection> {

@@ -6,6 +6,8 @@
 //! invocations are served on the lanes by the fast path; hyper serves everything else.
 
 mod connections;
+#[cfg(test)]
+mod decode_properties;
 mod dispatch;
 mod fast_path;
 mod identity;
@@ -13,11 +15,13 @@ mod inline_wake;
 mod invoke;
 mod json_rpc;
 mod lanes;
+mod limits;
 mod render;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::response::Response;
@@ -26,19 +30,27 @@ use http::{Method, Request};
 use hyper::body::Incoming;
 
 use crate::AppState;
+pub use limits::WireConfig;
+use limits::{Limits, MinRate};
 
-/// The control plane's router.
+/// The control plane's router; any other path or method gets an AWS-shaped error too.
 fn router(state: AppState) -> Router {
-    Router::new().route("/", post(json_rpc::handle)).with_state(state)
+    Router::new()
+        .route("/", post(json_rpc::handle))
+        .fallback(json_rpc::unknown_path)
+        .method_not_allowed_fallback(json_rpc::method_not_allowed)
+        .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// for at most [`WireConfig::shutdown_timeout`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    config: WireConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let api = Api { control: router(state.clone()), state };
+    let api = Api { control: router(state.clone()), state, limits: Arc::new(Limits::new(config)) };
     connections::serve(listener, api, shutdown).await
 }
 
@@ -47,6 +59,7 @@ pub async fn serve(
 struct Api {
     state: AppState,
     control: Router,
+    limits: Arc<Limits>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Api {
@@ -55,11 +68,15 @@ impl hyper::service::Service<Request<Incoming>> for Api {
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
+        // Every body on hyper's connections must keep up the minimum rate (the fast path checks
+        // its own).
+        let config = self.limits.config.clone();
+        let request = request.map(|body| MinRate::new(body, config));
         if request.method() == Method::POST
             && let Some(endpoint) = invoke::endpoint_of(request.uri().path())
         {
-            let state = self.state.clone();
-            return Box::pin(async move { Ok(invoke::handle(&state, endpoint, request).await) });
+            let (state, limits) = (self.state.clone(), self.limits.clone());
+            return Box::pin(async move { Ok(invoke::handle(&state, &limits, endpoint, request).await) });
         }
         let mut control = self.control.clone();
         Box::pin(async move { tower::Service::call(&mut control, request).await })

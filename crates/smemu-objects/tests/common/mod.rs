@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use smemu_objects::{EmbeddedS3, Objects, ObjectsConfig};
+use smemu_objects::{EmbeddedAuth, EmbeddedS3, Objects, ObjectsConfig};
+use smemu_types::auth::AccessKeys;
 
 pub struct Server {
     pub s3: EmbeddedS3,
@@ -17,13 +18,19 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// Starts an embedded S3 in this process, storing under a fresh temp dir.
+/// Starts an embedded S3 in this process, storing under a fresh temp dir; with `creds`, in
+/// strict mode with that one key.
 pub async fn start_server(creds: Option<(&str, &str)>) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("s3");
-    let creds = creds.map(|(a, s)| (a.to_owned(), s.to_owned()));
+    let auth = match creds {
+        Some((access, secret)) => {
+            EmbeddedAuth::strict(AccessKeys::parse(&format!("{access} {secret}")).expect("one key"))
+        }
+        None => EmbeddedAuth::any(),
+    };
     let s3 =
-        EmbeddedS3::start("127.0.0.1:0".parse().expect("addr"), root.clone(), creds).await.expect("start embedded S3");
+        EmbeddedS3::start("127.0.0.1:0".parse().expect("addr"), root.clone(), auth).await.expect("start embedded S3");
     Server { s3, root, _dir: dir }
 }
 

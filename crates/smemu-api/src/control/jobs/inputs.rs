@@ -83,10 +83,21 @@ pub(crate) async fn fill_sizes(objects: &Objects, inputs: &mut Inputs) {
     }
 }
 
-/// One whole object.
+/// The most a manifest file may hold. AWS documents no limit; this one is far above any real
+/// list of keys (about a million keys of 100 bytes) and keeps a wrong `S3Uri` (a multi-GB data
+/// file named as the manifest) from being read into memory whole.
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 128 * 1024 * 1024;
+
+/// One whole manifest object, at most [`MAX_MANIFEST_BYTES`].
 pub(crate) async fn read_all(objects: &Objects, uri: &str) -> Result<Bytes, ObjectError> {
-    let mut reader = objects.get(uri).await?;
+    let reader = objects.get(uri).await?;
     let mut body = Vec::new();
-    reader.read_to_end(&mut body).await.map_err(|err| ObjectError::Io { uri: uri.to_owned(), source: err })?;
+    let io = |err| ObjectError::Io { uri: uri.to_owned(), source: err };
+    reader.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut body).await.map_err(io)?;
+    if body.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(io(std::io::Error::other(format!(
+            "the manifest is larger than {MAX_MANIFEST_BYTES} bytes, the most smemu reads as a manifest"
+        ))));
+    }
     Ok(Bytes::from(body))
 }

@@ -7,6 +7,7 @@
 //! racing the runner's last write is settled by whoever reads second.
 
 pub(crate) mod doc;
+mod gunzip;
 pub(crate) mod inputs;
 pub(crate) mod params;
 mod runner;

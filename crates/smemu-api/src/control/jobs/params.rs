@@ -16,6 +16,8 @@ use crate::control::plan::ContainerPlan;
 
 /// Without `MaxConcurrentTransforms` from the job or the container: one request at a time.
 const DEFAULT_CONCURRENCY: u32 = 1;
+/// The most requests in flight per instance: 100 MB in flight at 1 MB each (API_CreateTransformJob).
+const MAX_CONCURRENCY: u32 = 100;
 /// `MaxPayloadInMB`'s default.
 const DEFAULT_PAYLOAD_MB: u32 = smemu_batch::settings::DEFAULT_MAX_PAYLOAD_MB;
 /// `ModelClientConfig.InvocationsTimeoutInSeconds`' default.
@@ -83,8 +85,8 @@ pub(crate) fn resolve(
             .and_then(|n| u32::try_from(n).ok())
             .or(container.and_then(|c| c.max_concurrent_transforms))
             .unwrap_or(DEFAULT_CONCURRENCY)
-            // 0 would run nothing.
-            .max(1),
+            // 0 would run nothing; a container's answer is bounded as the request is (ops::transform_jobs).
+            .clamp(1, MAX_CONCURRENCY),
         strategy: job_strategy(request)?.or(container_strategy).unwrap_or(BatchStrategy::MultiRecord),
         payload_mb: request
             .max_payload_in_mb

@@ -18,7 +18,7 @@ use tokio_util::io::StreamReader;
 use super::doc::{self, JobDoc};
 use super::inputs::{self, Input, Inputs};
 use super::params::{self, ExecutionParameters};
-use super::segments::Segments;
+use super::segments::{self, Segments};
 use super::{JobKey, TransformJobs, update};
 use crate::clock::now_ms;
 use crate::control::launch::{LOG_TAIL, LaunchSpec, loopback};
@@ -211,9 +211,11 @@ impl Work<'_> {
     async fn transform(&self) -> Result<(), JobFailure> {
         let request = &self.doc.request;
         let launcher = self.jobs.launcher();
+        // The job reads and writes S3 as its own account.
+        let objects = launcher.objects().map(|objects| objects.as_account(&self.key.account));
         let mut inputs =
-            inputs::list(launcher.objects(), request).await.map_err(|err| JobFailure::Client(err.to_string()))?;
-        let objects = launcher.objects().ok_or_else(|| JobFailure::Client("smemu has no object store".into()))?;
+            inputs::list(objects.as_ref(), request).await.map_err(|err| JobFailure::Client(err.to_string()))?;
+        let objects = objects.as_ref().ok_or_else(|| JobFailure::Client("smemu has no object store".into()))?;
         inputs::fill_sizes(objects, &mut inputs).await;
         let (timeout, retries) = params::client_config(request);
         let transport = BatchTransport::new(
@@ -276,6 +278,11 @@ impl Work<'_> {
         let request = &self.doc.request;
         let resources = request.transform_resources.as_ref();
         let count = resources.and_then(|r| r.instance_count).and_then(|n| usize::try_from(n).ok()).unwrap_or(1).max(1);
+        // CreateTransformJob admitted the count under the quota (ops::quota); never allocate past it.
+        let limit = self.jobs.launcher().config().max_instances;
+        if u64::try_from(count).unwrap_or(u64::MAX) > u64::from(limit) {
+            return Err(JobFailure::Startup(format!("InstanceCount {count} is past --max-instances ({limit}).")));
+        }
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let spec = LaunchSpec {
             kind: OwnerKind::TransformJob,
@@ -425,7 +432,7 @@ impl Work<'_> {
             reassembler.insert(index, body).map_err(|err| data(err.to_string()))?;
         }
         let ordered = reassembler.into_ordered().map_err(|err| data(err.to_string()))?;
-        prepared.assemble(ordered).map_err(|err| data(err.to_string()))
+        prepared.assemble(ordered).map_err(|err| data(segments::describe(running.plan.settings().split, 0, err)))
     }
 
     async fn algorithm_error(&self, instance: &Instance, input: &Input, err: BatchCallError) -> JobFailure {
