@@ -106,11 +106,14 @@ pub async fn run(
         },
     );
     let endpoints = Endpoints::new(Arc::new(store.clone()), launcher.clone());
+    let evicting = launcher.clone();
     // Before serving: a job an earlier smemu left running is failed, never seen InProgress forever.
     let transform_jobs =
         TransformJobs::new(Arc::new(store.clone()), launcher, config.data_dir.join("logs").join("transform-jobs"));
     transform_jobs.start().await;
     Box::pin(endpoints.start()).await;
+    // A cache left over its size (or a smaller --artifact-cache-size) shrinks now, not at the next launch.
+    tokio::spawn(async move { evicting.evict_artifacts().await });
     let api_config =
         ApiConfig { default_account: config.default_account.clone(), default_region: config.default_region.clone() };
     let state = AppState::new(Arc::new(store.clone()), api_config, endpoints, transform_jobs);

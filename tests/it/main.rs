@@ -11,6 +11,7 @@ mod cli_s3;
 mod cli_tags;
 mod cli_transform;
 mod hardening_batch;
+mod hardening_objects;
 mod hardening_quota;
 mod hardening_s3;
 mod invoke_connections;

@@ -202,7 +202,9 @@ impl Extraction<'_> {
         };
         let rel = relative_path(&entry.path().map_err(io_err)?).map_err(&refuse)?;
         let kind = entry.header().entry_type();
-        let stored = entry.header().entry_size().map_err(io_err)?;
+        // Data bytes in the stream: a pax `size` record overrides the header's (files over 8 GiB);
+        // a GNU sparse entry stores only its data blocks, while its `size()` is the logical size.
+        let stored = if kind.is_gnu_sparse() { entry.header().entry_size().map_err(io_err)? } else { entry.size() };
         if rel.as_os_str().is_empty() {
             // "./" names the root itself; nothing to create.
             if kind.is_dir() {
@@ -586,6 +588,35 @@ mod props {
         fn arbitrary_headers(entries in prop::collection::vec(entry(), 1..6)) {
             check(&gzip(&tar_bytes(&entries)))?;
         }
+    }
+
+    #[test]
+    fn a_pax_size_record_is_the_size_that_counts() {
+        // A header saying 0 bytes, a pax record saying 3000: what tar writers do past 8 GiB.
+        let mut tar = Vec::new();
+        let record = "13 size=3000\n";
+        let mut pax = tar::Header::new_ustar();
+        let _ = pax.set_path("PaxHeaders/big.bin");
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(record.len() as u64);
+        pax.set_cksum();
+        tar.extend_from_slice(pax.as_bytes());
+        tar.extend_from_slice(record.as_bytes());
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
+        let mut h = tar::Header::new_ustar();
+        let _ = h.set_path("big.bin");
+        h.set_size(0);
+        h.set_cksum();
+        tar.extend_from_slice(h.as_bytes());
+        tar.extend_from_slice(&[5u8; 3000]);
+        tar.resize(tar.len().div_ceil(512) * 512 + 1024, 0);
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = tmp.path().join("root");
+        let counted = extract_tar_gz_from("s3://b/pax.tar.gz", &gzip(&tar)[..], &root, 1 << 20);
+        assert!(counted.is_ok(), "{counted:?}");
+        assert_eq!(fs::read(root.join("big.bin")).unwrap_or_default(), vec![5u8; 3000]);
+        let refused = extract_tar_gz_from("s3://b/pax.tar.gz", &gzip(&tar)[..], &tmp.path().join("small"), 2048);
+        assert!(matches!(refused, Err(ObjectError::TooLarge { .. })), "{refused:?}");
     }
 
     #[test]

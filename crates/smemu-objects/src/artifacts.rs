@@ -488,6 +488,38 @@ async fn publish(uri: &str, staging: &Path, dir: &Path) -> Result<bool, ObjectEr
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn eviction_removes_the_least_recently_used_and_never_a_leased_or_mounted_one() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // Four cached artifacts of 64 KiB each, used in this order; the cache may keep 100 KiB.
+        let cache = ArtifactCache::open(tmp.path(), 1 << 30, 100 << 10).unwrap_or_else(|e| panic!("{e}"));
+        let names = ["oldest", "leased", "mounted", "newest"];
+        for (i, name) in names.iter().enumerate() {
+            let dir = cache.dir().join(name);
+            std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(dir.join("w.bin"), vec![1u8; 64 << 10]).unwrap_or_else(|e| panic!("{e}"));
+            let used = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + i as u64);
+            std::fs::File::open(&dir).and_then(|f| f.set_modified(used)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::create_dir(cache.dir().join(".extract-in-progress")).unwrap_or_else(|e| panic!("{e}"));
+        let lease = cache.lease(&cache.dir().join("leased"));
+        let mounted = HashSet::from([cache.dir().join("mounted")]);
+        let eviction = cache.evict(&mounted).await.unwrap_or_else(|e| panic!("{e}"));
+        // oldest goes; leased and mounted are skipped; newest goes too, since the cache is still
+        // over its size; work in progress is not the cache's to evict.
+        let left: HashSet<String> = std::fs::read_dir(cache.dir())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, HashSet::from(["leased", "mounted", ".extract-in-progress"].map(str::to_owned)));
+        assert_eq!(eviction.removed, [cache.dir().join("oldest"), cache.dir().join("newest")]);
+        // Released, the leased one goes at the next eviction; the mounted one stays.
+        drop(lease);
+        let eviction = cache.evict(&mounted).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(eviction.removed, [cache.dir().join("leased")]);
+    }
+
     #[test]
     fn prefix_keys() {
         assert_eq!(safe_key("s3://b/p", "a//b/./c").ok(), Some(PathBuf::from("a/b/c")));

@@ -804,6 +804,40 @@ mod tests {
         assert_eq!(relative_key("a/b", ""), "a/b");
     }
 
+    #[test]
+    fn file_listings_stop_at_the_depth_and_entry_limits_and_skip_link_cycles() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let base = tmp.path();
+        // A link cycle is not followed: the listing ends, with the one real file.
+        std::fs::create_dir_all(base.join("loop/sub")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(base.join("loop/sub/f.txt"), "f").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(base.join("loop"), base.join("loop/sub/back")).unwrap_or_else(|e| panic!("{e}"));
+        let listed = list_files("file:///loop", &base.join("loop")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(listed.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["sub/f.txt"]);
+
+        let mut deep = base.join("deep");
+        for _ in 0..=MAX_LISTED_DEPTH {
+            deep.push("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap_or_else(|e| panic!("{e}"));
+        let err = list_files("file:///deep", &base.join("deep"));
+        assert!(
+            matches!(&err, Err(ObjectError::ListingTooLarge { reason, .. }) if reason.contains("levels deep")),
+            "{err:?}"
+        );
+
+        let wide = base.join("wide");
+        std::fs::create_dir(&wide).unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..=MAX_LISTED_ENTRIES {
+            std::fs::File::create(wide.join(i.to_string())).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let err = list_files("file:///wide", &wide);
+        assert!(
+            matches!(&err, Err(ObjectError::ListingTooLarge { reason, .. }) if reason.contains("100000")),
+            "{err:?}"
+        );
+    }
+
     #[tokio::test]
     async fn read_part_fills_whole_parts_from_short_reads() {
         // A reader that yields a few KiB per read must still produce full parts.

@@ -274,7 +274,7 @@ impl Launcher {
     /// progress, or mounted by any container of this smemu (running or not), as the engine
     /// reports it, which also covers what a restart adopted. Without an answer from the engine
     /// nothing is evicted.
-    pub(crate) async fn evict_artifacts(&self) {
+    pub async fn evict_artifacts(&self) {
         let Ok(cache) = &self.inner.artifacts else { return };
         let mounted: HashSet<PathBuf> = match self.backend() {
             Ok(backend) => match backend.list(self.owner()).await {
