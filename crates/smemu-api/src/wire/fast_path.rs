@@ -346,7 +346,10 @@ fn parse(buf: &[u8]) -> Parsed {
             match (content_length, decimal(header.value)) {
                 (None, Some(n)) => content_length = Some(n),
                 (_, None) => return Parsed::Refused(Refusal::Malformed("Content-Length is not a decimal number")),
-                // Repeated: hyper takes equal values and refuses others.
+                (Some(first), Some(n)) if first != n => {
+                    return Parsed::Refused(Refusal::Malformed("Content-Length is given twice with different values"));
+                }
+                // Repeated with one value: hyper takes it.
                 (Some(_), Some(_)) => return Parsed::Other,
             }
         } else if is(&TRANSFER_ENCODING)
@@ -388,10 +391,14 @@ fn malformed(err: httparse::Error) -> &'static str {
 /// A complete head that is not an invocation: hyper's, unless its length is absurd or not a
 /// number, which is answered here at once.
 fn other_request(headers: &[httparse::Header<'_>]) -> Parsed {
+    let mut seen = None;
     for header in headers.iter().filter(|h| h.name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str())) {
         match decimal(header.value) {
             Some(n) if n > json_rpc::MAX_BODY => return Parsed::Refused(Refusal::BodyTooLarge),
-            Some(_) => {}
+            Some(n) if seen.is_some_and(|first| first != n) => {
+                return Parsed::Refused(Refusal::Malformed("Content-Length is given twice with different values"));
+            }
+            Some(n) => seen = Some(n),
             None => return Parsed::Refused(Refusal::Malformed("Content-Length is not a decimal number")),
         }
     }
@@ -569,6 +576,8 @@ mod tests {
             (control.replace("Content-Length: 5", "Content-Length: 2097153"), Refusal::BodyTooLarge),
             (control.replace("Content-Length: 5", "Content-Length: 9223372036854775807"), Refusal::BodyTooLarge),
             (control.replace("Content-Length: 5", "Content-Length: x"), Refusal::Malformed("")),
+            (PLAIN.replace("Content-Length: 5", "Content-Length: 5\r\nContent-Length: 6"), Refusal::Malformed("")),
+            (control.replace("Content-Length: 5", "Content-Length: 5\r\nContent-Length: 6"), Refusal::Malformed("")),
             ("\0garbage\r\n\r\n".to_owned(), Refusal::Malformed("")),
             ("GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n".to_owned(), Refusal::Malformed("")),
             (PLAIN.replace("Host", &format!("X-Big: {}\r\nHost", "b".repeat(MAX_HEAD))), Refusal::HeadTooLarge),
