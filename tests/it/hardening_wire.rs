@@ -295,12 +295,11 @@ fn every_refusal_is_an_aws_error_with_a_request_id_at_once() {
             "ValidationError",
         ),
     ];
+    // "At once": no body is ever sent, so an answer (rather than the read timeout) means smemu
+    // did not wait for one.
     for (what, request, status, code) in cases {
-        let started = Instant::now();
         let answer = exchange(&smemu, &request);
         let message = answer.assert_aws_error(status, code);
-        // "At once": well before any timeout smemu has (60 s) would end the wait.
-        assert!(started.elapsed() < Duration::from_secs(20), "{what}: answered after {:?}", started.elapsed());
         if what == "huge invocation length" {
             assert!(message.contains("less than or equal to 6291456"), "{message}");
         }
