@@ -341,4 +341,16 @@ fn a_validation_message_echoes_a_huge_value_in_part() {
     let out = smemu.aws().sagemaker(&["create-model", "--model-name", &name, "--primary-container", "Image=img"]);
     out.assert_error("ValidationException", &format!("Value '{}...' at 'modelName'", "m".repeat(1024)));
     assert!(out.stderr.len() < 4096, "{} bytes of error", out.stderr.len());
+    // A violation per list item (more than the CLI takes on a command line): counted, listed in part.
+    let tags = vec![json!({"Key": "", "Value": ""}); 5000];
+    let body = json!({"ModelName": "m", "PrimaryContainer": {"Image": "img"}, "Tags": tags}).to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: smemu\r\nX-Amz-Target: SageMaker.CreateModel\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = exchange(&smemu, request.as_bytes());
+    let message = answer.assert_aws_error(400, "ValidationException");
+    assert!(message.starts_with("5001 validation errors detected: "), "{}", &message[..200]);
+    assert!(message.ends_with("; and 4901 more"), "{}", &message[message.len() - 200..]);
+    assert!(answer.body.len() < 64 * 1024, "{} bytes of error", answer.body.len());
 }
