@@ -355,6 +355,16 @@ pub fn tagger(tag: &str, hostname: Option<&str>) -> Value {
 }
 
 impl Smemu {
+    /// smemu on a fresh data dir with extra `serve` flags.
+    pub fn start_fresh_with(flags: &[&str]) -> Smemu {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut all = vec!["--s3-listen", "127.0.0.1:0"];
+        all.extend(flags);
+        let mut smemu = Smemu::start_with(&tmp.path().join("data"), &all);
+        smemu._tmp = Some(tmp);
+        smemu
+    }
+
     /// The smemu child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -374,5 +384,10 @@ impl Smemu {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Whether the process has exited (reaped here).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 }

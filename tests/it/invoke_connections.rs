@@ -168,7 +168,7 @@ fn one_connection_carries_plain_pipelined_chunked_and_control_plane_requests() {
 }
 
 #[test]
-fn a_malformed_request_on_a_fresh_connection_gets_hyper_s_400() {
+fn a_malformed_request_on_a_fresh_connection_gets_an_aws_shaped_400() {
     let smemu = Smemu::start();
     let mut conn = Connection::open(&smemu.url);
     conn.send(
@@ -176,6 +176,9 @@ fn a_malformed_request_on_a_fresh_connection_gets_hyper_s_400() {
     );
     let answer = conn.answer();
     assert_eq!(answer.status, 400);
+    assert_eq!(answer.header("x-amzn-errortype"), Some("SerializationException"));
+    assert!(answer.header("x-amzn-requestid").is_some());
+    assert!(answer.body.contains("\"__type\":\"SerializationException\""), "{}", answer.body);
     assert!(conn.closed());
     // smemu still serves.
     let (out, _) = smemu.aws().invoke("no-such-endpoint", "x", &[]);

@@ -14,6 +14,7 @@ mod hardening_batch;
 mod hardening_objects;
 mod hardening_quota;
 mod hardening_s3;
+mod hardening_wire;
 mod invoke_connections;
 mod persistence;
 mod protocol;

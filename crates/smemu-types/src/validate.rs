@@ -58,10 +58,20 @@ fn capped(mut value: String) -> String {
     value
 }
 
+/// The most violations a message lists. AWS documents no such limit; smemu chooses one so that
+/// an input with a violation per list item (80,000 empty tag keys in a 2 MB body) does not come
+/// back as a 9 MB message. The count stays the true one; what is not listed is counted at the end.
+pub const MAX_LISTED_VIOLATIONS: usize = 100;
+
 /// The service's message for a set of violations: `1 validation error detected: <e>` or
-/// `N validation errors detected: <e1>; <e2>`. Empty for no violations.
+/// `N validation errors detected: <e1>; <e2>` (past [`MAX_LISTED_VIOLATIONS`], the rest as
+/// `; and <k> more`). Empty for no violations.
 pub fn violation_message(violations: &[Violation]) -> String {
-    let errors = violations.iter().map(Violation::to_string).collect::<Vec<_>>().join("; ");
+    let mut errors =
+        violations.iter().take(MAX_LISTED_VIOLATIONS).map(Violation::to_string).collect::<Vec<_>>().join("; ");
+    if let Some(more) = violations.len().checked_sub(MAX_LISTED_VIOLATIONS).filter(|&more| more > 0) {
+        errors.push_str(&format!("; and {more} more"));
+    }
     match violations.len() {
         0 => String::new(),
         1 => format!("1 validation error detected: {errors}"),
@@ -128,5 +138,17 @@ mod tests {
         assert_eq!(violation.value, format!("{}{ELLIPSIS}", "é".repeat(MAX_ECHOED_CHARS)));
         let exact = "a".repeat(MAX_ECHOED_CHARS);
         assert_eq!(Violation::new("p", exact.clone(), "c").value, exact);
+    }
+
+    #[test]
+    fn many_violations_are_counted_but_listed_in_part() {
+        let many: Vec<Violation> = (0..MAX_LISTED_VIOLATIONS + 5).map(|i| Violation::null(format!("m{i}"))).collect();
+        let message = violation_message(&many);
+        assert!(message.starts_with(&format!("{} validation errors detected: ", MAX_LISTED_VIOLATIONS + 5)));
+        assert!(message.ends_with(&format!(
+            "'m{}' failed to satisfy constraint: {NOT_NULL}; and 5 more",
+            MAX_LISTED_VIOLATIONS - 1
+        )));
+        assert_eq!(message.matches(NOT_NULL).count(), MAX_LISTED_VIOLATIONS);
     }
 }

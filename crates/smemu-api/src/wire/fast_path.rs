@@ -221,11 +221,31 @@ async fn refuse(tcp: TcpStream, refusal: Refusal) {
 
 /// Sends `reply` with `Connection: close`, then ends the connection.
 async fn close_with(mut tcp: TcpStream, reply: Reply) {
-    if write_message(&mut tcp, |out| write_head(out, &reply, true), &reply.body).await.is_ok() {
-        // A FIN after the answer rather than a reset, so that the client reads the answer.
-        let _ = tcp.shutdown().await;
+    if write_message(&mut tcp, |out| write_head(out, &reply, true), &reply.body).await.is_err() {
+        return;
     }
+    // A FIN after the answer, then what the client still sends is read past for a little while:
+    // closing with unread bytes would send a reset, which can destroy the answer before the
+    // client reads it.
+    if tcp.shutdown().await.is_err() {
+        return;
+    }
+    let linger = async {
+        let mut sink = [0u8; READ_CHUNK];
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match tcp.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = timers::within(|| tokio::time::timeout(LINGER, linger)).await;
 }
+
+/// How long, and for how many bytes, a refused connection is read past before it closes.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
 
 /// Serves the rest of the connection with hyper, `prefix` (read, not served) first.
 async fn hand_over(tcp: TcpStream, prefix: Bytes, api: Api, stopping: watch::Receiver<bool>, main: Option<Handle>) {
@@ -302,6 +322,9 @@ fn parse(buf: &[u8]) -> Parsed {
     let mut request = httparse::Request::new(&mut []);
     let length =
         match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, &mut slots) {
+            Ok(httparse::Status::Complete(length)) if length > MAX_HEAD => {
+                return Parsed::Refused(Refusal::HeadTooLarge);
+            }
             Ok(httparse::Status::Complete(length)) => length,
             Ok(httparse::Status::Partial) => return Parsed::Partial,
             // More headers than a plain request has: hyper reads up to 100.
@@ -323,7 +346,10 @@ fn parse(buf: &[u8]) -> Parsed {
             match (content_length, decimal(header.value)) {
                 (None, Some(n)) => content_length = Some(n),
                 (_, None) => return Parsed::Refused(Refusal::Malformed("Content-Length is not a decimal number")),
-                // Repeated: hyper takes equal values and refuses others.
+                (Some(first), Some(n)) if first != n => {
+                    return Parsed::Refused(Refusal::Malformed("Content-Length is given twice with different values"));
+                }
+                // Repeated with one value: hyper takes it.
                 (Some(_), Some(_)) => return Parsed::Other,
             }
         } else if is(&TRANSFER_ENCODING)
@@ -365,10 +391,14 @@ fn malformed(err: httparse::Error) -> &'static str {
 /// A complete head that is not an invocation: hyper's, unless its length is absurd or not a
 /// number, which is answered here at once.
 fn other_request(headers: &[httparse::Header<'_>]) -> Parsed {
+    let mut seen = None;
     for header in headers.iter().filter(|h| h.name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str())) {
         match decimal(header.value) {
             Some(n) if n > json_rpc::MAX_BODY => return Parsed::Refused(Refusal::BodyTooLarge),
-            Some(_) => {}
+            Some(n) if seen.is_some_and(|first| first != n) => {
+                return Parsed::Refused(Refusal::Malformed("Content-Length is given twice with different values"));
+            }
+            Some(n) => seen = Some(n),
             None => return Parsed::Refused(Refusal::Malformed("Content-Length is not a decimal number")),
         }
     }
@@ -546,8 +576,11 @@ mod tests {
             (control.replace("Content-Length: 5", "Content-Length: 2097153"), Refusal::BodyTooLarge),
             (control.replace("Content-Length: 5", "Content-Length: 9223372036854775807"), Refusal::BodyTooLarge),
             (control.replace("Content-Length: 5", "Content-Length: x"), Refusal::Malformed("")),
+            (PLAIN.replace("Content-Length: 5", "Content-Length: 5\r\nContent-Length: 6"), Refusal::Malformed("")),
+            (control.replace("Content-Length: 5", "Content-Length: 5\r\nContent-Length: 6"), Refusal::Malformed("")),
             ("\0garbage\r\n\r\n".to_owned(), Refusal::Malformed("")),
             ("GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n".to_owned(), Refusal::Malformed("")),
+            (PLAIN.replace("Host", &format!("X-Big: {}\r\nHost", "b".repeat(MAX_HEAD))), Refusal::HeadTooLarge),
         ];
         for (request, expected) in refused {
             match parse(request.as_bytes()) {

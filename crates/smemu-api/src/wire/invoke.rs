@@ -159,10 +159,14 @@ fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeErro
     if let Some(id) = &inference_id
         && (id.is_empty() || id.len() > 64)
     {
-        return Err(InvokeError::InvalidHeader(format!(
-            "1 validation error detected: Value '{}' at 'inferenceId' failed to satisfy constraint: Member must have length between 1 and 64",
-            id.to_str().unwrap_or_default()
-        )));
+        // Through `Violation`, which echoes at most the first 1,024 characters of a header that
+        // may be tens of kilobytes long.
+        let violation = smemu_types::Violation::new(
+            "inferenceId",
+            id.to_str().unwrap_or_default(),
+            "Member must have length between 1 and 64",
+        );
+        return Err(InvokeError::InvalidHeader(smemu_types::violation_message(&[violation])));
     }
     Ok(Invocation {
         body,
