@@ -58,7 +58,7 @@ pub(super) async fn connection(
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         let head = loop {
-            match parse(&buf) {
+            match parse(&buf, api.state.config.access_keys.is_some()) {
                 Parsed::Plain(head) => break head,
                 Parsed::Partial if buf.len() <= MAX_HEAD => {}
                 Parsed::Partial | Parsed::Other => return hand_over(tcp, buf.freeze(), api, stopping, main).await,
@@ -84,7 +84,7 @@ pub(super) async fn connection(
         let Ok(body) = read_exact(&mut tcp, &mut buf, head.content_length).await else {
             return;
         };
-        let reply = invoke::reply(&api.state, head.endpoint, &head.headers, async { Ok(body) }).await;
+        let reply = invoke::reply(&api.state, head.endpoint, &head.target, &head.headers, async { Ok(body) }).await;
         if write_message(&mut tcp, |out| write_head(out, &reply), &reply.body).await.is_err() || *stopping.borrow() {
             return;
         }
@@ -120,6 +120,8 @@ struct PlainHead {
     /// Bytes of the head, up to and with its empty line.
     length: usize,
     endpoint: String,
+    /// The path as received, kept only for `--auth strict` (empty otherwise).
+    target: String,
     headers: HeaderMap,
     content_length: usize,
 }
@@ -132,7 +134,8 @@ enum Parsed {
     Other,
 }
 
-fn parse(buf: &[u8]) -> Parsed {
+/// `signed`: `--auth strict`, where every header and the path are kept for the signature check.
+fn parse(buf: &[u8], signed: bool) -> Parsed {
     if buf.is_empty() {
         return Parsed::Partial;
     }
@@ -166,6 +169,13 @@ fn parse(buf: &[u8]) -> Parsed {
             || (is(&CONNECTION) && !header.value.eq_ignore_ascii_case(b"keep-alive"))
         {
             return Parsed::Other;
+        } else if signed {
+            let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(header.name.as_bytes()), HeaderValue::from_bytes(header.value))
+            else {
+                return Parsed::Other;
+            };
+            headers.append(name, value);
         } else if let Some(name) = invoke::READ_HEADERS.iter().find(|name| is(name)) {
             // Only what the handler reads becomes a header value; httparse has checked the rest
             // as hyper would.
@@ -177,7 +187,8 @@ fn parse(buf: &[u8]) -> Parsed {
     }
     match content_length {
         Some(content_length) if content_length <= MAX_PAYLOAD => {
-            Parsed::Plain(PlainHead { length, endpoint, headers, content_length })
+            let target = if signed { request.path.unwrap_or_default().to_owned() } else { String::new() };
+            Parsed::Plain(PlainHead { length, endpoint, target, headers, content_length })
         }
         // No length, or more than the real service reads: hyper's path gives the real error.
         _ => Parsed::Other,
@@ -286,7 +297,7 @@ mod tests {
     const PLAIN: &str = "POST /endpoints/churn/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: 5\r\n\r\n1,2,3";
 
     fn plain(request: &str) -> PlainHead {
-        match parse(request.as_bytes()) {
+        match parse(request.as_bytes(), false) {
             Parsed::Plain(head) => head,
             Parsed::Partial => panic!("partial: {request:?}"),
             Parsed::Other => panic!("not plain: {request:?}"),
@@ -307,7 +318,7 @@ mod tests {
     #[test]
     fn a_head_cut_short_waits_for_more() {
         for end in [0, 10, PLAIN.find("\r\n\r\n").unwrap()] {
-            assert!(matches!(parse(&PLAIN.as_bytes()[..end]), Parsed::Partial), "{end}");
+            assert!(matches!(parse(&PLAIN.as_bytes()[..end], false), Parsed::Partial), "{end}");
         }
     }
 
@@ -330,7 +341,7 @@ mod tests {
             "\0garbage\r\n\r\n".to_owned(),
         ];
         for request in others {
-            assert!(matches!(parse(request.as_bytes()), Parsed::Other), "{request:?}");
+            assert!(matches!(parse(request.as_bytes(), false), Parsed::Other), "{request:?}");
         }
     }
 

@@ -9,7 +9,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
-use super::identity;
+use super::identity::{self, AuthError};
+use super::sigv4::Received;
 use crate::AppState;
 use crate::invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
 
@@ -38,7 +39,8 @@ pub(super) fn endpoint_of(path: &str) -> Option<String> {
 /// InvokeEndpoint as served by hyper (see `fast_path` for the connections that bypass it).
 pub(super) async fn handle(state: &AppState, endpoint: String, request: Request<Incoming>) -> Response {
     let (parts, body) = request.into_parts();
-    reply(state, endpoint, &parts.headers, read_body(body)).await.into_response()
+    let target = parts.uri.path_and_query().map_or("/", |target| target.as_str());
+    reply(state, endpoint, target, &parts.headers, read_body(body)).await.into_response()
 }
 
 /// An InvokeEndpoint answer, before it is framed by hyper or by the fast path.
@@ -58,19 +60,23 @@ impl IntoResponse for Reply {
     }
 }
 
-/// Answers one invocation of `endpoint` with `headers`, whose body `body` reads.
+/// Answers one invocation of `endpoint` with `headers`, whose body `body` reads. `target` (path
+/// and query as received) is read only by `--auth strict`.
 pub(super) async fn reply(
     state: &AppState,
     endpoint: String,
+    target: &str,
     headers: &HeaderMap,
     body: impl Future<Output = Result<Bytes, InvokeError>>,
 ) -> Reply {
     let mut request_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut request_id);
-    let scope = identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config);
     let result = async {
-        let request = invocation(headers, body.await?)?;
-        state.endpoints.invoke(&scope, &endpoint, request).await
+        let body = body.await.map_err(|err| render_error(&err))?;
+        let received = Received { method: "POST", target, headers, body: &body };
+        let scope = identity::identify(&state.config, &received).map_err(|err| render_auth_error(&err))?;
+        let request = invocation(headers, body).map_err(|err| render_error(&err))?;
+        state.endpoints.invoke(&scope, &endpoint, request).await.map_err(|err| render_error(&err))
     }
     .await;
     let mut reply = match result {
@@ -88,7 +94,7 @@ pub(super) async fn reply(
             }
             Reply { status: StatusCode::OK, headers: out, body: invoked.body }
         }
-        Err(err) => render_error(&err),
+        Err(refused) => refused,
     };
     if let Ok(value) = HeaderValue::from_str(request_id) {
         reply.headers.insert(REQUEST_ID, value);
@@ -173,6 +179,19 @@ fn render_error(err: &InvokeError) -> Reply {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ERROR_TYPE, HeaderValue::from_static(code));
     Reply { status, headers, body: Bytes::from(body) }
+}
+
+/// A refused identity, in the runtime's error shape (400, as for the control plane).
+fn render_auth_error(err: &AuthError) -> Reply {
+    let message = json(&err.to_string());
+    let mut headers = HeaderMap::with_capacity(3);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ERROR_TYPE, HeaderValue::from_static(err.code().as_str()));
+    Reply {
+        status: StatusCode::BAD_REQUEST,
+        headers,
+        body: Bytes::from(format!("{{\"Message\":{message},\"message\":{message}}}")),
+    }
 }
 
 fn json(text: &str) -> String {

@@ -14,6 +14,7 @@ mod invoke;
 mod json_rpc;
 mod lanes;
 mod render;
+mod sigv4;
 
 use std::convert::Infallible;
 use std::future::Future;
