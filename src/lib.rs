@@ -116,7 +116,7 @@ pub async fn run(
 /// Refuses to start with a default account or region that is not well formed (they become parts
 /// of ARNs and paths), and, for `--auth strict`, without a readable, valid, non-empty keys file.
 /// Returns the keys the API listener checks signatures against (`None`: `--auth any`).
-fn check_identity(config: &Config) -> anyhow::Result<Option<Arc<AccessKeys>>> {
+pub fn check_identity(config: &Config) -> anyhow::Result<Option<Arc<AccessKeys>>> {
     if !is_account_id(&config.default_account) {
         anyhow::bail!("--default-account {:?} is not an AWS account id (12 digits)", config.default_account);
     }

@@ -30,7 +30,10 @@ async fn main() -> anyhow::Result<()> {
     if let Err(err) = tikv_jemalloc_ctl::background_thread::write(true) {
         tracing::warn!(error = %err, "jemalloc background thread");
     }
+    // Before binding: a refused start serves nothing, not even for a moment.
     check_remote(&args)?;
+    let config = Config::from(&args);
+    smemu::check_identity(&config)?;
     let api = tokio::net::TcpListener::bind(args.listen).await?;
     let s3 = if args.no_s3 { None } else { Some(tokio::net::TcpListener::bind(args.s3_listen).await?) };
     // The one documented ready line: scripts and tests wait for it and read the addresses from it.
@@ -40,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("smemu listening on http://{} s3={s3_url}", api.local_addr()?);
     // Boxed: the server future is deep enough to exceed the compiler's layout recursion limit inline.
-    Box::pin(smemu::run(Config::from(&args), Listeners { api, s3 }, shutdown_signal())).await?;
+    Box::pin(smemu::run(config, Listeners { api, s3 }, shutdown_signal())).await?;
     tracing::info!("smemu stopped");
     Ok(())
 }

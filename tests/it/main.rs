@@ -10,6 +10,7 @@ mod cli_models;
 mod cli_s3;
 mod cli_tags;
 mod cli_transform;
+mod hardening_auth;
 mod invoke_connections;
 mod persistence;
 mod protocol;

@@ -158,6 +158,15 @@ fn parse(buf: &[u8], signed: bool) -> Parsed {
     let mut content_length = None;
     for header in request.headers.iter() {
         let is = |name: &HeaderName| header.name.eq_ignore_ascii_case(name.as_str());
+        // `--auth strict`: every header, for a client may sign any (the Rust SDK signs `Content-Length`).
+        if signed {
+            let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(header.name.as_bytes()), HeaderValue::from_bytes(header.value))
+            else {
+                return Parsed::Other;
+            };
+            headers.append(name, value);
+        }
         if is(&CONTENT_LENGTH) {
             match (content_length, decimal(header.value)) {
                 (None, Some(n)) => content_length = Some(n),
@@ -169,14 +178,7 @@ fn parse(buf: &[u8], signed: bool) -> Parsed {
             || (is(&CONNECTION) && !header.value.eq_ignore_ascii_case(b"keep-alive"))
         {
             return Parsed::Other;
-        } else if signed {
-            let (Ok(name), Ok(value)) =
-                (HeaderName::from_bytes(header.name.as_bytes()), HeaderValue::from_bytes(header.value))
-            else {
-                return Parsed::Other;
-            };
-            headers.append(name, value);
-        } else if let Some(name) = invoke::READ_HEADERS.iter().find(|name| is(name)) {
+        } else if !signed && let Some(name) = invoke::READ_HEADERS.iter().find(|name| is(name)) {
             // Only what the handler reads becomes a header value; httparse has checked the rest
             // as hyper would.
             let Ok(value) = HeaderValue::from_bytes(header.value) else {
