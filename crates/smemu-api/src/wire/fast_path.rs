@@ -318,6 +318,19 @@ mod tests {
     }
 
     #[test]
+    fn strict_mode_keeps_every_header_and_the_path_for_the_signature_check() {
+        let request = PLAIN.replace("Host", "X-Amz-Date: 20260101T000000Z\r\nUser-Agent: sdk\r\nHost");
+        let Parsed::Plain(head) = parse(request.as_bytes(), true) else { panic!("not plain") };
+        assert_eq!(head.target, "/endpoints/churn/invocations");
+        for name in ["host", "content-type", "content-length", "x-amz-date", "user-agent"] {
+            assert!(head.headers.contains_key(name), "{name}");
+        }
+        let head = plain(PLAIN);
+        assert_eq!(head.target, "", "nothing more is kept with --auth any");
+        assert!(!head.headers.contains_key("host") && !head.headers.contains_key("content-length"));
+    }
+
+    #[test]
     fn a_head_cut_short_waits_for_more() {
         for end in [0, 10, PLAIN.find("\r\n\r\n").unwrap()] {
             assert!(matches!(parse(&PLAIN.as_bytes()[..end], false), Parsed::Partial), "{end}");
