@@ -144,6 +144,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text parses or is refused; what parses has well-formed parts and names the same
+        /// resource when rebuilt.
+        #[test]
+        fn any_text_parses_to_well_formed_parts_or_is_refused(text in "(arn:aws:sagemaker:)?[a-z0-9:/.-]{0,60}") {
+            if let Ok(arn) = Arn::parse(&text) {
+                proptest::prop_assert!(is_region_name(arn.region) && is_account_id(arn.account));
+                let scope = Scope { account: arn.account.into(), region: arn.region.into() };
+                proptest::prop_assert_eq!(super::arn(&scope, arn.kind, arn.name), text.to_lowercase());
+            }
+        }
+    }
+
     /// What a region with `:` or `..` or a crafted resource made of a prefix check.
     #[test]
     fn crafted_arns_are_refused() {

@@ -191,6 +191,35 @@ mod tests {
         assert!(scope_of(&HeaderMap::new(), &bad, &ApiConfig::default()).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever a client puts in `Authorization`, the date and the target, both modes answer
+        /// with a scope or an error, and a scope's region is always a region name.
+        #[test]
+        fn any_credential_text_gives_a_scope_or_an_error(
+            auth in "AWS4-HMAC-SHA256 Credential=[A-Za-z0-9/:._ -]{0,60}(, SignedHeaders=[a-z;-]{0,30})?(, Signature=[0-9a-f]{0,64})?",
+            date in "[0-9TZ]{0,20}",
+            target in "/[a-zA-Z0-9/?&=%._-]{0,60}",
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&auth) {
+                headers.insert(AUTHORIZATION, value);
+            }
+            if let Ok(value) = HeaderValue::from_str(&date) {
+                headers.insert("x-amz-date", value);
+            }
+            headers.insert("host", HeaderValue::from_static("127.0.0.1"));
+            if let Ok(scope) = scope_of(&headers, &target, &ApiConfig::default()) {
+                proptest::prop_assert!(is_region_name(&scope.region) && is_account_id(&scope.account));
+            }
+            let keys = AccessKeys::parse("AKID secret 123456789012").unwrap();
+            let config = ApiConfig { access_keys: Some(Arc::new(keys)), ..ApiConfig::default() };
+            let request = Received { method: "POST", target: &target, headers: &headers, body: b"{}" };
+            proptest::prop_assert!(identify(&config, &request).is_err(), "no signature can be right by chance");
+        }
+    }
+
     #[test]
     fn strict_mode_needs_a_signature_and_takes_the_account_of_the_key() {
         let keys = AccessKeys::parse("AKIDEXAMPLE secret 210987654321").unwrap();

@@ -27,6 +27,9 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 /// The longest validity a presigned request may ask for: seven days.
 const MAX_EXPIRES: u64 = 7 * 24 * 3600;
+/// The most headers a signature may list: far more than any SDK signs (about ten), and a bound
+/// on the work a crafted `SignedHeaders` can ask for.
+const MAX_SIGNED_HEADERS: usize = 64;
 /// A payload the client chose not to sign.
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
@@ -266,10 +269,18 @@ fn sign_again(
     };
     // Exactly the headers the client signed (and `host`, which SigV4 always signs); the date is
     // given to the signer as the signing time, which puts it back.
+    let mut names: Vec<&str> = presented.signed_headers.split(';').collect();
+    let listed = names.len();
+    names.sort_unstable();
+    names.dedup();
+    // A repeated or unsorted name is not what a signer writes: the signature cannot match.
+    if listed > MAX_SIGNED_HEADERS || names.len() != listed {
+        return Err(AuthError::Mismatch);
+    }
     let mut headers: Vec<(&str, &str)> = Vec::new();
     let host = request.headers.get(HOST).and_then(|v| v.to_str().ok()).ok_or(AuthError::Mismatch)?;
     headers.push(("host", host));
-    for name in presented.signed_headers.split(';') {
+    for name in names {
         if name == "host" || (expires.is_none() && name == "x-amz-date") {
             continue;
         }
@@ -483,6 +494,19 @@ mod tests {
         no_date.remove("x-amz-date");
         assert!(matches!(check(no_date), AuthError::Incomplete(m) if m.contains("X-Amz-Date")));
         assert_eq!(check(headers(&[("host", "example.amazonaws.com")])), AuthError::Missing);
+    }
+
+    #[test]
+    fn a_signed_header_list_with_repeats_or_too_many_names_does_not_verify() {
+        let keys = keys();
+        let auth = vanilla(VANILLA_SIGNATURE)["authorization"].to_str().unwrap().to_owned();
+        for list in ["host;host;x-amz-date".to_owned(), format!("host;{}x-amz-date", "x-a;".repeat(100))] {
+            let mut headers = vanilla(VANILLA_SIGNATURE);
+            let changed = auth.replace("SignedHeaders=host;x-amz-date", &format!("SignedHeaders={list}"));
+            headers.insert("authorization", HeaderValue::from_str(&changed).unwrap());
+            let request = Received { method: "GET", target: "/", headers: &headers, body: b"" };
+            assert_eq!(verify(&keys, "service", &request, at(DATE)).unwrap_err(), AuthError::Mismatch);
+        }
     }
 
     #[test]
