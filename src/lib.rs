@@ -16,9 +16,10 @@ use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher, Tran
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
 use smemu_runtime::{Backend, DockerBackend};
 use smemu_store::SqliteStore;
+use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;
 
-pub use config::{Config, LogFormat, ServeArgs};
+pub use config::{AuthMode, Config, LogFormat, ServeArgs};
 
 /// The database file inside the data directory.
 pub const STATE_FILE: &str = "state.db";
@@ -37,6 +38,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let access_keys = check_identity(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?;
@@ -45,10 +47,7 @@ pub async fn run(
     // of --access-keys; smemu's own client signs with a key made up now and never written down.
     let s3_root = config.data_dir.join("s3");
     let s3_auth = EmbeddedAuth {
-        strict_keys: match config.auth {
-            config::AuthMode::Any => None,
-            config::AuthMode::Strict => Some(read_access_keys(config.access_keys.as_deref())?),
-        },
+        strict_keys: access_keys.as_deref().cloned(),
         default_account: config.default_account.clone(),
         internal_key: InternalKey::generate(),
     };
@@ -114,8 +113,11 @@ pub async fn run(
     Box::pin(endpoints.start()).await;
     // A cache left over its size (or a smaller --artifact-cache-size) shrinks now, not at the next launch.
     tokio::spawn(async move { evicting.evict_artifacts().await });
-    let api_config =
-        ApiConfig { default_account: config.default_account.clone(), default_region: config.default_region.clone() };
+    let api_config = ApiConfig {
+        default_account: config.default_account.clone(),
+        default_region: config.default_region.clone(),
+        access_keys,
+    };
     let state = AppState::new(Arc::new(store.clone()), api_config, endpoints, transform_jobs);
     let wire = smemu_api::wire::WireConfig {
         idle_timeout: config.idle_timeout,
@@ -133,12 +135,27 @@ pub async fn run(
     Ok(())
 }
 
-/// The keys of `--access-keys`, which `--auth strict` needs.
-fn read_access_keys(path: Option<&std::path::Path>) -> anyhow::Result<smemu_types::auth::AccessKeys> {
-    let path = path.context("--auth strict needs --access-keys FILE (env SMEMU_ACCESS_KEYS)")?;
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading --access-keys {}", path.display()))?;
-    let keys = smemu_types::auth::AccessKeys::parse(&text)
-        .map_err(|e| anyhow::anyhow!("--access-keys {}: {e}", path.display()))?;
-    anyhow::ensure!(!keys.is_empty(), "--access-keys {} lists no keys", path.display());
-    Ok(keys)
+/// Refuses to start with a default account or region that is not well formed (they become parts
+/// of ARNs and paths), and, for `--auth strict`, without a readable, valid, non-empty keys file.
+/// Returns the keys the API listener checks signatures against (`None`: `--auth any`).
+pub fn check_identity(config: &Config) -> anyhow::Result<Option<Arc<AccessKeys>>> {
+    if !is_account_id(&config.default_account) {
+        anyhow::bail!("--default-account {:?} is not an AWS account id (12 digits)", config.default_account);
+    }
+    if !is_region_name(&config.default_region) {
+        anyhow::bail!(
+            "--default-region {:?} is not a region name (lower-case letters and digits joined by hyphens, such as us-east-1)",
+            config.default_region
+        );
+    }
+    if config.auth != AuthMode::Strict {
+        return Ok(None);
+    }
+    let path = config.access_keys.as_ref().context("--auth strict needs --access-keys FILE (SMEMU_ACCESS_KEYS)")?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("--auth strict: reading {}", path.display()))?;
+    let keys = AccessKeys::parse(&text).map_err(|err| anyhow::anyhow!("--auth strict: {}: {err}", path.display()))?;
+    if keys.is_empty() {
+        anyhow::bail!("--auth strict: {} lists no access keys", path.display());
+    }
+    Ok(Some(Arc::new(keys)))
 }

@@ -1,7 +1,7 @@
 //! The `smemu` command.
 
 use clap::{Parser, Subcommand};
-use smemu::{Config, Listeners, LogFormat, ServeArgs};
+use smemu::{AuthMode, Config, Listeners, LogFormat, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 /// glibc's malloc keeps what a batch transform freed in its arenas (an idle smemu stayed at ~170 MB
@@ -30,6 +30,10 @@ async fn main() -> anyhow::Result<()> {
     if let Err(err) = tikv_jemalloc_ctl::background_thread::write(true) {
         tracing::warn!(error = %err, "jemalloc background thread");
     }
+    // Before binding: a refused start serves nothing, not even for a moment.
+    check_remote(&args)?;
+    let config = Config::from(&args);
+    smemu::check_identity(&config)?;
     let api = tokio::net::TcpListener::bind(args.listen).await?;
     let s3 = if args.no_s3 { None } else { Some(tokio::net::TcpListener::bind(args.s3_listen).await?) };
     // The one documented ready line: scripts and tests wait for it and read the addresses from it.
@@ -39,8 +43,31 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("smemu listening on http://{} s3={s3_url}", api.local_addr()?);
     // Boxed: the server future is deep enough to exceed the compiler's layout recursion limit inline.
-    Box::pin(smemu::run(Config::from(&args), Listeners { api, s3 }, shutdown_signal())).await?;
+    Box::pin(smemu::run(config, Listeners { api, s3 }, shutdown_signal())).await?;
     tracing::info!("smemu stopped");
+    Ok(())
+}
+
+/// With `--auth any` every request is accepted and may name any account: on an address other
+/// hosts can reach, anyone there could read, change and run what smemu holds (models mount host
+/// files, endpoints run containers). So that needs `--auth strict`, or a deliberate `--allow-remote`.
+fn check_remote(args: &ServeArgs) -> anyhow::Result<()> {
+    if args.auth == AuthMode::Strict || args.allow_remote {
+        return Ok(());
+    }
+    let mut listens = vec![("--listen", args.listen)];
+    if !args.no_s3 {
+        listens.push(("--s3-listen", args.s3_listen));
+    }
+    for (flag, addr) in listens {
+        if !addr.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve on {addr} ({flag}): with --auth any, smemu accepts every request from anyone who \
+                 can reach that address. Listen on a loopback address (127.0.0.1), use --auth strict with \
+                 --access-keys FILE, or pass --allow-remote to serve anyway."
+            );
+        }
+    }
     Ok(())
 }
 

@@ -16,6 +16,12 @@ pub enum ErrorCode {
     ResourceLimitExceeded,
     UnknownOperation,
     Serialization,
+    /// The identity errors of SigV4 (`wire/identity.rs` holds their texts): answered with 400,
+    /// as the JSON-protocol services do.
+    InvalidSignature,
+    UnrecognizedClient,
+    MissingAuthenticationToken,
+    IncompleteSignature,
 }
 
 impl ErrorCode {
@@ -27,6 +33,10 @@ impl ErrorCode {
             ErrorCode::ResourceLimitExceeded => "ResourceLimitExceeded",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::Serialization => "SerializationException",
+            ErrorCode::InvalidSignature => "InvalidSignatureException",
+            ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorCode::IncompleteSignature => "IncompleteSignatureException",
         }
     }
 
@@ -75,6 +85,14 @@ impl ApiError {
     /// Tagging calls on an ARN that names no resource (real text).
     pub fn resource_does_not_exist() -> Self {
         Self::validation("Resource does not exist")
+    }
+
+    /// A `ResourceArn` that fits the model's pattern but is not an ARN of a resource smemu serves
+    /// (text unconfirmed; the pattern's own violation is checked first by `validate`, with the
+    /// real text). At most 256 characters of the value are echoed, the model's maximum.
+    pub fn invalid_arn(arn: &str, why: &crate::arn::ArnError) -> Self {
+        let arn: String = arn.chars().take(256).collect();
+        Self::validation(format!("Invalid resource ARN '{arn}': {why}."))
     }
 
     pub fn too_many_tags(max: usize) -> Self {
@@ -163,6 +181,11 @@ impl ApiError {
 
     pub fn unknown_operation(target: &str) -> Self {
         Self::client(ErrorCode::UnknownOperation, format!("Operation {target} is not supported by smemu."))
+    }
+
+    /// A request whose identity was refused (`--auth strict`, or a malformed credential scope).
+    pub fn authentication(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::client(code, message)
     }
 
     pub fn serialization(message: impl Into<String>) -> Self {

@@ -3,22 +3,37 @@
 use std::sync::Arc;
 
 use smemu_store::Store;
+use smemu_types::auth::AccessKeys;
 
 use crate::ops::quota::AccountLocks;
 use crate::{Endpoints, TransformJobs};
 
 /// Settings that shape answers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiConfig {
     /// The account used when a request's access key id is not a 12-digit account number.
     pub default_account: String,
     /// The region used when a request carries no SigV4 credential scope.
     pub default_region: String,
+    /// `--auth strict`: the keys whose SigV4 signatures are accepted; `None` (`--auth any`):
+    /// signatures are not checked.
+    pub access_keys: Option<Arc<AccessKeys>>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { default_account: "000000000000".into(), default_region: "us-east-1".into() }
+        ApiConfig { default_account: "000000000000".into(), default_region: "us-east-1".into(), access_keys: None }
+    }
+}
+
+/// By hand, so that no log line can ever print a secret key.
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("default_account", &self.default_account)
+            .field("default_region", &self.default_region)
+            .field("access_keys", &self.access_keys.as_ref().map(|keys| keys.iter().count()))
+            .finish()
     }
 }
 

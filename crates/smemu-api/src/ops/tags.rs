@@ -4,7 +4,7 @@ use smemu_types::sagemaker::{AddTagsInput, AddTagsOutput, DeleteTagsInput, ListT
 
 use super::listing::{next_token, offset_of};
 use super::spec::{shape_tags, stored_tags};
-use crate::arn::in_scope;
+use crate::arn::Arn;
 use crate::{ApiError, AppState, RequestContext};
 
 /// ListTags' page when `MaxResults` is absent (the model's minimum; unconfirmed default).
@@ -47,11 +47,14 @@ pub(crate) async fn delete(
     Ok(super::Empty {})
 }
 
-/// The ARN, if it names a resource of the caller's account and region in this store.
-async fn existing<'a>(state: &AppState, ctx: &RequestContext, arn: Option<&'a str>) -> Result<&'a str, ApiError> {
-    let arn = arn.unwrap_or_default();
-    if in_scope(arn, &ctx.scope) && state.store.arn_exists(arn).await? {
-        Ok(arn)
+/// The ARN, if it names a resource of the caller's account and region in this store: the ARN
+/// is parsed and its account and region compared with the caller's exactly; a resource of
+/// another account or region is as absent as one that never existed.
+async fn existing<'a>(state: &AppState, ctx: &RequestContext, text: Option<&'a str>) -> Result<&'a str, ApiError> {
+    let text = text.unwrap_or_default();
+    let arn = Arn::parse(text).map_err(|err| ApiError::invalid_arn(text, &err))?;
+    if arn.in_scope(&ctx.scope) && state.store.arn_exists(text).await? {
+        Ok(text)
     } else {
         Err(ApiError::resource_does_not_exist())
     }

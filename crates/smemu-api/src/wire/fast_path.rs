@@ -68,7 +68,7 @@ pub(super) async fn connection(
     let mut timer = Box::pin(timers::sleep_until(Instant::now() + config.idle_timeout));
     loop {
         let head = loop {
-            match parse(&buf) {
+            match parse(&buf, api.state.config.access_keys.is_some()) {
                 Parsed::Plain(head) => break head,
                 Parsed::Partial if buf.len() <= MAX_HEAD => {}
                 Parsed::Partial => return refuse(tcp, Refusal::HeadTooLarge).await,
@@ -96,14 +96,15 @@ pub(super) async fn connection(
         let length = head.content_length;
         let mut body_read = false;
         let mut cut_off = false;
-        let reply = invoke::reply(&api.state, &api.limits, head.endpoint, &head.headers, length, || async {
-            body_read = true;
-            read_body(&mut tcp, &mut buf, length, timer.as_mut(), config).await.map_err(|err| {
-                cut_off = true;
-                InvokeError::InvalidHeader(format!("The request body could not be read: {err}"))
+        let reply =
+            invoke::reply(&api.state, &api.limits, head.endpoint, &head.target, &head.headers, length, || async {
+                body_read = true;
+                read_body(&mut tcp, &mut buf, length, timer.as_mut(), config).await.map_err(|err| {
+                    cut_off = true;
+                    InvokeError::InvalidHeader(format!("The request body could not be read: {err}"))
+                })
             })
-        })
-        .await;
+            .await;
         if cut_off {
             return;
         }
@@ -286,6 +287,8 @@ struct PlainHead {
     /// Bytes of the head, up to and with its empty line.
     length: usize,
     endpoint: String,
+    /// The path as received, kept only for `--auth strict` (empty otherwise).
+    target: String,
     headers: HeaderMap,
     content_length: usize,
 }
@@ -314,7 +317,8 @@ enum Refusal {
     PayloadTooLarge,
 }
 
-fn parse(buf: &[u8]) -> Parsed {
+/// `signed`: `--auth strict`, where every header and the path are kept for the signature check.
+fn parse(buf: &[u8], signed: bool) -> Parsed {
     if buf.is_empty() {
         return Parsed::Partial;
     }
@@ -342,6 +346,15 @@ fn parse(buf: &[u8]) -> Parsed {
     let mut plain = true;
     for header in request.headers.iter() {
         let is = |name: &HeaderName| header.name.eq_ignore_ascii_case(name.as_str());
+        // `--auth strict`: every header, for a client may sign any (the Rust SDK signs `Content-Length`).
+        if signed {
+            let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(header.name.as_bytes()), HeaderValue::from_bytes(header.value))
+            else {
+                return Parsed::Other;
+            };
+            headers.append(name, value);
+        }
         if is(&CONTENT_LENGTH) {
             match (content_length, decimal(header.value)) {
                 (None, Some(n)) => content_length = Some(n),
@@ -358,7 +371,7 @@ fn parse(buf: &[u8]) -> Parsed {
             || (is(&CONNECTION) && !header.value.eq_ignore_ascii_case(b"keep-alive"))
         {
             plain = false;
-        } else if let Some(name) = invoke::READ_HEADERS.iter().find(|name| is(name)) {
+        } else if !signed && let Some(name) = invoke::READ_HEADERS.iter().find(|name| is(name)) {
             // Only what the handler reads becomes a header value; httparse has checked the rest
             // as hyper would.
             let Ok(value) = HeaderValue::from_bytes(header.value) else {
@@ -370,7 +383,10 @@ fn parse(buf: &[u8]) -> Parsed {
     match content_length {
         // Refused at once, whatever else the head says: waiting for such a body is the hang.
         Some(content_length) if content_length > MAX_PAYLOAD => Parsed::Refused(Refusal::PayloadTooLarge),
-        Some(content_length) if plain => Parsed::Plain(PlainHead { length, endpoint, headers, content_length }),
+        Some(content_length) if plain => {
+            let target = if signed { request.path.unwrap_or_default().to_owned() } else { String::new() };
+            Parsed::Plain(PlainHead { length, endpoint, target, headers, content_length })
+        }
         // No length (chunked), or headers the fast path leaves to hyper.
         _ => Parsed::Other,
     }
@@ -511,7 +527,7 @@ mod tests {
     const PLAIN: &str = "POST /endpoints/churn/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: 5\r\n\r\n1,2,3";
 
     fn plain(request: &str) -> PlainHead {
-        match parse(request.as_bytes()) {
+        match parse(request.as_bytes(), false) {
             Parsed::Plain(head) => head,
             Parsed::Partial => panic!("partial: {request:?}"),
             Parsed::Other => panic!("not plain: {request:?}"),
@@ -531,9 +547,22 @@ mod tests {
     }
 
     #[test]
+    fn strict_mode_keeps_every_header_and_the_path_for_the_signature_check() {
+        let request = PLAIN.replace("Host", "X-Amz-Date: 20260101T000000Z\r\nUser-Agent: sdk\r\nHost");
+        let Parsed::Plain(head) = parse(request.as_bytes(), true) else { panic!("not plain") };
+        assert_eq!(head.target, "/endpoints/churn/invocations");
+        for name in ["host", "content-type", "content-length", "x-amz-date", "user-agent"] {
+            assert!(head.headers.contains_key(name), "{name}");
+        }
+        let head = plain(PLAIN);
+        assert_eq!(head.target, "", "nothing more is kept with --auth any");
+        assert!(!head.headers.contains_key("host") && !head.headers.contains_key("content-length"));
+    }
+
+    #[test]
     fn a_head_cut_short_waits_for_more() {
         for end in [0, 10, PLAIN.find("\r\n\r\n").unwrap()] {
-            assert!(matches!(parse(&PLAIN.as_bytes()[..end]), Parsed::Partial), "{end}");
+            assert!(matches!(parse(&PLAIN.as_bytes()[..end], false), Parsed::Partial), "{end}");
         }
     }
 
@@ -554,7 +583,7 @@ mod tests {
             PLAIN.replace("/endpoints/churn/invocations", "/").replace("Content-Length: 5", "Content-Length: 2097152"),
         ];
         for request in others {
-            assert!(matches!(parse(request.as_bytes()), Parsed::Other), "{request:?}");
+            assert!(matches!(parse(request.as_bytes(), false), Parsed::Other), "{request:?}");
         }
     }
 
@@ -583,7 +612,7 @@ mod tests {
             (PLAIN.replace("Host", &format!("X-Big: {}\r\nHost", "b".repeat(MAX_HEAD))), Refusal::HeadTooLarge),
         ];
         for (request, expected) in refused {
-            match parse(request.as_bytes()) {
+            match parse(request.as_bytes(), false) {
                 Parsed::Refused(Refusal::Malformed(_)) if matches!(expected, Refusal::Malformed(_)) => {}
                 Parsed::Refused(refusal) => assert_eq!(refusal, expected, "{request:?}"),
                 _ => panic!("not refused: {request:?}"),

@@ -9,8 +9,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 
-use super::identity;
+use super::identity::{self, AuthError};
 use super::limits::{Limits, MinRate};
+use super::sigv4::Received;
 use crate::AppState;
 use crate::invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
 
@@ -44,6 +45,7 @@ pub(super) async fn handle(
     request: Request<MinRate<Incoming>>,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    let target = parts.uri.path_and_query().map_or("/", |target| target.as_str());
     // A chunked body's length is known only once read: it is counted at the most it may be.
     let length = parts
         .headers
@@ -53,7 +55,7 @@ pub(super) async fn handle(
         .map_or(MAX_PAYLOAD, |n| usize::try_from(n).unwrap_or(usize::MAX));
     // A body left unread (a missing endpoint, too large, throttled) makes hyper close the
     // connection after the answer rather than read it.
-    reply(state, limits, endpoint, &parts.headers, length, || read_body(body)).await.into_response()
+    reply(state, limits, endpoint, target, &parts.headers, length, || read_body(body)).await.into_response()
 }
 
 /// An InvokeEndpoint answer, before it is framed by hyper or by the fast path.
@@ -74,12 +76,14 @@ impl IntoResponse for Reply {
 }
 
 /// Answers one invocation of `endpoint` with `headers`, whose body of `length` bytes `body`
-/// reads. The body is read only once the endpoint is known to serve and the bytes fit under
+/// reads; `target` (path and query as received) is read only by `--auth strict`. With `--auth
+/// any` the body is read only once the endpoint is known to serve and the bytes fit under
 /// `--max-buffered-bytes`: a refused body is never buffered (the framing drains or closes).
 pub(super) async fn reply<F, Fut>(
     state: &AppState,
     limits: &Limits,
     endpoint: String,
+    target: &str,
     headers: &HeaderMap,
     length: usize,
     body: F,
@@ -90,15 +94,31 @@ where
 {
     let mut request_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut request_id);
-    let scope = identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config);
     let result = async {
         if length > MAX_PAYLOAD {
-            return Err(InvokeError::PayloadTooLarge { max: MAX_PAYLOAD });
+            return Err(render_error(&InvokeError::PayloadTooLarge { max: MAX_PAYLOAD }));
         }
-        let live = state.endpoints.live(&scope, &endpoint).await?;
-        let _held = limits.buffered.reserve(length).ok_or(InvokeError::Throttled)?;
-        let request = invocation(headers, body().await?)?;
-        state.endpoints.invoke_live(&scope, &endpoint, &live, request).await
+        if state.config.access_keys.is_none() {
+            let scope = identity::scope_of(headers, target, &state.config).map_err(|err| render_auth_error(&err))?;
+            let live = state.endpoints.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
+            let _held = limits.buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
+            let body = body().await.map_err(|err| render_error(&err))?;
+            let request = invocation(headers, body).map_err(|err| render_error(&err))?;
+            return state
+                .endpoints
+                .invoke_live(&scope, &endpoint, &live, request)
+                .await
+                .map_err(|err| render_error(&err));
+        }
+        // --auth strict: the signature covers the body, so the caller is known only once the body
+        // is read (within the buffer cap); nothing about endpoints is told to an unverified caller.
+        let _held = limits.buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
+        let body = body().await.map_err(|err| render_error(&err))?;
+        let received = Received { method: "POST", target, headers, body: &body };
+        let scope = identity::identify(&state.config, &received).map_err(|err| render_auth_error(&err))?;
+        let live = state.endpoints.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
+        let request = invocation(headers, body).map_err(|err| render_error(&err))?;
+        state.endpoints.invoke_live(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err))
     }
     .await;
     let mut reply = match result {
@@ -116,7 +136,7 @@ where
             }
             Reply { status: StatusCode::OK, headers: out, body: invoked.body }
         }
-        Err(err) => render_error(&err),
+        Err(refused) => refused,
     };
     if let Ok(value) = HeaderValue::from_str(request_id) {
         reply.headers.insert(REQUEST_ID, value);
@@ -209,6 +229,19 @@ pub(super) fn render_error(err: &InvokeError) -> Reply {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ERROR_TYPE, HeaderValue::from_static(code));
     Reply { status, headers, body: Bytes::from(body) }
+}
+
+/// A refused identity, in the runtime's error shape (400, as for the control plane).
+fn render_auth_error(err: &AuthError) -> Reply {
+    let message = json(&err.to_string());
+    let mut headers = HeaderMap::with_capacity(3);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ERROR_TYPE, HeaderValue::from_static(err.code().as_str()));
+    Reply {
+        status: StatusCode::BAD_REQUEST,
+        headers,
+        body: Bytes::from(format!("{{\"Message\":{message},\"message\":{message}}}")),
+    }
 }
 
 fn json(text: &str) -> String {

@@ -5,11 +5,12 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use smemu_types::sagemaker::Operation;
 
+use super::sigv4::Received;
 use super::{dispatch, identity, render};
 use crate::{ApiError, AppState, RequestContext};
 
@@ -43,34 +44,44 @@ impl From<Rejection> for ApiError {
 /// applied before it read bodies itself): the largest SageMaker inputs are far smaller.
 pub(super) const MAX_BODY: usize = 2 * 1024 * 1024;
 
-pub(crate) async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let body = match read_body(&headers, body).await {
         Ok(body) => body,
         Err((status, err)) => return render::wire_error(Some(status), &err, &render::request_id()),
     };
-    let ctx = RequestContext {
-        scope: identity::scope_of(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()), &state.config),
-        request_id: uuid::Uuid::new_v4().to_string(),
-    };
+    let target = uri.path_and_query().map_or("/", |target| target.as_str());
+    let received = Received { method: method.as_str(), target, headers: &headers, body: &body };
+    let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let operation = operation_of(target);
     let op_name = operation.as_ref().map(|op| op.name()).unwrap_or("-");
-    let result = match operation {
-        Ok(op) => dispatch::dispatch(&state, &ctx, op, &body).await,
-        Err(rejection) => Err(rejection.into()),
+    // Who is asking comes first: a refused identity is answered before the target is looked at.
+    let result = match (identity::identify(&state.config, &received), operation) {
+        (Err(refused), _) => Err(refused.into()),
+        (Ok(scope), Ok(op)) => {
+            let ctx = RequestContext { scope, request_id: request_id.clone() };
+            dispatch::dispatch(&state, &ctx, op, &body).await
+        }
+        (Ok(_), Err(rejection)) => Err(rejection.into()),
     };
     let response = match result {
-        Ok(body) => render::success(body, &ctx.request_id),
+        Ok(body) => render::success(body, &request_id),
         Err(err) => {
             if let ApiError::Internal(source) = &err {
-                tracing::error!(request_id = %ctx.request_id, operation = op_name, error = %source, "internal error");
+                tracing::error!(request_id = %request_id, operation = op_name, error = %source, "internal error");
             }
-            render::control_plane_error(&err, &ctx.request_id)
+            render::control_plane_error(&err, &request_id)
         }
     };
     tracing::info!(
-        request_id = %ctx.request_id,
+        request_id = %request_id,
         operation = op_name,
         status = response.status().as_u16(),
         latency_us = started.elapsed().as_micros() as u64,

@@ -17,6 +17,7 @@ mod json_rpc;
 mod lanes;
 mod limits;
 mod render;
+mod sigv4;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -13,6 +13,7 @@ pub(crate) mod params;
 mod runner;
 mod segments;
 
+use smemu_types::auth::{is_account_id, is_region_name};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -53,8 +54,12 @@ impl TransformJobs {
 
     /// The file a job's log is written to when it ends: SageMaker sends it to CloudWatch Logs
     /// (`/aws/sagemaker/TransformJobs`), which smemu does not serve.
-    pub(crate) fn log_file(&self, key: &JobKey) -> PathBuf {
-        self.inner.logs_dir.join(&key.account).join(&key.region).join(format!("{}.log", key.name))
+    /// `None` unless every part is well formed: a path is built only from validated parts, even
+    /// for a job a store written before they were validated still holds.
+    pub(crate) fn log_file(&self, key: &JobKey) -> Option<PathBuf> {
+        let name_ok = !key.name.is_empty() && key.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        (is_account_id(&key.account) && is_region_name(&key.region) && name_ok)
+            .then(|| self.inner.logs_dir.join(&key.account).join(&key.region).join(format!("{}.log", key.name)))
     }
 
     pub(crate) fn launcher(&self) -> &Launcher {

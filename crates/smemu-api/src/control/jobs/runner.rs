@@ -112,8 +112,10 @@ pub(super) async fn finish(jobs: &TransformJobs, key: &JobKey, outcome: Outcome,
         Ok(record) => tracing::info!(job = %key.name, status = %record.status, "transform job ended"),
         Err(err) => tracing::error!(job = %key.name, error = %err, "recording the end of a transform job"),
     }
-    if !kept.is_empty() {
-        write_log(&jobs.log_file(key), &kept).await;
+    if let Some(path) = jobs.log_file(key)
+        && !kept.is_empty()
+    {
+        write_log(&path, &kept).await;
     }
 }
 
