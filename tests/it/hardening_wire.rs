@@ -282,6 +282,12 @@ fn every_refusal_is_an_aws_error_with_a_request_id_at_once() {
             "SerializationException",
         ),
         (
+            "101 headers",
+            format!("GET / HTTP/1.1\r\nHost: smemu\r\n{}\r\n", "X-Many: 1\r\n".repeat(100)).into_bytes(),
+            431,
+            "SerializationException",
+        ),
+        (
             "huge control length",
             control("Content-Length: 9223372036854775807\r\n").into_bytes(),
             413,

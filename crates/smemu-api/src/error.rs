@@ -220,6 +220,10 @@ impl ApiError {
         Self::serialization(format!("The request head is larger than {max} bytes, the most smemu reads."))
     }
 
+    pub fn too_many_headers(max: usize) -> Self {
+        Self::serialization(format!("The request has more than {max} headers, the most smemu reads."))
+    }
+
     pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         ApiError::Internal(Box::new(err))
     }

@@ -205,6 +205,9 @@ async fn refuse(tcp: TcpStream, refusal: Refusal) {
     let request_id = render::request_id();
     let (status, err) = match refusal {
         Refusal::HeadTooLarge => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, ApiError::head_too_large(MAX_HEAD)),
+        Refusal::TooManyHeaders => {
+            (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, ApiError::too_many_headers(HYPER_MAX_HEADERS))
+        }
         Refusal::Malformed(detail) => (StatusCode::BAD_REQUEST, ApiError::malformed_http(detail)),
         Refusal::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ApiError::body_too_large(json_rpc::MAX_BODY)),
         Refusal::PayloadTooLarge => {
@@ -309,12 +312,28 @@ enum Parsed {
 enum Refusal {
     /// The head passed [`MAX_HEAD`].
     HeadTooLarge,
+    /// More headers than hyper reads ([`HYPER_MAX_HEADERS`]).
+    TooManyHeaders,
     /// Not HTTP/1.x, or a `Content-Length` that is not a number.
     Malformed(&'static str),
     /// A control-plane body longer than the control plane reads.
     BodyTooLarge,
     /// An invocation body longer than InvokeEndpoint takes: its real validation error.
     PayloadTooLarge,
+}
+
+/// hyper's limit on a request's headers; past it hyper would answer a bare 431 itself.
+const HYPER_MAX_HEADERS: usize = 100;
+
+/// A head with more headers than the fast path reads: hyper serves it, unless it has more than
+/// hyper reads, which is refused here with an AWS-shaped 431. Only reached by such heads, so the
+/// slots are allocated here rather than on every request.
+fn many_headers(buf: &[u8]) -> Parsed {
+    let mut slots = vec![httparse::EMPTY_HEADER; HYPER_MAX_HEADERS];
+    match httparse::Request::new(&mut slots).parse(buf) {
+        Err(httparse::Error::TooManyHeaders) => Parsed::Refused(Refusal::TooManyHeaders),
+        _ => Parsed::Other,
+    }
 }
 
 /// `signed`: `--auth strict`, where every header and the path are kept for the signature check.
@@ -332,7 +351,7 @@ fn parse(buf: &[u8], signed: bool) -> Parsed {
             Ok(httparse::Status::Complete(length)) => length,
             Ok(httparse::Status::Partial) => return Parsed::Partial,
             // More headers than a plain request has: hyper reads up to 100.
-            Err(httparse::Error::TooManyHeaders) => return Parsed::Other,
+            Err(httparse::Error::TooManyHeaders) => return many_headers(buf),
             Err(err) => return Parsed::Refused(Refusal::Malformed(malformed(err))),
         };
     let Some(endpoint) = request.path.and_then(invoke::endpoint_of).filter(|_| request.method == Some("POST")) else {
@@ -610,6 +629,11 @@ mod tests {
             ("\0garbage\r\n\r\n".to_owned(), Refusal::Malformed("")),
             ("GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n".to_owned(), Refusal::Malformed("")),
             (PLAIN.replace("Host", &format!("X-Big: {}\r\nHost", "b".repeat(MAX_HEAD))), Refusal::HeadTooLarge),
+            // hyper would answer more than its 100 headers with a bare 431.
+            (
+                PLAIN.replace("Host", &format!("{}Host", "X-Many: 1\r\n".repeat(HYPER_MAX_HEADERS))),
+                Refusal::TooManyHeaders,
+            ),
         ];
         for (request, expected) in refused {
             match parse(request.as_bytes(), false) {
