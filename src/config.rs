@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// Default: the directory smemu was started in and the system temporary directory.
     #[arg(long = "file-root", env = "SMEMU_FILE_ROOTS", value_delimiter = ':')]
     pub file_roots: Vec<PathBuf>,
+    /// Most files and directories a `file://` listing (a transform job's input prefix) visits;
+    /// past it CreateTransformJob gets a ValidationException.
+    #[arg(long, env = "SMEMU_MAX_LISTED_FILES", default_value_t = 100_000)]
+    pub max_listed_files: usize,
     /// An API connection with no request in progress is closed after this long (e.g. `60s`, `2m`).
     #[arg(long, env = "SMEMU_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
@@ -117,6 +121,8 @@ pub struct Config {
     pub artifact_cache_size: u64,
     /// See [`ServeArgs::file_roots`]; never empty once built by [`Config::from`] or [`Config::new`].
     pub file_roots: Vec<PathBuf>,
+    /// See [`ServeArgs::max_listed_files`].
+    pub max_listed_files: usize,
     /// See [`ServeArgs::idle_timeout`].
     pub idle_timeout: Duration,
     /// See [`ServeArgs::shutdown_timeout`].
@@ -155,6 +161,7 @@ impl Config {
             max_artifact_size: 20 << 30,
             artifact_cache_size: 50 << 30,
             file_roots: default_file_roots(),
+            max_listed_files: 100_000,
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             max_buffered_bytes: 512 << 20,
@@ -178,6 +185,7 @@ impl From<&ServeArgs> for Config {
             max_artifact_size: args.max_artifact_size,
             artifact_cache_size: args.artifact_cache_size,
             file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },
+            max_listed_files: args.max_listed_files,
             idle_timeout: args.idle_timeout,
             shutdown_timeout: args.shutdown_timeout,
             max_buffered_bytes: args.max_buffered_bytes,

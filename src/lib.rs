@@ -79,7 +79,8 @@ pub async fn run(
     })
     .await?
     // `file://` stays inside --file-root and away from smemu's own data.
-    .with_file_roots(FileRoots::new(&config.file_roots).forbid(&config.data_dir, "smemu's data directory"));
+    .with_file_roots(FileRoots::new(&config.file_roots).forbid(&config.data_dir, "smemu's data directory"))
+    .with_listing_limit(config.max_listed_files);
 
     let backend: Result<Arc<dyn Backend>, String> = match DockerBackend::connect().await {
         Ok(docker) => Ok(Arc::new(docker)),

@@ -284,6 +284,41 @@ fn file_urls_outside_the_file_roots_are_refused_and_inside_them_work() {
     assert_eq!(seen["model_files"]["/opt/ml/model/greeting.txt"], "hello from a root", "{seen}");
 }
 
+#[test]
+fn a_file_input_with_more_entries_than_max_listed_files_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(tmp.path()).unwrap();
+    let smemu = Smemu::start_with(
+        &base.join("data"),
+        &["--s3-listen", "127.0.0.1:0", "--file-root", base.to_str().unwrap(), "--max-listed-files", "3"],
+    );
+    let aws = smemu.aws();
+    let model = unique("listed");
+    aws.sagemaker(&["create-model", "--model-name", &model, "--primary-container", &format!("Image={TEST_IMAGE}")]);
+    let job = |dir: &str| {
+        json!({
+            "TransformJobName": unique("listed"),
+            "ModelName": model,
+            "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": format!("file://{}/{dir}/", base.display())}}},
+            "TransformOutput": {"S3OutputPath": format!("file://{}/out/", base.display())},
+            "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        })
+        .to_string()
+    };
+    for (dir, files) in [("few", 3), ("many", 4)] {
+        std::fs::create_dir_all(base.join(dir)).unwrap();
+        for i in 0..files {
+            std::fs::write(base.join(dir).join(format!("{i}.csv")), "1\n").unwrap();
+        }
+    }
+    let out = aws.sagemaker(&["create-transform-job", "--cli-input-json", &job("many")]);
+    out.assert_error("ValidationException", "more than 3 files and directories");
+    assert!(out.stderr.contains("--max-listed-files"), "{}", out.stderr);
+    // At the limit, the listing goes through (the job itself is not what this test is about).
+    let fits = aws.sagemaker(&["create-transform-job", "--cli-input-json", &job("few")]);
+    assert!(fits.success, "{}", fits.stderr);
+}
+
 /// Peak RSS (`VmHWM`) of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -35,7 +35,8 @@ pub const PART_SIZE: usize = 16 * 1024 * 1024;
 pub const STREAM_CHUNK: usize = 1024 * 1024;
 
 /// The most entries (files and directories) a `file://` listing visits before it stops with an
-/// error: a transform job's input prefix is listed while CreateTransformJob waits.
+/// error, unless [`Objects::with_listing_limit`] sets another (`--max-listed-files`): a transform
+/// job's input prefix is listed while CreateTransformJob waits.
 pub const MAX_LISTED_ENTRIES: usize = 100_000;
 
 /// The deepest directory a `file://` listing descends into (below the listed one).
@@ -130,6 +131,8 @@ pub struct Objects {
     /// Where `file://` URIs may point (see [`crate::roots`]); `None` leaves them unconfined
     /// (library use and tests; smemu itself always sets them).
     file_roots: Option<Arc<FileRoots>>,
+    /// The most entries a `file://` listing visits ([`MAX_LISTED_ENTRIES`] unless set).
+    max_listed_files: usize,
 }
 /// One client per account for the embedded server, all signing with the [`InternalKey`].
 #[derive(Debug)]
@@ -175,6 +178,7 @@ impl Objects {
                 accounts: None,
                 account,
                 file_roots: None,
+                max_listed_files: MAX_LISTED_ENTRIES,
             });
         }
         if let Some(endpoint) = cfg.embedded_endpoint.clone().filter(|e| !e.is_empty()) {
@@ -209,16 +213,32 @@ impl Objects {
                 accounts,
                 account,
                 file_roots: None,
+                max_listed_files: MAX_LISTED_ENTRIES,
             });
         }
         let s3 = external_client(&cfg, region, None).await;
-        Ok(Self { s3, target: S3Target::Aws, embedded_root: None, accounts: None, account, file_roots: None })
+        Ok(Self {
+            s3,
+            target: S3Target::Aws,
+            embedded_root: None,
+            accounts: None,
+            account,
+            file_roots: None,
+            max_listed_files: MAX_LISTED_ENTRIES,
+        })
     }
 
     /// Confines every `file://` URI to `roots`, checked each time one is used.
     #[must_use]
     pub fn with_file_roots(mut self, roots: FileRoots) -> Self {
         self.file_roots = Some(Arc::new(roots));
+        self
+    }
+
+    /// Stops `file://` listings after `max_entries` files and directories (`--max-listed-files`).
+    #[must_use]
+    pub fn with_listing_limit(mut self, max_entries: usize) -> Self {
+        self.max_listed_files = max_entries;
         self
     }
 
@@ -404,7 +424,8 @@ impl Objects {
             ObjectUri::File { path } => {
                 self.confine(prefix_uri, &path)?;
                 let owned = prefix_uri.to_owned();
-                tokio::task::spawn_blocking(move || list_files(&owned, &path))
+                let max_entries = self.max_listed_files;
+                tokio::task::spawn_blocking(move || list_files(&owned, &path, max_entries))
                     .await
                     .map_err(|e| ObjectError::backend(prefix_uri, format!("listing task failed: {e}")))?
             }
@@ -697,8 +718,8 @@ where
     result
 }
 
-fn list_files(prefix_uri: &str, prefix: &Path) -> Result<Vec<ObjectInfo>, ObjectError> {
-    let mut listing = Listing { uri: prefix_uri, found: Vec::new(), visited: 0 };
+fn list_files(prefix_uri: &str, prefix: &Path, max_entries: usize) -> Result<Vec<ObjectInfo>, ObjectError> {
+    let mut listing = Listing { uri: prefix_uri, found: Vec::new(), visited: 0, max_entries };
     match std::fs::metadata(prefix) {
         Ok(md) if md.is_dir() => listing.walk(prefix, "")?,
         Ok(md) => listing.found.push(file_info(prefix, "", md.len())),
@@ -741,20 +762,24 @@ fn file_info(path: &Path, key: &str, size: u64) -> ObjectInfo {
     ObjectInfo { uri: format!("file://{}", path.display()), key: key.to_owned(), size, etag: None }
 }
 
-/// One `file://` listing, bounded by [`MAX_LISTED_ENTRIES`] and [`MAX_LISTED_DEPTH`].
+/// One `file://` listing, bounded by `max_entries` and [`MAX_LISTED_DEPTH`].
 struct Listing<'a> {
     uri: &'a str,
     found: Vec<ObjectInfo>,
     visited: usize,
+    max_entries: usize,
 }
 
 impl Listing<'_> {
     fn visit(&mut self) -> Result<(), ObjectError> {
         self.visited += 1;
-        if self.visited > MAX_LISTED_ENTRIES {
+        if self.visited > self.max_entries {
             return Err(ObjectError::ListingTooLarge {
                 uri: self.uri.to_owned(),
-                reason: format!("it holds more than {MAX_LISTED_ENTRIES} files and directories"),
+                reason: format!(
+                    "it holds more than {} files and directories, the most smemu lists (smemu --max-listed-files)",
+                    self.max_entries
+                ),
             });
         }
         Ok(())
@@ -812,7 +837,8 @@ mod tests {
         std::fs::create_dir_all(base.join("loop/sub")).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(base.join("loop/sub/f.txt"), "f").unwrap_or_else(|e| panic!("{e}"));
         std::os::unix::fs::symlink(base.join("loop"), base.join("loop/sub/back")).unwrap_or_else(|e| panic!("{e}"));
-        let listed = list_files("file:///loop", &base.join("loop")).unwrap_or_else(|e| panic!("{e}"));
+        let listed =
+            list_files("file:///loop", &base.join("loop"), MAX_LISTED_ENTRIES).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(listed.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["sub/f.txt"]);
 
         let mut deep = base.join("deep");
@@ -820,7 +846,7 @@ mod tests {
             deep.push("d");
         }
         std::fs::create_dir_all(&deep).unwrap_or_else(|e| panic!("{e}"));
-        let err = list_files("file:///deep", &base.join("deep"));
+        let err = list_files("file:///deep", &base.join("deep"), MAX_LISTED_ENTRIES);
         assert!(
             matches!(&err, Err(ObjectError::ListingTooLarge { reason, .. }) if reason.contains("levels deep")),
             "{err:?}"
@@ -831,7 +857,7 @@ mod tests {
         for i in 0..=MAX_LISTED_ENTRIES {
             std::fs::File::create(wide.join(i.to_string())).unwrap_or_else(|e| panic!("{e}"));
         }
-        let err = list_files("file:///wide", &wide);
+        let err = list_files("file:///wide", &wide, MAX_LISTED_ENTRIES);
         assert!(
             matches!(&err, Err(ObjectError::ListingTooLarge { reason, .. }) if reason.contains("100000")),
             "{err:?}"
