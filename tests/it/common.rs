@@ -98,8 +98,15 @@ impl Drop for Smemu {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if self.data_dir.join("owner-id").exists() {
-            self.remove_containers();
+        if self.data_dir.join("owner-id").exists() && self.remove_containers() > 0 {
+            // A container the engine was still creating when smemu was killed appears after the
+            // first removal (seen with endpoints left Creating): look again until none is left.
+            for _ in 0..20 {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+                if self.remove_containers() == 0 {
+                    break;
+                }
+            }
         }
     }
 }
@@ -263,12 +270,14 @@ impl Smemu {
         String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
     }
 
-    /// Removes every container of this smemu (end-of-test cleanup, by label: only our own).
-    pub fn remove_containers(&self) {
+    /// Removes every container of this smemu (end-of-test cleanup, by label: only our own) and
+    /// says how many it found.
+    pub fn remove_containers(&self) -> usize {
         let ids = self.containers(&[]);
         if !ids.is_empty() {
             let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
         }
+        ids.len()
     }
 }
 

@@ -31,14 +31,16 @@ fn keys_file(dir: &Path) -> String {
 }
 
 /// smemu (its own process) with `--auth strict`.
-fn strict() -> (Smemu, tempfile::TempDir) {
+/// smemu in strict mode, and its temporary directory: bound `(_tmp, smemu)` so that smemu drops
+/// first, while its data directory (which names its containers) still exists.
+fn strict() -> (tempfile::TempDir, Smemu) {
     let tmp = tempfile::tempdir().unwrap();
     let keys = keys_file(tmp.path());
     let smemu = Smemu::start_with(
         &tmp.path().join("data"),
         &["--s3-listen", "127.0.0.1:0", "--auth", "strict", "--access-keys", &keys],
     );
-    (smemu, tmp)
+    (tmp, smemu)
 }
 
 /// The AWS CLI with any key and secret (common.rs's always signs with the right secret).
@@ -66,7 +68,7 @@ fn cli(url: &str, key: &str, secret: &str, service: &str, args: &[&str]) -> CliO
 
 #[test]
 fn the_aws_cli_works_in_strict_mode_with_the_right_keys_and_is_refused_with_wrong_ones() {
-    let (smemu, _tmp) = strict();
+    let (_tmp, smemu) = strict();
     let aws = smemu.aws();
     let name = unique("strict");
     let arn = aws.create_simple_model(&name);
@@ -226,7 +228,7 @@ const LIST_MODELS: [(&str, &str); 2] =
 
 #[test]
 fn a_presigned_request_is_accepted_and_a_tampered_one_refused() {
-    let (smemu, _tmp) = strict();
+    let (_tmp, smemu) = strict();
     let now = SystemTime::now();
     let (target, headers) = signed(&smemu.url, "/", &LIST_MODELS, "{}", "smemu-secret", now, true);
     assert!(target.contains("X-Amz-Signature="), "{target}");
@@ -253,7 +255,7 @@ fn a_presigned_request_is_accepted_and_a_tampered_one_refused() {
 
 #[test]
 fn a_date_more_than_15_minutes_off_is_refused() {
-    let (smemu, _tmp) = strict();
+    let (_tmp, smemu) = strict();
     for (skew, expected) in [(-20i64, "Signature expired: "), (20, "Signature not yet current: ")] {
         let time = if skew < 0 {
             SystemTime::now() - Duration::from_secs(20 * 60)
