@@ -4,7 +4,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::common::{Smemu, TEST_IMAGE, eventually, unique};
+use crate::common::{Smemu, TEST_IMAGE, unique};
 
 /// A `model.tar.gz` holding `greeting.txt`.
 fn model_tarball(dir: &std::path::Path, greeting: &str) -> std::path::PathBuf {
@@ -44,20 +44,7 @@ fn an_endpoint_reads_its_model_from_the_embedded_s3() {
     // A missing artifact fails the endpoint with a reason naming the URI.
     let missing = unique("nomodel");
     let uri = format!("s3://{bucket}/absent/model.tar.gz");
-    aws.sagemaker(&[
-        "create-model",
-        "--model-name",
-        &missing,
-        "--primary-container",
-        &format!("Image={TEST_IMAGE},ModelDataUrl={uri}"),
-    ])
-    .json();
-    aws.create_config(&missing, &missing);
-    aws.sagemaker(&["create-endpoint", "--endpoint-name", &missing, "--endpoint-config-name", &missing]).json();
-    let failed = eventually(60, "the endpoint to fail", || {
-        let d = aws.describe_endpoint(&missing);
-        (d["EndpointStatus"] == "Failed").then_some(d)
-    });
+    let failed = aws.deploy_failing(&missing, &uri);
     assert!(failed["FailureReason"].as_str().unwrap().contains(&uri), "{failed}");
 }
 

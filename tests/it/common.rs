@@ -295,6 +295,19 @@ pub fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>
 }
 
 impl AwsCli {
+    /// Creates a one-container model of the test image reading `model_data_url`, a config and an
+    /// endpoint, and waits until the endpoint is Failed: what DescribeEndpoint then says.
+    pub fn deploy_failing(&self, name: &str, model_data_url: &str) -> Value {
+        let container = format!("Image={TEST_IMAGE},ModelDataUrl={model_data_url}");
+        self.sagemaker(&["create-model", "--model-name", name, "--primary-container", &container]).json();
+        self.create_config(name, name);
+        self.sagemaker(&["create-endpoint", "--endpoint-name", name, "--endpoint-config-name", name]).json();
+        eventually(60, "the endpoint to fail", || {
+            let d = self.describe_endpoint(name);
+            (d["EndpointStatus"] == "Failed").then_some(d)
+        })
+    }
+
     /// Creates a model from `containers` (JSON list), a one-variant config and an endpoint, and
     /// waits until the endpoint is InService (then checks that the CLI's waiter agrees).
     pub fn deploy(&self, name: &str, containers: &Value, extra_model_args: &[&str], instances: u32) -> Value {

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::common::{AwsCli, CliOutput, Smemu, TEST_IMAGE, eventually, unique};
+use crate::common::{AwsCli, CliOutput, Smemu, TEST_IMAGE, unique};
 
 const ACCOUNT_A: &str = "111111111111";
 const ACCOUNT_B: &str = "222222222222";
@@ -263,21 +263,7 @@ fn an_endpoint_whose_model_is_in_another_accounts_bucket_fails_with_a_reason() {
 
     let aws_b = smemu.aws().with_identity(ACCOUNT_B, "us-east-1");
     let name = unique("stolen");
-    aws_b
-        .sagemaker(&[
-            "create-model",
-            "--model-name",
-            &name,
-            "--primary-container",
-            &format!("Image={TEST_IMAGE},ModelDataUrl={uri}"),
-        ])
-        .json();
-    aws_b.create_config(&name, &name);
-    aws_b.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).json();
-    let failed = eventually(60, "the endpoint to fail", || {
-        let d = aws_b.describe_endpoint(&name);
-        (d["EndpointStatus"] == "Failed").then_some(d)
-    });
+    let failed = aws_b.deploy_failing(&name, &uri);
     let reason = failed["FailureReason"].as_str().unwrap();
     assert!(reason.contains(&uri) && reason.contains("access denied"), "{failed}");
 }
