@@ -1,21 +1,8 @@
 //! The embedded S3 through the AWS CLI, and model artifacts read from it by an endpoint.
 
-use std::process::Command;
-
 use serde_json::json;
 
-use crate::common::{Smemu, TEST_IMAGE, unique};
-
-/// A `model.tar.gz` holding `greeting.txt`.
-fn model_tarball(dir: &std::path::Path, greeting: &str) -> std::path::PathBuf {
-    let src = dir.join("model");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("greeting.txt"), greeting).unwrap();
-    let tarball = dir.join("model.tar.gz");
-    let status = Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&src).arg(".").status().unwrap();
-    assert!(status.success());
-    tarball
-}
+use crate::common::{Smemu, TEST_IMAGE, model_tarball, unique};
 
 #[test]
 fn an_endpoint_reads_its_model_from_the_embedded_s3() {

@@ -364,6 +364,17 @@ impl AwsCli {
     }
 }
 
+/// A `model.tar.gz` in `dir` holding `greeting.txt`.
+pub fn model_tarball(dir: &Path, greeting: &str) -> PathBuf {
+    let src = dir.join("model");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("greeting.txt"), greeting).unwrap();
+    let tarball = dir.join("model.tar.gz");
+    let status = Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&src).arg(".").status().unwrap();
+    assert!(status.success());
+    tarball
+}
+
 /// A pipeline container of the test image that appends `|<tag>` to every line.
 pub fn tagger(tag: &str, hostname: Option<&str>) -> Value {
     let mut container = serde_json::json!({

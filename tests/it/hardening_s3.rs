@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::common::{AwsCli, CliOutput, Smemu, TEST_IMAGE, unique};
+use crate::common::{AwsCli, CliOutput, Smemu, TEST_IMAGE, model_tarball, unique};
 
 const ACCOUNT_A: &str = "111111111111";
 const ACCOUNT_B: &str = "222222222222";
@@ -98,17 +98,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
-}
-
-/// A `model.tar.gz` holding `greeting.txt`.
-fn model_tarball(dir: &Path, greeting: &str) -> PathBuf {
-    let src = dir.join("model");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("greeting.txt"), greeting).unwrap();
-    let tarball = dir.join("model.tar.gz");
-    let status = Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&src).arg(".").status().unwrap();
-    assert!(status.success());
-    tarball
 }
 
 /// One raw HTTP/1.1 GET of `url` (`http://host:port/path?query`): status line and body.
