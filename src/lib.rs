@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher, TransformJobs};
+use smemu_backend::{Backend, DockerBackend};
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
-use smemu_runtime::{Backend, DockerBackend};
 use smemu_store::SqliteStore;
 use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;

@@ -5,17 +5,13 @@
 //! return a generated output shape or an [`ApiError`].
 
 mod arn;
-mod clock;
 mod context;
-mod control;
 mod error;
-mod invoke;
 mod ops;
 mod state;
-mod timers;
 pub mod wire;
 
 pub use context::RequestContext;
-pub use control::{BackendUnavailable, ControllerConfig, Endpoints, Launcher, TransformJobs};
 pub use error::ApiError;
+pub use smemu_runtime::{BackendUnavailable, ControllerConfig, Endpoints, Launcher, TransformJobs};
 pub use state::{ApiConfig, AppState};

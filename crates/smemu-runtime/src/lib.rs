@@ -1,20 +1,14 @@
-//! Runs inference pipelines as local "instances": the containers of one pipeline, co-located.
+//! Deploys inference pipelines onto local instances and runs them.
 //!
-//! A [`Backend`] places, inspects, lists and removes instances and reports where their containers
-//! listen. It does no health checks, no proxying and keeps no state (the API crate's controller
-//! does that), so that another backend (Kubernetes: one Pod per instance) stays small.
-//! [`DockerBackend`] is the Docker implementation on bollard.
+//! The endpoint controller (`control`) converges the containers that run with the endpoints the
+//! store describes; the transform-job controller (`control::jobs`) runs batch transforms; the
+//! relay (`invoke`) carries an invocation through a pipeline's containers. Containers are placed
+//! by a `smemu_backend::Backend`.
 
-mod backend;
-mod docker;
-mod error;
-mod labels;
-mod layout;
+pub mod clock;
+pub mod control;
+pub mod failure;
+pub mod invoke;
+pub mod timers;
 
-pub use backend::{
-    Backend, ContainerSpec, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
-    PlacedContainer, PlacedInstance, ResourceLimits,
-};
-pub use docker::DockerBackend;
-pub use error::RuntimeError;
-pub use layout::{FIRST_PORT, inner_port, safe_port_range};
+pub use control::{BackendUnavailable, ControllerConfig, Endpoints, Launcher, TransformJobs};

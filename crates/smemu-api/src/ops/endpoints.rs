@@ -18,9 +18,9 @@ use super::listing::{self, CommonListInput};
 use super::quota;
 use super::spec::{from_json, now_ms, stored_tags, timestamp};
 use crate::arn::{ResourceType, arn};
-use crate::control::plan::{EndpointDoc, Fleet, VariantPlan, is_direct, pipeline_of};
-use crate::control::{EndpointKey, status};
 use crate::{ApiError, AppState, RequestContext};
+use smemu_runtime::control::plan::{EndpointDoc, Fleet, VariantPlan, is_direct, pipeline_of};
+use smemu_runtime::control::{EndpointKey, status};
 
 /// Without `ContainerStartupHealthCheckTimeoutInSeconds`, SageMaker waits this long for `/ping`.
 const DEFAULT_STARTUP_TIMEOUT_S: u64 = 240;

@@ -20,10 +20,10 @@ use smemu_store::{Scope, Store};
 use tokio::sync::OwnedMutexGuard;
 
 use super::spec::from_json;
-use crate::control::jobs::doc::{self, JobDoc};
-use crate::control::plan::EndpointDoc;
-use crate::control::status;
 use crate::{ApiError, AppState};
+use smemu_runtime::control::jobs::doc::{self, JobDoc};
+use smemu_runtime::control::plan::EndpointDoc;
+use smemu_runtime::control::status;
 
 /// One lock per account: held from the quota check until the request's write is stored.
 #[derive(Default)]

@@ -7,7 +7,7 @@ use smemu_store::Tag as StoredTag;
 use smemu_types::sagemaker::Tag;
 
 use crate::ApiError;
-pub(crate) use crate::clock::{millis, now_ms, timestamp};
+pub(crate) use smemu_runtime::clock::{millis, now_ms, timestamp};
 
 /// Serialises `from` and reads it back as `To`: members with the same name carry over.
 pub(crate) fn to_json<T: Serialize>(from: &T) -> Result<serde_json::Value, ApiError> {

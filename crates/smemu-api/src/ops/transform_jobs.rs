@@ -13,11 +13,11 @@ use super::listing::{self, CommonListInput};
 use super::quota;
 use super::spec::{from_json, now_ms, stored_tags, timestamp, to_json};
 use crate::arn::{ResourceType, arn};
-use crate::control::jobs::doc::{self, JobDoc};
-use crate::control::jobs::inputs::{self, InputError};
-use crate::control::jobs::{JobKey, params, update};
-use crate::control::plan::{is_direct, pipeline_of};
 use crate::{ApiError, AppState, RequestContext};
+use smemu_runtime::control::jobs::doc::{self, JobDoc};
+use smemu_runtime::control::jobs::inputs::{self, InputError};
+use smemu_runtime::control::jobs::{JobKey, params, update};
+use smemu_runtime::control::plan::{is_direct, pipeline_of};
 
 /// The cap on `MaxConcurrentTransforms` × `MaxPayloadInMB` (documented in API_CreateTransformJob).
 const MAX_CONCURRENT_PAYLOAD_MB: i64 = 100;

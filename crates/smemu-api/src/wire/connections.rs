@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use super::inline_wake::InlineWake;
 use super::lanes::Lanes;
 use super::{Api, fast_path};
-use crate::timers;
+use smemu_runtime::timers;
 
 /// How long to wait before accepting again after an error such as too many open files.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

@@ -32,8 +32,9 @@ use tokio::time::{Instant, Sleep};
 use super::invoke::{self, Reply};
 use super::limits::WireConfig;
 use super::{Api, connections, json_rpc, render};
-use crate::invoke::{InvokeError, MAX_PAYLOAD, push_decimal, write_message};
-use crate::{ApiError, timers};
+use crate::ApiError;
+use smemu_runtime::invoke::{InvokeError, MAX_PAYLOAD, push_decimal, write_message};
+use smemu_runtime::timers;
 
 /// The most headers a plain request has; the SDKs send about a dozen.
 const MAX_HEADERS: usize = 32;

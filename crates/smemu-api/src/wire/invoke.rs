@@ -13,7 +13,7 @@ use super::identity::{self, AuthError};
 use super::limits::{Limits, MinRate};
 use super::sigv4::Received;
 use crate::AppState;
-use crate::invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
+use smemu_runtime::invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
 
 // Names built once, not parsed from text at each lookup: this runs for every invocation.
 const TARGET_VARIANT: HeaderName = HeaderName::from_static("x-amzn-sagemaker-target-variant");

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::timers;
+use smemu_runtime::timers;
 
 /// The listener's limits; [`WireConfig::default`] has the flags' defaults.
 #[derive(Debug, Clone)]

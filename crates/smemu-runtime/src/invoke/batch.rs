@@ -10,7 +10,7 @@ use super::relay::{Hop, PipelineError, PipelineRequest, Relay};
 
 /// How one job calls its pipeline.
 #[derive(Debug, Clone)]
-pub(crate) struct BatchTransport {
+pub struct BatchTransport {
     content_type: Option<HeaderValue>,
     accept: Option<HeaderValue>,
     /// `ModelClientConfig.InvocationsTimeoutInSeconds`, per call through the pipeline.
@@ -21,7 +21,7 @@ pub(crate) struct BatchTransport {
 
 /// A request that failed on every attempt, with the last failure.
 #[derive(Debug)]
-pub(crate) struct BatchCallError {
+pub struct BatchCallError {
     pub attempts: u32,
     pub last: PipelineError,
 }

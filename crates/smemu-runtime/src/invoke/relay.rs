@@ -13,7 +13,7 @@ use super::CUSTOM_ATTRIBUTES;
 use super::http1::{Answer, Http1Pool, Request};
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum RelayError {
+pub enum RelayError {
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     #[error("cannot reach the container: {0}")]
@@ -21,19 +21,19 @@ pub(crate) enum RelayError {
 }
 
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Relay {
+pub struct Relay {
     pool: Arc<Http1Pool>,
 }
 
 /// One container of a pipeline: how errors name it, and where it listens.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Hop<'a> {
+pub struct Hop<'a> {
     pub who: &'a str,
     pub addr: SocketAddr,
 }
 
 /// A request to send through a pipeline.
-pub(crate) struct PipelineRequest<'a> {
+pub struct PipelineRequest<'a> {
     pub body: Bytes,
     pub content_type: Option<HeaderValue>,
     /// Sent to the last container only: intermediate containers produce for the next one.
@@ -48,7 +48,7 @@ pub(crate) struct PipelineRequest<'a> {
 
 /// Why a pipeline produced no answer; containers are named as in the hops.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum PipelineError {
+pub enum PipelineError {
     #[error("container {who} did not answer within {timeout:?}")]
     Timeout { who: String, timeout: Duration },
     #[error("container {who} could not be reached: {reason}")]

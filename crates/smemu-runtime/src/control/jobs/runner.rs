@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt, TryStreamExt, stream};
+use smemu_backend::{OwnerKind, PlacedInstance};
 use smemu_batch::{PreparedObject, Reassembler, TransformPlan, distribute_objects, output_uri};
 use smemu_objects::Objects;
-use smemu_runtime::{OwnerKind, PlacedInstance};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::io::StreamReader;
 
@@ -22,7 +22,7 @@ use super::segments::{self, Segments};
 use super::{JobKey, TransformJobs, update};
 use crate::clock::now_ms;
 use crate::control::launch::{LOG_TAIL, LaunchSpec, loopback};
-use crate::error::JobFailure;
+use crate::failure::JobFailure;
 use crate::invoke::batch::{BatchCallError, BatchTransport};
 use crate::invoke::relay::{Hop, PipelineError};
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
-use crate::RuntimeError;
+use crate::BackendError;
 
 /// What an instance serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,21 +137,21 @@ pub struct ContainerState {
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Answers when the engine can be used.
-    async fn ping(&self) -> Result<(), RuntimeError>;
+    async fn ping(&self) -> Result<(), BackendError>;
     /// The image's resolved id (its repo digest when it has one); `ImageNotFound` when absent.
-    async fn image_id(&self, image: &str) -> Result<String, RuntimeError>;
+    async fn image_id(&self, image: &str) -> Result<String, BackendError>;
     /// Creates and starts every container of the instance; on failure removes what it made. A
     /// missing image fails with `ImageNotFound` before anything is created; a container that
     /// stops while the instance is being placed fails with `Exited` and its last log lines.
-    async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, RuntimeError>;
+    async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, BackendError>;
     /// One container's state (of a placed or observed instance).
-    async fn inspect(&self, container_id: &str) -> Result<ContainerState, RuntimeError>;
+    async fn inspect(&self, container_id: &str) -> Result<ContainerState, BackendError>;
     /// The last `lines` lines the container wrote (stdout and stderr).
-    async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, RuntimeError>;
+    async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, BackendError>;
     /// Every instance carrying this owner's labels.
-    async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, RuntimeError>;
+    async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError>;
     /// Stops (SIGTERM, then SIGKILL after the grace period) and removes an instance.
-    async fn remove(&self, instance: &PlacedInstance) -> Result<(), RuntimeError>;
+    async fn remove(&self, instance: &PlacedInstance) -> Result<(), BackendError>;
     /// Same, by the instance id of one of the owner's instances.
-    async fn remove_by_id(&self, owner: &str, instance_id: &str) -> Result<(), RuntimeError>;
+    async fn remove_by_id(&self, owner: &str, instance_id: &str) -> Result<(), BackendError>;
 }

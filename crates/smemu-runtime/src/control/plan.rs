@@ -11,7 +11,7 @@ use smemu_types::sagemaker::{
 
 /// `endpoints.state` (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct EndpointDoc {
+pub struct EndpointDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,7 +25,7 @@ pub(crate) struct EndpointDoc {
 
 /// One deployment of an endpoint configuration: its variants and their instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Fleet {
+pub struct Fleet {
     /// Labels the containers of this fleet (`smemu.generation`), so that a restart can tell fleets apart.
     pub id: String,
     pub config_name: String,
@@ -34,7 +34,7 @@ pub(crate) struct Fleet {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct VariantPlan {
+pub struct VariantPlan {
     pub name: String,
     pub model_name: String,
     pub containers: Vec<ContainerPlan>,
@@ -51,7 +51,7 @@ pub(crate) struct VariantPlan {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ContainerPlan {
+pub struct ContainerPlan {
     /// The container's hostname: `ContainerHostname`, or `container-N` in a pipeline without names
     /// (as SageMaker names them in failure reasons), or `primary` for a single container.
     pub hostname: String,
@@ -66,7 +66,7 @@ pub(crate) struct ContainerPlan {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct DeployedImageDoc {
+pub struct DeployedImageDoc {
     pub specified: String,
     pub resolved: String,
     pub resolution_ms: i64,
@@ -109,7 +109,7 @@ impl VariantPlan {
 }
 
 /// The containers of a stored model as smemu runs them, in pipeline order.
-pub(crate) fn pipeline_of(model: &CreateModelInput) -> Vec<ContainerPlan> {
+pub fn pipeline_of(model: &CreateModelInput) -> Vec<ContainerPlan> {
     let (definitions, pipeline) = match (&model.primary_container, &model.containers) {
         (Some(primary), _) => (std::slice::from_ref(primary), false),
         (None, Some(list)) => (list.as_slice(), true),
@@ -146,7 +146,7 @@ fn packed_source(c: &ContainerDefinition) -> Option<&str> {
 }
 
 /// `InferenceExecutionConfig.Mode = Direct`: callers pick one container by hostname.
-pub(crate) fn is_direct(model: &CreateModelInput) -> bool {
+pub fn is_direct(model: &CreateModelInput) -> bool {
     matches!(
         model.inference_execution_config.as_ref().and_then(|c| c.mode.as_ref()),
         Some(InferenceExecutionMode::Direct)

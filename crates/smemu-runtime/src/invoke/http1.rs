@@ -45,7 +45,7 @@ const COPY_BODY_UP_TO: usize = 16 * 1024;
 const RESERVE_STEP: usize = 1024 * 1024;
 
 /// One request to a container.
-pub(crate) struct Request<'a> {
+pub struct Request<'a> {
     pub method: &'static str,
     pub path: &'static str,
     /// Name and value of each header besides `Host` and `Content-Length`.
@@ -56,7 +56,7 @@ pub(crate) struct Request<'a> {
 /// What a container answered, with the headers the relay passes on (`Content-Type` and
 /// [`CUSTOM_ATTRIBUTES`]).
 #[derive(Debug)]
-pub(crate) struct Answer {
+pub struct Answer {
     pub status: StatusCode,
     pub content_type: Option<HeaderValue>,
     pub custom_attributes: Option<HeaderValue>,
@@ -64,7 +64,7 @@ pub(crate) struct Answer {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ClientError {
+pub enum ClientError {
     #[error("{0}")]
     Io(#[from] io::Error),
     #[error("the connection closed before the answer was complete")]
@@ -80,7 +80,7 @@ struct Idle {
 
 /// Keep-alive connections to containers, keyed by their loopback address.
 #[derive(Default)]
-pub(crate) struct Http1Pool {
+pub struct Http1Pool {
     idle: Mutex<IdleConnections>,
 }
 
@@ -98,7 +98,7 @@ thread_local! {
 /// Makes the calling thread, a lane's (`wire::lanes`), keep container connections of its own:
 /// a connection is registered with the runtime that opened it, and only a task of that runtime
 /// should wait on it, or each wait would cross threads.
-pub(crate) fn serve_from_lane_pool() {
+pub fn serve_from_lane_pool() {
     LANE_POOL.with(|pool| {
         let _ = pool.set(Http1Pool::default());
     });
@@ -214,11 +214,7 @@ fn write_head(head: &mut BytesMut, addr: SocketAddr, request: &Request<'_>) {
 
 /// Writes a message, its head by `head` and then `body`: copied together and sent with one
 /// `send` up to [`COPY_BODY_UP_TO`], or in one `writev` without a copy.
-pub(crate) async fn write_message(
-    stream: &mut TcpStream,
-    head: impl FnOnce(&mut BytesMut),
-    body: &Bytes,
-) -> io::Result<()> {
+pub async fn write_message(stream: &mut TcpStream, head: impl FnOnce(&mut BytesMut), body: &Bytes) -> io::Result<()> {
     let small = body.len() <= COPY_BODY_UP_TO;
     let mut message = BytesMut::with_capacity(256 + if small { body.len() } else { 0 });
     head(&mut message);
@@ -231,7 +227,7 @@ pub(crate) async fn write_message(
 }
 
 /// Appends `n` in decimal, without the allocation of `to_string`.
-pub(crate) fn push_decimal(buf: &mut BytesMut, mut n: usize) {
+pub fn push_decimal(buf: &mut BytesMut, mut n: usize) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
@@ -371,11 +367,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ClientError> {
 }
 
 /// The next `length` bytes, from `buf` and then from `stream`.
-pub(crate) async fn read_exact(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
-    length: usize,
-) -> Result<Bytes, ClientError> {
+pub async fn read_exact(stream: &mut TcpStream, buf: &mut BytesMut, length: usize) -> Result<Bytes, ClientError> {
     while buf.len() < length {
         let missing = length - buf.len();
         if buf.capacity() == buf.len() {

@@ -3,17 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use smemu_runtime::{Backend, OwnerKind, PlacedInstance};
+use smemu_backend::{Backend, OwnerKind, PlacedInstance};
 
 use super::Endpoints;
 use super::launch::{LaunchSpec, loopback};
 use super::live::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 use super::plan::{ContainerPlan, DeployedImageDoc, Fleet, VariantPlan};
 use crate::clock::now_ms;
-use crate::error::INSTANCE_QUOTA_NAME;
+use crate::failure::INSTANCE_QUOTA_NAME;
 
 /// Why a fleet could not be brought up: the endpoint's FailureReason.
-pub(crate) type DeployFailure = String;
+pub type DeployFailure = String;
 
 impl Endpoints {
     pub(super) fn backend(&self) -> Result<&Arc<dyn Backend>, DeployFailure> {

@@ -3,7 +3,7 @@
 
 /// Why an invocation failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum InvokeError {
+pub enum InvokeError {
     #[error("Endpoint {endpoint} of account {account} not found.")]
     EndpointNotFound { endpoint: String, account: String },
     #[error("Endpoint {endpoint} of account {account} is not in service (status {status}).")]
@@ -40,7 +40,7 @@ pub(crate) enum InvokeError {
 }
 
 /// Where SageMaker would keep the endpoint's logs (named in `ModelError`).
-pub(crate) struct LogLocation<'a> {
+pub struct LogLocation<'a> {
     pub region: &'a str,
     pub account: &'a str,
     pub endpoint: &'a str,

@@ -4,30 +4,30 @@
 //! request, each 2xx answer becomes the next container's request with its content type, the last
 //! answer goes back. Direct mode: only the container the caller names is called.
 
-pub(crate) mod batch;
+pub mod batch;
 mod error;
 mod http1;
-pub(crate) mod relay;
+pub mod relay;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderValue;
 
-pub(crate) use error::{InvokeError, LogLocation};
-pub(crate) use http1::{push_decimal, serve_from_lane_pool, write_message};
+pub use error::{InvokeError, LogLocation};
+pub use http1::{push_decimal, serve_from_lane_pool, write_message};
 use relay::{Hop, PipelineError, PipelineRequest, Relay};
 
 use crate::control::live::LiveEndpoint;
 
 /// The header that carries `CustomAttributes` to containers and back.
-pub(crate) const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
+pub const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
 /// The largest request body, and the largest answer a pipeline container may pass on (6 MB).
-pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// How long an invocation may take, whatever the pipeline's length (SageMaker's 60 s).
-pub(crate) const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
+pub const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub(crate) struct Invocation {
+pub struct Invocation {
     pub body: Bytes,
     pub content_type: Option<HeaderValue>,
     pub accept: Option<HeaderValue>,
@@ -38,14 +38,14 @@ pub(crate) struct Invocation {
 }
 
 #[derive(Debug)]
-pub(crate) struct Invoked {
+pub struct Invoked {
     pub body: Bytes,
     pub content_type: Option<HeaderValue>,
     pub custom_attributes: Option<HeaderValue>,
     pub variant: String,
 }
 
-pub(crate) async fn invoke(
+pub async fn invoke(
     relay: &Relay,
     live: &LiveEndpoint,
     logs: &LogLocation<'_>,

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use smemu_runtime::{
-    Backend, ContainerSpec, DockerBackend, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits, RuntimeError,
+use smemu_backend::{
+    Backend, BackendError, ContainerSpec, DockerBackend, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits,
     inner_port,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -275,13 +275,13 @@ async fn a_missing_image_is_named_and_nothing_is_created() {
     let Some(h) = Harness::start().await else { return };
     let missing = "smemu-no-such-image:never";
     match h.backend.image_id(missing).await {
-        Err(RuntimeError::ImageNotFound { image }) => assert_eq!(image, missing),
+        Err(BackendError::ImageNotFound { image }) => assert_eq!(image, missing),
         other => panic!("expected ImageNotFound, got {other:?}"),
     }
     let mut spec = h.spec("missing", vec![container("ok", &[]), container("bad", &[])]);
     spec.containers[1].image = missing.into();
     let err = h.backend.place(&spec).await.expect_err("place must fail");
-    assert!(matches!(&err, RuntimeError::ImageNotFound { image } if image == missing), "{err:?}");
+    assert!(matches!(&err, BackendError::ImageNotFound { image } if image == missing), "{err:?}");
     assert!(err.to_string().contains(missing), "{err}");
     assert!(h.docker_ids().is_empty());
 }
@@ -292,7 +292,7 @@ async fn a_crashing_container_reports_its_exit_code_and_logs() {
     let spec = h.spec("crash", vec![container("crasher", &[("SMEMU_TEST_ROLE", "crash")])]);
     match h.backend.place(&spec).await {
         // Usually the container is gone before placing ends: place says so and cleans up.
-        Err(RuntimeError::Exited { index, name_in_pipeline, code, log_tail }) => {
+        Err(BackendError::Exited { index, name_in_pipeline, code, log_tail }) => {
             assert_eq!((index, name_in_pipeline.as_str(), code), (0, "crasher", 3));
             assert!(log_tail.contains("crashing on purpose"), "{log_tail}");
             assert!(h.docker_ids().is_empty());
@@ -320,11 +320,11 @@ async fn a_crashing_container_reports_its_exit_code_and_logs() {
 async fn an_absent_engine_fails_fast() {
     let started = Instant::now();
     let err = DockerBackend::connect_to("unix:///nonexistent/smemu/docker.sock").await.expect_err("no engine there");
-    assert!(matches!(err, RuntimeError::EngineUnavailable { .. }), "{err:?}");
+    assert!(matches!(err, BackendError::EngineUnavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("/nonexistent/smemu/docker.sock"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     // An address that accepts nothing within the ping timeout (loopback, closed port) too.
     let err = DockerBackend::connect_to("tcp://127.0.0.1:9").await.expect_err("nothing listens on port 9");
-    assert!(matches!(err, RuntimeError::EngineUnavailable { .. }), "{err:?}");
+    assert!(matches!(err, BackendError::EngineUnavailable { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }

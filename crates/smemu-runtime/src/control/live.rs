@@ -12,7 +12,7 @@ use smemu_store::Scope;
 
 /// An endpoint by account, region and name as created (InvokeEndpoint matches the exact case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct EndpointKey {
+pub struct EndpointKey {
     pub account: String,
     pub region: String,
     pub name: String,
@@ -35,7 +35,7 @@ impl EndpointKey {
 
 /// One instance: the pipeline's containers, reachable on loopback ports.
 #[derive(Debug)]
-pub(crate) struct LiveInstance {
+pub struct LiveInstance {
     pub instance_id: String,
     /// (hostname, address) in pipeline order.
     pub containers: Vec<(String, SocketAddr)>,
@@ -58,7 +58,7 @@ impl LiveInstance {
     }
 }
 
-pub(crate) struct InFlight(Arc<LiveInstance>);
+pub struct InFlight(Arc<LiveInstance>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -67,7 +67,7 @@ impl Drop for InFlight {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct LiveVariant {
+pub struct LiveVariant {
     pub name: String,
     pub weight: f64,
     pub direct: bool,
@@ -95,7 +95,7 @@ impl LiveVariant {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct LiveEndpoint {
+pub struct LiveEndpoint {
     pub variants: Vec<LiveVariant>,
 }
 
@@ -129,7 +129,7 @@ impl LiveEndpoint {
 }
 
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LiveTable {
+pub struct LiveTable {
     endpoints: Arc<RwLock<HashMap<EndpointKey, Arc<LiveEndpoint>>>>,
 }
 

@@ -16,7 +16,7 @@ use tokio::runtime::{Builder, Handle};
 
 /// Runs `make` (which creates tokio timers) in the context of the timers' runtime, started on
 /// first use; in the caller's own runtime if that runtime cannot be started.
-pub(crate) fn within<T>(make: impl FnOnce() -> T) -> T {
+pub fn within<T>(make: impl FnOnce() -> T) -> T {
     match handle() {
         Some(handle) => {
             let _context = handle.enter();
@@ -27,13 +27,13 @@ pub(crate) fn within<T>(make: impl FnOnce() -> T) -> T {
 }
 
 /// A sleep of `duration` on the timers' runtime.
-pub(crate) fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+pub fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
     within(|| tokio::time::sleep(duration))
 }
 
 /// A sleep until `deadline` on the timers' runtime; `Sleep::reset` moves it cheaply (to a later
 /// deadline without touching the timer wheel).
-pub(crate) fn sleep_until(deadline: tokio::time::Instant) -> tokio::time::Sleep {
+pub fn sleep_until(deadline: tokio::time::Instant) -> tokio::time::Sleep {
     within(|| tokio::time::sleep_until(deadline))
 }
 

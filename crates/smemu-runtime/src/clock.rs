@@ -2,14 +2,14 @@
 
 use smemu_types::Timestamp;
 
-pub(crate) fn timestamp(ms: i64) -> Timestamp {
+pub fn timestamp(ms: i64) -> Timestamp {
     Timestamp::from_secs_f64(ms as f64 / 1000.0)
 }
 
-pub(crate) fn millis(t: &Timestamp) -> i64 {
+pub fn millis(t: &Timestamp) -> i64 {
     (t.as_secs_f64() * 1000.0).round() as i64
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     millis(&Timestamp::now())
 }

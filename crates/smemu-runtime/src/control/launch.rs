@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smemu_backend::{Backend, BackendError, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits};
 use smemu_objects::{ArtifactCache, ArtifactLease, ObjectError, Objects};
-use smemu_runtime::{Backend, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits, RuntimeError};
 
 use super::plan::ContainerPlan;
 use super::{BackendUnavailable, ControllerConfig};
@@ -21,12 +21,12 @@ const PING_INTERVAL: Duration = Duration::from_millis(50);
 /// How often a container that does not answer yet is checked for having exited.
 const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// How many log lines a failure quotes.
-pub(crate) const LOG_TAIL: usize = 5;
+pub const LOG_TAIL: usize = 5;
 
 /// Why instances could not be brought up. Containers are named by their pipeline hostname; callers
 /// put their own words in front (an endpoint's variant, a transform job).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum LaunchError {
+pub enum LaunchError {
     #[error("smemu cannot run containers: {0}")]
     NoBackend(BackendUnavailable),
     #[error("Could not find model data at {uri}: {reason}")]
@@ -41,7 +41,7 @@ pub(crate) enum LaunchError {
     )]
     Unhealthy { index: usize, hostname: String, timeout_s: u64, log_tail: String },
     #[error("{0}")]
-    Runtime(#[from] RuntimeError),
+    Runtime(#[from] BackendError),
 }
 
 impl LaunchError {
@@ -55,7 +55,7 @@ impl LaunchError {
 }
 
 /// What to run: one pipeline, labelled for its owner.
-pub(crate) struct LaunchSpec<'a> {
+pub struct LaunchSpec<'a> {
     pub kind: OwnerKind,
     /// The `smemu.resource` label (`<account>/<region>/<name>`).
     pub resource: String,
@@ -97,30 +97,30 @@ impl Launcher {
         Launcher { inner: Arc::new(Inner { backend, objects, artifacts, config, relay: Relay::default() }) }
     }
 
-    pub(crate) fn config(&self) -> &ControllerConfig {
+    pub fn config(&self) -> &ControllerConfig {
         &self.inner.config
     }
 
     /// The `smemu.owner` label of every container this smemu runs.
-    pub(crate) fn owner(&self) -> &str {
+    pub fn owner(&self) -> &str {
         &self.inner.config.owner
     }
 
-    pub(crate) fn relay(&self) -> &Relay {
+    pub fn relay(&self) -> &Relay {
         &self.inner.relay
     }
 
-    pub(crate) fn objects(&self) -> Option<&Objects> {
+    pub fn objects(&self) -> Option<&Objects> {
         self.inner.objects.as_ref()
     }
 
-    pub(crate) fn backend(&self) -> Result<&Arc<dyn Backend>, LaunchError> {
+    pub fn backend(&self) -> Result<&Arc<dyn Backend>, LaunchError> {
         self.inner.backend.as_ref().map_err(|why| LaunchError::NoBackend(why.clone()))
     }
 
     /// Places one instance per id and waits until every container answers `/ping`; fails early
     /// when a container exits, and after the start-up timeout. On failure, removes whatever it placed.
-    pub(crate) async fn launch(
+    pub async fn launch(
         &self,
         spec: &LaunchSpec<'_>,
         instance_ids: &[String],
@@ -134,7 +134,7 @@ impl Launcher {
         for id in instance_ids {
             match backend.place(&self.instance_spec(spec, id, &model_dirs)).await {
                 Ok(instance) => placed.push(instance),
-                Err(RuntimeError::Exited { index, name_in_pipeline, code, log_tail }) => {
+                Err(BackendError::Exited { index, name_in_pipeline, code, log_tail }) => {
                     failure = Some(LaunchError::Exited { index, hostname: name_in_pipeline, code, log_tail });
                     break;
                 }
@@ -214,7 +214,7 @@ impl Launcher {
     }
 
     /// The last `lines` lines a container wrote, trimmed; empty when they cannot be read.
-    pub(crate) async fn log_tail(&self, container_id: &str, lines: usize) -> String {
+    pub async fn log_tail(&self, container_id: &str, lines: usize) -> String {
         match self.backend() {
             Ok(backend) => backend.logs_tail(container_id, lines).await.unwrap_or_default().trim().to_owned(),
             Err(_) => String::new(),
@@ -329,7 +329,7 @@ impl Launcher {
         }
     }
 
-    pub(crate) async fn remove_instance(&self, instance: &PlacedInstance) {
+    pub async fn remove_instance(&self, instance: &PlacedInstance) {
         if let Ok(backend) = self.backend()
             && let Err(err) = backend.remove(instance).await
         {
@@ -338,7 +338,7 @@ impl Launcher {
     }
 
     /// Removes one of this smemu's instances by id (gone already is fine).
-    pub(crate) async fn remove_by_id(&self, instance_id: &str) {
+    pub async fn remove_by_id(&self, instance_id: &str) {
         if let Ok(backend) = self.backend()
             && let Err(err) = backend.remove_by_id(self.owner(), instance_id).await
         {
@@ -347,7 +347,7 @@ impl Launcher {
     }
 
     /// Removes every instance of one endpoint or job, or only those of one generation.
-    pub(crate) async fn remove_resource(&self, kind: OwnerKind, resource: &str, generation: Option<&str>) {
+    pub async fn remove_resource(&self, kind: OwnerKind, resource: &str, generation: Option<&str>) {
         let Ok(backend) = self.backend() else { return };
         let Ok(observed) = backend.list(self.owner()).await else { return };
         for instance in observed
@@ -359,7 +359,7 @@ impl Launcher {
     }
 }
 
-pub(crate) fn loopback(port: u16) -> SocketAddr {
+pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 

@@ -27,7 +27,7 @@ const DEFAULT_MAX_RETRIES: u32 = 3;
 
 /// What the job runs with once the job's values, the container's and the defaults are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Resolved {
+pub struct Resolved {
     pub concurrency: u32,
     pub strategy: BatchStrategy,
     pub payload_mb: u32,
@@ -47,7 +47,7 @@ impl Resolved {
 
 /// A container's answer to `GET /execution-parameters`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub(crate) struct ExecutionParameters {
+pub struct ExecutionParameters {
     #[serde(rename = "MaxConcurrentTransforms")]
     pub max_concurrent_transforms: Option<u32>,
     #[serde(rename = "BatchStrategy")]
@@ -64,7 +64,7 @@ impl ExecutionParameters {
 }
 
 /// Job value, then container answer, then default, member by member.
-pub(crate) fn resolve(
+pub fn resolve(
     request: &CreateTransformJobRequest,
     container: Option<&ExecutionParameters>,
 ) -> Result<Resolved, String> {
@@ -113,7 +113,7 @@ fn env_strategy(strategy: BatchStrategy) -> &'static str {
 
 /// The plan for the job's data. With `resolved` unknown yet (at creation), the job's own values or
 /// the defaults stand in, which is enough to check the DataProcessing rules up front.
-pub(crate) fn plan(request: &CreateTransformJobRequest, resolved: Option<Resolved>) -> Result<TransformPlan, String> {
+pub fn plan(request: &CreateTransformJobRequest, resolved: Option<Resolved>) -> Result<TransformPlan, String> {
     let resolved = match resolved {
         Some(r) => r,
         None => resolve(request, None)?,
@@ -153,7 +153,7 @@ fn settings(request: &CreateTransformJobRequest, resolved: Resolved) -> Result<T
 /// The model's containers with what a transform job adds to every one of them: the job's
 /// `Environment`, then `SAGEMAKER_BATCH=true` and the batch variables the job set explicitly
 /// (unset ones are left for `/execution-parameters` to decide).
-pub(crate) fn job_pipeline(model: Vec<ContainerPlan>, request: &CreateTransformJobRequest) -> Vec<ContainerPlan> {
+pub fn job_pipeline(model: Vec<ContainerPlan>, request: &CreateTransformJobRequest) -> Vec<ContainerPlan> {
     let mut added: BTreeMap<String, String> = request.environment.clone().unwrap_or_default();
     added.insert("SAGEMAKER_BATCH".into(), "true".into());
     if let Some(mb) = request.max_payload_in_mb {
@@ -175,7 +175,7 @@ pub(crate) fn job_pipeline(model: Vec<ContainerPlan>, request: &CreateTransformJ
 }
 
 /// `ModelClientConfig`: per-call timeout and retries after the first attempt.
-pub(crate) fn client_config(request: &CreateTransformJobRequest) -> (Duration, u32) {
+pub fn client_config(request: &CreateTransformJobRequest) -> (Duration, u32) {
     let config = request.model_client_config.as_ref();
     let timeout = config
         .and_then(|c| c.invocations_timeout_in_seconds)

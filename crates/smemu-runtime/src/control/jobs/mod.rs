@@ -6,10 +6,10 @@
 //! The store keeps the truth: every status change is a compare-and-set ([`update`]), so a stop
 //! racing the runner's last write is settled by whoever reads second.
 
-pub(crate) mod doc;
+pub mod doc;
 mod gunzip;
-pub(crate) mod inputs;
-pub(crate) mod params;
+pub mod inputs;
+pub mod params;
 mod runner;
 mod segments;
 
@@ -18,19 +18,19 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use smemu_runtime::OwnerKind;
+use smemu_backend::OwnerKind;
 use smemu_store::{Scope, Store, StoreError, TransformJobRecord};
 use tokio::sync::watch;
 
 use super::EndpointKey;
 use super::launch::Launcher;
 use crate::clock::now_ms;
-use crate::error::JobFailure;
+use crate::failure::JobFailure;
 use doc::JobDoc;
 
 /// A job by account, region and name as stored (the same identity as an endpoint's; the container
 /// labels tell the kinds apart).
-pub(crate) type JobKey = EndpointKey;
+pub type JobKey = EndpointKey;
 
 /// The transform job controller; cheap to clone.
 #[derive(Clone)]
@@ -56,13 +56,13 @@ impl TransformJobs {
     /// (`/aws/sagemaker/TransformJobs`), which smemu does not serve.
     /// `None` unless every part is well formed: a path is built only from validated parts, even
     /// for a job a store written before they were validated still holds.
-    pub(crate) fn log_file(&self, key: &JobKey) -> Option<PathBuf> {
+    pub fn log_file(&self, key: &JobKey) -> Option<PathBuf> {
         let name_ok = !key.name.is_empty() && key.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         (is_account_id(&key.account) && is_region_name(&key.region) && name_ok)
             .then(|| self.inner.logs_dir.join(&key.account).join(&key.region).join(format!("{}.log", key.name)))
     }
 
-    pub(crate) fn launcher(&self) -> &Launcher {
+    pub fn launcher(&self) -> &Launcher {
         &self.inner.launcher
     }
 
@@ -71,7 +71,7 @@ impl TransformJobs {
     }
 
     /// Runs a job that was just stored `InProgress`, in the background.
-    pub(crate) fn run(&self, key: JobKey) {
+    pub fn run(&self, key: JobKey) {
         let (stop, stopped) = watch::channel(false);
         // Registered before the task starts, so that a StopTransformJob right after creation finds it.
         self.running().insert(key.clone(), stop);
@@ -85,7 +85,7 @@ impl TransformJobs {
 
     /// Tells a job's runner to stop (the job is `Stopping` already). Without a runner, settles the
     /// job as `Stopped` at once.
-    pub(crate) fn stop(&self, key: &JobKey) {
+    pub fn stop(&self, key: &JobKey) {
         if let Some(stop) = self.running().get(key) {
             let _ = stop.send(true);
             return;
@@ -144,7 +144,7 @@ impl TransformJobs {
 
 /// Reads a job afresh, lets `change` edit it (returning whether to write), and writes it back by
 /// compare-and-set, again on a conflict. Returns the record as it stands afterwards.
-pub(crate) async fn update(
+pub async fn update(
     store: &dyn Store,
     scope: &Scope,
     name: &str,

@@ -25,14 +25,14 @@ use super::gunzip::{GunzipError, gunzip_stream};
 
 /// The most smemu holds for one request when `MaxPayloadInMB` is 0 (no limit): what a model takes in
 /// one body in practice is far less, and without a cap a gzip bomb would fill the machine.
-pub(crate) const UNLIMITED_PAYLOAD_CAP: usize = 1024 * 1024 * 1024;
+pub const UNLIMITED_PAYLOAD_CAP: usize = 1024 * 1024 * 1024;
 
 /// How much more than one payload a piece holds before it is cut.
 const PIECE_SLACK: usize = 2 * 1024 * 1024;
 
 /// Owns what it reads (a copy of the plan, the object's byte stream), so that it can drive a
 /// stream of its own.
-pub(crate) struct Segments {
+pub struct Segments {
     plan: TransformPlan,
     /// The object's bytes, decompressed.
     chunks: BoxStream<'static, Result<Bytes, GunzipError>>,
@@ -185,7 +185,7 @@ impl From<BatchError> for PieceError {
 
 /// A batch error as the detail of a `FailureReason`: records of `SplitType=Line` objects are named
 /// by their line (counted from 1) too, and framing offsets count from the object's start.
-pub(crate) fn describe(split: SplitType, first_byte: usize, err: BatchError) -> String {
+pub fn describe(split: SplitType, first_byte: usize, err: BatchError) -> String {
     match err {
         BatchError::BadFraming { format, offset, reason } => {
             BatchError::BadFraming { format, offset: offset + first_byte, reason }.to_string()

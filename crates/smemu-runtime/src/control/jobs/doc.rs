@@ -5,22 +5,22 @@ use smemu_types::sagemaker::CreateTransformJobRequest;
 
 use crate::control::plan::ContainerPlan;
 
-pub(crate) const IN_PROGRESS: &str = "InProgress";
-pub(crate) const COMPLETED: &str = "Completed";
-pub(crate) const FAILED: &str = "Failed";
-pub(crate) const STOPPING: &str = "Stopping";
-pub(crate) const STOPPED: &str = "Stopped";
+pub const IN_PROGRESS: &str = "InProgress";
+pub const COMPLETED: &str = "Completed";
+pub const FAILED: &str = "Failed";
+pub const STOPPING: &str = "Stopping";
+pub const STOPPED: &str = "Stopped";
 
 /// Statuses a job never leaves.
-pub(crate) fn is_terminal(status: &str) -> bool {
+pub fn is_terminal(status: &str) -> bool {
     matches!(status, COMPLETED | FAILED | STOPPED)
 }
 
 /// At most this many log lines are kept with a job.
-pub(crate) const MAX_LOG_LINES: usize = 500;
+pub const MAX_LOG_LINES: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct JobDoc {
+pub struct JobDoc {
     /// CreateTransformJob's input without name and tags: what DescribeTransformJob echoes and what
     /// the runner acts on.
     pub request: CreateTransformJobRequest,

@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 
 /// One input object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Input {
+pub struct Input {
     pub uri: String,
     /// From the listing; manifest entries have none until asked.
     pub size: Option<u64>,
@@ -17,13 +17,13 @@ pub(crate) struct Input {
 
 /// The objects to transform and what their output names are relative to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Inputs {
+pub struct Inputs {
     pub base: String,
     pub items: Vec<Input>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum InputError {
+pub enum InputError {
     /// Nothing to transform: no object under the prefix (or no bucket), no manifest, an empty manifest.
     #[error("No S3 objects found under S3 URL \"{uri}\" given in input data source.")]
     NoObjects { uri: String },
@@ -37,7 +37,7 @@ pub(crate) enum InputError {
 
 /// Lists the inputs of a job's data source (`S3DataType` other than `ManifestFile` is read as a
 /// prefix; the API refuses the others before a job exists).
-pub(crate) async fn list(objects: Option<&Objects>, request: &CreateTransformJobRequest) -> Result<Inputs, InputError> {
+pub async fn list(objects: Option<&Objects>, request: &CreateTransformJobRequest) -> Result<Inputs, InputError> {
     let source = request
         .transform_input
         .as_ref()
@@ -77,7 +77,7 @@ pub(crate) async fn list(objects: Option<&Objects>, request: &CreateTransformJob
 
 /// Fills in the sizes a manifest does not give (for spreading objects over instances); an object
 /// that cannot be read counts as empty here and fails when it is transformed.
-pub(crate) async fn fill_sizes(objects: &Objects, inputs: &mut Inputs) {
+pub async fn fill_sizes(objects: &Objects, inputs: &mut Inputs) {
     for input in inputs.items.iter_mut().filter(|i| i.size.is_none()) {
         input.size = Some(objects.head(&input.uri).await.map_or(0, |meta| meta.size));
     }
@@ -86,10 +86,10 @@ pub(crate) async fn fill_sizes(objects: &Objects, inputs: &mut Inputs) {
 /// The most a manifest file may hold. AWS documents no limit; this one is far above any real
 /// list of keys (about a million keys of 100 bytes) and keeps a wrong `S3Uri` (a multi-GB data
 /// file named as the manifest) from being read into memory whole.
-pub(crate) const MAX_MANIFEST_BYTES: u64 = 128 * 1024 * 1024;
+pub const MAX_MANIFEST_BYTES: u64 = 128 * 1024 * 1024;
 
 /// One whole manifest object, at most [`MAX_MANIFEST_BYTES`].
-pub(crate) async fn read_all(objects: &Objects, uri: &str) -> Result<Bytes, ObjectError> {
+pub async fn read_all(objects: &Objects, uri: &str) -> Result<Bytes, ObjectError> {
     let reader = objects.get(uri).await?;
     let mut body = Vec::new();
     let io = |err| ObjectError::Io { uri: uri.to_owned(), source: err };

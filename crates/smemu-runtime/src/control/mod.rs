@@ -7,12 +7,12 @@
 //! start-up adopts the containers an earlier smemu left running.
 
 mod deploy;
-pub(crate) mod jobs;
+pub mod jobs;
 mod launch;
-pub(crate) mod live;
-pub(crate) mod plan;
+pub mod live;
+pub mod plan;
 mod reconcile;
-pub(crate) mod status;
+pub mod status;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,7 +24,7 @@ use smemu_store::{Scope, Store};
 use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
 pub use jobs::TransformJobs;
 pub use launch::Launcher;
-pub(crate) use live::EndpointKey;
+pub use live::EndpointKey;
 use live::{LiveEndpoint, LiveTable};
 
 /// How the controller runs containers.
@@ -73,12 +73,12 @@ impl Endpoints {
     }
 
     /// `--max-instances`.
-    pub(crate) fn max_instances(&self) -> u32 {
+    pub fn max_instances(&self) -> u32 {
         self.inner.launcher.config().max_instances
     }
 
     /// Reconciles the endpoint in the background.
-    pub(crate) fn kick(&self, key: EndpointKey) {
+    pub fn kick(&self, key: EndpointKey) {
         let this = self.clone();
         tokio::spawn(async move { this.reconcile(&key).await });
     }
@@ -117,7 +117,7 @@ impl Endpoints {
     }
 
     /// InvokeEndpoint on the fleet [`Endpoints::live`] found.
-    pub(crate) async fn invoke_live(
+    pub async fn invoke_live(
         &self,
         scope: &Scope,
         name: &str,
@@ -130,7 +130,7 @@ impl Endpoints {
 
     /// The live fleet of an endpoint, or why there is none; the wire asks before it reads an
     /// invocation's body, so that a body for a missing endpoint is never buffered.
-    pub(crate) async fn live(&self, scope: &Scope, name: &str) -> Result<Arc<LiveEndpoint>, InvokeError> {
+    pub async fn live(&self, scope: &Scope, name: &str) -> Result<Arc<LiveEndpoint>, InvokeError> {
         let key = EndpointKey::new(scope, name);
         if let Some(live) = self.inner.live.get(&key) {
             return Ok(live);

@@ -23,7 +23,7 @@ use crate::backend::{
     Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
     PlacedInstance,
 };
-use crate::{RuntimeError, labels, layout};
+use crate::{BackendError, labels, layout};
 
 /// How long one call to the engine may take (creating, stopping) before it counts as failed.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -44,16 +44,16 @@ pub struct DockerBackend {
 
 impl DockerBackend {
     /// Connects to the engine at `DOCKER_HOST` or the default socket and checks that it answers.
-    pub async fn connect() -> Result<Self, RuntimeError> {
+    pub async fn connect() -> Result<Self, BackendError> {
         let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
         Self::connect_to(host.as_deref().unwrap_or(DEFAULT_HOST)).await
     }
 
     /// Connects to the engine at `host` (`unix:///path`, `tcp://host:port`, as `DOCKER_HOST`)
     /// and checks that it answers within a few seconds.
-    pub async fn connect_to(host: &str) -> Result<Self, RuntimeError> {
+    pub async fn connect_to(host: &str) -> Result<Self, BackendError> {
         let docker = Docker::connect_with_host(host)
-            .map_err(|e| RuntimeError::EngineUnavailable { host: host.to_owned(), reason: e.to_string() })?
+            .map_err(|e| BackendError::EngineUnavailable { host: host.to_owned(), reason: e.to_string() })?
             .with_timeout(ENGINE_TIMEOUT);
         let backend = DockerBackend { docker, host: host.to_owned(), stop_grace: DEFAULT_STOP_GRACE };
         backend.ping().await?;
@@ -73,32 +73,32 @@ impl DockerBackend {
         spec: &InstanceSpec,
         index: usize,
         namespace_owner: Option<&str>,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<String, BackendError> {
         let name = layout::container_name(spec, index);
         let body = layout::create_body(spec, index, namespace_owner);
         let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
         let created = self.docker.create_container(Some(options), body).await.map_err(|source| {
             if is_not_found(&source) {
                 // The image went away between the check in `place` and now.
-                RuntimeError::ImageNotFound { image: spec.containers[index].image.clone() }
+                BackendError::ImageNotFound { image: spec.containers[index].image.clone() }
             } else {
-                RuntimeError::Create { container: name.clone(), source }
+                BackendError::Create { container: name.clone(), source }
             }
         })?;
         if let Err(source) = self.docker.start_container(&created.id, None).await {
             let _ = self.force_remove(&created.id).await;
-            return Err(RuntimeError::Start { container: name, source });
+            return Err(BackendError::Start { container: name, source });
         }
         Ok(created.id)
     }
 
     /// Host ports of the instance's containers, read from the namespace owner.
-    async fn published_ports(&self, owner_id: &str, count: usize) -> Result<Vec<u16>, RuntimeError> {
+    async fn published_ports(&self, owner_id: &str, count: usize) -> Result<Vec<u16>, BackendError> {
         let inspected = self
             .docker
             .inspect_container(owner_id, None)
             .await
-            .map_err(|source| RuntimeError::Inspect { target: owner_id.to_owned(), source })?;
+            .map_err(|source| BackendError::Inspect { target: owner_id.to_owned(), source })?;
         let ports = inspected.network_settings.and_then(|n| n.ports).unwrap_or_default();
         (0..count)
             .map(|i| {
@@ -108,18 +108,18 @@ impl DockerBackend {
                     .and_then(|b| b.iter().find(|b| b.host_ip.as_deref() == Some("127.0.0.1")))
                     .and_then(|b| b.host_port.as_deref())
                     .and_then(|p| p.parse().ok())
-                    .ok_or_else(|| RuntimeError::NoPort { container: owner_id.to_owned() })
+                    .ok_or_else(|| BackendError::NoPort { container: owner_id.to_owned() })
             })
             .collect()
     }
 
     /// The first container of an instance that is no longer running, with its exit code and logs.
-    async fn first_exited(&self, spec: &InstanceSpec, ids: &[String]) -> Option<RuntimeError> {
+    async fn first_exited(&self, spec: &InstanceSpec, ids: &[String]) -> Option<BackendError> {
         for (index, id) in ids.iter().enumerate() {
             if let Ok(state) = self.inspect(id).await
                 && !state.running
             {
-                return Some(RuntimeError::Exited {
+                return Some(BackendError::Exited {
                     index,
                     name_in_pipeline: spec.containers[index].name_in_pipeline.clone(),
                     code: state.exit_code.unwrap_or(-1),
@@ -130,18 +130,18 @@ impl DockerBackend {
         None
     }
 
-    async fn force_remove(&self, id: &str) -> Result<(), RuntimeError> {
+    async fn force_remove(&self, id: &str) -> Result<(), BackendError> {
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(source) if is_not_found(&source) => Ok(()),
-            Err(source) => Err(RuntimeError::Remove { container: id.to_owned(), source }),
+            Err(source) => Err(BackendError::Remove { container: id.to_owned(), source }),
         }
     }
 
     /// Stops the containers (SIGTERM, SIGKILL after the grace period), then removes them, the
     /// namespace owner last.
-    async fn stop_and_remove(&self, ids_in_order: &[String]) -> Result<(), RuntimeError> {
+    async fn stop_and_remove(&self, ids_in_order: &[String]) -> Result<(), BackendError> {
         let grace = i32::try_from(self.stop_grace.as_secs()).unwrap_or(i32::MAX);
         // All at once: an instance's shutdown takes one grace period, not one per container.
         let stops = ids_in_order.iter().map(|id| async move {
@@ -156,20 +156,20 @@ impl DockerBackend {
         Ok(())
     }
 
-    async fn list_labeled(&self, filters: Vec<String>) -> Result<Vec<bollard::models::ContainerSummary>, RuntimeError> {
+    async fn list_labeled(&self, filters: Vec<String>) -> Result<Vec<bollard::models::ContainerSummary>, BackendError> {
         let options = ListContainersOptions {
             all: true,
             filters: Some(HashMap::from([("label".to_owned(), filters)])),
             ..Default::default()
         };
-        self.docker.list_containers(Some(options)).await.map_err(RuntimeError::List)
+        self.docker.list_containers(Some(options)).await.map_err(BackendError::List)
     }
 }
 
 #[async_trait]
 impl Backend for DockerBackend {
-    async fn ping(&self) -> Result<(), RuntimeError> {
-        let unavailable = |reason: String| RuntimeError::EngineUnavailable { host: self.host.clone(), reason };
+    async fn ping(&self) -> Result<(), BackendError> {
+        let unavailable = |reason: String| BackendError::EngineUnavailable { host: self.host.clone(), reason };
         match tokio::time::timeout(PING_TIMEOUT, self.docker.ping()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(unavailable(err.to_string())),
@@ -177,15 +177,15 @@ impl Backend for DockerBackend {
         }
     }
 
-    async fn image_id(&self, image: &str) -> Result<String, RuntimeError> {
+    async fn image_id(&self, image: &str) -> Result<String, BackendError> {
         match self.docker.inspect_image(image).await {
             Ok(found) => Ok(found.repo_digests.and_then(|d| d.into_iter().next()).or(found.id).unwrap_or_default()),
-            Err(source) if is_not_found(&source) => Err(RuntimeError::ImageNotFound { image: image.to_owned() }),
-            Err(source) => Err(RuntimeError::Inspect { target: format!("image {image}"), source }),
+            Err(source) if is_not_found(&source) => Err(BackendError::ImageNotFound { image: image.to_owned() }),
+            Err(source) => Err(BackendError::Inspect { target: format!("image {image}"), source }),
         }
     }
 
-    async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, RuntimeError> {
+    async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, BackendError> {
         // A missing image fails before anything is created.
         let mut image_ids = Vec::with_capacity(spec.containers.len());
         for container in &spec.containers {
@@ -234,12 +234,12 @@ impl Backend for DockerBackend {
         Ok(PlacedInstance { instance_id: spec.instance_id.clone(), containers })
     }
 
-    async fn inspect(&self, container_id: &str) -> Result<ContainerState, RuntimeError> {
+    async fn inspect(&self, container_id: &str) -> Result<ContainerState, BackendError> {
         let inspected = self
             .docker
             .inspect_container(container_id, None)
             .await
-            .map_err(|source| RuntimeError::Inspect { target: container_id.to_owned(), source })?;
+            .map_err(|source| BackendError::Inspect { target: container_id.to_owned(), source })?;
         let state = inspected.state.unwrap_or_default();
         let running = state.running.unwrap_or(false);
         Ok(ContainerState {
@@ -251,20 +251,20 @@ impl Backend for DockerBackend {
         })
     }
 
-    async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, RuntimeError> {
+    async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, BackendError> {
         let options = LogsOptions { stdout: true, stderr: true, tail: lines.to_string(), ..Default::default() };
         let mut stream = self.docker.logs(container_id, Some(options));
         let mut text = String::new();
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(output) => text.push_str(&output.to_string()),
-                Err(source) => return Err(RuntimeError::Logs { container: container_id.to_owned(), source }),
+                Err(source) => return Err(BackendError::Logs { container: container_id.to_owned(), source }),
             }
         }
         Ok(text)
     }
 
-    async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, RuntimeError> {
+    async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError> {
         let summaries = self.list_labeled(vec![format!("{}={owner}", labels::OWNER)]).await?;
         let mut instances: BTreeMap<String, ObservedInstance> = BTreeMap::new();
         // (inner port, host port) pairs, published by each instance's first container.
@@ -319,12 +319,12 @@ impl Backend for DockerBackend {
         Ok(out)
     }
 
-    async fn remove(&self, instance: &PlacedInstance) -> Result<(), RuntimeError> {
+    async fn remove(&self, instance: &PlacedInstance) -> Result<(), BackendError> {
         let ids: Vec<String> = instance.containers.iter().map(|c| c.container_id.clone()).collect();
         self.stop_and_remove(&ids).await
     }
 
-    async fn remove_by_id(&self, owner: &str, instance_id: &str) -> Result<(), RuntimeError> {
+    async fn remove_by_id(&self, owner: &str, instance_id: &str) -> Result<(), BackendError> {
         let summaries = self
             .list_labeled(vec![format!("{}={owner}", labels::OWNER), format!("{}={instance_id}", labels::INSTANCE)])
             .await?;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smemu_runtime::{ObservedInstance, OwnerKind};
+use smemu_backend::{ObservedInstance, OwnerKind};
 use smemu_store::{EndpointRecord, StoreError};
 
 use super::Endpoints;

@@ -21,7 +21,7 @@ const QUEUE: usize = 2;
 
 /// Why an object could not be read or decompressed, worded for a `FailureReason`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum GunzipError {
+pub enum GunzipError {
     /// Reading the compressed object failed.
     #[error("{0}")]
     Read(String),
@@ -32,7 +32,7 @@ pub(crate) enum GunzipError {
 
 /// The decompressed bytes of a stream of gzip bytes (multi-member gzip decompresses to the
 /// concatenation, like `gunzip`), in blocks of at most [`BLOCK`] bytes.
-pub(crate) fn gunzip_stream(
+pub fn gunzip_stream(
     mut chunks: BoxStream<'static, Result<Bytes, ObjectError>>,
 ) -> BoxStream<'static, Result<Bytes, GunzipError>> {
     let (compressed_tx, compressed_rx) = mpsc::channel::<Result<Bytes, GunzipError>>(QUEUE);

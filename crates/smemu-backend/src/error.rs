@@ -1,7 +1,7 @@
 //! Errors of the runtime, in its own words, each with the Docker verb and container it concerns.
 
 #[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
+pub enum BackendError {
     /// No engine answers (not installed, not started, wrong `DOCKER_HOST`, or too slow).
     #[error("the Docker engine at {host} cannot be reached ({reason}); start one with scripts/ensure-docker.sh")]
     EngineUnavailable { host: String, reason: String },
