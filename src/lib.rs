@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher, TransformJobs};
+use smemu_api::{ApiConfig, AppState};
 use smemu_backend::{Backend, DockerBackend};
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
+use smemu_runtime::{ControllerConfig, Runtime};
 use smemu_store::SqliteStore;
 use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;
@@ -91,7 +92,8 @@ pub async fn run(
     };
     // Absolute: artifact directories are bind-mounted, and compared with the mounts Docker reports.
     let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
-    let launcher = Launcher::new(
+    let runtime = Runtime::new(
+        Arc::new(store.clone()),
         backend,
         Some(objects),
         ControllerConfig {
@@ -103,23 +105,17 @@ pub async fn run(
             resource_limits: config.resource_limits,
             watchdog_interval: Duration::from_secs(2),
             max_instances: config.max_instances,
+            transform_logs_dir: config.data_dir.join("logs").join("transform-jobs"),
         },
     );
-    let endpoints = Endpoints::new(Arc::new(store.clone()), launcher.clone());
-    let evicting = launcher.clone();
-    // Before serving: a job an earlier smemu left running is failed, never seen InProgress forever.
-    let transform_jobs =
-        TransformJobs::new(Arc::new(store.clone()), launcher, config.data_dir.join("logs").join("transform-jobs"));
-    transform_jobs.start().await;
-    Box::pin(endpoints.start()).await;
-    // A cache left over its size (or a smaller --artifact-cache-size) shrinks now, not at the next launch.
-    tokio::spawn(async move { evicting.evict_artifacts().await });
+    // Before serving: what an earlier smemu left is settled, adopted or removed.
+    Box::pin(runtime.start()).await;
     let api_config = ApiConfig {
         default_account: config.default_account.clone(),
         default_region: config.default_region.clone(),
         access_keys,
     };
-    let state = AppState::new(Arc::new(store.clone()), api_config, endpoints, transform_jobs);
+    let state = AppState::new(Arc::new(store.clone()), api_config, runtime);
     let wire = smemu_api::wire::WireConfig {
         idle_timeout: config.idle_timeout,
         shutdown_timeout: config.shutdown_timeout,

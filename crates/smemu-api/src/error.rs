@@ -3,8 +3,11 @@
 //! Every text a client may match on lives here, so the contract (`shared/sagemaker-contract.md`)
 //! can be checked against one file. Each protocol renders an [`ApiError`] once (`wire`).
 
+use smemu_runtime::RuntimeError;
 use smemu_runtime::failure::INSTANCE_QUOTA_NAME;
-use smemu_store::StoreError;
+use smemu_store::{ImmutableKind, Scope, StoreError};
+
+use crate::arn::ResourceType;
 use smemu_types::ValidationErrors;
 
 /// The error codes smemu answers with on the control plane.
@@ -236,6 +239,31 @@ impl ApiError {
             StoreError::AlreadyExists { kind, .. } => Self::already_exists(kind, arn),
             StoreError::TooManyTags { max, .. } => Self::too_many_tags(max),
             other => Self::internal(other),
+        }
+    }
+
+    /// Maps a runtime refusal for the resource with this ARN.
+    pub fn from_runtime(err: RuntimeError, scope: &Scope, arn: &str) -> Self {
+        match err {
+            RuntimeError::InstanceQuota { limit, used, delta } => Self::instance_quota_exceeded(limit, used, delta),
+            RuntimeError::EndpointInProgress { arn } => Self::endpoint_in_progress(&arn),
+            RuntimeError::UnknownVariants { names, config } => Self::validation(format!(
+                "The variant name(s) \"{}\" is/are not present within endpoint configuration \"{config}\".",
+                names.join(", ")
+            )),
+            RuntimeError::DirectModel => Self::transform_direct_model(arn),
+            RuntimeError::FileOutsideRoots { field, reason } => Self::file_outside_roots(field, &reason),
+            RuntimeError::NoInputObjects { uri } => Self::no_input_objects(&uri),
+            RuntimeError::Inputs(reason) => Self::validation(reason),
+            RuntimeError::JobNotStoppable { status } => Self::transform_job_not_stoppable(&status),
+            RuntimeError::Lookup { kind, name, source } => {
+                let kind = match kind {
+                    ImmutableKind::Model => ResourceType::Model,
+                    ImmutableKind::EndpointConfig => ResourceType::EndpointConfig,
+                };
+                Self::from_store(source, &crate::arn::arn(scope, kind, &name))
+            }
+            RuntimeError::Store(err) => Self::from_store(err, arn),
         }
     }
 }

@@ -13,5 +13,5 @@ pub mod wire;
 
 pub use context::RequestContext;
 pub use error::ApiError;
-pub use smemu_runtime::{BackendUnavailable, ControllerConfig, Endpoints, Launcher, TransformJobs};
+
 pub use state::{ApiConfig, AppState};

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use smemu_store::Store;
 use smemu_types::auth::AccessKeys;
 
-use crate::ops::quota::AccountLocks;
-use crate::{Endpoints, TransformJobs};
+use smemu_runtime::Runtime;
 
 /// Settings that shape answers.
 #[derive(Clone)]
@@ -41,16 +40,12 @@ impl std::fmt::Debug for ApiConfig {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ApiConfig>,
-    /// The endpoint controller and the routing of invocations.
-    pub endpoints: Endpoints,
-    /// The transform job runners.
-    pub transform_jobs: TransformJobs,
-    /// The instance quota's lock per account (`ops::quota`).
-    pub(crate) quota: Arc<AccountLocks>,
+    /// Deploys and runs the pipelines: endpoints, invocations, transform jobs.
+    pub runtime: Runtime,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: ApiConfig, endpoints: Endpoints, transform_jobs: TransformJobs) -> Self {
-        AppState { store, config: Arc::new(config), endpoints, transform_jobs, quota: Arc::default() }
+    pub fn new(store: Arc<dyn Store>, config: ApiConfig, runtime: Runtime) -> Self {
+        AppState { store, config: Arc::new(config), runtime }
     }
 }

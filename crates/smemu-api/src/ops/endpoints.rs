@@ -4,26 +4,20 @@
 
 use std::collections::HashSet;
 
-use smemu_store::{EndpointRecord, ImmutableKind, Scope, StoreError};
+use smemu_runtime::{EndpointUpdate, EndpointView, NewEndpoint, Retained, VariantChange, VariantPlan, status};
+use smemu_store::Scope;
 use smemu_types::sagemaker::{
-    CreateEndpointInput, CreateEndpointOutput, CreateModelInput, DeleteEndpointInput, DeployedImage,
-    DescribeEndpointInput, DescribeEndpointOutput, EndpointSortKey, EndpointStatus, EndpointSummary,
-    ListEndpointsInput, ListEndpointsOutput, OrderKey, PendingDeploymentSummary, PendingProductionVariantSummary,
-    ProductionVariantStatus, ProductionVariantSummary, UpdateEndpointInput, UpdateEndpointOutput,
-    UpdateEndpointWeightsAndCapacitiesInput, UpdateEndpointWeightsAndCapacitiesOutput, VariantPropertyType,
-    VariantStatus,
+    CreateEndpointInput, CreateEndpointOutput, DeleteEndpointInput, DeployedImage, DescribeEndpointInput,
+    DescribeEndpointOutput, EndpointSortKey, EndpointStatus, EndpointSummary, ListEndpointsInput, ListEndpointsOutput,
+    OrderKey, PendingDeploymentSummary, PendingProductionVariantSummary, ProductionVariantStatus,
+    ProductionVariantSummary, UpdateEndpointInput, UpdateEndpointOutput, UpdateEndpointWeightsAndCapacitiesInput,
+    UpdateEndpointWeightsAndCapacitiesOutput, VariantPropertyType, VariantStatus,
 };
 
 use super::listing::{self, CommonListInput};
-use super::quota;
-use super::spec::{from_json, now_ms, stored_tags, timestamp};
+use super::spec::{from_json, stored_tags, timestamp};
 use crate::arn::{ResourceType, arn};
 use crate::{ApiError, AppState, RequestContext};
-use smemu_runtime::control::plan::{EndpointDoc, Fleet, VariantPlan, is_direct, pipeline_of};
-use smemu_runtime::control::{EndpointKey, status};
-
-/// Without `ContainerStartupHealthCheckTimeoutInSeconds`, SageMaker waits this long for `/ping`.
-const DEFAULT_STARTUP_TIMEOUT_S: u64 = 240;
 
 pub(crate) async fn create(
     state: &AppState,
@@ -32,38 +26,20 @@ pub(crate) async fn create(
 ) -> Result<CreateEndpointOutput, ApiError> {
     let name = input.endpoint_name.clone().unwrap_or_default();
     let endpoint_arn = arn(&ctx.scope, ResourceType::Endpoint, &name);
-    let config_name = input.endpoint_config_name.clone().unwrap_or_default();
-    let fleet = resolve_fleet(state, &ctx.scope, &config_name).await?;
-    let now = now_ms();
-    let doc = EndpointDoc {
-        failure_reason: None,
-        last_deployment_config: input
-            .deployment_config
-            .as_ref()
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(ApiError::internal)?,
-        current: fleet,
-        pending: None,
-    };
-    let record = EndpointRecord {
-        scope: ctx.scope.clone(),
-        name: name.clone(),
-        arn: endpoint_arn.clone(),
-        status: status::CREATING.into(),
-        created_ms: now,
-        modified_ms: now,
-        version: 1,
-        state: serde_json::to_value(&doc).map_err(ApiError::internal)?,
-    };
-    let quota = quota::lock(state, &ctx.scope).await;
-    quota.admit(state, &ctx.scope, doc.instances()).await?;
+    let deployment_config =
+        input.deployment_config.as_ref().map(serde_json::to_value).transpose().map_err(ApiError::internal)?;
     state
-        .store
-        .create_endpoint(&record, &stored_tags(input.tags.as_deref()))
+        .runtime
+        .deploy(NewEndpoint {
+            scope: &ctx.scope,
+            name: &name,
+            arn: &endpoint_arn,
+            config_name: input.endpoint_config_name.as_deref().unwrap_or_default(),
+            deployment_config,
+            tags: &stored_tags(input.tags.as_deref()),
+        })
         .await
-        .map_err(|err| ApiError::from_store(err, &endpoint_arn))?;
-    state.endpoints.kick(EndpointKey::new(&ctx.scope, &name));
+        .map_err(|err| ApiError::from_runtime(err, &ctx.scope, &endpoint_arn))?;
     Ok(CreateEndpointOutput { endpoint_arn: Some(endpoint_arn) })
 }
 
@@ -72,7 +48,8 @@ pub(crate) async fn describe(
     ctx: &RequestContext,
     input: DescribeEndpointInput,
 ) -> Result<DescribeEndpointOutput, ApiError> {
-    let (record, doc) = load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
+    let EndpointView { record, doc } =
+        load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
     let in_progress = record.status != status::IN_SERVICE && record.status != status::FAILED;
     let variant_status = |status: VariantStatus, since: i64| {
         in_progress.then(|| {
@@ -189,41 +166,35 @@ pub(crate) async fn update(
     ctx: &RequestContext,
     input: UpdateEndpointInput,
 ) -> Result<UpdateEndpointOutput, ApiError> {
-    // Taken before the endpoint is read, so that what it runs now is what the check counts.
-    let quota = quota::lock(state, &ctx.scope).await;
-    let (record, mut doc) = load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
-    must_be_in_service(&record)?;
-    let config_name = input.endpoint_config_name.clone().unwrap_or_default();
-    let mut fleet = resolve_fleet(state, &ctx.scope, &config_name).await?;
-    if input.retain_all_variant_properties == Some(true) {
+    let name = input.endpoint_name.as_deref().unwrap_or_default();
+    let retain = (input.retain_all_variant_properties == Some(true)).then(|| {
         let excluded: HashSet<VariantPropertyType> = input
             .exclude_retained_variant_properties
             .iter()
             .flatten()
             .filter_map(|p| p.variant_property_type.clone())
             .collect();
-        for variant in &mut fleet.variants {
-            if let Some(old) = doc.current.variant(&variant.name) {
-                if !excluded.contains(&VariantPropertyType::DesiredInstanceCount) {
-                    variant.desired_instances = old.desired_instances;
-                }
-                if !excluded.contains(&VariantPropertyType::DesiredWeight) {
-                    variant.desired_weight = old.desired_weight;
-                }
-            }
+        Retained {
+            instance_count: !excluded.contains(&VariantPropertyType::DesiredInstanceCount),
+            weight: !excluded.contains(&VariantPropertyType::DesiredWeight),
         }
-    }
-    if input.retain_deployment_config != Some(true) {
-        doc.last_deployment_config =
-            input.deployment_config.as_ref().map(serde_json::to_value).transpose().map_err(ApiError::internal)?;
-    }
-    // The new fleet comes up beside the old one: both run until traffic moves.
-    quota.admit(state, &ctx.scope, fleet.instances()).await?;
-    doc.failure_reason = None;
-    doc.pending = Some(fleet);
-    save_and_kick(state, record, status::UPDATING, &doc)
+    });
+    let deployment_config = if input.retain_deployment_config == Some(true) {
+        None
+    } else {
+        Some(input.deployment_config.as_ref().map(serde_json::to_value).transpose().map_err(ApiError::internal)?)
+    };
+    let update = EndpointUpdate {
+        config_name: input.endpoint_config_name.as_deref().unwrap_or_default(),
+        retain,
+        deployment_config,
+    };
+    let arn = state
+        .runtime
+        .update(&ctx.scope, name, update)
         .await
-        .map(|arn| UpdateEndpointOutput { endpoint_arn: Some(arn) })
+        .map_err(|err| ApiError::from_runtime(err, &ctx.scope, &arn(&ctx.scope, ResourceType::Endpoint, name)))?;
+    Ok(UpdateEndpointOutput { endpoint_arn: Some(arn) })
 }
 
 pub(crate) async fn update_weights_and_capacities(
@@ -231,12 +202,12 @@ pub(crate) async fn update_weights_and_capacities(
     ctx: &RequestContext,
     input: UpdateEndpointWeightsAndCapacitiesInput,
 ) -> Result<UpdateEndpointWeightsAndCapacitiesOutput, ApiError> {
-    let quota = quota::lock(state, &ctx.scope).await;
-    let (record, mut doc) = load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
-    let wanted = input.desired_weights_and_capacities.unwrap_or_default();
-    // Validate everything before changing anything.
+    let name = input.endpoint_name.as_deref().unwrap_or_default();
+    let wanted = input.desired_weights_and_capacities.as_deref().unwrap_or_default();
+    // A missing endpoint is named first, then the request's own faults, then the endpoint's.
+    load(state, &ctx.scope, name).await?;
     let mut seen = HashSet::new();
-    for change in &wanted {
+    for change in wanted {
         let variant = change.variant_name.as_deref().unwrap_or_default();
         if !seen.insert(variant) {
             return Err(ApiError::validation(format!(
@@ -244,32 +215,20 @@ pub(crate) async fn update_weights_and_capacities(
             )));
         }
     }
-    let missing: Vec<&str> = seen.iter().copied().filter(|v| doc.current.variant(v).is_none()).collect();
-    if !missing.is_empty() {
-        return Err(ApiError::validation(format!(
-            "The variant name(s) \"{}\" is/are not present within endpoint configuration \"{}\".",
-            missing.join(", "),
-            doc.current.config_name
-        )));
-    }
-    must_be_in_service(&record)?;
-    let before = doc.instances();
-    for change in &wanted {
-        let name = change.variant_name.as_deref().unwrap_or_default();
-        if let Some(variant) = doc.current.variants.iter_mut().find(|v| v.name == name) {
-            if let Some(weight) = change.desired_weight {
-                variant.desired_weight = weight;
-            }
-            if let Some(count) = change.desired_instance_count {
-                variant.desired_instances = count;
-            }
-        }
-    }
-    // Only added instances need room; fewer are always allowed.
-    quota.admit(state, &ctx.scope, doc.instances().saturating_sub(before)).await?;
-    save_and_kick(state, record, status::UPDATING, &doc)
+    let changes: Vec<VariantChange<'_>> = wanted
+        .iter()
+        .map(|change| VariantChange {
+            variant: change.variant_name.as_deref().unwrap_or_default(),
+            weight: change.desired_weight,
+            instances: change.desired_instance_count,
+        })
+        .collect();
+    let arn = state
+        .runtime
+        .set_weights_and_capacities(&ctx.scope, name, &changes)
         .await
-        .map(|arn| UpdateEndpointWeightsAndCapacitiesOutput { endpoint_arn: Some(arn) })
+        .map_err(|err| ApiError::from_runtime(err, &ctx.scope, &arn(&ctx.scope, ResourceType::Endpoint, name)))?;
+    Ok(UpdateEndpointWeightsAndCapacitiesOutput { endpoint_arn: Some(arn) })
 }
 
 pub(crate) async fn delete(
@@ -277,50 +236,21 @@ pub(crate) async fn delete(
     ctx: &RequestContext,
     input: DeleteEndpointInput,
 ) -> Result<super::Empty, ApiError> {
-    let (record, doc) = load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
-    if record.status != status::IN_SERVICE && record.status != status::FAILED {
-        return Err(ApiError::endpoint_in_progress(&record.arn));
-    }
-    save_and_kick(state, record, status::DELETING, &doc).await?;
+    let name = input.endpoint_name.as_deref().unwrap_or_default();
+    state
+        .runtime
+        .delete(&ctx.scope, name)
+        .await
+        .map_err(|err| ApiError::from_runtime(err, &ctx.scope, &arn(&ctx.scope, ResourceType::Endpoint, name)))?;
     Ok(super::Empty {})
 }
 
-async fn load(state: &AppState, scope: &Scope, name: &str) -> Result<(EndpointRecord, EndpointDoc), ApiError> {
-    let record = state
-        .store
-        .get_endpoint(scope, name)
+async fn load(state: &AppState, scope: &Scope, name: &str) -> Result<EndpointView, ApiError> {
+    state
+        .runtime
+        .describe(scope, name)
         .await
-        .map_err(|err| ApiError::from_store(err, &arn(scope, ResourceType::Endpoint, name)))?;
-    let doc = from_json(record.state.clone())?;
-    Ok((record, doc))
-}
-
-fn must_be_in_service(record: &EndpointRecord) -> Result<(), ApiError> {
-    if record.status == status::IN_SERVICE { Ok(()) } else { Err(ApiError::endpoint_in_progress(&record.arn)) }
-}
-
-async fn save_and_kick(
-    state: &AppState,
-    record: EndpointRecord,
-    status: &str,
-    doc: &EndpointDoc,
-) -> Result<String, ApiError> {
-    let arn = record.arn.clone();
-    let key = EndpointKey::new(&record.scope, &record.name);
-    let changed = EndpointRecord {
-        status: status.to_owned(),
-        modified_ms: now_ms(),
-        state: serde_json::to_value(doc).map_err(ApiError::internal)?,
-        ..record
-    };
-    match state.store.update_endpoint(&changed).await {
-        Ok(_) => {}
-        // The controller moved the endpoint on since we read it: it is in progress.
-        Err(StoreError::Conflict { .. }) => return Err(ApiError::endpoint_in_progress(&arn)),
-        Err(other) => return Err(ApiError::from_store(other, &arn)),
-    }
-    state.endpoints.kick(key);
-    Ok(arn)
+        .map_err(|err| ApiError::from_runtime(err, scope, &arn(scope, ResourceType::Endpoint, name)))
 }
 
 fn deployed_images(variant: &VariantPlan) -> Vec<DeployedImage> {
@@ -333,51 +263,4 @@ fn deployed_images(variant: &VariantPlan) -> Vec<DeployedImage> {
             resolution_time: Some(timestamp(d.resolution_ms)),
         })
         .collect()
-}
-
-/// Resolves a config and its models into the fleet to deploy (a copy: later deletes of the
-/// config or models do not touch the endpoint).
-async fn resolve_fleet(state: &AppState, scope: &Scope, config_name: &str) -> Result<Fleet, ApiError> {
-    let config = state
-        .store
-        .get(ImmutableKind::EndpointConfig, scope, config_name)
-        .await
-        .map_err(|err| ApiError::from_store(err, &arn(scope, ResourceType::EndpointConfig, config_name)))?;
-    let config: smemu_types::sagemaker::CreateEndpointConfigInput = from_json(config.spec)?;
-    let mut variants = Vec::new();
-    for variant in config.production_variants.unwrap_or_default() {
-        let model_name = variant.model_name.clone().unwrap_or_default();
-        let model = state
-            .store
-            .get(ImmutableKind::Model, scope, &model_name)
-            .await
-            .map_err(|err| ApiError::from_store(err, &arn(scope, ResourceType::Model, &model_name)))?;
-        let model: CreateModelInput = from_json(model.spec)?;
-        let direct = is_direct(&model);
-        let containers = pipeline_of(&model);
-        let serverless = variant.serverless_config.is_some();
-        variants.push(VariantPlan {
-            name: variant.variant_name.clone().unwrap_or_default(),
-            model_name,
-            containers,
-            direct,
-            instance_type: variant.instance_type.as_ref().map(|t| t.as_str().to_owned()),
-            // A serverless variant runs as one local instance.
-            desired_instances: if serverless { 1 } else { variant.initial_instance_count.unwrap_or(1) },
-            current_instances: 0,
-            desired_weight: variant.initial_variant_weight.unwrap_or(1.0),
-            current_weight: 0.0,
-            startup_timeout_s: variant
-                .container_startup_health_check_timeout_in_seconds
-                .and_then(|s| u64::try_from(s).ok())
-                .unwrap_or(DEFAULT_STARTUP_TIMEOUT_S),
-            deployed_images: Vec::new(),
-        });
-    }
-    Ok(Fleet {
-        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
-        config_name: config_name.to_owned(),
-        started_ms: now_ms(),
-        variants,
-    })
 }

@@ -5,7 +5,6 @@ pub(crate) mod endpoint_configs;
 pub(crate) mod endpoints;
 mod listing;
 pub(crate) mod models;
-pub(crate) mod quota;
 mod spec;
 pub(crate) mod tags;
 pub(crate) mod transform_jobs;

@@ -103,7 +103,7 @@ pub(crate) async fn delete(
 /// `file://` model data (smemu's extension) must lie inside `--file-root`; checked again when an
 /// endpoint or job fetches it, since a path can change in between.
 fn check_file_urls(state: &AppState, input: &CreateModelInput) -> Result<(), ApiError> {
-    let Some(objects) = state.transform_jobs.launcher().objects() else { return Ok(()) };
+    let Some(objects) = state.runtime.objects() else { return Ok(()) };
     let containers = input.primary_container.iter().chain(input.containers.iter().flatten());
     for container in containers {
         let source = container.model_data_source.as_ref().and_then(|s| s.s3_data_source.as_ref());

@@ -2,7 +2,8 @@
 //! what can be checked up front and starts the job's runner (`control::jobs`); the others read or
 //! nudge the stored job.
 
-use smemu_store::{ImmutableKind, StoreError, TransformJobRecord};
+use smemu_runtime::{JobView, NewJob, Runtime, RuntimeError};
+use smemu_store::{ImmutableKind, StoreError};
 use smemu_types::sagemaker::{
     CreateModelInput, CreateTransformJobRequest, CreateTransformJobResponse, DescribeTransformJobRequest,
     DescribeTransformJobResponse, ListTransformJobsRequest, ListTransformJobsResponse, S3DataType, SortBy, SortOrder,
@@ -10,14 +11,9 @@ use smemu_types::sagemaker::{
 };
 
 use super::listing::{self, CommonListInput};
-use super::quota;
-use super::spec::{from_json, now_ms, stored_tags, timestamp, to_json};
+use super::spec::{from_json, stored_tags, timestamp, to_json};
 use crate::arn::{ResourceType, arn};
 use crate::{ApiError, AppState, RequestContext};
-use smemu_runtime::control::jobs::doc::{self, JobDoc};
-use smemu_runtime::control::jobs::inputs::{self, InputError};
-use smemu_runtime::control::jobs::{JobKey, params, update};
-use smemu_runtime::control::plan::{is_direct, pipeline_of};
 
 /// The cap on `MaxConcurrentTransforms` × `MaxPayloadInMB` (documented in API_CreateTransformJob).
 const MAX_CONCURRENT_PAYLOAD_MB: i64 = 100;
@@ -45,63 +41,20 @@ pub(crate) async fn create(
         .await
         .map_err(|err| ApiError::from_store(err, &model_arn))?;
     let model: CreateModelInput = from_json(model.spec)?;
-    if is_direct(&model) {
-        return Err(ApiError::transform_direct_model(&model_arn));
-    }
-    check_file_urls(state, &input)?;
-    let objects = state.transform_jobs.launcher().objects().map(|objects| objects.as_account(&ctx.scope.account));
-    inputs::list(objects.as_ref(), &input).await.map_err(|err| match err {
-        InputError::NoObjects { uri } => ApiError::no_input_objects(&uri),
-        other => ApiError::validation(other.to_string()),
-    })?;
-
-    // What Describe echoes: everything given but the name and the tags.
-    let request = CreateTransformJobRequest { transform_job_name: None, tags: None, ..input.clone() };
-    let doc = JobDoc {
-        pipeline: params::job_pipeline(pipeline_of(&model), &request),
-        request,
-        failure_reason: None,
-        start_ms: None,
-        end_ms: None,
-        logs: Vec::new(),
+    let new = NewJob {
+        scope: &ctx.scope,
+        name: &name,
+        arn: &job_arn,
+        model: &model,
+        request: &input,
+        tags: &stored_tags(input.tags.as_deref()),
     };
-    let now = now_ms();
-    let record = TransformJobRecord {
-        scope: ctx.scope.clone(),
-        name: name.clone(),
-        arn: job_arn.clone(),
-        status: doc::IN_PROGRESS.into(),
-        created_ms: now,
-        modified_ms: now,
-        version: 1,
-        state: to_json(&doc)?,
-    };
-    let quota = quota::lock(state, &ctx.scope).await;
-    quota.admit(state, &ctx.scope, quota::transform_instances(input.transform_resources.as_ref())).await?;
-    state.store.create_transform_job(&record, &stored_tags(input.tags.as_deref())).await.map_err(|err| match err {
-        StoreError::AlreadyExists { .. } => ApiError::transform_job_in_use(&job_arn),
-        other => ApiError::from_store(other, &job_arn),
+    state.runtime.start_job(new).await.map_err(|err| match err {
+        RuntimeError::DirectModel => ApiError::transform_direct_model(&model_arn),
+        RuntimeError::Store(StoreError::AlreadyExists { .. }) => ApiError::transform_job_in_use(&job_arn),
+        other => ApiError::from_runtime(other, &ctx.scope, &job_arn),
     })?;
-    state.transform_jobs.run(JobKey::new(&ctx.scope, &name));
     Ok(CreateTransformJobResponse { transform_job_arn: Some(job_arn) })
-}
-
-/// `file://` inputs and outputs (smemu's extension) must lie inside `--file-root`; checked again
-/// each time the job reads or writes, since a path can change in between.
-fn check_file_urls(state: &AppState, input: &CreateTransformJobRequest) -> Result<(), ApiError> {
-    let Some(objects) = state.transform_jobs.launcher().objects() else { return Ok(()) };
-    let source =
-        input.transform_input.as_ref().and_then(|i| i.data_source.as_ref()).and_then(|d| d.s3_data_source.as_ref());
-    let named = [
-        ("TransformInput.DataSource.S3DataSource.S3Uri", source.and_then(|s| s.s3_uri.as_deref())),
-        ("TransformOutput.S3OutputPath", input.transform_output.as_ref().and_then(|o| o.s3_output_path.as_deref())),
-    ];
-    for (field, uri) in named {
-        if let Some(uri) = uri {
-            objects.check_file_uri(uri).map_err(|err| ApiError::file_outside_roots(field, &err.to_string()))?;
-        }
-    }
-    Ok(())
 }
 
 /// The rules the generated validation cannot express, checked before anything is stored.
@@ -126,7 +79,7 @@ fn check_request(input: &CreateTransformJobRequest) -> Result<(), ApiError> {
         return Err(ApiError::transform_data_type(other.as_str()));
     }
     // Split, batch, DataProcessing: what smemu-batch would refuse once the job runs.
-    params::plan(input, None).map_err(ApiError::validation)?;
+    Runtime::check_job(input).map_err(ApiError::validation)?;
     Ok(())
 }
 
@@ -136,12 +89,12 @@ pub(crate) async fn describe(
     input: DescribeTransformJobRequest,
 ) -> Result<DescribeTransformJobResponse, ApiError> {
     let name = input.transform_job_name.unwrap_or_default();
-    let record = state
-        .store
-        .get_transform_job(&ctx.scope, &name)
+    let job_arn = arn(&ctx.scope, ResourceType::TransformJob, &name);
+    let JobView { record, doc } = state
+        .runtime
+        .describe_job(&ctx.scope, &name)
         .await
-        .map_err(|err| ApiError::from_store(err, &arn(&ctx.scope, ResourceType::TransformJob, &name)))?;
-    let doc: JobDoc = from_json(record.state)?;
+        .map_err(|err| ApiError::from_runtime(err, &ctx.scope, &job_arn))?;
     let mut out: DescribeTransformJobResponse = from_json(to_json(&doc.request)?)?;
     out.transform_job_name = Some(record.name);
     out.transform_job_arn = Some(record.arn);
@@ -180,7 +133,8 @@ pub(crate) async fn list(
         .items
         .into_iter()
         .map(|record| {
-            let doc: JobDoc = from_json(record.state)?;
+            let JobView { record, doc } =
+                JobView::of(record).map_err(|err| ApiError::from_runtime(err, &ctx.scope, ""))?;
             Ok(TransformJobSummary {
                 transform_job_name: Some(record.name),
                 transform_job_arn: Some(record.arn),
@@ -202,19 +156,6 @@ pub(crate) async fn stop(
 ) -> Result<super::Empty, ApiError> {
     let name = input.transform_job_name.unwrap_or_default();
     let job_arn = arn(&ctx.scope, ResourceType::TransformJob, &name);
-    let record = update(state.store.as_ref(), &ctx.scope, &name, |record, _| {
-        let running = record.status == doc::IN_PROGRESS;
-        if running {
-            record.status = doc::STOPPING.into();
-        }
-        running
-    })
-    .await
-    .map_err(|err| ApiError::from_store(err, &job_arn))?;
-    // Stopping twice is the same stop.
-    if record.status != doc::STOPPING {
-        return Err(ApiError::transform_job_not_stoppable(&record.status));
-    }
-    state.transform_jobs.stop(&JobKey::new(&ctx.scope, &record.name));
+    state.runtime.stop_job(&ctx.scope, &name).await.map_err(|err| ApiError::from_runtime(err, &ctx.scope, &job_arn))?;
     Ok(super::Empty {})
 }

@@ -33,8 +33,8 @@ use super::invoke::{self, Reply};
 use super::limits::WireConfig;
 use super::{Api, connections, json_rpc, render};
 use crate::ApiError;
-use smemu_runtime::invoke::{InvokeError, MAX_PAYLOAD, push_decimal, write_message};
 use smemu_runtime::timers;
+use smemu_runtime::{InvokeError, MAX_PAYLOAD, push_decimal, write_message};
 
 /// The most headers a plain request has; the SDKs send about a dozen.
 const MAX_HEADERS: usize = 32;

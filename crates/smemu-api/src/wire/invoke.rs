@@ -13,7 +13,7 @@ use super::identity::{self, AuthError};
 use super::limits::{Limits, MinRate};
 use super::sigv4::Received;
 use crate::AppState;
-use smemu_runtime::invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
+use smemu_runtime::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
 
 // Names built once, not parsed from text at each lookup: this runs for every invocation.
 const TARGET_VARIANT: HeaderName = HeaderName::from_static("x-amzn-sagemaker-target-variant");
@@ -100,15 +100,11 @@ where
         }
         if state.config.access_keys.is_none() {
             let scope = identity::scope_of(headers, target, &state.config).map_err(|err| render_auth_error(&err))?;
-            let live = state.endpoints.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
+            let live = state.runtime.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
             let _held = limits.buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
             let body = body().await.map_err(|err| render_error(&err))?;
             let request = invocation(headers, body).map_err(|err| render_error(&err))?;
-            return state
-                .endpoints
-                .invoke_live(&scope, &endpoint, &live, request)
-                .await
-                .map_err(|err| render_error(&err));
+            return state.runtime.invoke(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err));
         }
         // --auth strict: the signature covers the body, so the caller is known only once the body
         // is read (within the buffer cap); nothing about endpoints is told to an unverified caller.
@@ -116,9 +112,9 @@ where
         let body = body().await.map_err(|err| render_error(&err))?;
         let received = Received { method: "POST", target, headers, body: &body };
         let scope = identity::identify(&state.config, &received).map_err(|err| render_auth_error(&err))?;
-        let live = state.endpoints.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
+        let live = state.runtime.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
         let request = invocation(headers, body).map_err(|err| render_error(&err))?;
-        state.endpoints.invoke_live(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err))
+        state.runtime.invoke(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err))
     }
     .await;
     let mut reply = match result {

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::oneshot;
 
-use smemu_runtime::invoke::serve_from_lane_pool;
+use smemu_runtime::serve_from_lane_pool;
 
 pub(super) struct Lanes {
     lanes: Vec<Lane>,

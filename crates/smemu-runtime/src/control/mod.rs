@@ -47,6 +47,8 @@ pub struct ControllerConfig {
     /// `--max-instances`: the instances one account may run at once (checked by the operations);
     /// the controller never brings up a fleet larger than this, whatever the store says.
     pub max_instances: u32,
+    /// Where each transform job's log is written when it ends (`<account>/<region>/<name>.log`).
+    pub transform_logs_dir: PathBuf,
 }
 
 /// Why smemu cannot run containers at all (told in every endpoint's and job's FailureReason).

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use smemu_types::sagemaker::{
-    ContainerDefinition, CreateModelInput, InferenceExecutionMode, ModelCompressionType, S3ModelDataSource,
+    ContainerDefinition, CreateEndpointConfigInput, CreateModelInput, InferenceExecutionMode, ModelCompressionType,
+    S3ModelDataSource,
 };
 
 /// `endpoints.state` (JSON).
@@ -105,6 +106,49 @@ impl VariantPlan {
     /// container in failure reasons and `ModelError` messages.
     pub fn who(&self, index: usize) -> &str {
         if self.containers.len() == 1 { "primary" } else { &self.containers[index].hostname }
+    }
+}
+
+/// Without `ContainerStartupHealthCheckTimeoutInSeconds`, SageMaker waits this long for `/ping`.
+const DEFAULT_STARTUP_TIMEOUT_S: u64 = 240;
+
+impl Fleet {
+    /// The fleet that deploys an endpoint configuration: `models` are the variants' models, in the
+    /// config's variant order. A copy: later deletes of the config or models do not touch it.
+    pub fn resolve(config_name: &str, config: &CreateEndpointConfigInput, models: &[CreateModelInput]) -> Fleet {
+        let variants = config
+            .production_variants
+            .iter()
+            .flatten()
+            .zip(models)
+            .map(|(variant, model)| VariantPlan {
+                name: variant.variant_name.clone().unwrap_or_default(),
+                model_name: variant.model_name.clone().unwrap_or_default(),
+                containers: pipeline_of(model),
+                direct: is_direct(model),
+                instance_type: variant.instance_type.as_ref().map(|t| t.as_str().to_owned()),
+                // A serverless variant runs as one local instance.
+                desired_instances: if variant.serverless_config.is_some() {
+                    1
+                } else {
+                    variant.initial_instance_count.unwrap_or(1)
+                },
+                current_instances: 0,
+                desired_weight: variant.initial_variant_weight.unwrap_or(1.0),
+                current_weight: 0.0,
+                startup_timeout_s: variant
+                    .container_startup_health_check_timeout_in_seconds
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(DEFAULT_STARTUP_TIMEOUT_S),
+                deployed_images: Vec::new(),
+            })
+            .collect();
+        Fleet {
+            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            config_name: config_name.to_owned(),
+            started_ms: crate::clock::now_ms(),
+            variants,
+        }
     }
 }
 

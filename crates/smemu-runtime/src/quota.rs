@@ -19,74 +19,70 @@ use std::sync::{Arc, Mutex};
 use smemu_store::{Scope, Store};
 use tokio::sync::OwnedMutexGuard;
 
-use super::spec::from_json;
-use crate::{ApiError, AppState};
-use smemu_runtime::control::jobs::doc::{self, JobDoc};
-use smemu_runtime::control::plan::EndpointDoc;
-use smemu_runtime::control::status;
+use crate::control::jobs::doc::{self, JobDoc};
+use crate::control::plan::EndpointDoc;
+use crate::control::status;
+use crate::error::RuntimeError;
 
 /// One lock per account: held from the quota check until the request's write is stored.
 #[derive(Default)]
-pub(crate) struct AccountLocks {
+pub struct AccountLocks {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl AccountLocks {
-    async fn lock(&self, account: &str) -> OwnedMutexGuard<()> {
+    /// Takes the account's quota lock; call [`QuotaGuard::admit`] once the request's delta is known.
+    pub async fn lock(&self, scope: &Scope) -> QuotaGuard {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            locks.entry(account.to_owned()).or_default().clone()
+            locks.entry(scope.account.clone()).or_default().clone()
         };
-        lock.lock_owned().await
+        QuotaGuard { account: scope.account.clone(), _held: lock.lock_owned().await }
     }
 }
 
 /// Held while a request that adds instances checks the quota and stores its change.
-pub(crate) struct QuotaGuard {
-    _account: OwnedMutexGuard<()>,
-}
-
-/// Takes the account's quota lock; call [`QuotaGuard::admit`] once the request's delta is known.
-pub(crate) async fn lock(state: &AppState, scope: &Scope) -> QuotaGuard {
-    QuotaGuard { _account: state.quota.lock(&scope.account).await }
+pub struct QuotaGuard {
+    account: String,
+    _held: OwnedMutexGuard<()>,
 }
 
 impl QuotaGuard {
-    /// Admits `delta` more instances for the account, or refuses with the real service's error.
-    pub(crate) async fn admit(&self, state: &AppState, scope: &Scope, delta: u64) -> Result<(), ApiError> {
+    /// Admits `delta` more instances for the account (of at most `limit`), or refuses.
+    pub async fn admit(&self, store: &dyn Store, limit: u32, delta: u64) -> Result<(), RuntimeError> {
         if delta == 0 {
             return Ok(());
         }
-        let limit = u64::from(state.endpoints.max_instances());
-        let used = usage(state.store.as_ref(), &scope.account).await?;
+        let limit = u64::from(limit);
+        let used = usage(store, &self.account).await?;
         if used.saturating_add(delta) > limit {
-            return Err(ApiError::instance_quota_exceeded(limit, used, delta));
+            return Err(RuntimeError::InstanceQuota { limit, used, delta });
         }
         Ok(())
     }
 }
 
 /// The instances the account runs or is bringing up now.
-async fn usage(store: &dyn Store, account: &str) -> Result<u64, ApiError> {
+async fn usage(store: &dyn Store, account: &str) -> Result<u64, RuntimeError> {
     let mut used: u64 = 0;
     for record in store.all_endpoints().await? {
         if record.scope.account != account || record.status == status::FAILED {
             continue;
         }
-        let doc: EndpointDoc = from_json(record.state)?;
+        let doc: EndpointDoc = crate::error::read_doc(&record.name, record.state)?;
         used = used.saturating_add(doc.instances());
     }
     for record in store.transform_jobs_with_status(&[doc::IN_PROGRESS, doc::STOPPING]).await? {
         if record.scope.account != account {
             continue;
         }
-        let job: JobDoc = from_json(record.state)?;
+        let job: JobDoc = crate::error::read_doc(&record.name, record.state)?;
         used = used.saturating_add(transform_instances(job.request.transform_resources.as_ref()));
     }
     Ok(used)
 }
 
 /// A transform job's `InstanceCount` (validated to be at least 1).
-pub(crate) fn transform_instances(resources: Option<&smemu_types::sagemaker::TransformResources>) -> u64 {
+pub fn transform_instances(resources: Option<&smemu_types::sagemaker::TransformResources>) -> u64 {
     resources.and_then(|r| r.instance_count).and_then(|n| u64::try_from(n).ok()).unwrap_or(1).max(1)
 }
