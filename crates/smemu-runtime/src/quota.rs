@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex};
 use smemu_store::{Scope, Store};
 use tokio::sync::OwnedMutexGuard;
 
-use crate::control::jobs::doc::{self, JobDoc};
-use crate::control::plan::EndpointDoc;
-use crate::control::status;
+use crate::endpoints::plan::EndpointDoc;
+use crate::endpoints::status;
 use crate::error::RuntimeError;
+use crate::jobs::doc::{self, JobDoc};
 
 /// One lock per account: held from the quota check until the request's write is stored.
 #[derive(Default)]

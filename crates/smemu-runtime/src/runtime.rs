@@ -15,13 +15,13 @@ use smemu_store::{EndpointRecord, ImmutableKind, Scope, Store, StoreError, Tag, 
 use smemu_types::sagemaker::{CreateEndpointConfigInput, CreateModelInput, CreateTransformJobRequest};
 
 use crate::clock::now_ms;
-use crate::control::jobs::inputs::{self, InputError};
-use crate::control::jobs::{JobKey, params, update};
-use crate::control::live::LiveEndpoint;
-use crate::control::plan::{EndpointDoc, Fleet, is_direct, pipeline_of};
-use crate::control::{EndpointKey, status};
+use crate::endpoints::live::LiveEndpoint;
+use crate::endpoints::plan::{EndpointDoc, Fleet, is_direct, pipeline_of};
+use crate::endpoints::{EndpointKey, status};
 use crate::error::{RuntimeError, read_doc, write_doc};
 use crate::invoke::{Invocation, InvokeError, Invoked};
+use crate::jobs::inputs::{self, InputError};
+use crate::jobs::{JobKey, params, update};
 use crate::quota::{AccountLocks, transform_instances};
 use crate::{BackendUnavailable, ControllerConfig, Endpoints, JobDoc, Launcher, TransformJobs, doc};
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use smemu_backend::{Backend, BackendError, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits};
 use smemu_objects::{ArtifactCache, ArtifactLease, ObjectError, Objects};
 
-use super::plan::ContainerPlan;
-use super::{BackendUnavailable, ControllerConfig};
+use crate::endpoints::plan::ContainerPlan;
+use crate::endpoints::{BackendUnavailable, ControllerConfig};
 use crate::invoke::relay::Relay;
 
 /// How often `/ping` is polled while instances start: ready soon after the containers answer.

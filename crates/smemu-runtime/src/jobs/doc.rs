@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use smemu_types::sagemaker::CreateTransformJobRequest;
 
-use crate::control::plan::ContainerPlan;
+use crate::endpoints::plan::ContainerPlan;
 
 pub const IN_PROGRESS: &str = "InProgress";
 pub const COMPLETED: &str = "Completed";

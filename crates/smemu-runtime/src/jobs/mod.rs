@@ -22,10 +22,10 @@ use smemu_backend::OwnerKind;
 use smemu_store::{Scope, Store, StoreError, TransformJobRecord};
 use tokio::sync::watch;
 
-use super::EndpointKey;
-use super::launch::Launcher;
 use crate::clock::now_ms;
+use crate::endpoints::EndpointKey;
 use crate::failure::JobFailure;
+use crate::launch::Launcher;
 use doc::JobDoc;
 
 /// A job by account, region and name as stored (the same identity as an endpoint's; the container

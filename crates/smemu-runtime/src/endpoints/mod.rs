@@ -7,8 +7,6 @@
 //! start-up adopts the containers an earlier smemu left running.
 
 mod deploy;
-pub mod jobs;
-mod launch;
 pub mod live;
 pub mod plan;
 mod reconcile;
@@ -22,8 +20,7 @@ use std::time::Duration;
 use smemu_store::{Scope, Store};
 
 use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
-pub use jobs::TransformJobs;
-pub use launch::Launcher;
+use crate::launch::Launcher;
 pub use live::EndpointKey;
 use live::{LiveEndpoint, LiveTable};
 

@@ -21,10 +21,10 @@ use super::params::{self, ExecutionParameters};
 use super::segments::{self, Segments};
 use super::{JobKey, TransformJobs, update};
 use crate::clock::now_ms;
-use crate::control::launch::{LOG_TAIL, LaunchSpec, loopback};
 use crate::failure::JobFailure;
 use crate::invoke::batch::{BatchCallError, BatchTransport};
 use crate::invoke::relay::{Hop, PipelineError};
+use crate::launch::{LOG_TAIL, LaunchSpec, loopback};
 
 /// How long the containers of a job may take to answer `/ping` (SageMaker's hosting default).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(240);
