@@ -15,7 +15,7 @@ use anyhow::Context;
 use smemu_api::{ApiConfig, AppState, ControllerConfig, Endpoints, Launcher, TransformJobs};
 use smemu_backend::{Backend, DockerBackend};
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
-use smemu_store::SqliteStore;
+use smemu_store::{CachedStore, SqliteStore};
 use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;
 
@@ -41,7 +41,9 @@ pub async fn run(
     let access_keys = check_identity(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?;
+    // One store for the whole process: the cache of immutable records is only sound when every
+    // delete goes through it.
+    let store = Arc::new(CachedStore::new(SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?));
 
     // Where the embedded S3 keeps its objects, and who may use it: with --auth strict the keys
     // of --access-keys; smemu's own client signs with a key made up now and never written down.
@@ -105,11 +107,11 @@ pub async fn run(
             max_instances: config.max_instances,
         },
     );
-    let endpoints = Endpoints::new(Arc::new(store.clone()), launcher.clone());
+    let endpoints = Endpoints::new(store.clone(), launcher.clone());
     let evicting = launcher.clone();
     // Before serving: a job an earlier smemu left running is failed, never seen InProgress forever.
     let transform_jobs =
-        TransformJobs::new(Arc::new(store.clone()), launcher, config.data_dir.join("logs").join("transform-jobs"));
+        TransformJobs::new(store.clone(), launcher, config.data_dir.join("logs").join("transform-jobs"));
     transform_jobs.start().await;
     Box::pin(endpoints.start()).await;
     // A cache left over its size (or a smaller --artifact-cache-size) shrinks now, not at the next launch.
@@ -119,7 +121,7 @@ pub async fn run(
         default_region: config.default_region.clone(),
         access_keys,
     };
-    let state = AppState::new(Arc::new(store.clone()), api_config, endpoints, transform_jobs);
+    let state = AppState::new(store.clone(), api_config, endpoints, transform_jobs);
     let wire = smemu_api::wire::WireConfig {
         idle_timeout: config.idle_timeout,
         shutdown_timeout: config.shutdown_timeout,
@@ -132,7 +134,7 @@ pub async fn run(
     if let Some(task) = s3_task {
         task.await.context("embedded S3 task")?.context("embedded S3")?;
     }
-    store.pool().close().await;
+    store.inner().close().await;
     Ok(())
 }
 
