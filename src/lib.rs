@@ -16,7 +16,7 @@ use smemu_api::{ApiConfig, AppState};
 use smemu_backend::{Backend, DockerBackend};
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
 use smemu_runtime::{ControllerConfig, Runtime};
-use smemu_store::SqliteStore;
+use smemu_store::{CachedStore, SqliteStore};
 use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;
 
@@ -42,7 +42,9 @@ pub async fn run(
     let access_keys = check_identity(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?;
+    // One store for the whole process: the cache of immutable records is only sound when every
+    // delete goes through it.
+    let store = Arc::new(CachedStore::new(SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?));
 
     // Where the embedded S3 keeps its objects, and who may use it: with --auth strict the keys
     // of --access-keys; smemu's own client signs with a key made up now and never written down.
@@ -93,7 +95,7 @@ pub async fn run(
     // Absolute: artifact directories are bind-mounted, and compared with the mounts Docker reports.
     let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     let runtime = Runtime::new(
-        Arc::new(store.clone()),
+        store.clone(),
         backend,
         Some(objects),
         ControllerConfig {
@@ -115,7 +117,7 @@ pub async fn run(
         default_region: config.default_region.clone(),
         access_keys,
     };
-    let state = AppState::new(Arc::new(store.clone()), api_config, runtime);
+    let state = AppState::new(store.clone(), api_config, runtime);
     let wire = smemu_api::wire::WireConfig {
         idle_timeout: config.idle_timeout,
         shutdown_timeout: config.shutdown_timeout,
@@ -128,7 +130,7 @@ pub async fn run(
     if let Some(task) = s3_task {
         task.await.context("embedded S3 task")?.context("embedded S3")?;
     }
-    store.pool().close().await;
+    store.inner().close().await;
     Ok(())
 }
 

@@ -1,6 +1,13 @@
 //! Errors of the state store, in its own words; the API crate maps them to the wire once.
 
+/// The error of the database behind an implementation, kept as the source of a [`StoreError`] so
+/// that the `Store` trait names no database type.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a store operation failed.
+///
+/// Callers match on the first five variants; the last three only carry an implementation's own
+/// failure (built inside that implementation, such as `sqlite.rs`) up to a log line.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{kind} {name} not found")]
@@ -18,32 +25,13 @@ pub enum StoreError {
     /// A stored JSON document could not be read back.
     #[error("corrupt stored record {name}: {source}")]
     Corrupt { name: String, source: serde_json::Error },
-    #[error("opening the state store at {path}: {source}")]
-    Open { path: String, source: sqlx::Error },
+    /// The store could not be opened at `location` (a file path, a URL).
+    #[error("opening the state store at {location}: {source}")]
+    Open { location: String, source: BoxError },
+    /// The store's schema could not be brought up to date.
     #[error("applying migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[source] BoxError),
+    /// Any other failure of the database.
     #[error("database: {0}")]
-    Database(sqlx::Error),
-}
-
-impl StoreError {
-    /// Classifies a sqlx error. SQLite gives no constraint names through sqlx, so uniqueness is
-    /// recognised by error kind and immutability by the trigger's message.
-    pub(crate) fn from_sqlx(err: sqlx::Error, kind: &'static str, name: &str) -> Self {
-        if let sqlx::Error::Database(db) = &err {
-            if db.is_unique_violation() {
-                return StoreError::AlreadyExists { kind, name: name.to_owned() };
-            }
-            if db.message().contains("are immutable") {
-                return StoreError::Immutable(db.message().to_owned());
-            }
-        }
-        StoreError::Database(err)
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        StoreError::Database(err)
-    }
+    Database(#[source] BoxError),
 }

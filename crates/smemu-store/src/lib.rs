@@ -1,14 +1,26 @@
-//! smemu's state store: the `Store` trait in SageMaker's words, and its SQLite implementation.
+//! smemu's state store: the `Store` trait in SageMaker's words, its SQLite implementation, and a
+//! read-through cache of the immutable records that wraps any implementation.
 //!
 //! Records hold the stored request as JSON (`spec`) so that the store does not depend on the
-//! generated API shapes; the API crate turns them back into shapes.
+//! generated API shapes; the API crate turns them back into shapes. smemu opens
+//! `CachedStore::new(SqliteStore::open(..))` and shares it behind one `Arc`.
+//!
+//! A second implementation (Postgres, say) implements [`Store`] and must provide what SQLite's
+//! schema provides here (`migrations/`): names unique per scope case-insensitively
+//! (`AlreadyExists`), models and endpoint configurations never updated (so that [`CachedStore`]
+//! stays true), endpoint and job changes as compare-and-set on `version` (`Conflict`), transform
+//! jobs never deleted, tags removed with their resource and at most [`MAX_TAGS_PER_RESOURCE`]
+//! (`TooManyTags`, changing nothing), and list order with the name breaking ties. Its own failures
+//! go into [`StoreError::Open`], [`StoreError::Migrate`] or [`StoreError::Database`] as a boxed
+//! source, built inside the implementation. `tests/scenario.rs` runs against every implementation.
 
 mod cache;
 mod error;
 mod records;
 mod sqlite;
 
-pub use error::StoreError;
+pub use cache::CachedStore;
+pub use error::{BoxError, StoreError};
 pub use records::{
     EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, StatefulRecord,
     Summary, Tag, TransformJobRecord,

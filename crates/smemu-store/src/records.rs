@@ -8,7 +8,7 @@ pub struct Scope {
 }
 
 /// The resources that never change once created, each in its own table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImmutableKind {
     Model,
     EndpointConfig,

@@ -2,14 +2,13 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::cache::ImmutableCache;
 use crate::{
     EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record, Scope, SortKey,
     SortOrder, StatefulRecord, Store, StoreError, Summary, Tag, TransformJobRecord,
@@ -18,18 +17,18 @@ use crate::{
 /// The migrations in the repository's top-level `migrations/`, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
-/// A [`Store`] backed by one SQLite file.
+/// A [`Store`] backed by one SQLite file. It reads through to the file on every call: wrap it in
+/// a [`CachedStore`](crate::CachedStore) to keep the immutable records in memory.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Models and endpoint configurations already read (they never change).
-    immutable: Arc<ImmutableCache>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let open_err =
+            |source: sqlx::Error| StoreError::Open { location: path.display().to_string(), source: source.into() };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(open_err)?
             .filename(path)
@@ -40,8 +39,8 @@ impl SqliteStore {
             // Writers queue behind each other instead of failing with SQLITE_BUSY.
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(open_err)?;
-        MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool, immutable: Arc::default() })
+        MIGRATOR.run(&pool).await.map_err(|err| StoreError::Migrate(err.into()))?;
+        Ok(SqliteStore { pool })
     }
 
     /// The pool, for the parts of smemu that keep other state in the same file.
@@ -49,16 +48,24 @@ impl SqliteStore {
         &self.pool
     }
 
-    fn decode_record(kind: ImmutableKind, row: &sqlx::sqlite::SqliteRow) -> Result<Record, StoreError> {
-        let name: String = row.try_get("name")?;
-        let spec: String = row.try_get("spec")?;
+    /// Waits for the connections to finish their work and closes them (at shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn decode_record(kind: ImmutableKind, row: &SqliteRow) -> Result<Record, StoreError> {
+        let name: String = row.try_get("name").map_err(database)?;
+        let spec: String = row.try_get("spec").map_err(database)?;
         let spec = serde_json::from_str(&spec)
             .map_err(|source| StoreError::Corrupt { name: format!("{} {name}", kind.noun()), source })?;
         Ok(Record {
-            scope: Scope { account: row.try_get("account")?, region: row.try_get("region")? },
+            scope: Scope {
+                account: row.try_get("account").map_err(database)?,
+                region: row.try_get("region").map_err(database)?,
+            },
             name,
-            arn: row.try_get("arn")?,
-            created_ms: row.try_get("created_ms")?,
+            arn: row.try_get("arn").map_err(database)?,
+            created_ms: row.try_get("created_ms").map_err(database)?,
             spec,
         })
     }
@@ -67,8 +74,7 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create(&self, kind: ImmutableKind, record: &Record, tags: &[Tag]) -> Result<(), StoreError> {
-        let classify = |err| StoreError::from_sqlx(err, kind.noun(), &record.name);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         let sql = format!(
             "INSERT INTO {} (account, region, name, arn, created_ms, spec) VALUES (?, ?, ?, ?, ?, ?)",
             kind.table()
@@ -82,66 +88,63 @@ impl Store for SqliteStore {
             .bind(record.spec.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(classify)?;
+            .map_err(|err| classify(err, kind.noun(), &record.name))?;
         // Tags left behind by a deleted resource of the same ARN must not reappear.
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await.map_err(database)?;
         upsert_tags(&mut tx, &record.arn, tags).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(database)?;
         Ok(())
     }
 
     async fn get(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<Record, StoreError> {
-        let ticket = match self.immutable.get(kind, scope, name) {
-            Ok(record) => return Ok(record),
-            Err(ticket) => ticket,
-        };
         let sql = format!(
             "SELECT account, region, name, arn, created_ms, spec FROM {} WHERE account = ? AND region = ? AND name = ?",
             kind.table()
         );
-        let row =
-            sqlx::query(&sql).bind(&scope.account).bind(&scope.region).bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(&scope.account)
+            .bind(&scope.region)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
         match row {
-            Some(row) => {
-                let record = Self::decode_record(kind, &row)?;
-                self.immutable.fill(kind, ticket, &record);
-                Ok(record)
-            }
+            Some(row) => Self::decode_record(kind, &row),
             None => Err(StoreError::NotFound { kind: kind.noun(), name: name.to_owned() }),
         }
     }
 
     async fn delete(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         let sql = format!("DELETE FROM {} WHERE account = ? AND region = ? AND name = ? RETURNING arn", kind.table());
         let arn: Option<String> = sqlx::query_scalar(&sql)
             .bind(&scope.account)
             .bind(&scope.region)
             .bind(name)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .map_err(database)?;
         let Some(arn) = arn else {
             return Err(StoreError::NotFound { kind: kind.noun(), name: name.to_owned() });
         };
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await?;
-        tx.commit().await?;
-        self.immutable.forget(kind, scope, name);
+        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await.map_err(database)?;
+        tx.commit().await.map_err(database)?;
         Ok(())
     }
 
     async fn list(&self, kind: ImmutableKind, scope: &Scope, query: &ListQuery) -> Result<Page<Summary>, StoreError> {
         let mut sql = list_sql("name, arn, created_ms", kind.table(), scope, query);
-        let rows = sql.build().fetch_all(&self.pool).await?;
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(database)?;
         let items = rows
             .iter()
             .map(|row| {
                 Ok(Summary {
-                    name: row.try_get("name")?,
-                    arn: row.try_get("arn")?,
-                    created_ms: row.try_get("created_ms")?,
+                    name: row.try_get("name").map_err(database)?,
+                    arn: row.try_get("arn").map_err(database)?,
+                    created_ms: row.try_get("created_ms").map_err(database)?,
                 })
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(page(items, query.limit))
     }
 
@@ -158,7 +161,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_endpoint(&self, scope: &Scope, name: &str, version: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         let arn: Option<String> = sqlx::query_scalar(
             "DELETE FROM endpoints WHERE account = ? AND region = ? AND name = ? AND version = ? RETURNING arn",
         )
@@ -167,36 +170,37 @@ impl Store for SqliteStore {
         .bind(name)
         .bind(version)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .map_err(database)?;
         let Some(arn) = arn else {
             return Err(StoreError::Conflict { kind: ENDPOINTS.noun, name: name.to_owned() });
         };
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await?;
-        tx.commit().await?;
+        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await.map_err(database)?;
+        tx.commit().await.map_err(database)?;
         Ok(())
     }
 
     async fn list_endpoints(&self, scope: &Scope, query: &ListQuery) -> Result<Page<EndpointSummary>, StoreError> {
         let mut sql = list_sql("name, arn, status, created_ms, modified_ms", "endpoints", scope, query);
-        let rows = sql.build().fetch_all(&self.pool).await?;
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(database)?;
         let items = rows
             .iter()
             .map(|row| {
                 Ok(EndpointSummary {
-                    name: row.try_get("name")?,
-                    arn: row.try_get("arn")?,
-                    status: row.try_get("status")?,
-                    created_ms: row.try_get("created_ms")?,
-                    modified_ms: row.try_get("modified_ms")?,
+                    name: row.try_get("name").map_err(database)?,
+                    arn: row.try_get("arn").map_err(database)?,
+                    status: row.try_get("status").map_err(database)?,
+                    created_ms: row.try_get("created_ms").map_err(database)?,
+                    modified_ms: row.try_get("modified_ms").map_err(database)?,
                 })
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(page(items, query.limit))
     }
 
     async fn all_endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
         let sql = format!("SELECT {STATEFUL_COLUMNS} FROM {} ORDER BY created_ms", ENDPOINTS.name);
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(database)?;
         rows.iter().map(|row| decode_stateful(&ENDPOINTS, row)).collect()
     }
 
@@ -218,7 +222,7 @@ impl Store for SqliteStore {
         query: &ListQuery,
     ) -> Result<Page<TransformJobRecord>, StoreError> {
         let mut sql = list_sql(STATEFUL_COLUMNS, TRANSFORM_JOBS.name, scope, query);
-        let rows = sql.build().fetch_all(&self.pool).await?;
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(database)?;
         let items = rows.iter().map(|row| decode_stateful(&TRANSFORM_JOBS, row)).collect::<Result<Vec<_>, _>>()?;
         Ok(page(items, query.limit))
     }
@@ -235,7 +239,7 @@ impl Store for SqliteStore {
             list.push("NULL");
         }
         sql.push(") ORDER BY created_ms");
-        let rows = sql.build().fetch_all(&self.pool).await?;
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(database)?;
         rows.iter().map(|row| decode_stateful(&TRANSFORM_JOBS, row)).collect()
     }
 
@@ -247,34 +251,40 @@ impl Store for SqliteStore {
         )
         .bind(arn)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(database)?;
         Ok(found.is_some())
     }
 
     async fn add_tags(&self, arn: &str, tags: &[Tag]) -> Result<Vec<Tag>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         upsert_tags(&mut tx, arn, tags).await?;
         let all = select_tags(&mut tx, arn, 0, u32::MAX).await?;
         if all.len() > MAX_TAGS_PER_RESOURCE {
             // Dropping the transaction rolls the upsert back: nothing changes.
             return Err(StoreError::TooManyTags { arn: arn.to_owned(), count: all.len(), max: MAX_TAGS_PER_RESOURCE });
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(database)?;
         Ok(all)
     }
 
     async fn list_tags(&self, arn: &str, offset: u64, limit: u32) -> Result<Page<Tag>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.map_err(database)?;
         let items = select_tags(&mut conn, arn, offset, limit.saturating_add(1)).await?;
         Ok(page(items, limit))
     }
 
     async fn delete_tags(&self, arn: &str, keys: &[String]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         for key in keys {
-            sqlx::query("DELETE FROM tags WHERE arn = ? AND key = ?").bind(arn).bind(key).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM tags WHERE arn = ? AND key = ?")
+                .bind(arn)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(database)?;
         Ok(())
     }
 }
@@ -296,7 +306,7 @@ impl SqliteStore {
         record: &StatefulRecord,
         tags: &[Tag],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         sqlx::query(&format!("INSERT INTO {} ({STATEFUL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", table.name))
             .bind(&record.scope.account)
             .bind(&record.scope.region)
@@ -309,11 +319,11 @@ impl SqliteStore {
             .bind(record.state.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(|err| StoreError::from_sqlx(err, table.noun, &record.name))?;
+            .map_err(|err| classify(err, table.noun, &record.name))?;
         // Tags left behind by a deleted resource of the same ARN must not reappear.
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await.map_err(database)?;
         upsert_tags(&mut tx, &record.arn, tags).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(database)?;
         Ok(())
     }
 
@@ -331,7 +341,8 @@ impl SqliteStore {
         .bind(&scope.region)
         .bind(name)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(database)?;
         match row {
             Some(row) => decode_stateful(table, &row),
             None => Err(StoreError::NotFound { kind: table.noun, name: name.to_owned() }),
@@ -356,7 +367,8 @@ impl SqliteStore {
         .bind(&record.name)
         .bind(record.version)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(database)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict { kind: table.noun, name: record.name.clone() });
         }
@@ -364,19 +376,22 @@ impl SqliteStore {
     }
 }
 
-fn decode_stateful(table: &StatefulTable, row: &sqlx::sqlite::SqliteRow) -> Result<StatefulRecord, StoreError> {
-    let name: String = row.try_get("name")?;
-    let state: String = row.try_get("state")?;
+fn decode_stateful(table: &StatefulTable, row: &SqliteRow) -> Result<StatefulRecord, StoreError> {
+    let name: String = row.try_get("name").map_err(database)?;
+    let state: String = row.try_get("state").map_err(database)?;
     let state = serde_json::from_str(&state)
         .map_err(|source| StoreError::Corrupt { name: format!("{} {name}", table.noun), source })?;
     Ok(StatefulRecord {
-        scope: Scope { account: row.try_get("account")?, region: row.try_get("region")? },
+        scope: Scope {
+            account: row.try_get("account").map_err(database)?,
+            region: row.try_get("region").map_err(database)?,
+        },
         name,
-        arn: row.try_get("arn")?,
-        status: row.try_get("status")?,
-        created_ms: row.try_get("created_ms")?,
-        modified_ms: row.try_get("modified_ms")?,
-        version: row.try_get("version")?,
+        arn: row.try_get("arn").map_err(database)?,
+        status: row.try_get("status").map_err(database)?,
+        created_ms: row.try_get("created_ms").map_err(database)?,
+        modified_ms: row.try_get("modified_ms").map_err(database)?,
+        version: row.try_get("version").map_err(database)?,
         state,
     })
 }
@@ -433,7 +448,7 @@ async fn upsert_tags(conn: &mut sqlx::SqliteConnection, arn: &str, tags: &[Tag])
             .bind(&tag.key)
             .bind(&tag.value)
             .execute(&mut *conn)
-            .await?;
+            .await.map_err(database)?;
     }
     Ok(())
 }
@@ -449,9 +464,57 @@ async fn select_tags(
         .bind(i64::from(limit))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
         .fetch_all(&mut *conn)
-        .await?;
+        .await
+        .map_err(database)?;
     rows.iter()
-        .map(|row| Ok(Tag { key: row.try_get("key")?, value: row.try_get("value")? }))
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(StoreError::from)
+        .map(|row| {
+            Ok(Tag { key: row.try_get("key").map_err(database)?, value: row.try_get("value").map_err(database)? })
+        })
+        .collect()
+}
+
+/// Any failure of sqlx that no caller tells apart, kept whole as the error's source.
+fn database(err: sqlx::Error) -> StoreError {
+    StoreError::Database(err.into())
+}
+
+/// Classifies a failed write. SQLite gives no constraint names through sqlx, so uniqueness is
+/// recognised by error kind and immutability by the trigger's message (`migrations/`).
+fn classify(err: sqlx::Error, kind: &'static str, name: &str) -> StoreError {
+    if let sqlx::Error::Database(db) = &err {
+        if db.is_unique_violation() {
+            return StoreError::AlreadyExists { kind, name: name.to_owned() };
+        }
+        if db.message().contains("are immutable") {
+            return StoreError::Immutable(db.message().to_owned());
+        }
+    }
+    database(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_migrations_are_the_files_of_the_top_level_migrations_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+            .map(|path| {
+                let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+                (name, std::fs::read_to_string(&path).unwrap())
+            })
+            .collect();
+        files.sort();
+        // sqlx names a migration `<version>_<description>.sql`, with `_` read as a space.
+        let embedded: Vec<(String, String)> = MIGRATOR
+            .iter()
+            .map(|m| (format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_")), m.sql.to_string()))
+            .collect();
+        assert!(!embedded.is_empty());
+        assert_eq!(embedded, files);
+    }
 }

@@ -1,10 +1,11 @@
-//! One scenario, generic over [`Store`], run against every implementation (today: SQLite).
+//! One scenario, generic over [`Store`], run against every implementation (today: SQLite, bare and
+//! behind the read-through cache that smemu runs).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A test fails by panicking.
 
 use serde_json::json;
 use smemu_store::{
-    EndpointRecord, ImmutableKind, ListQuery, Record, Scope, SortKey, SortOrder, SqliteStore, Store, StoreError, Tag,
-    TransformJobRecord,
+    CachedStore, EndpointRecord, ImmutableKind, ListQuery, Record, Scope, SortKey, SortOrder, SqliteStore, Store,
+    StoreError, Tag, TransformJobRecord,
 };
 
 fn scope(account: &str) -> Scope {
@@ -84,7 +85,9 @@ async fn scenario(store: &dyn Store) {
     store.delete(model, &a, "Alpha").await.unwrap();
     assert!(!store.arn_exists(&arn).await.unwrap());
     assert!(matches!(store.delete(model, &a, "Alpha").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.get(model, &a, "alpha").await, Err(StoreError::NotFound { .. })));
     store.create(model, &record(&a, "Alpha", 5_000), &[]).await.unwrap();
+    assert_eq!(store.get(model, &a, "ALPHA").await.unwrap().created_ms, 5_000);
     assert!(store.list_tags(&arn, 0, 100).await.unwrap().items.is_empty());
 
     transform_jobs(store, &a, &b).await;
@@ -155,6 +158,13 @@ async fn transform_jobs(store: &dyn Store, a: &Scope, b: &Scope) {
 async fn sqlite_store_passes_the_scenario() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+    scenario(&store).await;
+}
+
+#[tokio::test]
+async fn cached_sqlite_store_passes_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CachedStore::new(SqliteStore::open(&dir.path().join("state.db")).await.unwrap());
     scenario(&store).await;
 }
 
