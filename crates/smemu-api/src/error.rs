@@ -255,7 +255,7 @@ impl ApiError {
             RuntimeError::FileOutsideRoots { field, reason } => Self::file_outside_roots(field, &reason),
             RuntimeError::NoInputObjects { uri } => Self::no_input_objects(&uri),
             RuntimeError::Inputs(reason) => Self::validation(reason),
-            RuntimeError::JobNotStoppable { status } => Self::transform_job_not_stoppable(&status),
+            RuntimeError::JobNotStoppable { status } => Self::transform_job_not_stoppable(status.as_str()),
             RuntimeError::Lookup { kind, name, source } => {
                 let kind = match kind {
                     ImmutableKind::Model => ResourceType::Model,

@@ -1,6 +1,7 @@
 //! Why the runtime refused a request, in its own words; smemu-api maps each once to the wire.
 
 use smemu_store::{ImmutableKind, StoreError};
+use smemu_types::sagemaker::TransformJobStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -27,7 +28,7 @@ pub enum RuntimeError {
     Inputs(String),
     /// StopTransformJob on a job that already ended.
     #[error("the transform job is {status}")]
-    JobNotStoppable { status: String },
+    JobNotStoppable { status: TransformJobStatus },
     /// The endpoint configuration or a model to deploy is not there (or cannot be read).
     #[error("{} {name}: {source}", kind.noun())]
     Lookup { kind: ImmutableKind, name: String, source: StoreError },

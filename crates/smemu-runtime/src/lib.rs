@@ -21,7 +21,6 @@ pub mod timers;
 pub(crate) use endpoints::Endpoints;
 pub use endpoints::live::LiveEndpoint;
 pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, VariantPlan};
-pub use endpoints::status;
 pub use endpoints::{BackendUnavailable, ControllerConfig};
 pub use error::RuntimeError;
 pub use invoke::{

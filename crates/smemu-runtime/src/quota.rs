@@ -17,12 +17,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use smemu_store::{Scope, Store};
+use smemu_types::sagemaker::{EndpointStatus, TransformJobStatus};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::endpoints::plan::EndpointDoc;
-use crate::endpoints::status;
 use crate::error::RuntimeError;
-use crate::jobs::doc::{self, JobDoc};
+use crate::jobs::doc::JobDoc;
 
 /// One lock per account: held from the quota check until the request's write is stored.
 #[derive(Default)]
@@ -66,13 +66,15 @@ impl QuotaGuard {
 async fn usage(store: &dyn Store, account: &str) -> Result<u64, RuntimeError> {
     let mut used: u64 = 0;
     for record in store.all_endpoints().await? {
-        if record.scope.account != account || record.status == status::FAILED {
+        if record.scope.account != account || record.status == EndpointStatus::Failed {
             continue;
         }
         let doc: EndpointDoc = crate::error::read_doc(&record.name, record.state)?;
         used = used.saturating_add(doc.instances());
     }
-    for record in store.transform_jobs_with_status(&[doc::IN_PROGRESS, doc::STOPPING]).await? {
+    for record in
+        store.transform_jobs_with_status(&[TransformJobStatus::InProgress, TransformJobStatus::Stopping]).await?
+    {
         if record.scope.account != account {
             continue;
         }

@@ -12,18 +12,20 @@ use std::sync::Arc;
 use smemu_backend::Backend;
 use smemu_objects::Objects;
 use smemu_store::{EndpointRecord, ImmutableKind, Scope, Store, StoreError, Tag, TransformJobRecord};
-use smemu_types::sagemaker::{CreateEndpointConfigInput, CreateModelInput, CreateTransformJobRequest};
+use smemu_types::sagemaker::{
+    CreateEndpointConfigInput, CreateModelInput, CreateTransformJobRequest, EndpointStatus, TransformJobStatus,
+};
 
 use crate::clock::now_ms;
+use crate::endpoints::EndpointKey;
 use crate::endpoints::live::LiveEndpoint;
 use crate::endpoints::plan::{EndpointDoc, Fleet, is_direct, pipeline_of};
-use crate::endpoints::{EndpointKey, status};
 use crate::error::{RuntimeError, read_doc, write_doc};
 use crate::invoke::{Invocation, InvokeError, Invoked};
 use crate::jobs::inputs::{self, InputError};
 use crate::jobs::{JobKey, params, update};
 use crate::quota::{AccountLocks, transform_instances};
-use crate::{BackendUnavailable, ControllerConfig, Endpoints, JobDoc, Launcher, TransformJobs, doc};
+use crate::{BackendUnavailable, ControllerConfig, Endpoints, JobDoc, Launcher, TransformJobs};
 
 /// The runtime as smemu-api sees it; cheap to clone.
 #[derive(Clone)]
@@ -167,7 +169,7 @@ impl Runtime {
             scope: new.scope.clone(),
             name: new.name.to_owned(),
             arn: new.arn.to_owned(),
-            status: status::CREATING.into(),
+            status: EndpointStatus::Creating,
             created_ms: now,
             modified_ms: now,
             version: 1,
@@ -206,7 +208,7 @@ impl Runtime {
         quota.admit(self.store.as_ref(), self.max_instances(), fleet.instances()).await?;
         doc.failure_reason = None;
         doc.pending = Some(fleet);
-        self.save_and_kick(record, status::UPDATING, &doc).await
+        self.save_and_kick(record, EndpointStatus::Updating, &doc).await
     }
 
     /// Changes variants' weights and instance counts in place. Returns the ARN.
@@ -242,16 +244,16 @@ impl Runtime {
         }
         // Only added instances need room; fewer are always allowed.
         quota.admit(self.store.as_ref(), self.max_instances(), doc.instances().saturating_sub(before)).await?;
-        self.save_and_kick(record, status::UPDATING, &doc).await
+        self.save_and_kick(record, EndpointStatus::Updating, &doc).await
     }
 
     /// Removes the endpoint's containers, then the endpoint.
     pub async fn delete(&self, scope: &Scope, name: &str) -> Result<(), RuntimeError> {
         let EndpointView { record, doc } = self.describe(scope, name).await?;
-        if record.status != status::IN_SERVICE && record.status != status::FAILED {
+        if record.status != EndpointStatus::InService && record.status != EndpointStatus::Failed {
             return Err(RuntimeError::EndpointInProgress { arn: record.arn });
         }
-        self.save_and_kick(record, status::DELETING, &doc).await?;
+        self.save_and_kick(record, EndpointStatus::Deleting, &doc).await?;
         Ok(())
     }
 
@@ -264,13 +266,13 @@ impl Runtime {
     async fn save_and_kick(
         &self,
         record: EndpointRecord,
-        status: &str,
+        status: EndpointStatus,
         doc: &EndpointDoc,
     ) -> Result<String, RuntimeError> {
         let arn = record.arn.clone();
         let key = EndpointKey::new(&record.scope, &record.name);
         let state = write_doc(&record.name, doc)?;
-        let changed = EndpointRecord { status: status.to_owned(), modified_ms: now_ms(), state, ..record };
+        let changed = EndpointRecord { status, modified_ms: now_ms(), state, ..record };
         match self.store.update_endpoint(&changed).await {
             Ok(_) => {}
             // The controller moved the endpoint on since we read it: it is in progress.
@@ -337,7 +339,7 @@ impl Runtime {
             scope: new.scope.clone(),
             name: new.name.to_owned(),
             arn: new.arn.to_owned(),
-            status: doc::IN_PROGRESS.into(),
+            status: TransformJobStatus::InProgress,
             created_ms: now,
             modified_ms: now,
             version: 1,
@@ -374,14 +376,14 @@ impl Runtime {
     /// Asks a running job to stop; stopping twice is the same stop.
     pub async fn stop_job(&self, scope: &Scope, name: &str) -> Result<(), RuntimeError> {
         let record = update(self.store.as_ref(), scope, name, |record, _| {
-            let running = record.status == doc::IN_PROGRESS;
+            let running = record.status == TransformJobStatus::InProgress;
             if running {
-                record.status = doc::STOPPING.into();
+                record.status = TransformJobStatus::Stopping;
             }
             running
         })
         .await?;
-        if record.status != doc::STOPPING {
+        if record.status != TransformJobStatus::Stopping {
             return Err(RuntimeError::JobNotStoppable { status: record.status });
         }
         self.jobs.stop(&JobKey::new(scope, &record.name));
@@ -394,7 +396,7 @@ impl Runtime {
 }
 
 fn must_be_in_service(record: &EndpointRecord) -> Result<(), RuntimeError> {
-    if record.status == status::IN_SERVICE {
+    if record.status == EndpointStatus::InService {
         Ok(())
     } else {
         Err(RuntimeError::EndpointInProgress { arn: record.arn.clone() })

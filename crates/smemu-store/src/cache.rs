@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use smemu_types::sagemaker::TransformJobStatus;
 
 use crate::{
     EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, Store, StoreError, Summary, Tag,
@@ -116,7 +117,10 @@ impl<S: Store> Store for CachedStore<S> {
         self.inner.list_transform_jobs(scope, query).await
     }
 
-    async fn transform_jobs_with_status(&self, statuses: &[&str]) -> Result<Vec<TransformJobRecord>, StoreError> {
+    async fn transform_jobs_with_status(
+        &self,
+        statuses: &[TransformJobStatus],
+    ) -> Result<Vec<TransformJobRecord>, StoreError> {
         self.inner.transform_jobs_with_status(statuses).await
     }
 
@@ -206,6 +210,7 @@ impl ImmutableCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smemu_types::sagemaker::EndpointStatus;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn record(name: &str) -> Record {
@@ -329,7 +334,10 @@ mod tests {
         async fn list_transform_jobs(&self, _: &Scope, _: &ListQuery) -> Result<Page<TransformJobRecord>, StoreError> {
             Ok(Page { items: Vec::new(), more: false })
         }
-        async fn transform_jobs_with_status(&self, _: &[&str]) -> Result<Vec<TransformJobRecord>, StoreError> {
+        async fn transform_jobs_with_status(
+            &self,
+            _: &[TransformJobStatus],
+        ) -> Result<Vec<TransformJobRecord>, StoreError> {
             Ok(Vec::new())
         }
         async fn arn_exists(&self, _: &str) -> Result<bool, StoreError> {
@@ -346,12 +354,12 @@ mod tests {
         }
     }
 
-    fn endpoint(status: &str) -> EndpointRecord {
+    fn endpoint(status: EndpointStatus) -> EndpointRecord {
         EndpointRecord {
             scope: record("x").scope,
             name: "Ep".into(),
             arn: "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep".into(),
-            status: status.into(),
+            status,
             created_ms: 1,
             modified_ms: 1,
             version: 1,
@@ -404,13 +412,13 @@ mod tests {
     #[tokio::test]
     async fn endpoints_change_so_every_read_asks_the_inner_store() {
         let store = CachedStore::new(MemoryStore::default());
-        let created = endpoint("Creating");
+        let created = endpoint(EndpointStatus::Creating);
         store.create_endpoint(&created, &[]).await.unwrap();
         let read = store.get_endpoint(&created.scope, "ep").await.unwrap();
-        assert_eq!(read.status, "Creating");
-        store.update_endpoint(&EndpointRecord { status: "InService".into(), ..read }).await.unwrap();
+        assert_eq!(read.status, EndpointStatus::Creating);
+        store.update_endpoint(&EndpointRecord { status: EndpointStatus::InService, ..read }).await.unwrap();
         let read = store.get_endpoint(&created.scope, "ep").await.unwrap();
-        assert_eq!((read.status.as_str(), read.version), ("InService", 2));
+        assert_eq!((read.status, read.version), (EndpointStatus::InService, 2));
         assert_eq!(store.inner().endpoint_gets.load(Ordering::SeqCst), 2);
         assert_eq!(store.inner().gets(), 0);
     }

@@ -23,11 +23,12 @@ pub use cache::CachedStore;
 pub use error::{BoxError, StoreError};
 pub use records::{
     EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, StatefulRecord,
-    Summary, Tag, TransformJobRecord,
+    Status, Summary, Tag, TransformJobRecord,
 };
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
+use smemu_types::sagemaker::TransformJobStatus;
 
 /// At most this many tags per resource (SageMaker's documented limit).
 pub const MAX_TAGS_PER_RESOURCE: usize = 50;
@@ -77,7 +78,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<TransformJobRecord>, StoreError>;
     /// The transform jobs of every scope whose status is one of `statuses`, oldest first: what
     /// start-up must settle.
-    async fn transform_jobs_with_status(&self, statuses: &[&str]) -> Result<Vec<TransformJobRecord>, StoreError>;
+    async fn transform_jobs_with_status(
+        &self,
+        statuses: &[TransformJobStatus],
+    ) -> Result<Vec<TransformJobRecord>, StoreError>;
 
     /// Whether any resource has this ARN (tags may only be attached to existing resources).
     async fn arn_exists(&self, arn: &str) -> Result<bool, StoreError>;

@@ -1,5 +1,7 @@
 //! The records the store keeps and the list queries it answers.
 
+use smemu_types::sagemaker::{EndpointStatus, TransformJobStatus};
+
 /// The account and region a request acts in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
@@ -47,11 +49,11 @@ pub struct Record {
 /// job: the request, its pipeline, times, failure reason, logs); the store only keeps it and guards
 /// concurrent changes with `version`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StatefulRecord {
+pub struct StatefulRecord<S> {
     pub scope: Scope,
     pub name: String,
     pub arn: String,
-    pub status: String,
+    pub status: S,
     pub created_ms: i64,
     pub modified_ms: i64,
     /// Incremented by every update; an update names the version it read (compare-and-set).
@@ -60,17 +62,44 @@ pub struct StatefulRecord {
 }
 
 /// A stored endpoint.
-pub type EndpointRecord = StatefulRecord;
+pub type EndpointRecord = StatefulRecord<EndpointStatus>;
 
 /// A stored transform job (never deleted: its name can never be used again in its scope).
-pub type TransformJobRecord = StatefulRecord;
+pub type TransformJobRecord = StatefulRecord<TransformJobStatus>;
+
+/// A resource's status: the API model's generated enum, stored as its wire string (so that a value
+/// an older or newer smemu wrote still reads back, as the enum's `Unknown`).
+pub trait Status: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static {
+    fn as_str(&self) -> &str;
+    fn parse(text: &str) -> Self;
+}
+
+impl Status for EndpointStatus {
+    fn as_str(&self) -> &str {
+        EndpointStatus::as_str(self)
+    }
+
+    fn parse(text: &str) -> Self {
+        EndpointStatus::from(text)
+    }
+}
+
+impl Status for TransformJobStatus {
+    fn as_str(&self) -> &str {
+        TransformJobStatus::as_str(self)
+    }
+
+    fn parse(text: &str) -> Self {
+        TransformJobStatus::from(text)
+    }
+}
 
 /// One row of ListEndpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointSummary {
     pub name: String,
     pub arn: String,
-    pub status: String,
+    pub status: EndpointStatus,
     pub created_ms: i64,
     pub modified_ms: i64,
 }

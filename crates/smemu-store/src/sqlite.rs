@@ -5,13 +5,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use smemu_types::sagemaker::{EndpointStatus, TransformJobStatus};
 use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::{
     EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record, Scope, SortKey,
-    SortOrder, StatefulRecord, Store, StoreError, Summary, Tag, TransformJobRecord,
+    SortOrder, StatefulRecord, Status, Store, StoreError, Summary, Tag, TransformJobRecord,
 };
 
 /// The migrations in the repository's top-level `migrations/`, embedded at build time.
@@ -189,7 +190,7 @@ impl Store for SqliteStore {
                 Ok(EndpointSummary {
                     name: row.try_get("name").map_err(database)?,
                     arn: row.try_get("arn").map_err(database)?,
-                    status: row.try_get("status").map_err(database)?,
+                    status: EndpointStatus::from(row.try_get::<&str, _>("status").map_err(database)?),
                     created_ms: row.try_get("created_ms").map_err(database)?,
                     modified_ms: row.try_get("modified_ms").map_err(database)?,
                 })
@@ -227,12 +228,15 @@ impl Store for SqliteStore {
         Ok(page(items, query.limit))
     }
 
-    async fn transform_jobs_with_status(&self, statuses: &[&str]) -> Result<Vec<TransformJobRecord>, StoreError> {
+    async fn transform_jobs_with_status(
+        &self,
+        statuses: &[TransformJobStatus],
+    ) -> Result<Vec<TransformJobRecord>, StoreError> {
         let mut sql: QueryBuilder<Sqlite> =
             QueryBuilder::new(format!("SELECT {STATEFUL_COLUMNS} FROM {} WHERE status IN (", TRANSFORM_JOBS.name));
         let mut list = sql.separated(", ");
         for status in statuses {
-            list.push_bind(*status);
+            list.push_bind(status.as_str());
         }
         // `IN ()` is not SQL: an empty list matches nothing.
         if statuses.is_empty() {
@@ -300,10 +304,10 @@ const TRANSFORM_JOBS: StatefulTable = StatefulTable { name: "transform_jobs", no
 const STATEFUL_COLUMNS: &str = "account, region, name, arn, status, created_ms, modified_ms, version, state";
 
 impl SqliteStore {
-    async fn insert_stateful(
+    async fn insert_stateful<S: Status>(
         &self,
         table: &StatefulTable,
-        record: &StatefulRecord,
+        record: &StatefulRecord<S>,
         tags: &[Tag],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(database)?;
@@ -312,7 +316,7 @@ impl SqliteStore {
             .bind(&record.scope.region)
             .bind(&record.name)
             .bind(&record.arn)
-            .bind(&record.status)
+            .bind(record.status.as_str())
             .bind(record.created_ms)
             .bind(record.modified_ms)
             .bind(record.version)
@@ -327,12 +331,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn get_stateful(
+    async fn get_stateful<S: Status>(
         &self,
         table: &StatefulTable,
         scope: &Scope,
         name: &str,
-    ) -> Result<StatefulRecord, StoreError> {
+    ) -> Result<StatefulRecord<S>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {STATEFUL_COLUMNS} FROM {} WHERE account = ? AND region = ? AND name = ?",
             table.name
@@ -349,17 +353,17 @@ impl SqliteStore {
         }
     }
 
-    async fn update_stateful(
+    async fn update_stateful<S: Status>(
         &self,
         table: &StatefulTable,
-        record: &StatefulRecord,
-    ) -> Result<StatefulRecord, StoreError> {
+        record: &StatefulRecord<S>,
+    ) -> Result<StatefulRecord<S>, StoreError> {
         let done = sqlx::query(&format!(
             "UPDATE {} SET status = ?, modified_ms = ?, state = ?, version = version + 1 \
              WHERE account = ? AND region = ? AND name = ? AND version = ?",
             table.name
         ))
-        .bind(&record.status)
+        .bind(record.status.as_str())
         .bind(record.modified_ms)
         .bind(record.state.to_string())
         .bind(&record.scope.account)
@@ -376,7 +380,7 @@ impl SqliteStore {
     }
 }
 
-fn decode_stateful(table: &StatefulTable, row: &SqliteRow) -> Result<StatefulRecord, StoreError> {
+fn decode_stateful<S: Status>(table: &StatefulTable, row: &SqliteRow) -> Result<StatefulRecord<S>, StoreError> {
     let name: String = row.try_get("name").map_err(database)?;
     let state: String = row.try_get("state").map_err(database)?;
     let state = serde_json::from_str(&state)
@@ -388,7 +392,7 @@ fn decode_stateful(table: &StatefulTable, row: &SqliteRow) -> Result<StatefulRec
         },
         name,
         arn: row.try_get("arn").map_err(database)?,
-        status: row.try_get("status").map_err(database)?,
+        status: S::parse(row.try_get("status").map_err(database)?),
         created_ms: row.try_get("created_ms").map_err(database)?,
         modified_ms: row.try_get("modified_ms").map_err(database)?,
         version: row.try_get("version").map_err(database)?,

@@ -7,6 +7,7 @@ use smemu_store::{
     CachedStore, EndpointRecord, ImmutableKind, ListQuery, Record, Scope, SortKey, SortOrder, SqliteStore, Store,
     StoreError, Tag, TransformJobRecord,
 };
+use smemu_types::sagemaker::{EndpointStatus, TransformJobStatus};
 
 fn scope(account: &str) -> Scope {
     Scope { account: account.into(), region: "us-east-1".into() }
@@ -98,7 +99,7 @@ fn job(scope: &Scope, name: &str, created_ms: i64) -> TransformJobRecord {
         scope: scope.clone(),
         name: name.into(),
         arn: format!("arn:aws:sagemaker:{}:{}:transform-job/{}", scope.region, scope.account, name.to_lowercase()),
-        status: "InProgress".into(),
+        status: TransformJobStatus::InProgress,
         created_ms,
         modified_ms: created_ms,
         version: 1,
@@ -121,13 +122,13 @@ async fn transform_jobs(store: &dyn Store, a: &Scope, b: &Scope) {
     let read = store.get_transform_job(a, "nightly").await.unwrap();
     assert_eq!((read.name.as_str(), read.version), ("Nightly", 1));
     let done = TransformJobRecord {
-        status: "Completed".into(),
+        status: TransformJobStatus::Completed,
         modified_ms: 20_000,
         state: json!({"ModelName": "m", "EndMs": 20_000}),
         ..read.clone()
     };
     assert_eq!(store.update_transform_job(&done).await.unwrap().version, 2);
-    let stale = store.update_transform_job(&TransformJobRecord { status: "Stopping".into(), ..read }).await;
+    let stale = store.update_transform_job(&TransformJobRecord { status: TransformJobStatus::Stopping, ..read }).await;
     assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
     assert_eq!(store.get_transform_job(a, "Nightly").await.unwrap().state["EndMs"], 20_000);
 
@@ -142,7 +143,10 @@ async fn transform_jobs(store: &dyn Store, a: &Scope, b: &Scope) {
     let page = store.list_transform_jobs(a, &by_status).await.unwrap();
     assert_eq!((page.items[0].status.as_str(), page.more), ("Completed", true));
 
-    let running = store.transform_jobs_with_status(&["InProgress", "Stopping"]).await.unwrap();
+    let running = store
+        .transform_jobs_with_status(&[TransformJobStatus::InProgress, TransformJobStatus::Stopping])
+        .await
+        .unwrap();
     assert_eq!(
         running.iter().map(|j| (j.scope.account.as_str(), j.name.as_str())).collect::<Vec<_>>(),
         [("111111111111", "hourly"), ("222222222222", "Nightly")]
@@ -215,7 +219,7 @@ async fn the_database_itself_refuses_to_delete_a_transform_job() {
     store.create_transform_job(&job(&a, "kept", 1), &[]).await.unwrap();
     let err = sqlx::query("DELETE FROM transform_jobs").execute(store.pool()).await.unwrap_err();
     assert!(err.to_string().contains("transform jobs are never deleted"), "{err}");
-    assert_eq!(store.get_transform_job(&a, "kept").await.unwrap().status, "InProgress");
+    assert_eq!(store.get_transform_job(&a, "kept").await.unwrap().status, TransformJobStatus::InProgress);
 }
 
 #[tokio::test]
@@ -243,7 +247,7 @@ async fn endpoint_changes_are_compare_and_set() {
         scope: a.clone(),
         name: "Ep".into(),
         arn: "arn:aws:sagemaker:us-east-1:111111111111:endpoint/ep".into(),
-        status: "Creating".into(),
+        status: EndpointStatus::Creating,
         created_ms: 10,
         modified_ms: 10,
         version: 1,
@@ -255,14 +259,14 @@ async fn endpoint_changes_are_compare_and_set() {
 
     let read = store.get_endpoint(&a, "ep").await.unwrap();
     let updated = store
-        .update_endpoint(&EndpointRecord { status: "InService".into(), modified_ms: 20, ..read.clone() })
+        .update_endpoint(&EndpointRecord { status: EndpointStatus::InService, modified_ms: 20, ..read.clone() })
         .await
         .unwrap();
     assert_eq!(updated.version, 2);
     // A writer that read version 1 loses.
-    let stale = store.update_endpoint(&EndpointRecord { status: "Failed".into(), ..read.clone() }).await;
+    let stale = store.update_endpoint(&EndpointRecord { status: EndpointStatus::Failed, ..read.clone() }).await;
     assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
-    assert_eq!(store.get_endpoint(&a, "EP").await.unwrap().status, "InService");
+    assert_eq!(store.get_endpoint(&a, "EP").await.unwrap().status, EndpointStatus::InService);
 
     let in_service = ListQuery { status_equals: Some("InService".into()), limit: 10, ..Default::default() };
     assert_eq!(store.list_endpoints(&a, &in_service).await.unwrap().items.len(), 1);

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use smemu_runtime::{EndpointUpdate, EndpointView, NewEndpoint, Retained, VariantChange, VariantPlan, status};
+use smemu_runtime::{EndpointUpdate, EndpointView, NewEndpoint, Retained, VariantChange, VariantPlan};
 use smemu_store::Scope;
 use smemu_types::sagemaker::{
     CreateEndpointInput, CreateEndpointOutput, DeleteEndpointInput, DeployedImage, DescribeEndpointInput,
@@ -50,7 +50,7 @@ pub(crate) async fn describe(
 ) -> Result<DescribeEndpointOutput, ApiError> {
     let EndpointView { record, doc } =
         load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
-    let in_progress = record.status != status::IN_SERVICE && record.status != status::FAILED;
+    let in_progress = record.status != EndpointStatus::InService && record.status != EndpointStatus::Failed;
     let variant_status = |status: VariantStatus, since: i64| {
         in_progress.then(|| {
             vec![ProductionVariantStatus {
@@ -60,10 +60,12 @@ pub(crate) async fn describe(
             }]
         })
     };
-    let current_status = match record.status.as_str() {
-        status::CREATING => variant_status(VariantStatus::Creating, record.modified_ms),
-        status::DELETING => variant_status(VariantStatus::Deleting, record.modified_ms),
-        status::UPDATING if doc.pending.is_none() => variant_status(VariantStatus::Updating, record.modified_ms),
+    let current_status = match record.status {
+        EndpointStatus::Creating => variant_status(VariantStatus::Creating, record.modified_ms),
+        EndpointStatus::Deleting => variant_status(VariantStatus::Deleting, record.modified_ms),
+        EndpointStatus::Updating if doc.pending.is_none() => {
+            variant_status(VariantStatus::Updating, record.modified_ms)
+        }
         _ => None,
     };
     let production_variants = doc
@@ -111,7 +113,7 @@ pub(crate) async fn describe(
         endpoint_name: Some(record.name),
         endpoint_arn: Some(record.arn),
         endpoint_config_name: Some(doc.current.config_name.clone()),
-        endpoint_status: Some(EndpointStatus::from(record.status.as_str())),
+        endpoint_status: Some(record.status),
         failure_reason: doc.failure_reason,
         creation_time: Some(timestamp(record.created_ms)),
         last_modified_time: Some(timestamp(record.modified_ms)),
@@ -154,7 +156,7 @@ pub(crate) async fn list(
                     endpoint_arn: Some(s.arn),
                     creation_time: Some(timestamp(s.created_ms)),
                     last_modified_time: Some(timestamp(s.modified_ms)),
-                    endpoint_status: Some(EndpointStatus::from(s.status.as_str())),
+                    endpoint_status: Some(s.status),
                 })
                 .collect(),
         ),

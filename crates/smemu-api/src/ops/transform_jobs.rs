@@ -7,7 +7,7 @@ use smemu_store::{ImmutableKind, StoreError};
 use smemu_types::sagemaker::{
     CreateModelInput, CreateTransformJobRequest, CreateTransformJobResponse, DescribeTransformJobRequest,
     DescribeTransformJobResponse, ListTransformJobsRequest, ListTransformJobsResponse, S3DataType, SortBy, SortOrder,
-    StopTransformJobRequest, TransformJobStatus, TransformJobSummary,
+    StopTransformJobRequest, TransformJobSummary,
 };
 
 use super::listing::{self, CommonListInput};
@@ -98,7 +98,7 @@ pub(crate) async fn describe(
     let mut out: DescribeTransformJobResponse = from_json(to_json(&doc.request)?)?;
     out.transform_job_name = Some(record.name);
     out.transform_job_arn = Some(record.arn);
-    out.transform_job_status = Some(TransformJobStatus::from(record.status.as_str()));
+    out.transform_job_status = Some(record.status);
     out.failure_reason = doc.failure_reason;
     out.creation_time = Some(timestamp(record.created_ms));
     out.transform_start_time = doc.start_ms.map(timestamp);
@@ -141,7 +141,7 @@ pub(crate) async fn list(
                 creation_time: Some(timestamp(record.created_ms)),
                 last_modified_time: Some(timestamp(record.modified_ms)),
                 transform_end_time: doc.end_ms.map(timestamp),
-                transform_job_status: Some(TransformJobStatus::from(record.status.as_str())),
+                transform_job_status: Some(record.status),
                 failure_reason: doc.failure_reason,
             })
         })

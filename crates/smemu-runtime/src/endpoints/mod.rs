@@ -10,7 +10,6 @@ mod deploy;
 pub mod live;
 pub mod plan;
 mod reconcile;
-pub mod status;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use smemu_backend::{ObservedInstance, OwnerKind};
 use smemu_store::{EndpointRecord, StoreError};
+use smemu_types::sagemaker::EndpointStatus;
 
 use super::Endpoints;
 use super::deploy::live_variant;
 use super::live::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 use super::plan::EndpointDoc;
-use super::status;
 use crate::clock::now_ms;
 
 /// How long an old fleet may keep finishing requests after traffic moved away from it.
@@ -27,7 +27,7 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
         Err(err) => return Err(err.into()),
     };
     let mut doc: EndpointDoc = serde_json::from_value(record.state.clone())?;
-    if matches!(record.status.as_str(), status::CREATING | status::UPDATING | status::IN_SERVICE)
+    if matches!(record.status, EndpointStatus::Creating | EndpointStatus::Updating | EndpointStatus::InService)
         && let Err(reason) = ctl.within_quota(doc.current.instances())
     {
         // Stored by an older smemu or before `--max-instances` was lowered: this endpoint alone
@@ -37,25 +37,25 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
         remove_endpoint_containers(ctl, key, None).await;
         doc.pending = None;
         doc.failure_reason = Some(reason);
-        save(ctl, record, status::FAILED, &doc).await?;
+        save(ctl, record, EndpointStatus::Failed, &doc).await?;
         return Ok(());
     }
-    match record.status.as_str() {
-        status::CREATING => {
+    match record.status {
+        EndpointStatus::Creating => {
             // A restart may have left part of a fleet: start from nothing.
             remove_endpoint_containers(ctl, key, None).await;
             match ctl.bring_up_fleet(key, &mut doc.current).await {
                 Ok(live) => {
                     ctl.inner.live.put(key.clone(), live);
-                    save(ctl, record, status::IN_SERVICE, &doc).await?;
+                    save(ctl, record, EndpointStatus::InService, &doc).await?;
                 }
                 Err(reason) => {
                     doc.failure_reason = Some(reason);
-                    save(ctl, record, status::FAILED, &doc).await?;
+                    save(ctl, record, EndpointStatus::Failed, &doc).await?;
                 }
             }
         }
-        status::UPDATING => {
+        EndpointStatus::Updating => {
             if ctl.inner.live.get(key).is_none() {
                 // A restart interrupted the update: the current fleet serves again (what of it
                 // still runs) before the change goes on; what a half-built new fleet left goes
@@ -64,7 +64,7 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
             }
             update(ctl, key, record, doc).await?;
         }
-        status::DELETING => {
+        EndpointStatus::Deleting => {
             if let Some(old) = ctl.inner.live.remove(key) {
                 drain(&old).await;
             }
@@ -74,7 +74,7 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
                 Err(err) => return Err(err.into()),
             }
         }
-        status::FAILED => {
+        EndpointStatus::Failed => {
             ctl.inner.live.remove(key);
             remove_endpoint_containers(ctl, key, None).await;
         }
@@ -92,7 +92,7 @@ async fn update(ctl: &Endpoints, key: &EndpointKey, record: EndpointRecord, mut 
                 let old = ctl.inner.live.put(key.clone(), live);
                 let old_fleet = std::mem::replace(&mut doc.current, pending);
                 doc.failure_reason = None;
-                save(ctl, record, status::IN_SERVICE, &doc).await?;
+                save(ctl, record, EndpointStatus::InService, &doc).await?;
                 if let Some(old) = old {
                     drain(&old).await;
                 }
@@ -102,14 +102,14 @@ async fn update(ctl: &Endpoints, key: &EndpointKey, record: EndpointRecord, mut 
                 // The old fleet never stopped serving: back to InService on it.
                 remove_endpoint_containers(ctl, key, Some(&pending.id)).await;
                 doc.failure_reason = Some(reason);
-                save(ctl, record, status::IN_SERVICE, &doc).await?;
+                save(ctl, record, EndpointStatus::InService, &doc).await?;
             }
         },
         None => {
             if let Err(reason) = rescale(ctl, key, &mut doc).await {
                 doc.failure_reason = Some(reason);
             }
-            save(ctl, record, status::IN_SERVICE, &doc).await?;
+            save(ctl, record, EndpointStatus::InService, &doc).await?;
         }
     }
     Ok(())
@@ -277,7 +277,7 @@ pub(super) async fn adopt_all(ctl: &Endpoints) -> Result<(), Error> {
     }
     for record in records {
         let key = EndpointKey::new(&record.scope, &record.name);
-        if matches!(record.status.as_str(), status::CREATING | status::UPDATING | status::DELETING) {
+        if matches!(record.status, EndpointStatus::Creating | EndpointStatus::Updating | EndpointStatus::Deleting) {
             // Bringing a fleet up can take minutes (up to the start-up health check timeout):
             // the API serves meanwhile, as it does while any endpoint is being created.
             ctl.kick(key);
@@ -292,20 +292,15 @@ pub(super) async fn adopt_all(ctl: &Endpoints) -> Result<(), Error> {
 /// The watchdog: heal every InService endpoint.
 pub(super) async fn watch(ctl: &Endpoints) -> Result<(), Error> {
     for record in ctl.inner.store.all_endpoints().await? {
-        if record.status == status::IN_SERVICE {
+        if record.status == EndpointStatus::InService {
             ctl.reconcile(&EndpointKey::new(&record.scope, &record.name)).await;
         }
     }
     Ok(())
 }
 
-async fn save(ctl: &Endpoints, record: EndpointRecord, status: &str, doc: &EndpointDoc) -> Result<(), Error> {
-    let changed = EndpointRecord {
-        status: status.to_owned(),
-        modified_ms: now_ms(),
-        state: serde_json::to_value(doc)?,
-        ..record
-    };
+async fn save(ctl: &Endpoints, record: EndpointRecord, status: EndpointStatus, doc: &EndpointDoc) -> Result<(), Error> {
+    let changed = EndpointRecord { status, modified_ms: now_ms(), state: serde_json::to_value(doc)?, ..record };
     ctl.inner.store.update_endpoint(&changed).await?;
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! The runtime's (InvokeEndpoint's) errors, with the real service's codes, statuses and texts.
 //! See <https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html>.
 
+use smemu_types::sagemaker::EndpointStatus;
+
 /// Why an invocation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
     #[error("Endpoint {endpoint} of account {account} not found.")]
     EndpointNotFound { endpoint: String, account: String },
     #[error("Endpoint {endpoint} of account {account} is not in service (status {status}).")]
-    NotInService { endpoint: String, account: String, status: String },
+    NotInService { endpoint: String, account: String, status: EndpointStatus },
     #[error("The variant {variant} is not present within endpoint {endpoint}.")]
     UnknownVariant { variant: String, endpoint: String },
     #[error("No variant of endpoint {endpoint} has a weight above zero, so none can receive traffic.")]

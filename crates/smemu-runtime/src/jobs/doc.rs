@@ -1,19 +1,13 @@
-//! The transform job document kept in the store (`transform_jobs.state`) and the job statuses.
+//! The transform job document kept in the store (`transform_jobs.state`).
 
 use serde::{Deserialize, Serialize};
-use smemu_types::sagemaker::CreateTransformJobRequest;
+use smemu_types::sagemaker::{CreateTransformJobRequest, TransformJobStatus};
 
 use crate::endpoints::plan::ContainerPlan;
 
-pub const IN_PROGRESS: &str = "InProgress";
-pub const COMPLETED: &str = "Completed";
-pub const FAILED: &str = "Failed";
-pub const STOPPING: &str = "Stopping";
-pub const STOPPED: &str = "Stopped";
-
 /// Statuses a job never leaves.
-pub fn is_terminal(status: &str) -> bool {
-    matches!(status, COMPLETED | FAILED | STOPPED)
+pub fn is_terminal(status: &TransformJobStatus) -> bool {
+    matches!(status, TransformJobStatus::Completed | TransformJobStatus::Failed | TransformJobStatus::Stopped)
 }
 
 /// At most this many log lines are kept with a job.

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use smemu_backend::OwnerKind;
 use smemu_store::{Scope, Store, StoreError, TransformJobRecord};
+use smemu_types::sagemaker::TransformJobStatus;
 use tokio::sync::watch;
 
 use crate::clock::now_ms;
@@ -101,7 +102,12 @@ impl TransformJobs {
     /// left running forever), jobs found `Stopping` end `Stopped` as asked (they wrote no output),
     /// and every transform job container of this smemu goes.
     pub async fn start(&self) {
-        match self.inner.store.transform_jobs_with_status(&[doc::IN_PROGRESS, doc::STOPPING]).await {
+        match self
+            .inner
+            .store
+            .transform_jobs_with_status(&[TransformJobStatus::InProgress, TransformJobStatus::Stopping])
+            .await
+        {
             Ok(interrupted) => {
                 for record in interrupted {
                     tracing::warn!(job = %record.name, status = %record.status, "settling a transform job interrupted by a restart");
@@ -109,10 +115,10 @@ impl TransformJobs {
                         if doc::is_terminal(&record.status) {
                             return false;
                         }
-                        if record.status == doc::STOPPING {
-                            record.status = doc::STOPPED.into();
+                        if record.status == TransformJobStatus::Stopping {
+                            record.status = TransformJobStatus::Stopped;
                         } else {
-                            record.status = doc::FAILED.into();
+                            record.status = TransformJobStatus::Failed;
                             doc.failure_reason = Some(JobFailure::Restarted.reason());
                         }
                         doc.end_ms = Some(now_ms());

@@ -12,6 +12,7 @@ use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 use smemu_backend::{OwnerKind, PlacedInstance};
 use smemu_batch::{PreparedObject, Reassembler, TransformPlan, distribute_objects, output_uri};
 use smemu_objects::Objects;
+use smemu_types::sagemaker::TransformJobStatus;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::io::StreamReader;
 
@@ -44,7 +45,7 @@ pub(super) enum Outcome {
 pub(super) async fn run(jobs: &TransformJobs, key: &JobKey, mut stop: watch::Receiver<bool>) {
     let store = jobs.inner.store.as_ref();
     let doc: JobDoc = match store.get_transform_job(&key.scope(), &key.name).await {
-        Ok(record) if record.status == doc::IN_PROGRESS => match serde_json::from_value(record.state) {
+        Ok(record) if record.status == TransformJobStatus::InProgress => match serde_json::from_value(record.state) {
             Ok(doc) => doc,
             Err(err) => {
                 tracing::error!(job = %key.name, error = %err, "reading a transform job");
@@ -93,10 +94,10 @@ pub(super) async fn finish(jobs: &TransformJobs, key: &JobKey, outcome: Outcome,
             return false;
         }
         let (status, reason) = match &outcome {
-            _ if record.status == doc::STOPPING => (doc::STOPPED, None),
-            Outcome::Stopped => (doc::STOPPED, None),
-            Outcome::Completed => (doc::COMPLETED, None),
-            Outcome::Failed(failure) => (doc::FAILED, Some(failure.reason())),
+            _ if record.status == TransformJobStatus::Stopping => (TransformJobStatus::Stopped, None),
+            Outcome::Stopped => (TransformJobStatus::Stopped, None),
+            Outcome::Completed => (TransformJobStatus::Completed, None),
+            Outcome::Failed(failure) => (TransformJobStatus::Failed, Some(failure.reason())),
         };
         record.status = status.to_owned();
         doc.failure_reason = reason;
@@ -302,7 +303,7 @@ impl Work<'_> {
     /// `TransformStartTime`: the containers run and answer.
     async fn started(&self) {
         let result = update(self.jobs.inner.store.as_ref(), &self.key.scope(), &self.key.name, |record, doc| {
-            let first = record.status == doc::IN_PROGRESS && doc.start_ms.is_none();
+            let first = record.status == TransformJobStatus::InProgress && doc.start_ms.is_none();
             if first {
                 doc.start_ms = Some(now_ms());
             }
