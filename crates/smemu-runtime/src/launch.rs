@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use smemu_backend::{Backend, BackendError, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits};
 use smemu_objects::{ArtifactCache, ArtifactLease, ObjectError, Objects};
 
-use crate::endpoints::plan::ContainerPlan;
-use crate::endpoints::{BackendUnavailable, ControllerConfig};
+use crate::config::{BackendUnavailable, ControllerConfig};
 use crate::invoke::relay::Relay;
+use crate::pipeline::ContainerPlan;
 
 /// How often `/ping` is polled while instances start: ready soon after the containers answer.
 const PING_INTERVAL: Duration = Duration::from_millis(50);

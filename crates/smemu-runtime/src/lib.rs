@@ -8,20 +8,22 @@
 //! placed by a [`smemu_backend::Backend`].
 
 pub mod clock;
+mod config;
 mod endpoints;
 mod error;
 pub mod failure;
 mod invoke;
 mod jobs;
 mod launch;
+mod pipeline;
 mod quota;
+mod routing;
 mod runtime;
 pub mod timers;
 
+pub use config::{BackendUnavailable, ControllerConfig};
 pub(crate) use endpoints::Endpoints;
-pub use endpoints::live::LiveEndpoint;
 pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, VariantPlan};
-pub use endpoints::{BackendUnavailable, ControllerConfig};
 pub use error::RuntimeError;
 pub use invoke::{
     CUSTOM_ATTRIBUTES, Invocation, InvokeError, Invoked, MAX_PAYLOAD, push_decimal, serve_from_lane_pool, write_message,
@@ -29,4 +31,5 @@ pub use invoke::{
 pub(crate) use jobs::TransformJobs;
 pub use jobs::doc::{self, JobDoc};
 pub(crate) use launch::Launcher;
+pub use routing::LiveEndpoint;
 pub use runtime::{EndpointUpdate, EndpointView, JobView, NewEndpoint, NewJob, Retained, Runtime, VariantChange};

@@ -17,14 +17,15 @@ use smemu_types::sagemaker::{
 };
 
 use crate::clock::now_ms;
-use crate::endpoints::EndpointKey;
-use crate::endpoints::live::LiveEndpoint;
-use crate::endpoints::plan::{EndpointDoc, Fleet, is_direct, pipeline_of};
+use crate::endpoints::plan::{EndpointDoc, Fleet};
 use crate::error::{RuntimeError, read_doc, write_doc};
 use crate::invoke::{Invocation, InvokeError, Invoked};
 use crate::jobs::inputs::{self, InputError};
 use crate::jobs::{JobKey, params, update};
+use crate::pipeline::{is_direct, pipeline_of};
 use crate::quota::{AccountLocks, transform_instances};
+use crate::routing::EndpointKey;
+use crate::routing::LiveEndpoint;
 use crate::{BackendUnavailable, ControllerConfig, Endpoints, JobDoc, Launcher, TransformJobs};
 
 /// The runtime as smemu-api sees it; cheap to clone.

@@ -6,11 +6,12 @@ use std::time::Duration;
 use smemu_backend::{Backend, OwnerKind, PlacedInstance};
 
 use super::Endpoints;
-use super::live::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
-use super::plan::{ContainerPlan, DeployedImageDoc, Fleet, VariantPlan};
+use super::plan::{DeployedImageDoc, Fleet, VariantPlan};
 use crate::clock::now_ms;
 use crate::failure::INSTANCE_QUOTA_NAME;
 use crate::launch::{LaunchSpec, loopback};
+use crate::pipeline::ContainerPlan;
+use crate::routing::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 
 /// Why a fleet could not be brought up: the endpoint's FailureReason.
 pub type DeployFailure = String;

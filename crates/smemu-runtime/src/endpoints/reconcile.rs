@@ -10,9 +10,9 @@ use smemu_types::sagemaker::EndpointStatus;
 
 use super::Endpoints;
 use super::deploy::live_variant;
-use super::live::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 use super::plan::EndpointDoc;
 use crate::clock::now_ms;
+use crate::routing::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 
 /// How long an old fleet may keep finishing requests after traffic moved away from it.
 const DRAIN_LIMIT: Duration = Duration::from_secs(65);

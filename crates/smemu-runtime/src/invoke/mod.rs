@@ -18,7 +18,7 @@ pub use error::{InvokeError, LogLocation};
 pub use http1::{push_decimal, serve_from_lane_pool, write_message};
 use relay::{Hop, PipelineError, PipelineRequest, Relay};
 
-use crate::endpoints::live::LiveEndpoint;
+use crate::routing::LiveEndpoint;
 
 /// The header that carries `CustomAttributes` to containers and back.
 pub const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";

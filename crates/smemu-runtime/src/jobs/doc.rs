@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use smemu_types::sagemaker::{CreateTransformJobRequest, TransformJobStatus};
 
-use crate::endpoints::plan::ContainerPlan;
+use crate::pipeline::ContainerPlan;
 
 /// Statuses a job never leaves.
 pub fn is_terminal(status: &TransformJobStatus) -> bool {

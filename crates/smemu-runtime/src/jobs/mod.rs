@@ -24,9 +24,9 @@ use smemu_types::sagemaker::TransformJobStatus;
 use tokio::sync::watch;
 
 use crate::clock::now_ms;
-use crate::endpoints::EndpointKey;
 use crate::failure::JobFailure;
 use crate::launch::Launcher;
+use crate::routing::EndpointKey;
 use doc::JobDoc;
 
 /// A job by account, region and name as stored (the same identity as an endpoint's; the container

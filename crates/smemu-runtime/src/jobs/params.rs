@@ -12,7 +12,7 @@ use smemu_batch::{
 };
 use smemu_types::sagemaker::CreateTransformJobRequest;
 
-use crate::endpoints::plan::ContainerPlan;
+use crate::pipeline::ContainerPlan;
 
 /// Without `MaxConcurrentTransforms` from the job or the container: one request at a time.
 const DEFAULT_CONCURRENCY: u32 = 1;
