@@ -16,9 +16,10 @@ run: docker test-image ## Build and run smemu: API on 127.0.0.1:9090, S3 on 127.
 test: lint codegen-check test-deps ## Lint, check generated code, then run every test (installs Docker and the AWS CLI when missing)
 	$(CARGO) test --workspace --all-targets
 
-lint: ## cargo fmt --check and clippy -D warnings
+lint: ## cargo fmt --check, clippy -D warnings, and no two modules importing each other
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/check-module-cycles.py
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
