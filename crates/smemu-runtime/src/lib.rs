@@ -9,6 +9,5 @@ pub mod clock;
 pub mod control;
 pub mod failure;
 pub mod invoke;
-pub mod timers;
 
 pub use control::{BackendUnavailable, ControllerConfig, Endpoints, Launcher, TransformJobs};
