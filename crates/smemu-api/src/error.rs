@@ -20,7 +20,7 @@ pub enum ErrorCode {
     ResourceLimitExceeded,
     UnknownOperation,
     Serialization,
-    /// The identity errors of SigV4 (`wire/identity.rs` holds their texts): answered with 400,
+    /// The identity errors of SigV4 (`wire/auth_error.rs` holds their texts): answered with 400,
     /// as the JSON-protocol services do.
     InvalidSignature,
     UnrecognizedClient,

@@ -1,11 +1,17 @@
 //! Deploys inference pipelines onto local instances and runs them.
 //!
-//! smemu-api talks to the [`Runtime`] in domain words (deploy, update, delete, invoke, start and
-//! stop a job, describe what runs). Behind it: the endpoint controller (`control`), which
-//! converges the containers that run with the endpoints the store describes and keeps the routing
-//! table; the transform-job controller and runner (`endpoints::jobs`); the relay (`invoke`), which
-//! carries an invocation through a pipeline's containers; the clock and the timers. Containers are
-//! placed by a [`smemu_backend::Backend`].
+//! smemu-api talks to the [`Runtime`] (`runtime.rs`) in domain words: deploy, update, delete and
+//! invoke an endpoint, start and stop a transform job, describe what runs. Behind it:
+//! - `endpoints/`: the endpoint controller: the stored endpoint document (`plan.rs`), fleets up and
+//!   down (`deploy.rs`), the per-status reconcile, start-up adoption and the watchdog
+//!   (`reconcile.rs`); it keeps the routing table (`routing.rs`) that invocations read;
+//! - `jobs/`: the transform-job controller and runner;
+//! - `launch.rs`: what both share: artifacts, placing instances on the backend, `/ping` waits;
+//! - `invoke/`: the relay through a pipeline (variant and instance choice, calls to containers
+//!   through `smemu_http1`'s client, the runtime's error texts, batch calls with retries);
+//! - `quota.rs`: the instance quota; `pipeline.rs`: a model's containers; `clock.rs`: times.
+//!
+//! Containers are placed by a [`smemu_backend::Backend`].
 
 pub mod clock;
 mod config;
@@ -19,15 +25,12 @@ mod pipeline;
 mod quota;
 mod routing;
 mod runtime;
-pub mod timers;
 
 pub use config::{BackendUnavailable, ControllerConfig};
 pub(crate) use endpoints::Endpoints;
 pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, VariantPlan};
 pub use error::RuntimeError;
-pub use invoke::{
-    CUSTOM_ATTRIBUTES, Invocation, InvokeError, Invoked, MAX_PAYLOAD, push_decimal, serve_from_lane_pool, write_message,
-};
+pub use invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, Invoked, MAX_PAYLOAD};
 pub(crate) use jobs::TransformJobs;
 pub use jobs::doc::{self, JobDoc};
 pub(crate) use launch::Launcher;

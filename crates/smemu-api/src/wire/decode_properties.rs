@@ -9,7 +9,7 @@ use smemu_types::sagemaker::{
 };
 use smemu_types::validate::Validate;
 
-use super::json_rpc::{Rejection, decode};
+use super::decode::{Rejection, decode};
 
 /// Decodes `body` as each of a few inputs with nested members and validates what decodes.
 fn decode_all(body: &[u8]) {

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use smemu_types::Validate;
 use smemu_types::sagemaker::Operation;
 
-use super::json_rpc::decode;
+use super::decode::decode;
 use crate::ops;
 use crate::{ApiError, AppState, RequestContext};
 

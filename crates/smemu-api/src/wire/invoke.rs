@@ -1,18 +1,20 @@
-//! The runtime's restJson1 protocol: `POST /endpoints/{EndpointName}/invocations`.
+//! The runtime's restJson1 protocol: `POST /endpoints/{EndpointName}/invocations`, answered by
+//! [`reply`] whether the transport's fast path (`plain.rs`) or hyper ([`handle`]) read the request.
 
 use std::future::Future;
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 
-use super::identity::{self, AuthError};
-use super::limits::{Limits, MinRate};
+use super::auth_error::AuthError;
+use super::identity;
 use super::sigv4::Received;
 use crate::AppState;
+use smemu_http1::{Buffered, MinRate, Reply};
 use smemu_runtime::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
 
 // Names built once, not parsed from text at each lookup: this runs for every invocation.
@@ -25,7 +27,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 
 /// Every request header [`reply`] reads.
-pub(super) const READ_HEADERS: [HeaderName; 7] =
+pub(super) static READ_HEADERS: [HeaderName; 7] =
     [AUTHORIZATION, CONTENT_TYPE, ACCEPT, CUSTOM_ATTRIBUTES_HEADER, TARGET_VARIANT, TARGET_CONTAINER, INFERENCE_ID];
 
 /// The `EndpointName` of an InvokeEndpoint path, percent-decoded; `None` for any other path.
@@ -37,10 +39,10 @@ pub(super) fn endpoint_of(path: &str) -> Option<String> {
     Some(percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned())
 }
 
-/// InvokeEndpoint as served by hyper (see `fast_path` for the connections that bypass it).
+/// InvokeEndpoint as served by hyper (see `plain.rs` for the requests the fast path serves).
 pub(super) async fn handle(
     state: &AppState,
-    limits: &Limits,
+    buffered: &Buffered,
     endpoint: String,
     request: Request<MinRate<Incoming>>,
 ) -> Response {
@@ -55,24 +57,15 @@ pub(super) async fn handle(
         .map_or(MAX_PAYLOAD, |n| usize::try_from(n).unwrap_or(usize::MAX));
     // A body left unread (a missing endpoint, too large, throttled) makes hyper close the
     // connection after the answer rather than read it.
-    reply(state, limits, endpoint, target, &parts.headers, length, || read_body(body)).await.into_response()
+    response(reply(state, buffered, endpoint, target, &parts.headers, length, || read_body(body)).await)
 }
 
-/// An InvokeEndpoint answer, before it is framed by hyper or by the fast path.
-pub(super) struct Reply {
-    pub status: StatusCode,
-    /// Every header but `Content-Length` and `Date`, which the framing adds.
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        let mut response = Response::new(axum::body::Body::from(self.body));
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers;
-        response
-    }
+/// An answer for hyper to frame (the fast path frames its own).
+fn response(reply: Reply) -> Response {
+    let mut response = Response::new(axum::body::Body::from(reply.body));
+    *response.status_mut() = reply.status;
+    *response.headers_mut() = reply.headers;
+    response
 }
 
 /// Answers one invocation of `endpoint` with `headers`, whose body of `length` bytes `body`
@@ -81,7 +74,7 @@ impl IntoResponse for Reply {
 /// `--max-buffered-bytes`: a refused body is never buffered (the framing drains or closes).
 pub(super) async fn reply<F, Fut>(
     state: &AppState,
-    limits: &Limits,
+    buffered: &Buffered,
     endpoint: String,
     target: &str,
     headers: &HeaderMap,
@@ -101,14 +94,14 @@ where
         if state.config.access_keys.is_none() {
             let scope = identity::scope_of(headers, target, &state.config).map_err(|err| render_auth_error(&err))?;
             let live = state.runtime.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
-            let _held = limits.buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
+            let _held = buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
             let body = body().await.map_err(|err| render_error(&err))?;
             let request = invocation(headers, body).map_err(|err| render_error(&err))?;
             return state.runtime.invoke(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err));
         }
         // --auth strict: the signature covers the body, so the caller is known only once the body
         // is read (within the buffer cap); nothing about endpoints is told to an unverified caller.
-        let _held = limits.buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
+        let _held = buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
         let body = body().await.map_err(|err| render_error(&err))?;
         let received = Received { method: "POST", target, headers, body: &body };
         let scope = identity::identify(&state.config, &received).map_err(|err| render_auth_error(&err))?;

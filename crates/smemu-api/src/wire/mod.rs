@@ -1,21 +1,21 @@
 //! HTTP: the only part of smemu-api that knows axum, hyper and http.
 //!
-//! One listener serves both protocols: `POST /` with `X-Amz-Target` is the control plane
-//! (awsJson1.1, through axum's router), `POST /endpoints/{name}/invocations` is the runtime
-//! (restJson1, straight to its handler: it is the path of every inference call). Plain
-//! invocations are served on the lanes by the fast path; hyper serves everything else.
+//! One listener serves both protocols, through the transport (`smemu_http1::serve`): `POST /`
+//! with `X-Amz-Target` is the control plane (awsJson1.1, through axum's router), `POST
+//! /endpoints/{name}/invocations` is the runtime (restJson1, straight to its handler: it is the
+//! path of every inference call). Plain invocations are served on the lanes by the transport's
+//! fast path, which calls `plain::Invocations`; hyper serves everything else through [`Api`].
+//! Both end in `invoke::reply`.
 
-mod connections;
+mod auth_error;
+mod decode;
 #[cfg(test)]
 mod decode_properties;
 mod dispatch;
-mod fast_path;
 mod identity;
-mod inline_wake;
 mod invoke;
 mod json_rpc;
-mod lanes;
-mod limits;
+mod plain;
 mod render;
 mod sigv4;
 
@@ -29,10 +29,10 @@ use axum::response::Response;
 use axum::routing::post;
 use http::{Method, Request};
 use hyper::body::Incoming;
+use smemu_http1::{Buffered, MinRate};
 
 use crate::AppState;
-pub use limits::WireConfig;
-use limits::{Limits, MinRate};
+pub use smemu_http1::WireConfig;
 
 /// The control plane's router; any other path or method gets an AWS-shaped error too.
 fn router(state: AppState) -> Router {
@@ -51,33 +51,33 @@ pub async fn serve(
     config: WireConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let api = Api { control: router(state.clone()), state, limits: Arc::new(Limits::new(config)) };
-    connections::serve(listener, api, shutdown).await
+    // Invocation bodies held by either path count against one cap.
+    let buffered = Arc::new(Buffered::new(config.max_buffered_bytes));
+    let plain = plain::Invocations::new(state.clone(), buffered.clone());
+    let api = Api { control: router(state.clone()), state, buffered };
+    smemu_http1::serve(listener, config, plain, api, shutdown).await
 }
 
-/// Every request on an API connection: InvokeEndpoint to its handler, the rest to the router.
+/// Every request hyper serves: InvokeEndpoint to its handler, the rest to the router. Bodies
+/// come held to the listener's minimum rate.
 #[derive(Clone)]
 struct Api {
     state: AppState,
     control: Router,
-    limits: Arc<Limits>,
+    buffered: Arc<Buffered>,
 }
 
-impl hyper::service::Service<Request<Incoming>> for Api {
+impl hyper::service::Service<Request<MinRate<Incoming>>> for Api {
     type Response = Response;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        // Every body on hyper's connections must keep up the minimum rate (the fast path checks
-        // its own).
-        let config = self.limits.config.clone();
-        let request = request.map(|body| MinRate::new(body, config));
+    fn call(&self, request: Request<MinRate<Incoming>>) -> Self::Future {
         if request.method() == Method::POST
             && let Some(endpoint) = invoke::endpoint_of(request.uri().path())
         {
-            let (state, limits) = (self.state.clone(), self.limits.clone());
-            return Box::pin(async move { Ok(invoke::handle(&state, &limits, endpoint, request).await) });
+            let (state, buffered) = (self.state.clone(), self.buffered.clone());
+            return Box::pin(async move { Ok(invoke::handle(&state, &buffered, endpoint, request).await) });
         }
         let mut control = self.control.clone();
         Box::pin(async move { tower::Service::call(&mut control, request).await })

@@ -18,7 +18,7 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, HOST};
 use smemu_types::auth::{AccessKeys, Credential, is_region_name};
 
-use super::identity::AuthError;
+use super::auth_error::AuthError;
 
 /// The only algorithm SigV4 has (SigV4a is not served).
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";

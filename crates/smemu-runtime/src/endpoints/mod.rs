@@ -72,7 +72,7 @@ impl Endpoints {
         tokio::spawn(async move {
             // On the timers' runtime (see `timers`), so that the API's workers park without one.
             let mut tick =
-                crate::timers::within(|| tokio::time::interval(this.inner.launcher.config().watchdog_interval));
+                smemu_http1::timers::within(|| tokio::time::interval(this.inner.launcher.config().watchdog_interval));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;

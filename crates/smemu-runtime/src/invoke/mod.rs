@@ -6,7 +6,6 @@
 
 pub mod batch;
 mod error;
-mod http1;
 pub mod relay;
 
 use std::time::Duration;
@@ -15,7 +14,6 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 pub use error::{InvokeError, LogLocation};
-pub use http1::{push_decimal, serve_from_lane_pool, write_message};
 use relay::{Hop, PipelineError, PipelineRequest, Relay};
 
 use crate::routing::LiveEndpoint;

@@ -1,6 +1,6 @@
 //! How smemu calls containers on their loopback ports: `/ping`, `/execution-parameters` and
 //! `/invocations`, one at a time or through a pipeline, over one pool of keep-alive connections
-//! ([`Http1Pool`]), bodies passed on as `Bytes` without copies.
+//! (the transport's client, [`Http1Pool`]), bodies passed on as `Bytes` without copies.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
 use super::CUSTOM_ATTRIBUTES;
-use super::http1::{Answer, Http1Pool, Request};
+use smemu_http1::{Answer, Http1Pool, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -44,6 +44,17 @@ pub struct PipelineRequest<'a> {
     pub max_intermediate: Option<usize>,
     /// How long the whole pipeline may take to answer.
     pub timeout: Duration,
+}
+
+/// What the last container of a pipeline answered (always a 2xx), with the headers the relay
+/// passes on.
+#[derive(Debug)]
+pub struct PipelineAnswer {
+    /// The last `Content-Type` a container gave, or the caller's.
+    pub content_type: Option<HeaderValue>,
+    /// [`CUSTOM_ATTRIBUTES`] of the last container's answer.
+    pub custom_attributes: Option<HeaderValue>,
+    pub body: Bytes,
 }
 
 /// Why a pipeline produced no answer; containers are named as in the hops.
@@ -100,21 +111,26 @@ impl Relay {
         headers.extend(req.accept.map(|value| ("accept", value)));
         headers.extend(req.custom_attributes.map(|value| (CUSTOM_ATTRIBUTES, value)));
         headers.extend(req.extra_headers.iter().map(|(name, value)| (*name, value)));
-        let request = Request { method: "POST", path: "/invocations", headers: &headers, body: req.body };
+        let request = Request {
+            method: "POST",
+            path: "/invocations",
+            headers: &headers,
+            keep: &[CUSTOM_ATTRIBUTES],
+            body: req.body,
+        };
         self.pool.send(req.addr, request).await.map_err(|err| RelayError::Unreachable(err.to_string()))
     }
 
     /// Serial mode (SageMaker's inference pipelines): the first hop gets the request, each 2xx
     /// answer becomes the next hop's request with its content type, the last answer comes back.
     /// See <https://docs.aws.amazon.com/sagemaker/latest/dg/inference-pipeline-real-time.html>.
-    pub async fn through(&self, hops: &[Hop<'_>], req: PipelineRequest<'_>) -> Result<Answer, PipelineError> {
+    pub async fn through(&self, hops: &[Hop<'_>], req: PipelineRequest<'_>) -> Result<PipelineAnswer, PipelineError> {
         let mut body = req.body;
         let mut content_type = req.content_type;
         let mut custom_attributes = None;
-        let mut status = StatusCode::OK;
         // One deadline for the whole call, as the real runtime answers within 60 s whatever the
         // pipeline's length; the error names the container it was waiting for.
-        let deadline = crate::timers::sleep(req.timeout);
+        let deadline = smemu_http1::timers::sleep(req.timeout);
         tokio::pin!(deadline);
         for (position, hop) in hops.iter().enumerate() {
             let next = hops.get(position + 1);
@@ -126,7 +142,7 @@ impl Relay {
                 custom_attributes: req.custom_attributes,
                 extra_headers: req.extra_headers,
             });
-            let reply = tokio::select! {
+            let mut reply = tokio::select! {
                 biased;
                 reply = exchange => reply,
                 () = &mut deadline => Err(RelayError::Timeout(req.timeout)),
@@ -152,25 +168,25 @@ impl Relay {
                     max,
                 });
             }
+            custom_attributes = reply.take(CUSTOM_ATTRIBUTES);
             body = reply.body;
             content_type = reply.content_type.or(content_type);
-            custom_attributes = reply.custom_attributes;
-            status = reply.status;
         }
-        Ok(Answer { status, content_type, custom_attributes, body })
+        Ok(PipelineAnswer { content_type, custom_attributes, body })
     }
 
     /// `GET /execution-parameters` (batch transform): the body of a 200 answer; `None` when the
     /// container has none to give (any other status: the endpoint is optional).
     pub async fn execution_parameters(&self, addr: SocketAddr, timeout: Duration) -> Result<Option<Bytes>, RelayError> {
-        let request = Request { method: "GET", path: "/execution-parameters", headers: &[], body: Bytes::new() };
+        let request =
+            Request { method: "GET", path: "/execution-parameters", headers: &[], keep: &[], body: Bytes::new() };
         let answer = self.exchange(addr, request, timeout).await?;
         Ok((answer.status == StatusCode::OK).then_some(answer.body))
     }
 
     /// `GET /ping`: whether the container answers 200 within `timeout`.
     pub async fn ping(&self, addr: SocketAddr, timeout: Duration) -> bool {
-        let request = Request { method: "GET", path: "/ping", headers: &[], body: Bytes::new() };
+        let request = Request { method: "GET", path: "/ping", headers: &[], keep: &[], body: Bytes::new() };
         matches!(self.exchange(addr, request, timeout).await, Ok(answer) if answer.status == StatusCode::OK)
     }
 }

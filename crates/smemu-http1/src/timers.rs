@@ -1,4 +1,5 @@
-//! A runtime of its own for smemu's long timers: the invocation deadline and the watchdog tick.
+//! A runtime of its own for smemu's long timers: the listener's idle and body deadlines, the
+//! invocation deadline and the watchdog tick (the last two are the runtime crate's).
 //!
 //! Why: while any tokio timer is pending, every idle worker of the runtime that owns it waits in
 //! `epoll_wait` with a timeout and reads the clock and the timer wheel each time it wakes. An

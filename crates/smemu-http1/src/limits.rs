@@ -1,6 +1,6 @@
-//! The API listener's limits: how long a connection may sit idle or take to send a head, how
-//! slowly a body may come, how long a graceful stop may wait, and how many invocation body bytes
-//! all connections together may hold.
+//! The listener's limits: how long a connection may sit idle or take to send a head, how slowly
+//! a body may come, how long a graceful stop may wait, and how many body bytes all connections
+//! together may hold (counted by the caller's handlers, which decide when to read a body).
 //!
 //! Why: without them an idle or half-sent connection is never closed (2,000 idle sockets stay,
 //! and with a low file-descriptor limit new clients time out), a stop waits forever for a client
@@ -15,7 +15,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use smemu_runtime::timers;
+use crate::timers;
 
 /// The listener's limits; [`WireConfig::default`] has the flags' defaults.
 #[derive(Debug, Clone)]
@@ -25,7 +25,8 @@ pub struct WireConfig {
     pub idle_timeout: Duration,
     /// After the stop signal, connections get this long to finish their request; then they close.
     pub shutdown_timeout: Duration,
-    /// Invocation body bytes all connections may hold at once; past it, `ThrottlingException`.
+    /// Body bytes all connections may hold at once: the cap of the [`Buffered`] the caller's
+    /// handlers share (smemu answers past it with `ThrottlingException`).
     pub max_buffered_bytes: u64,
     /// Bytes per second a body must keep up, after a grace period of [`WireConfig::idle_timeout`].
     pub min_body_rate: u64,
@@ -45,7 +46,7 @@ impl Default for WireConfig {
 impl WireConfig {
     /// When a body begun at `start` must have delivered `received + 1` bytes: the grace period
     /// plus the time the minimum rate allows for what has come so far.
-    pub(super) fn body_deadline(&self, start: Instant, received: u64) -> Instant {
+    pub(crate) fn body_deadline(&self, start: Instant, received: u64) -> Instant {
         let rate = self.min_body_rate.max(1);
         let earned =
             Duration::from_secs(received / rate) + Duration::from_nanos((received % rate) * 1_000_000_000 / rate);
@@ -53,22 +54,9 @@ impl WireConfig {
     }
 }
 
-/// What every connection of one listener shares: its limits and the bytes its bodies hold.
+/// The body bytes held across all connections, against [`WireConfig::max_buffered_bytes`].
 #[derive(Debug)]
-pub(super) struct Limits {
-    pub config: WireConfig,
-    pub buffered: Buffered,
-}
-
-impl Limits {
-    pub fn new(config: WireConfig) -> Self {
-        Limits { buffered: Buffered::new(config.max_buffered_bytes), config }
-    }
-}
-
-/// The invocation body bytes held across all connections, against [`WireConfig::max_buffered_bytes`].
-#[derive(Debug)]
-pub(super) struct Buffered {
+pub struct Buffered {
     max: u64,
     held: AtomicU64,
 }
@@ -96,7 +84,7 @@ impl Buffered {
 }
 
 /// Bytes counted in [`Buffered`] while this lives.
-pub(super) struct Reservation<'a> {
+pub struct Reservation<'a> {
     of: &'a Buffered,
     bytes: u64,
 }
@@ -107,8 +95,9 @@ impl Drop for Reservation<'_> {
     }
 }
 
-/// A request body (on hyper's connections) that fails once it falls below the minimum rate.
-pub(super) struct MinRate<B> {
+/// A request body (on the connections handed to hyper) that fails once it falls below the
+/// minimum rate: what the caller's service gets as every request's body.
+pub struct MinRate<B> {
     inner: B,
     config: WireConfig,
     start: Instant,
@@ -120,12 +109,12 @@ pub(super) struct MinRate<B> {
 /// A body that came more slowly than [`WireConfig::min_body_rate`].
 #[derive(Debug, thiserror::Error)]
 #[error("the request body came more slowly than {rate} bytes per second")]
-pub(super) struct TooSlow {
+struct TooSlow {
     rate: u64,
 }
 
 impl<B> MinRate<B> {
-    pub fn new(inner: B, config: WireConfig) -> Self {
+    pub(crate) fn new(inner: B, config: WireConfig) -> Self {
         MinRate { inner, config, start: Instant::now(), received: 0, timer: None }
     }
 }

@@ -1,7 +1,8 @@
-//! The lanes: one thread per core, each with a current-thread runtime, that serve the API's
-//! connections while they carry plain InvokeEndpoint requests (`fast_path`). A connection stays
-//! on one lane for its life, with the pool of container connections of that lane; what the fast
-//! path hands over to hyper goes back to the main runtime with the rest of smemu.
+//! The lanes: one thread per core, each with a current-thread runtime, that serve the listener's
+//! connections while they carry plain requests (`fast_path`; for smemu, InvokeEndpoint). A
+//! connection stays on one lane for its life, with the pool of container connections of that lane
+//! (`client`); what the fast path hands over to hyper goes back to the main runtime with the rest
+//! of smemu.
 //!
 //! Why not the main (work-stealing) runtime: in `make bench` on a 2-core machine (interleaved
 //! rounds), the same build served about 12 % more invocations per second at concurrency 1 on a
@@ -15,9 +16,9 @@ use std::thread::JoinHandle;
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::oneshot;
 
-use smemu_runtime::serve_from_lane_pool;
+use crate::client::serve_from_lane_pool;
 
-pub(super) struct Lanes {
+pub(crate) struct Lanes {
     lanes: Vec<Lane>,
     next: AtomicUsize,
 }
@@ -35,7 +36,7 @@ impl Lanes {
         let count = std::thread::available_parallelism().map_or(1, usize::from);
         let lanes: Vec<Lane> = (0..count).map_while(|index| start_lane(index).ok()).collect();
         if lanes.len() < count {
-            tracing::warn!(started = lanes.len(), wanted = count, "cannot start every InvokeEndpoint lane");
+            tracing::warn!(started = lanes.len(), wanted = count, "cannot start every lane");
         }
         Lanes { lanes, next: AtomicUsize::new(0) }
     }

@@ -6,8 +6,8 @@
 //! tokio treats a task woken during its own poll as a yield: it re-queues it and wakes another
 //! worker, which finds nothing to do and parks again. On InvokeEndpoint that was one futex wake,
 //! one futex wait and two context switches per request (perf's futex tracepoint in `make bench`).
-//! Since the fast path (`fast_path.rs`) this concerns only the connections hyper serves: the
-//! control plane, and invocations that are not plain.
+//! Since the fast path (`fast_path.rs`) this concerns only the connections hyper serves
+//! (`hand_off.rs`): for smemu, the control plane, and invocations that are not plain.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +24,7 @@ const IDLE: u8 = 0;
 const POLLING: u8 = 1;
 const WOKEN_WHILE_POLLING: u8 = 2;
 
-pub(super) struct InlineWake<F> {
+pub(crate) struct InlineWake<F> {
     inner: Pin<Box<F>>,
     shared: Arc<Shared>,
     waker: Waker,
@@ -64,14 +64,14 @@ impl Wake for Shared {
 }
 
 impl<F: Future> InlineWake<F> {
-    pub(super) fn new(inner: F) -> Self {
+    pub(crate) fn new(inner: F) -> Self {
         let shared = Arc::new(Shared { state: AtomicU8::new(IDLE), task: Mutex::new(None) });
         let waker = Waker::from(shared.clone());
         InlineWake { inner: Box::pin(inner), shared, waker }
     }
 
     /// The inner future, to call its own methods (a graceful shutdown, say).
-    pub(super) fn inner(&mut self) -> Pin<&mut F> {
+    pub(crate) fn inner(&mut self) -> Pin<&mut F> {
         self.inner.as_mut()
     }
 }

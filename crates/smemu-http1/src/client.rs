@@ -1,14 +1,14 @@
-//! The HTTP/1.1 client smemu uses to reach containers on their loopback ports: keep-alive
-//! connections pooled per address, and each exchange run wholly in the caller's task.
+//! The HTTP/1.1 client smemu uses to reach containers (the transport's second entry point,
+//! "send to a container"): keep-alive connections pooled per address, and each exchange run
+//! wholly in the caller's task.
 //!
 //! Why not hyper's pooled client: there a request runs in the caller's task and its connection
 //! in another, so every exchange hands off twice between tasks (and often threads), and an
 //! invocation of a 2-container pipeline is 2 exchanges. In `make bench` on a 2-core machine
 //! (interleaved rounds), this client raised InvokeEndpoint's throughput from about 70 % to about
 //! 80 % of calling the containers directly. Containers are HTTP/1.1 servers that smemu only asks
-//! for `/ping`, `/execution-parameters` and `/invocations`, so the client needs little: requests
-//! with a known length, and answers framed by `Content-Length`, chunked encoding or the end of
-//! the connection.
+//! for a few paths, so the client needs little: requests with a known length, and answers framed
+//! by `Content-Length`, chunked encoding or the end of the connection.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::CUSTOM_ATTRIBUTES;
+use crate::framing::{RESERVE_STEP, push_decimal, write_message};
 
 /// SageMaker gives a container 250 ms to accept a connection; a little more on a busy laptop.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,11 +38,6 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// The most idle connections kept per container.
 const MAX_IDLE_PER_ADDR: usize = 64;
-/// Bodies up to this size are copied behind the head and sent with one `send`; larger ones go
-/// out with the head in one `writev`, which costs more in the kernel than a copy this size.
-const COPY_BODY_UP_TO: usize = 16 * 1024;
-/// How much of a body is reserved at once, whatever its `Content-Length` claims.
-const RESERVE_STEP: usize = 1024 * 1024;
 
 /// One request to a container.
 pub struct Request<'a> {
@@ -50,17 +45,29 @@ pub struct Request<'a> {
     pub path: &'static str,
     /// Name and value of each header besides `Host` and `Content-Length`.
     pub headers: &'a [(&'a str, &'a HeaderValue)],
+    /// The answer's headers to keep besides `Content-Type`, by lower-case name: the rest are
+    /// read past.
+    pub keep: &'static [&'static str],
     pub body: Bytes,
 }
 
-/// What a container answered, with the headers the relay passes on (`Content-Type` and
-/// [`CUSTOM_ATTRIBUTES`]).
+/// What a container answered: its status, `Content-Type`, the headers the request asked to keep
+/// ([`Request::keep`]), and its body.
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
     pub content_type: Option<HeaderValue>,
-    pub custom_attributes: Option<HeaderValue>,
+    /// Empty (no allocation) unless a kept header came.
+    pub kept: Vec<(&'static str, HeaderValue)>,
     pub body: Bytes,
+}
+
+impl Answer {
+    /// The kept header named `name` (the last, if it came more than once), taken out of the answer.
+    pub fn take(&mut self, name: &str) -> Option<HeaderValue> {
+        let index = self.kept.iter().rposition(|(kept, _)| *kept == name)?;
+        Some(self.kept.swap_remove(index).1)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,10 +102,10 @@ thread_local! {
     static LANE_POOL: OnceCell<Http1Pool> = const { OnceCell::new() };
 }
 
-/// Makes the calling thread, a lane's (`wire::lanes`), keep container connections of its own:
+/// Makes the calling thread, a lane's (`lanes`), keep container connections of its own:
 /// a connection is registered with the runtime that opened it, and only a task of that runtime
 /// should wait on it, or each wait would cross threads.
-pub fn serve_from_lane_pool() {
+pub(crate) fn serve_from_lane_pool() {
     LANE_POOL.with(|pool| {
         let _ = pool.set(Http1Pool::default());
     });
@@ -126,7 +133,7 @@ impl Http1Pool {
             }
         };
         write_message(&mut stream, |head| write_head(head, addr, &request), &request.body).await?;
-        let (answer, reusable) = read_answer(&mut stream).await?;
+        let (answer, reusable) = read_answer(&mut stream, request.keep).await?;
         if reusable {
             self.local(|pool| pool.checkin(addr, stream));
         }
@@ -212,35 +219,6 @@ fn write_head(head: &mut BytesMut, addr: SocketAddr, request: &Request<'_>) {
     head.extend_from_slice(b"\r\n");
 }
 
-/// Writes a message, its head by `head` and then `body`: copied together and sent with one
-/// `send` up to [`COPY_BODY_UP_TO`], or in one `writev` without a copy.
-pub async fn write_message(stream: &mut TcpStream, head: impl FnOnce(&mut BytesMut), body: &Bytes) -> io::Result<()> {
-    let small = body.len() <= COPY_BODY_UP_TO;
-    let mut message = BytesMut::with_capacity(256 + if small { body.len() } else { 0 });
-    head(&mut message);
-    if small {
-        message.extend_from_slice(body);
-        stream.write_all(&message).await
-    } else {
-        stream.write_all_buf(&mut message.chain(body.clone())).await
-    }
-}
-
-/// Appends `n` in decimal, without the allocation of `to_string`.
-pub fn push_decimal(buf: &mut BytesMut, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[start..]);
-}
-
 /// How an answer's body ends.
 enum Framing {
     Length(usize),
@@ -252,16 +230,16 @@ enum Framing {
 struct Head {
     status: StatusCode,
     content_type: Option<HeaderValue>,
-    custom_attributes: Option<HeaderValue>,
+    kept: Vec<(&'static str, HeaderValue)>,
     framing: Framing,
     keep_alive: bool,
 }
 
 /// Reads one answer (skipping `1xx` interim ones); also whether the connection can be reused.
-async fn read_answer(stream: &mut TcpStream) -> Result<(Answer, bool), ClientError> {
+async fn read_answer(stream: &mut TcpStream, keep: &'static [&'static str]) -> Result<(Answer, bool), ClientError> {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let head = loop {
-        let head = read_head(stream, &mut buf).await?;
+        let head = read_head(stream, &mut buf, keep).await?;
         if !head.status.is_informational() {
             break head;
         }
@@ -275,12 +253,7 @@ async fn read_answer(stream: &mut TcpStream) -> Result<(Answer, bool), ClientErr
     };
     // Bytes beyond the answer mean the container misframed it; do not reuse that connection.
     let reusable = reusable && buf.is_empty();
-    let answer = Answer {
-        status: head.status,
-        content_type: head.content_type,
-        custom_attributes: head.custom_attributes,
-        body,
-    };
+    let answer = Answer { status: head.status, content_type: head.content_type, kept: head.kept, body };
     Ok((answer, reusable))
 }
 
@@ -294,10 +267,14 @@ async fn fill(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), ClientEr
     }
 }
 
-async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Head, ClientError> {
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    keep: &'static [&'static str],
+) -> Result<Head, ClientError> {
     loop {
         if !buf.is_empty()
-            && let Some((head, length)) = parse_head(buf)?
+            && let Some((head, length)) = parse_head(buf, keep)?
         {
             buf.advance(length);
             return Ok(head);
@@ -310,7 +287,7 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Head, C
 }
 
 /// The head at the start of `buf` and its length, or `None` while it is incomplete.
-fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ClientError> {
+fn parse_head(buf: &[u8], keep: &'static [&'static str]) -> Result<Option<(Head, usize)>, ClientError> {
     // Uninitialised: httparse writes what it finds, and zeroing 100 headers for every answer
     // costs more than parsing the few a container sends.
     let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -326,7 +303,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ClientError> {
         .ok_or_else(|| ClientError::Malformed("no valid status code".into()))?;
     let http11 = response.version == Some(1);
     let (mut content_length, mut chunked, mut close, mut keep_alive) = (None, false, !http11, false);
-    let (mut content_type, mut attributes) = (None, None);
+    let (mut content_type, mut kept) = (None, Vec::new());
     for header in response.headers.iter() {
         let value = || HeaderValue::from_bytes(header.value).ok();
         if header.name.eq_ignore_ascii_case("content-length") {
@@ -352,8 +329,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ClientError> {
             }
         } else if header.name.eq_ignore_ascii_case("content-type") {
             content_type = value();
-        } else if header.name.eq_ignore_ascii_case(CUSTOM_ATTRIBUTES) {
-            attributes = value();
+        } else if let Some(name) = keep.iter().find(|name| header.name.eq_ignore_ascii_case(name))
+            && let Some(value) = value()
+        {
+            kept.push((*name, value));
         }
     }
     // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3).
@@ -363,11 +342,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ClientError> {
         (false, None) => Framing::UntilClose,
     };
     let keep_alive = if http11 { !close } else { keep_alive && !close };
-    Ok(Some((Head { status, content_type, custom_attributes: attributes, framing, keep_alive }, length)))
+    Ok(Some((Head { status, content_type, kept, framing, keep_alive }, length)))
 }
 
 /// The next `length` bytes, from `buf` and then from `stream`.
-pub async fn read_exact(stream: &mut TcpStream, buf: &mut BytesMut, length: usize) -> Result<Bytes, ClientError> {
+async fn read_exact(stream: &mut TcpStream, buf: &mut BytesMut, length: usize) -> Result<Bytes, ClientError> {
     while buf.len() < length {
         let missing = length - buf.len();
         if buf.capacity() == buf.len() {
@@ -429,21 +408,27 @@ async fn read_chunked(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Byte
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     #[test]
     fn the_request_head_names_host_length_and_headers() {
         let json = HeaderValue::from_static("application/json");
         let headers = [("content-type", &json)];
-        let request =
-            Request { method: "POST", path: "/invocations", headers: &headers, body: Bytes::from(vec![b'x'; 1200]) };
+        let request = Request {
+            method: "POST",
+            path: "/invocations",
+            headers: &headers,
+            keep: &[],
+            body: Bytes::from(vec![b'x'; 1200]),
+        };
         let mut head = BytesMut::new();
         write_head(&mut head, "127.0.0.1:8080".parse().unwrap(), &request);
         assert_eq!(
             &head[..],
             b"POST /invocations HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-length: 1200\r\ncontent-type: application/json\r\n\r\n"
         );
-        let ping = Request { method: "GET", path: "/ping", headers: &[], body: Bytes::new() };
+        let ping = Request { method: "GET", path: "/ping", headers: &[], keep: &[], body: Bytes::new() };
         let mut head = BytesMut::new();
         write_head(&mut head, "[::1]:9".parse().unwrap(), &ping);
         assert_eq!(&head[..], b"GET /ping HTTP/1.1\r\nhost: [::1]:9\r\ncontent-length: 0\r\n\r\n");
@@ -498,7 +483,13 @@ mod tests {
     }
 
     fn post(body: &'static str) -> Request<'static> {
-        Request { method: "POST", path: "/invocations", headers: &[], body: Bytes::from_static(body.as_bytes()) }
+        Request {
+            method: "POST",
+            path: "/invocations",
+            headers: &[],
+            keep: &[],
+            body: Bytes::from_static(body.as_bytes()),
+        }
     }
 
     async fn send(pool: &Http1Pool, addr: SocketAddr, request: Request<'_>) -> Result<Answer, ClientError> {
@@ -509,7 +500,7 @@ mod tests {
     async fn a_length_framed_answer_keeps_its_headers_and_the_connection_is_reused() {
         let (addr, server) = scripted(
             vec![
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nX-Amzn-SageMaker-Custom-Attributes: a=1\r\nContent-Length: 3\r\n\r\n1,2",
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nX-Kept: a=1\r\nX-Other: b\r\nContent-Length: 3\r\n\r\n1,2",
                 b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n",
             ],
             2,
@@ -518,11 +509,13 @@ mod tests {
         let pool = Http1Pool::default();
         let ct = HeaderValue::from_static("text/csv");
         let headers = [("content-type", &ct)];
-        let first = send(&pool, addr, Request { headers: &headers, ..post("a,b") }).await.unwrap();
+        let mut first =
+            send(&pool, addr, Request { headers: &headers, keep: &["x-kept"], ..post("a,b") }).await.unwrap();
         assert_eq!(first.status, StatusCode::OK);
         assert_eq!(first.body, "1,2");
-        assert_eq!(first.content_type.unwrap(), "text/csv");
-        assert_eq!(first.custom_attributes.unwrap(), "a=1");
+        assert_eq!(first.content_type.as_ref().unwrap(), "text/csv");
+        assert_eq!(first.take("x-kept").unwrap(), "a=1");
+        assert!(first.kept.is_empty(), "only the headers asked for are kept: {:?}", first.kept);
         let second = send(&pool, addr, post("")).await.unwrap();
         assert_eq!(second.status, StatusCode::CREATED);
         assert!(second.body.is_empty());
