@@ -6,7 +6,7 @@ use std::time::Duration;
 use smemu_backend::{Backend, OwnerKind, PlacedInstance};
 
 use super::Endpoints;
-use super::launch::{LaunchSpec, loopback};
+use super::launch::LaunchSpec;
 use super::live::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 use super::plan::{ContainerPlan, DeployedImageDoc, Fleet, VariantPlan};
 use crate::clock::now_ms;
@@ -109,11 +109,7 @@ pub(super) fn live_variant(plan: &VariantPlan, instances: Vec<Arc<LiveInstance>>
 fn live_instance(plan: &VariantPlan, placed: &PlacedInstance) -> LiveInstance {
     LiveInstance::new(
         placed.instance_id.clone(),
-        plan.containers
-            .iter()
-            .zip(&placed.containers)
-            .map(|(c, p)| (c.hostname.clone(), loopback(p.host_port)))
-            .collect(),
+        plan.containers.iter().zip(&placed.containers).map(|(c, p)| (c.hostname.clone(), p.address)).collect(),
     )
 }
 

@@ -21,7 +21,7 @@ use super::params::{self, ExecutionParameters};
 use super::segments::{self, Segments};
 use super::{JobKey, TransformJobs, update};
 use crate::clock::now_ms;
-use crate::control::launch::{LOG_TAIL, LaunchSpec, loopback};
+use crate::control::launch::{LOG_TAIL, LaunchSpec};
 use crate::failure::JobFailure;
 use crate::invoke::batch::{BatchCallError, BatchTransport};
 use crate::invoke::relay::{Hop, PipelineError};
@@ -179,7 +179,7 @@ struct Instance {
 
 impl Instance {
     fn hops(&self) -> Vec<Hop<'_>> {
-        self.placed.containers.iter().zip(&self.who).map(|(c, who)| Hop { who, addr: loopback(c.host_port) }).collect()
+        self.placed.containers.iter().zip(&self.who).map(|(c, who)| Hop { who, addr: c.address }).collect()
     }
 
     fn container_id(&self, who: &str) -> &str {
@@ -319,7 +319,7 @@ impl Work<'_> {
     async fn execution_parameters(&self, instance: &PlacedInstance) -> Result<Option<ExecutionParameters>, JobFailure> {
         let Some(first) = instance.containers.first() else { return Ok(None) };
         let relay = self.jobs.launcher().relay();
-        match relay.execution_parameters(loopback(first.host_port), EXECUTION_PARAMETERS_TIMEOUT).await {
+        match relay.execution_parameters(first.address, EXECUTION_PARAMETERS_TIMEOUT).await {
             Ok(Some(body)) => ExecutionParameters::parse(&body).map(Some).map_err(JobFailure::Client),
             Ok(None) => Ok(None),
             Err(err) => {
