@@ -4,11 +4,14 @@
 //! container answers at. It does no health checks, no proxying and keeps no state (smemu-runtime's
 //! controllers do that) and exports no engine layout (ports, namespaces: its own business), so
 //! that another backend (Kubernetes: one Pod per instance, with its own IP) stays small.
-//! [`DockerBackend`] is the Docker implementation on bollard.
+//! [`DockerBackend`] is the Docker implementation on bollard; with the `fake` feature,
+//! [`fake::FakeBackend`] runs "containers" as HTTP servers in this process, for tests.
 
 mod backend;
 mod docker;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod labels;
 mod layout;
 
