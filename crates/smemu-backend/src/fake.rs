@@ -3,19 +3,24 @@
 //!
 //! Each "container" is a small HTTP/1.1 server in this process on `127.0.0.1:0` that answers
 //! `GET /ping`, `GET /execution-parameters` and `POST /invocations` as the [`Behaviour`] scripted
-//! for its image says. An image nobody scripted is absent (`ImageNotFound`), as an image the
-//! local engine does not have. Instances are kept with the labels a Docker backend writes
+//! for its image says, now: scripting an image again changes its running containers too (a model
+//! whose health changes), which lets a test hold a deployment at a known point. An image nobody
+//! scripted is absent (`ImageNotFound`), as an image the local engine does not have. Instances are kept with the labels a Docker backend writes
 //! (owner, kind, resource, variant, instance id, generation, containers in order), so that
 //! [`Backend::list`] answers what the engine would, and a new controller on the same
 //! `FakeBackend` (clones share it) adopts what an earlier one placed, as after a restart.
 //! [`FakeBackend::crash`] stops an instance's containers so that the watchdog sees them exited.
+//!
+//! The servers run on a runtime of the fake's own (one thread), not on the caller's: like an
+//! engine's containers they outlive the smemu that placed them, so a test can drop that smemu's
+//! runtime (a restart) and start another. They stop when the last clone of the backend drops.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,6 +31,8 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::BackendError;
@@ -136,20 +143,27 @@ impl Behaviour {
 }
 
 /// The in-memory backend; cheap to clone, clones share the same containers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FakeBackend {
     state: Arc<Mutex<State>>,
+    /// The fake's own runtime, where the containers' servers run.
+    engine: Handle,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
-    scripts: HashMap<String, Behaviour>,
+    /// Dropped with the last clone of the backend: the engine's thread then ends, and every
+    /// server with it.
+    _stop: oneshot::Sender<()>,
+    scripts: HashMap<String, Script>,
     /// By (owner, instance id), as the labels select them.
     instances: BTreeMap<(String, String), FakeInstance>,
     /// Container ids are `fake-<n>`.
     next_container: u64,
     /// Instances placed so far, removed or not.
     placed: usize,
+    /// `POST /invocations` received, by instance id; kept after the instance is removed.
+    invocations: BTreeMap<String, Arc<AtomicUsize>>,
 }
 
 #[derive(Debug)]
@@ -167,13 +181,12 @@ struct FakeContainer {
     name_in_pipeline: String,
     address: SocketAddr,
     model_dir: Option<std::path::PathBuf>,
-    logs: Vec<String>,
+    /// Its image's script (its logs, for `logs_tail`).
+    script: Script,
     /// `None` while it runs.
     exit_code: Option<i64>,
     /// The server's task: aborting it closes the listener and every connection.
     server: AbortHandle,
-    /// `POST /invocations` requests it answered.
-    invocations: Arc<AtomicUsize>,
 }
 
 impl FakeContainer {
@@ -184,14 +197,36 @@ impl FakeContainer {
 }
 
 impl FakeBackend {
-    pub fn new() -> Self {
-        FakeBackend::default()
+    /// A backend with no image and no instance, its engine started on a thread of its own.
+    pub fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let engine = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new().name("smemu-fake-engine".into()).spawn(move || {
+            // Returns when the sender drops; dropping the runtime then ends every server.
+            let _ = runtime.block_on(stopped);
+        })?;
+        let state = State {
+            _stop: stop,
+            scripts: HashMap::new(),
+            instances: BTreeMap::new(),
+            next_container: 0,
+            placed: 0,
+            invocations: BTreeMap::new(),
+        };
+        Ok(FakeBackend { state: Arc::new(Mutex::new(state)), engine })
     }
 
-    /// How containers of `image` behave from now on (containers placed before keep their
-    /// script). Until an image is scripted it is absent: placing it fails with `ImageNotFound`.
+    /// How containers of `image` behave from now on, those running included. Until an image is
+    /// scripted it is absent: placing it fails with `ImageNotFound`.
     pub fn script(&self, image: &str, behaviour: Behaviour) {
-        self.state().scripts.insert(image.to_owned(), behaviour);
+        let mut state = self.state();
+        match state.scripts.get(image) {
+            Some(script) => *script.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = behaviour,
+            None => {
+                state.scripts.insert(image.to_owned(), Arc::new(RwLock::new(behaviour)));
+            }
+        }
     }
 
     /// Every container of the instance stops, as if killed ([`CRASH_EXIT_CODE`]): its server
@@ -209,16 +244,10 @@ impl FakeBackend {
         found
     }
 
-    /// How many `POST /invocations` the containers of an instance answered (0 for an unknown or
-    /// removed instance).
-    pub fn invocations(&self, instance_id: &str) -> usize {
-        self.state()
-            .instances
-            .iter()
-            .filter(|((_, id), _)| id == instance_id)
-            .flat_map(|(_, instance)| &instance.containers)
-            .map(|c| c.invocations.load(Ordering::Relaxed))
-            .sum()
+    /// How many `POST /invocations` the containers of each instance received (answered or not
+    /// yet), by instance id; instances removed since are still counted.
+    pub fn invocations(&self) -> BTreeMap<String, usize> {
+        self.state().invocations.iter().map(|(id, count)| (id.clone(), count.load(Ordering::Relaxed))).collect()
     }
 
     /// How many instances [`Backend::place`] has placed, including those removed since.
@@ -264,38 +293,41 @@ impl Backend for FakeBackend {
         let mut image_ids = Vec::with_capacity(spec.containers.len());
         for container in &spec.containers {
             image_ids.push(self.image_id(&container.image).await?);
-            scripts.push(self.state().scripts.get(&container.image).cloned().unwrap_or_else(Behaviour::echo));
+            let script = self.state().scripts.get(&container.image).cloned();
+            scripts.push(script.ok_or_else(|| BackendError::ImageNotFound { image: container.image.clone() })?);
         }
-        if let Some((index, code, behaviour)) =
-            scripts.iter().enumerate().find_map(|(i, b)| b.exits_at_start.map(|code| (i, code, b)))
-        {
-            return Err(BackendError::Exited {
-                index,
-                name_in_pipeline: spec.containers[index].name_in_pipeline.clone(),
-                code,
-                log_tail: tail(&behaviour.logs, 5).trim().to_owned(),
-            });
+        for (index, script) in scripts.iter().enumerate() {
+            let behaviour = now(script);
+            if let Some(code) = behaviour.exits_at_start {
+                return Err(BackendError::Exited {
+                    index,
+                    name_in_pipeline: spec.containers[index].name_in_pipeline.clone(),
+                    code,
+                    log_tail: tail(&behaviour.logs, 5).trim().to_owned(),
+                });
+            }
         }
+        let invocations = self.state().invocations.entry(spec.instance_id.clone()).or_default().clone();
         let mut containers = Vec::with_capacity(spec.containers.len());
-        for (container, behaviour) in spec.containers.iter().zip(scripts) {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .await
-                .map_err(|source| BackendError::Io { what: "binding a fake container's port".into(), source })?;
-            let address = listener
-                .local_addr()
-                .map_err(|source| BackendError::Io { what: "a fake container's port".into(), source })?;
-            let invocations = Arc::new(AtomicUsize::new(0));
-            let logs = behaviour.logs.clone();
-            let server = tokio::spawn(serve(listener, Arc::new(behaviour), invocations.clone())).abort_handle();
+        for (container, script) in spec.containers.iter().zip(scripts) {
+            let io = |what: &str| {
+                let what = what.to_owned();
+                move |source| BackendError::Io { what, source }
+            };
+            // Bound here, so that the address is known at once; served on the engine's runtime.
+            let listener =
+                std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("binding a fake container's port"))?;
+            listener.set_nonblocking(true).map_err(io("a fake container's port"))?;
+            let address = listener.local_addr().map_err(io("a fake container's port"))?;
+            let server = self.engine.spawn(serve(listener, script.clone(), invocations.clone())).abort_handle();
             containers.push(FakeContainer {
                 id: String::new(),
                 name_in_pipeline: container.name_in_pipeline.clone(),
                 address,
                 model_dir: container.model_dir.clone(),
-                logs,
+                script,
                 exit_code: None,
                 server,
-                invocations,
             });
         }
         let mut state = self.state();
@@ -342,7 +374,7 @@ impl Backend for FakeBackend {
     }
 
     async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, BackendError> {
-        self.find(container_id, |c| tail(&c.logs, lines))
+        self.find(container_id, |c| tail(&now(&c.script).logs, lines))
     }
 
     async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError> {
@@ -383,6 +415,14 @@ impl Backend for FakeBackend {
     }
 }
 
+/// An image's behaviour, shared by its containers and changed by [`FakeBackend::script`].
+type Script = Arc<RwLock<Behaviour>>;
+
+/// What the script says now.
+fn now(script: &Script) -> Behaviour {
+    script.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+}
+
 /// The last `lines` of `logs`, one per line, as an engine returns a log tail.
 fn tail(logs: &[String], lines: usize) -> String {
     logs[logs.len().saturating_sub(lines)..].iter().map(|line| format!("{line}\n")).collect()
@@ -390,15 +430,16 @@ fn tail(logs: &[String], lines: usize) -> String {
 
 /// Serves one container until its task is aborted; connections live in a set the task owns, so
 /// that aborting it closes them too.
-async fn serve(listener: TcpListener, behaviour: Arc<Behaviour>, invocations: Arc<AtomicUsize>) {
+async fn serve(listener: std::net::TcpListener, script: Script, invocations: Arc<AtomicUsize>) {
+    let Ok(listener) = TcpListener::from_std(listener) else { return };
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let (behaviour, invocations) = (behaviour.clone(), invocations.clone());
+                let (script, invocations) = (script.clone(), invocations.clone());
                 let service = hyper::service::service_fn(move |request| {
-                    answer(behaviour.clone(), invocations.clone(), request)
+                    answer(now(&script), invocations.clone(), request)
                 });
                 connections.spawn(async move {
                     // A client that goes away mid-request is no failure of the fake.
@@ -414,7 +455,7 @@ async fn serve(listener: TcpListener, behaviour: Arc<Behaviour>, invocations: Ar
 }
 
 async fn answer(
-    behaviour: Arc<Behaviour>,
+    behaviour: Behaviour,
     invocations: Arc<AtomicUsize>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -442,9 +483,9 @@ async fn answer(
         (&Method::POST, "/invocations") => {
             let content_type = request.headers().get(CONTENT_TYPE).cloned();
             let attributes = request.headers().get(CUSTOM_ATTRIBUTES).cloned();
+            invocations.fetch_add(1, Ordering::Relaxed);
             let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             tokio::time::sleep(behaviour.answer_delay).await;
-            invocations.fetch_add(1, Ordering::Relaxed);
             Ok(match &behaviour.answer {
                 Answer::Echo => {
                     let mut response = respond(StatusCode::OK, body);
@@ -514,7 +555,7 @@ mod tests {
 
     #[tokio::test]
     async fn scripted_containers_answer_as_their_image_says() {
-        let fake = FakeBackend::new();
+        let fake = FakeBackend::start().unwrap();
         fake.script("echo", Behaviour::echo());
         fake.script("teapot", Behaviour::fixed(418, "short and stout").ping_fails(503));
         let placed = fake.place(&spec("i-1", &["echo", "teapot"])).await.unwrap();
@@ -524,13 +565,16 @@ mod tests {
         let post = "POST /invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/csv\r\nContent-Length: 3\r\n\r\na,b";
         assert_eq!(http(echo, post).await.unwrap(), (200, "a,b".to_owned()));
         assert_eq!(http(teapot, post).await.unwrap(), (418, "short and stout".to_owned()));
-        assert_eq!(fake.invocations("i-1"), 2);
+        assert_eq!(fake.invocations()["i-1"], 2);
+        // Scripting an image again changes its running containers.
+        fake.script("teapot", Behaviour::echo());
+        assert_eq!(http(teapot, PING).await.unwrap().0, 200);
         assert_eq!(fake.image_id("echo").await.unwrap(), fake.image_id("echo").await.unwrap());
     }
 
     #[tokio::test]
     async fn an_unscripted_image_is_missing_and_nothing_is_placed() {
-        let fake = FakeBackend::new();
+        let fake = FakeBackend::start().unwrap();
         fake.script("echo", Behaviour::echo());
         let err = fake.place(&spec("i-1", &["echo", "nowhere:1"])).await.unwrap_err();
         assert!(matches!(&err, BackendError::ImageNotFound { image } if image == "nowhere:1"), "{err:?}");
@@ -539,7 +583,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_container_that_exits_at_start_is_reported_with_its_logs() {
-        let fake = FakeBackend::new();
+        let fake = FakeBackend::start().unwrap();
         fake.script("echo", Behaviour::echo());
         fake.script("dies", Behaviour::echo().exits_at_start(3).logs(["loading", "out of luck"]));
         match fake.place(&spec("i-1", &["echo", "dies"])).await {
@@ -554,7 +598,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_reports_the_labels_and_a_crash_stops_the_containers() {
-        let fake = FakeBackend::new();
+        let fake = FakeBackend::start().unwrap();
         fake.script("echo", Behaviour::echo().logs(["one", "two", "three"]));
         let placed = fake.place(&spec("i-1", &["echo", "echo"])).await.unwrap();
         let mut other = spec("i-2", &["echo"]);
