@@ -5,6 +5,7 @@
 //! from the engine (labels), so a restarted smemu finds its containers again.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -41,6 +42,9 @@ pub struct ContainerSpec {
     /// Its hostname in the pipeline (`ContainerHostname`, `container-N` or `primary`).
     pub name_in_pipeline: String,
     pub image: String,
+    /// The model's environment. The backend adds what depends on where the container runs:
+    /// `SAGEMAKER_BIND_TO_PORT` (the port it must listen on), `SAGEMAKER_SAFE_PORT_RANGE` and
+    /// `HOSTNAME`; the controller never needs to know those.
     pub environment: BTreeMap<String, String>,
     /// Mounted read-only at `/opt/ml/model`.
     pub model_dir: Option<PathBuf>,
@@ -78,8 +82,9 @@ pub struct InstanceSpec {
 pub struct PlacedContainer {
     pub name_in_pipeline: String,
     pub container_id: String,
-    /// Published on 127.0.0.1 only.
-    pub host_port: u16,
+    /// Where smemu reaches the container's HTTP server (`/ping`, `/invocations`): a port Docker
+    /// publishes on 127.0.0.1, a Pod's own IP on Kubernetes, an in-process server in the fake.
+    pub address: SocketAddr,
     /// The image the container runs: its repo digest when it has one, else its id (`sha256:...`).
     pub image_id: String,
 }
@@ -98,8 +103,8 @@ pub struct ObservedContainer {
     pub name_in_pipeline: String,
     pub index: usize,
     pub running: bool,
-    /// Where the container listens on 127.0.0.1, when it runs.
-    pub host_port: Option<u16>,
+    /// Where smemu reaches the container (as [`PlacedContainer::address`]), when it runs.
+    pub address: Option<SocketAddr>,
     /// The host directory mounted as its model (`/opt/ml/model`), if any.
     pub model_dir: Option<PathBuf>,
 }
@@ -150,8 +155,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, BackendError>;
     /// Every instance carrying this owner's labels.
     async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError>;
-    /// Stops (SIGTERM, then SIGKILL after the grace period) and removes an instance.
-    async fn remove(&self, instance: &PlacedInstance) -> Result<(), BackendError>;
-    /// Same, by the instance id of one of the owner's instances.
-    async fn remove_by_id(&self, owner: &str, instance_id: &str) -> Result<(), BackendError>;
+    /// Stops (SIGTERM, then SIGKILL after the grace period) and removes one of the owner's
+    /// instances, by the id it was placed with; one already gone is fine. By id, not by a placed
+    /// description: what a restart adopts is only known by its labels.
+    async fn remove(&self, owner: &str, instance_id: &str) -> Result<(), BackendError>;
 }

@@ -8,6 +8,7 @@
 //! than restarting single containers; the restart policy is "no".
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -92,8 +93,8 @@ impl DockerBackend {
         Ok(created.id)
     }
 
-    /// Host ports of the instance's containers, read from the namespace owner.
-    async fn published_ports(&self, owner_id: &str, count: usize) -> Result<Vec<u16>, BackendError> {
+    /// Where the instance's containers answer: the loopback ports the namespace owner publishes.
+    async fn published_addresses(&self, owner_id: &str, count: usize) -> Result<Vec<SocketAddr>, BackendError> {
         let inspected = self
             .docker
             .inspect_container(owner_id, None)
@@ -105,9 +106,10 @@ impl DockerBackend {
                 ports
                     .get(&layout::port_key(i))
                     .and_then(|b| b.as_ref())
-                    .and_then(|b| b.iter().find(|b| b.host_ip.as_deref() == Some("127.0.0.1")))
+                    .and_then(|b| b.iter().find(|b| b.host_ip.as_deref() == Some(layout::HOST_IP)))
                     .and_then(|b| b.host_port.as_deref())
                     .and_then(|p| p.parse().ok())
+                    .map(layout::loopback)
                     .ok_or_else(|| BackendError::NoPort { container: owner_id.to_owned() })
             })
             .collect()
@@ -204,15 +206,15 @@ impl Backend for DockerBackend {
         let Some(first) = ids.first() else {
             return Ok(PlacedInstance { instance_id: spec.instance_id.clone(), containers: Vec::new() });
         };
-        let ports = self.published_ports(first, ids.len()).await;
+        let addresses = self.published_addresses(first, ids.len()).await;
         // A container that died at once (bad command, crash at start) is reported now with its
         // logs rather than later as a failing health check. Ports vanish when the owner exits.
         if let Some(exited) = self.first_exited(spec, &ids).await {
             let _ = self.stop_and_remove(&ids).await;
             return Err(exited);
         }
-        let ports = match ports {
-            Ok(ports) => ports,
+        let addresses = match addresses {
+            Ok(addresses) => addresses,
             Err(err) => {
                 let _ = self.stop_and_remove(&ids).await;
                 return Err(err);
@@ -222,12 +224,12 @@ impl Backend for DockerBackend {
             .containers
             .iter()
             .zip(ids)
-            .zip(ports)
+            .zip(addresses)
             .zip(image_ids)
-            .map(|(((c, container_id), host_port), image_id)| PlacedContainer {
+            .map(|(((c, container_id), address), image_id)| PlacedContainer {
                 name_in_pipeline: c.name_in_pipeline.clone(),
                 container_id,
-                host_port,
+                address,
                 image_id,
             })
             .collect();
@@ -282,7 +284,7 @@ impl Backend for DockerBackend {
                     .ports
                     .iter()
                     .flatten()
-                    .filter(|p| p.ip.as_deref() == Some("127.0.0.1"))
+                    .filter(|p| p.ip.as_deref() == Some(layout::HOST_IP))
                     .filter_map(|p| p.public_port.map(|public| (p.private_port, public)))
                     .collect();
                 published.insert(instance_id.clone(), ports);
@@ -300,7 +302,7 @@ impl Backend for DockerBackend {
                 name_in_pipeline: get(labels::CONTAINER),
                 index,
                 running,
-                host_port: None,
+                address: None,
                 model_dir: summary.mounts.iter().flatten().find_map(|m| {
                     (m.destination.as_deref() == Some(layout::MODEL_DIR))
                         .then(|| m.source.clone().map(std::path::PathBuf::from))?
@@ -313,18 +315,14 @@ impl Backend for DockerBackend {
             let ports = published.get(&instance.instance_id).cloned().unwrap_or_default();
             for container in &mut instance.containers {
                 let inner = layout::inner_port(container.index);
-                container.host_port = ports.iter().find(|(private, _)| *private == inner).map(|(_, public)| *public);
+                container.address =
+                    ports.iter().find(|(private, _)| *private == inner).map(|(_, public)| layout::loopback(*public));
             }
         }
         Ok(out)
     }
 
-    async fn remove(&self, instance: &PlacedInstance) -> Result<(), BackendError> {
-        let ids: Vec<String> = instance.containers.iter().map(|c| c.container_id.clone()).collect();
-        self.stop_and_remove(&ids).await
-    }
-
-    async fn remove_by_id(&self, owner: &str, instance_id: &str) -> Result<(), BackendError> {
+    async fn remove(&self, owner: &str, instance_id: &str) -> Result<(), BackendError> {
         let summaries = self
             .list_labeled(vec![format!("{}={owner}", labels::OWNER), format!("{}={instance_id}", labels::INSTANCE)])
             .await?;

@@ -1,4 +1,4 @@
-//! Errors of the runtime, in its own words, each with the Docker verb and container it concerns.
+//! Errors of the backends, in their own words, each with the engine verb and container it concerns.
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -25,4 +25,10 @@ pub enum BackendError {
     /// The namespace owner runs but Docker reports no loopback port for a container.
     #[error("container {container} publishes no port on 127.0.0.1")]
     NoPort { container: String },
+    /// No container has this id (any more).
+    #[error("no such container: {container}")]
+    NoSuchContainer { container: String },
+    /// A local resource the backend needs (a socket, a file) failed.
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
 }

@@ -9,6 +9,7 @@
 //! servers read.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 
@@ -16,33 +17,38 @@ use crate::backend::InstanceSpec;
 use crate::labels;
 
 /// Container `i` of an instance listens on `FIRST_PORT + i` inside the shared namespace.
-pub const FIRST_PORT: u16 = 8080;
+const FIRST_PORT: u16 = 8080;
 /// Container `i` may use `SAFE_PORTS_BASE + 100 i ..= SAFE_PORTS_BASE + 100 i + 99` for extra
 /// ports: disjoint ranges, since the containers share one namespace and so one port space.
 const SAFE_PORTS_BASE: u16 = 20000;
 /// Where the model artifacts are mounted, read-only, as SageMaker does.
 pub(crate) const MODEL_DIR: &str = "/opt/ml/model";
 /// Published ports bind here only: nothing outside this host reaches a model server.
-const HOST_IP: &str = "127.0.0.1";
+pub(crate) const HOST_IP: &str = "127.0.0.1";
+
+/// Where smemu reaches a container: the loopback port Docker published for it.
+pub(crate) fn loopback(host_port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, host_port))
+}
 
 /// The port container `index` listens on inside the namespace (`SAGEMAKER_BIND_TO_PORT`).
-pub fn inner_port(index: usize) -> u16 {
+pub(crate) fn inner_port(index: usize) -> u16 {
     FIRST_PORT + index as u16
 }
 
 /// The `<port>/tcp` key Docker uses for container `index`'s port.
-pub fn port_key(index: usize) -> String {
+pub(crate) fn port_key(index: usize) -> String {
     format!("{}/tcp", inner_port(index))
 }
 
 /// `SAGEMAKER_SAFE_PORT_RANGE` of container `index`.
-pub fn safe_port_range(index: usize) -> String {
+pub(crate) fn safe_port_range(index: usize) -> String {
     let low = SAFE_PORTS_BASE + 100 * index as u16;
     format!("{low}-{}", low + 99)
 }
 
 /// The Docker name of container `index`: readable in `docker ps`, unique per owner and instance.
-pub fn container_name(spec: &InstanceSpec, index: usize) -> String {
+pub(crate) fn container_name(spec: &InstanceSpec, index: usize) -> String {
     let owner: String = spec.owner.chars().take(12).collect();
     sanitize(&format!("smemu-{owner}-{}-{index}", spec.instance_id))
 }
@@ -53,7 +59,7 @@ fn sanitize(name: &str) -> String {
 }
 
 /// The labels that let smemu find, adopt and clean up its containers.
-pub fn container_labels(spec: &InstanceSpec, index: usize) -> HashMap<String, String> {
+pub(crate) fn container_labels(spec: &InstanceSpec, index: usize) -> HashMap<String, String> {
     [
         (labels::MANAGED, "true".to_owned()),
         (labels::OWNER, spec.owner.clone()),
@@ -72,7 +78,7 @@ pub fn container_labels(spec: &InstanceSpec, index: usize) -> HashMap<String, St
 }
 
 /// The container's environment: its own, then what SageMaker adds (which wins, as there).
-pub fn container_env(spec: &InstanceSpec, index: usize) -> BTreeMap<String, String> {
+pub(crate) fn container_env(spec: &InstanceSpec, index: usize) -> BTreeMap<String, String> {
     let container = &spec.containers[index];
     let mut env = container.environment.clone();
     env.entry("HOSTNAME".into()).or_insert_with(|| container.name_in_pipeline.clone());
@@ -83,7 +89,7 @@ pub fn container_env(spec: &InstanceSpec, index: usize) -> BTreeMap<String, Stri
 
 /// The create body of container `index`. The first container (`namespace_owner` = None) owns the
 /// network namespace and publishes every container's port; the others join it.
-pub fn create_body(spec: &InstanceSpec, index: usize, namespace_owner: Option<&str>) -> ContainerCreateBody {
+pub(crate) fn create_body(spec: &InstanceSpec, index: usize, namespace_owner: Option<&str>) -> ContainerCreateBody {
     let container = &spec.containers[index];
     let mut host = HostConfig {
         binds: container.model_dir.as_ref().map(|dir| vec![format!("{}:{MODEL_DIR}:ro", dir.display())]),

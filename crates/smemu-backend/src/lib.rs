@@ -1,13 +1,17 @@
 //! Runs inference pipelines as local "instances": the containers of one pipeline, co-located.
 //!
-//! A [`Backend`] places, inspects, lists and removes instances and reports where their containers
-//! listen. It does no health checks, no proxying and keeps no state (the API crate's controller
-//! does that), so that another backend (Kubernetes: one Pod per instance) stays small.
-//! [`DockerBackend`] is the Docker implementation on bollard.
+//! A [`Backend`] places, inspects, lists and removes instances and reports the socket address each
+//! container answers at. It does no health checks, no proxying and keeps no state (smemu-runtime's
+//! controllers do that) and exports no engine layout (ports, namespaces: its own business), so
+//! that another backend (Kubernetes: one Pod per instance, with its own IP) stays small.
+//! [`DockerBackend`] is the Docker implementation on bollard; with the `fake` feature,
+//! [`fake::FakeBackend`] runs "containers" as HTTP servers in this process, for tests.
 
 mod backend;
 mod docker;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod labels;
 mod layout;
 
@@ -17,4 +21,3 @@ pub use backend::{
 };
 pub use docker::DockerBackend;
 pub use error::BackendError;
-pub use layout::{FIRST_PORT, inner_port, safe_port_range};

@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used)] // Helpers fail the test by panicking, like the tests themselves.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,7 +14,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use smemu_backend::{
     Backend, BackendError, ContainerSpec, DockerBackend, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits,
-    inner_port,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -92,10 +92,16 @@ struct Answer {
     body: String,
 }
 
-/// A one-shot HTTP/1.1 request to 127.0.0.1:`port` over a plain TcpStream.
-async fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> std::io::Result<Answer> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+/// A one-shot HTTP/1.1 request to `addr` over a plain TcpStream.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Answer> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -118,8 +124,8 @@ async fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bod
     Ok(Answer { status, headers, body: body.to_owned() })
 }
 
-async fn invoke(port: u16, content_type: &str, body: &str) -> Answer {
-    http(port, "POST", "/invocations", &[("Content-Type", content_type)], body).await.expect("invocation")
+async fn invoke(addr: SocketAddr, content_type: &str, body: &str) -> Answer {
+    http(addr, "POST", "/invocations", &[("Content-Type", content_type)], body).await.expect("invocation")
 }
 
 /// Waits until every container of the instance answers /ping with 200.
@@ -127,10 +133,10 @@ async fn wait_ready(placed: &PlacedInstance) {
     let deadline = Instant::now() + Duration::from_secs(30);
     for c in &placed.containers {
         loop {
-            match http(c.host_port, "GET", "/ping", &[], "").await {
+            match http(c.address, "GET", "/ping", &[], "").await {
                 Ok(answer) if answer.status == 200 => break,
                 other if Instant::now() > deadline => {
-                    panic!("{} on port {} never became healthy: {:?}", c.name_in_pipeline, c.host_port, other.err())
+                    panic!("{} at {} never became healthy: {:?}", c.name_in_pipeline, c.address, other.err())
                 }
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -147,14 +153,16 @@ fn docker_inspect(id: &str, format: &str) -> String {
 #[tokio::test]
 async fn pipeline_containers_answer_on_loopback_and_reach_each_other_on_localhost() {
     let Some(h) = Harness::start().await else { return };
-    let forward_port = inner_port(0).to_string();
+    // The Docker backend binds container `i` to 8080 + i in the shared namespace (its
+    // SAGEMAKER_BIND_TO_PORT): the first container answers on localhost:8080 there.
+    let forward_port = "8080";
     let mut spec = h.spec(
         "pipeline",
         vec![
             container("first", &[("SMEMU_TEST_ROLE", "transform"), ("SMEMU_TEST_TAG", "a")]),
             container("second", &[("SMEMU_TEST_ROLE", "transform"), ("SMEMU_TEST_TAG", "b")]),
             // Calls the first container on 127.0.0.1 from inside the shared namespace.
-            container("third", &[("SMEMU_TEST_ROLE", "forward"), ("SMEMU_TEST_FORWARD_PORT", &forward_port)]),
+            container("third", &[("SMEMU_TEST_ROLE", "forward"), ("SMEMU_TEST_FORWARD_PORT", forward_port)]),
         ],
     );
     spec.limits = Some(ResourceLimits { nano_cpus: 500_000_000, memory_bytes: 256 << 20 });
@@ -167,8 +175,10 @@ async fn pipeline_containers_answer_on_loopback_and_reach_each_other_on_localhos
     assert!(placed.containers.iter().all(|c| c.image_id == image_id));
     wait_ready(&placed).await;
 
-    let [first, second, third] = [0, 1, 2].map(|i| placed.containers[i].host_port);
+    let [first, second, third] = [0, 1, 2].map(|i| placed.containers[i].address);
     assert!(first != second && second != third && first != third);
+    // Published on loopback: that is where the Docker backend says its containers answer.
+    assert!(placed.containers.iter().all(|c| c.address.ip().is_loopback()), "{:?}", placed.containers);
     let answer = invoke(first, "text/csv", "x\ny\n").await;
     assert_eq!((answer.status, answer.body.as_str()), (200, "x|a\ny|a\n"));
     assert_eq!(answer.headers["content-type"], "text/csv");
@@ -196,7 +206,7 @@ async fn pipeline_containers_answer_on_loopback_and_reach_each_other_on_localhos
 
     // The test model stops on SIGTERM: removal does not wait for the SIGKILL grace period.
     let started = Instant::now();
-    h.backend.remove(&placed).await.expect("remove");
+    h.backend.remove(&h.owner, &placed.instance_id).await.expect("remove");
     assert!(started.elapsed() < Duration::from_secs(8), "remove took {:?}", started.elapsed());
     assert!(h.docker_ids().is_empty());
 }
@@ -217,7 +227,7 @@ async fn containers_get_their_port_safe_range_hostname_environment_and_model_dir
     wait_ready(&placed).await;
     let mut seen = Vec::new();
     for c in &placed.containers {
-        let answer = invoke(c.host_port, "application/json", "{}").await;
+        let answer = invoke(c.address, "application/json", "{}").await;
         assert_eq!(answer.status, 200, "{}", answer.body);
         seen.push(serde_json::from_str::<Value>(&answer.body).expect("json"));
     }
@@ -233,7 +243,7 @@ async fn containers_get_their_port_safe_range_hostname_environment_and_model_dir
     assert_eq!(seen[0]["headers"]["content-type"], "application/json");
     let mounts = docker_inspect(&placed.containers[1].container_id, "{{range .Mounts}}{{.Destination}} {{.RW}}{{end}}");
     assert_eq!(mounts, "/opt/ml/model false");
-    h.backend.remove(&placed).await.expect("remove");
+    h.backend.remove(&h.owner, &placed.instance_id).await.expect("remove");
 }
 
 #[tokio::test]
@@ -258,16 +268,18 @@ async fn list_finds_an_owners_instances_and_remove_leaves_none() {
     for (observed, placed) in found.containers.iter().zip(&two.containers) {
         assert_eq!(observed.name_in_pipeline, placed.name_in_pipeline);
         assert_eq!(observed.container_id, placed.container_id);
-        assert_eq!(observed.host_port, Some(placed.host_port));
+        assert_eq!(observed.address, Some(placed.address));
     }
-    assert_eq!(listed[0].containers[0].host_port, Some(one.containers[0].host_port));
+    assert_eq!(listed[0].containers[0].address, Some(one.containers[0].address));
 
-    h.backend.remove(&one).await.expect("remove one");
-    h.backend.remove_by_id(&h.owner, "two").await.expect("remove two");
+    h.backend.remove(&h.owner, &one.instance_id).await.expect("remove one");
+    h.backend.remove(&h.owner, "two").await.expect("remove two");
+    // Removing what is gone already is fine (a watchdog and a delete may both ask).
+    h.backend.remove(&h.owner, "two").await.expect("remove two again");
     assert!(h.backend.list(&h.owner).await.expect("list").is_empty());
     assert!(h.docker_ids().is_empty());
     assert_eq!(other.docker_ids().len(), 1, "another owner's containers are left alone");
-    other.backend.remove(&foreign).await.expect("remove other");
+    other.backend.remove(&other.owner, &foreign.instance_id).await.expect("remove other");
 }
 
 #[tokio::test]
@@ -310,7 +322,7 @@ async fn a_crashing_container_reports_its_exit_code_and_logs() {
             };
             assert_eq!((state.running, state.exit_code), (false, Some(3)));
             assert!(h.backend.logs_tail(id, 5).await.expect("logs").contains("crashing on purpose"));
-            h.backend.remove(&placed).await.expect("remove");
+            h.backend.remove(&h.owner, &placed.instance_id).await.expect("remove");
         }
         Err(other) => panic!("expected the crash to be reported, got {other}"),
     }

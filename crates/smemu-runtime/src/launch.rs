@@ -156,7 +156,7 @@ impl Launcher {
         }
         if let Some(err) = failure {
             for instance in &placed {
-                self.remove_instance(instance).await;
+                self.remove_by_id(&instance.instance_id).await;
             }
             return Err(err);
         }
@@ -169,7 +169,7 @@ impl Launcher {
         let mut pending: Vec<(usize, &str, SocketAddr)> = placed
             .iter()
             .flat_map(|instance| {
-                instance.containers.iter().enumerate().map(|(i, c)| (i, c.container_id.as_str(), loopback(c.host_port)))
+                instance.containers.iter().enumerate().map(|(i, c)| (i, c.container_id.as_str(), c.address))
             })
             .collect();
         let mut last_exit_check = Instant::now();
@@ -329,18 +329,10 @@ impl Launcher {
         }
     }
 
-    pub async fn remove_instance(&self, instance: &PlacedInstance) {
-        if let Ok(backend) = self.backend()
-            && let Err(err) = backend.remove(instance).await
-        {
-            tracing::warn!(instance = %instance.instance_id, error = %err, "removing instance");
-        }
-    }
-
     /// Removes one of this smemu's instances by id (gone already is fine).
     pub async fn remove_by_id(&self, instance_id: &str) {
         if let Ok(backend) = self.backend()
-            && let Err(err) = backend.remove_by_id(self.owner(), instance_id).await
+            && let Err(err) = backend.remove(self.owner(), instance_id).await
         {
             tracing::warn!(instance = %instance_id, error = %err, "removing instance");
         }
@@ -357,10 +349,6 @@ impl Launcher {
             self.remove_by_id(&instance.instance_id).await;
         }
     }
-}
-
-pub fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// CPU and memory of an instance type, as limits for each of an instance's containers (Docker has

@@ -33,7 +33,7 @@ impl EndpointKey {
     }
 }
 
-/// One instance: the pipeline's containers, reachable on loopback ports.
+/// One instance: the pipeline's containers, at the addresses the backend reported.
 #[derive(Debug)]
 pub struct LiveInstance {
     pub instance_id: String,

@@ -9,7 +9,7 @@ use super::Endpoints;
 use super::plan::{DeployedImageDoc, Fleet, VariantPlan};
 use crate::clock::now_ms;
 use crate::failure::INSTANCE_QUOTA_NAME;
-use crate::launch::{LaunchSpec, loopback};
+use crate::launch::LaunchSpec;
 use crate::pipeline::ContainerPlan;
 use crate::routing::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 
@@ -110,11 +110,7 @@ pub(super) fn live_variant(plan: &VariantPlan, instances: Vec<Arc<LiveInstance>>
 fn live_instance(plan: &VariantPlan, placed: &PlacedInstance) -> LiveInstance {
     LiveInstance::new(
         placed.instance_id.clone(),
-        plan.containers
-            .iter()
-            .zip(&placed.containers)
-            .map(|(c, p)| (c.hostname.clone(), loopback(p.host_port)))
-            .collect(),
+        plan.containers.iter().zip(&placed.containers).map(|(c, p)| (c.hostname.clone(), p.address)).collect(),
     )
 }
 

@@ -229,9 +229,7 @@ async fn adopt(
                 .containers
                 .iter()
                 .zip(&found.containers)
-                .filter_map(|(c, o)| {
-                    o.host_port.map(|port| (c.hostname.clone(), std::net::SocketAddr::from(([127, 0, 0, 1], port))))
-                })
+                .filter_map(|(c, o)| o.address.map(|addr| (c.hostname.clone(), addr)))
                 .collect();
             let mut healthy = containers.len() == plan.containers.len();
             for (_, addr) in &containers {

@@ -25,7 +25,7 @@ use crate::clock::now_ms;
 use crate::failure::JobFailure;
 use crate::invoke::batch::{BatchCallError, BatchTransport};
 use crate::invoke::relay::{Hop, PipelineError};
-use crate::launch::{LOG_TAIL, LaunchSpec, loopback};
+use crate::launch::{LOG_TAIL, LaunchSpec};
 
 /// How long the containers of a job may take to answer `/ping` (SageMaker's hosting default).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(240);
@@ -180,7 +180,7 @@ struct Instance {
 
 impl Instance {
     fn hops(&self) -> Vec<Hop<'_>> {
-        self.placed.containers.iter().zip(&self.who).map(|(c, who)| Hop { who, addr: loopback(c.host_port) }).collect()
+        self.placed.containers.iter().zip(&self.who).map(|(c, who)| Hop { who, addr: c.address }).collect()
     }
 
     fn container_id(&self, who: &str) -> &str {
@@ -320,7 +320,7 @@ impl Work<'_> {
     async fn execution_parameters(&self, instance: &PlacedInstance) -> Result<Option<ExecutionParameters>, JobFailure> {
         let Some(first) = instance.containers.first() else { return Ok(None) };
         let relay = self.jobs.launcher().relay();
-        match relay.execution_parameters(loopback(first.host_port), EXECUTION_PARAMETERS_TIMEOUT).await {
+        match relay.execution_parameters(first.address, EXECUTION_PARAMETERS_TIMEOUT).await {
             Ok(Some(body)) => ExecutionParameters::parse(&body).map(Some).map_err(JobFailure::Client),
             Ok(None) => Ok(None),
             Err(err) => {
