@@ -573,6 +573,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_slow_ping_and_a_slow_answer_wait_as_scripted() {
+        let fake = FakeBackend::start().unwrap();
+        let delay = Duration::from_millis(100);
+        fake.script("slow", Behaviour::echo().slow_ping(delay).answer_after(delay));
+        let addr = fake.place(&spec("i-1", &["slow"])).await.unwrap().containers[0].address;
+        let started = std::time::Instant::now();
+        assert_eq!(http(addr, PING).await.unwrap().0, 200);
+        assert!(started.elapsed() >= delay, "answered after {:?}", started.elapsed());
+        let post = "POST /invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nz";
+        let started = std::time::Instant::now();
+        assert_eq!(http(addr, post).await.unwrap(), (200, "z".to_owned()));
+        assert!(started.elapsed() >= delay, "answered after {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
     async fn an_unscripted_image_is_missing_and_nothing_is_placed() {
         let fake = FakeBackend::start().unwrap();
         fake.script("echo", Behaviour::echo());
