@@ -27,7 +27,11 @@ pub(super) async fn serve(listener: std::net::TcpListener, script: Script, invoc
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    // Out of descriptors, say: wait a little rather than spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                };
                 let (script, invocations) = (script.clone(), invocations.clone());
                 let service = hyper::service::service_fn(move |request| {
                     answer(now(&script), invocations.clone(), request)
