@@ -1,146 +1,47 @@
 //! An in-memory [`Backend`] for tests of the controllers: no engine, containers that start in
 //! microseconds, and failures on demand.
 //!
-//! Each "container" is a small HTTP/1.1 server in this process on `127.0.0.1:0` that answers
-//! `GET /ping`, `GET /execution-parameters` and `POST /invocations` as the [`Behaviour`] scripted
-//! for its image says, now: scripting an image again changes its running containers too (a model
-//! whose health changes), which lets a test hold a deployment at a known point. An image nobody
-//! scripted is absent (`ImageNotFound`), as an image the local engine does not have. Instances are kept with the labels a Docker backend writes
-//! (owner, kind, resource, variant, instance id, generation, containers in order), so that
-//! [`Backend::list`] answers what the engine would, and a new controller on the same
-//! `FakeBackend` (clones share it) adopts what an earlier one placed, as after a restart.
-//! [`FakeBackend::crash`] stops an instance's containers so that the watchdog sees them exited.
+//! Each "container" is a small HTTP/1.1 server in this process on `127.0.0.1:0` (`server.rs`)
+//! that answers `GET /ping`, `GET /execution-parameters` and `POST /invocations` as the
+//! [`Behaviour`] scripted for its image says, now (`behaviour.rs`): scripting an image again
+//! changes its running containers too (a model whose health changes), which lets a test hold a
+//! deployment at a known point. An image nobody scripted is absent (`ImageNotFound`), as an image
+//! the local engine does not have.
+//!
+//! Instances are kept with the labels a Docker backend writes (owner, kind, resource, variant,
+//! instance id, generation, containers in order), so that [`Backend::list`] answers what the
+//! engine would, and a new controller on the same `FakeBackend` (clones share it) adopts what an
+//! earlier one placed, as after a restart. [`FakeBackend::crash`] stops an instance's containers
+//! so that the watchdog sees them exited.
 //!
 //! The servers run on a runtime of the fake's own (one thread), not on the caller's: like an
 //! engine's containers they outlive the smemu that placed them, so a test can drop that smemu's
 //! runtime (a restart) and start another. They stop when the last clone of the backend drops.
 
+mod behaviour;
+mod server;
+
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::AbortHandle;
 
 use crate::BackendError;
 use crate::backend::{
     Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
     PlacedInstance,
 };
+pub use behaviour::Behaviour;
+use behaviour::{Script, now};
 
-/// The header that carries `CustomAttributes` to containers and back; an echo returns it.
-const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
 /// The exit code of a crashed container: killed (128 + SIGKILL), as the engine reports an OOM kill.
 pub const CRASH_EXIT_CODE: i64 = 137;
-
-/// How a container of one image behaves. Built from [`Behaviour::echo`] or [`Behaviour::fixed`],
-/// then changed with the other methods.
-#[derive(Debug, Clone)]
-pub struct Behaviour {
-    ping: Ping,
-    answer: Answer,
-    /// How long `/invocations` takes to answer.
-    answer_delay: Duration,
-    /// `Some(code)`: every container of the image exits as soon as it starts.
-    exits_at_start: Option<i64>,
-    /// `GET /execution-parameters` answers 200 with this body; 404 without one.
-    execution_parameters: Option<Bytes>,
-    /// What [`Backend::logs_tail`] returns (the last lines of these).
-    logs: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-enum Ping {
-    /// 200 after this long.
-    Answers(Duration),
-    /// This status, at once.
-    Fails(StatusCode),
-}
-
-#[derive(Debug, Clone)]
-enum Answer {
-    /// The request's body, content type and custom attributes.
-    Echo,
-    Fixed {
-        status: StatusCode,
-        content_type: &'static str,
-        body: Bytes,
-    },
-}
-
-impl Behaviour {
-    /// Healthy; `/invocations` answers 200 with the request's body, content type and custom
-    /// attributes.
-    pub fn echo() -> Self {
-        Behaviour {
-            ping: Ping::Answers(Duration::ZERO),
-            answer: Answer::Echo,
-            answer_delay: Duration::ZERO,
-            exits_at_start: None,
-            execution_parameters: None,
-            logs: Vec::new(),
-        }
-    }
-
-    /// Healthy; `/invocations` answers `status` with `body` (`text/plain`), whatever it is sent.
-    pub fn fixed(status: u16, body: impl Into<Bytes>) -> Self {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Behaviour {
-            answer: Answer::Fixed { status, content_type: "text/plain", body: body.into() },
-            ..Behaviour::echo()
-        }
-    }
-
-    /// `GET /ping` answers `status` (not 200: the container never becomes healthy).
-    pub fn ping_fails(mut self, status: u16) -> Self {
-        self.ping = Ping::Fails(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE));
-        self
-    }
-
-    /// `GET /ping` answers 200, after `delay`.
-    pub fn slow_ping(mut self, delay: Duration) -> Self {
-        self.ping = Ping::Answers(delay);
-        self
-    }
-
-    /// `POST /invocations` answers after `delay`.
-    pub fn answer_after(mut self, delay: Duration) -> Self {
-        self.answer_delay = delay;
-        self
-    }
-
-    /// The container exits with `code` as soon as it starts ([`Backend::place`] reports `Exited`
-    /// with its last log lines, as the Docker backend does for a container that dies at once).
-    pub fn exits_at_start(mut self, code: i64) -> Self {
-        self.exits_at_start = Some(code);
-        self
-    }
-
-    /// `GET /execution-parameters` answers 200 with `body` (JSON, as a batch container would).
-    pub fn execution_parameters(mut self, body: impl Into<Bytes>) -> Self {
-        self.execution_parameters = Some(body.into());
-        self
-    }
-
-    /// The lines the container "wrote": what [`Backend::logs_tail`] returns.
-    pub fn logs<I: IntoIterator<Item = S>, S: Into<String>>(mut self, lines: I) -> Self {
-        self.logs = lines.into_iter().map(Into::into).collect();
-        self
-    }
-}
 
 /// The in-memory backend; cheap to clone, clones share the same containers.
 #[derive(Debug, Clone)]
@@ -319,7 +220,7 @@ impl Backend for FakeBackend {
                 std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("binding a fake container's port"))?;
             listener.set_nonblocking(true).map_err(io("a fake container's port"))?;
             let address = listener.local_addr().map_err(io("a fake container's port"))?;
-            let server = self.engine.spawn(serve(listener, script.clone(), invocations.clone())).abort_handle();
+            let server = self.engine.spawn(server::serve(listener, script.clone(), invocations.clone())).abort_handle();
             containers.push(FakeContainer {
                 id: String::new(),
                 name_in_pipeline: container.name_in_pipeline.clone(),
@@ -415,101 +316,15 @@ impl Backend for FakeBackend {
     }
 }
 
-/// An image's behaviour, shared by its containers and changed by [`FakeBackend::script`].
-type Script = Arc<RwLock<Behaviour>>;
-
-/// What the script says now.
-fn now(script: &Script) -> Behaviour {
-    script.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
-}
-
 /// The last `lines` of `logs`, one per line, as an engine returns a log tail.
 fn tail(logs: &[String], lines: usize) -> String {
     logs[logs.len().saturating_sub(lines)..].iter().map(|line| format!("{line}\n")).collect()
 }
 
-/// Serves one container until its task is aborted; connections live in a set the task owns, so
-/// that aborting it closes them too.
-async fn serve(listener: std::net::TcpListener, script: Script, invocations: Arc<AtomicUsize>) {
-    let Ok(listener) = TcpListener::from_std(listener) else { return };
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let (script, invocations) = (script.clone(), invocations.clone());
-                let service = hyper::service::service_fn(move |request| {
-                    answer(now(&script), invocations.clone(), request)
-                });
-                connections.spawn(async move {
-                    // A client that goes away mid-request is no failure of the fake.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            // Reaps finished connections, so that the set does not grow with each one.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-}
-
-async fn answer(
-    behaviour: Behaviour,
-    invocations: Arc<AtomicUsize>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let respond = |status: StatusCode, body: Bytes| {
-        let mut response = Response::new(Full::new(body));
-        *response.status_mut() = status;
-        response
-    };
-    match (request.method(), request.uri().path()) {
-        (&Method::GET, "/ping") => Ok(match behaviour.ping {
-            Ping::Answers(delay) => {
-                tokio::time::sleep(delay).await;
-                respond(StatusCode::OK, Bytes::new())
-            }
-            Ping::Fails(status) => respond(status, Bytes::new()),
-        }),
-        (&Method::GET, "/execution-parameters") => Ok(match &behaviour.execution_parameters {
-            Some(body) => {
-                let mut response = respond(StatusCode::OK, body.clone());
-                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                response
-            }
-            None => respond(StatusCode::NOT_FOUND, Bytes::new()),
-        }),
-        (&Method::POST, "/invocations") => {
-            let content_type = request.headers().get(CONTENT_TYPE).cloned();
-            let attributes = request.headers().get(CUSTOM_ATTRIBUTES).cloned();
-            invocations.fetch_add(1, Ordering::Relaxed);
-            let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            tokio::time::sleep(behaviour.answer_delay).await;
-            Ok(match &behaviour.answer {
-                Answer::Echo => {
-                    let mut response = respond(StatusCode::OK, body);
-                    let headers = response.headers_mut();
-                    headers.extend(content_type.map(|value| (CONTENT_TYPE, value)));
-                    if let Some(value) = attributes {
-                        headers.insert(CUSTOM_ATTRIBUTES, value);
-                    }
-                    response
-                }
-                Answer::Fixed { status, content_type, body } => {
-                    let mut response = respond(*status, body.clone());
-                    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-                    response
-                }
-            })
-        }
-        _ => Ok(respond(StatusCode::NOT_FOUND, Bytes::new())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -570,6 +385,21 @@ mod tests {
         fake.script("teapot", Behaviour::echo());
         assert_eq!(http(teapot, PING).await.unwrap().0, 200);
         assert_eq!(fake.image_id("echo").await.unwrap(), fake.image_id("echo").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_slow_ping_and_a_slow_answer_wait_as_scripted() {
+        let fake = FakeBackend::start().unwrap();
+        let delay = Duration::from_millis(100);
+        fake.script("slow", Behaviour::echo().slow_ping(delay).answer_after(delay));
+        let addr = fake.place(&spec("i-1", &["slow"])).await.unwrap().containers[0].address;
+        let started = std::time::Instant::now();
+        assert_eq!(http(addr, PING).await.unwrap().0, 200);
+        assert!(started.elapsed() >= delay, "answered after {:?}", started.elapsed());
+        let post = "POST /invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nz";
+        let started = std::time::Instant::now();
+        assert_eq!(http(addr, post).await.unwrap(), (200, "z".to_owned()));
+        assert!(started.elapsed() >= delay, "answered after {:?}", started.elapsed());
     }
 
     #[tokio::test]
