@@ -19,7 +19,7 @@ use smemu_types::sagemaker::{
 use crate::clock::now_ms;
 use crate::endpoints::plan::{EndpointDoc, Fleet};
 use crate::error::{RuntimeError, read_doc, write_doc};
-use crate::invoke::{Invocation, InvokeError, Invoked};
+use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
 use crate::jobs::inputs::{self, InputError};
 use crate::jobs::{JobKey, params, update};
 use crate::pipeline::{is_direct, pipeline_of};
@@ -32,6 +32,8 @@ use crate::{BackendUnavailable, ControllerConfig, Endpoints, JobDoc, Launcher, T
 #[derive(Clone)]
 pub struct Runtime {
     store: Arc<dyn Store>,
+    /// Artifacts, placement, `/ping` waits and the relay: what endpoints, jobs and invocations share.
+    launcher: Launcher,
     endpoints: Endpoints,
     jobs: TransformJobs,
     /// The instance quota's lock per account (`quota`), shared by endpoints and jobs.
@@ -115,8 +117,8 @@ impl Runtime {
         let logs_dir = config.transform_logs_dir.clone();
         let launcher = Launcher::new(backend, objects, config);
         let endpoints = Endpoints::new(store.clone(), launcher.clone());
-        let jobs = TransformJobs::new(store.clone(), launcher, logs_dir);
-        Runtime { store, endpoints, jobs, quota: Arc::default() }
+        let jobs = TransformJobs::new(store.clone(), launcher.clone(), logs_dir);
+        Runtime { store, launcher, endpoints, jobs, quota: Arc::default() }
     }
 
     /// At start-up, before serving: settles the transform jobs an earlier smemu left running (never
@@ -127,7 +129,7 @@ impl Runtime {
         Box::pin(self.endpoints.start()).await;
         // A cache left over its size (or a smaller --artifact-cache-size) shrinks now, not at the
         // next launch.
-        let launcher = self.jobs.launcher().clone();
+        let launcher = self.launcher.clone();
         tokio::spawn(async move { launcher.evict_artifacts().await });
     }
 
@@ -145,12 +147,13 @@ impl Runtime {
         live: &LiveEndpoint,
         request: Invocation,
     ) -> Result<Invoked, InvokeError> {
-        self.endpoints.invoke_live(scope, name, live, request).await
+        let logs = LogLocation { region: &scope.region, account: &scope.account, endpoint: name };
+        invoke::invoke(self.launcher.relay(), live, &logs, request, INVOCATION_TIMEOUT).await
     }
 
     /// The object layer the runtime reads artifacts and job inputs from; `None` without one.
     pub fn objects(&self) -> Option<&Objects> {
-        self.jobs.launcher().objects()
+        self.launcher.objects()
     }
 
     fn max_instances(&self) -> u32 {

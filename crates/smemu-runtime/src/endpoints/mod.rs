@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use smemu_store::{Scope, Store};
 
-use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
+use crate::invoke::InvokeError;
 use crate::launch::Launcher;
 use crate::routing::{EndpointKey, LiveEndpoint, LiveTable};
 
@@ -81,18 +81,6 @@ impl Endpoints {
                 }
             }
         });
-    }
-
-    /// InvokeEndpoint on the fleet [`Endpoints::live`] found.
-    pub async fn invoke_live(
-        &self,
-        scope: &Scope,
-        name: &str,
-        live: &LiveEndpoint,
-        request: Invocation,
-    ) -> Result<Invoked, InvokeError> {
-        let logs = LogLocation { region: &scope.region, account: &scope.account, endpoint: name };
-        invoke::invoke(self.inner.launcher.relay(), live, &logs, request, INVOCATION_TIMEOUT).await
     }
 
     /// The live fleet of an endpoint, or why there is none; the wire asks before it reads an
