@@ -1,63 +1,55 @@
 #!/usr/bin/env bash
-# Compares two release builds of smemu on the invocation part of `make bench` (scripts/bench-endpoints.sh),
-# interleaved: before, after, before, after, ... (BENCH_COMPARE_ROUNDS rounds, default 2), each a fresh smemu
-# with its own data directory, so that drift on a busy machine does not favour one of them. Prints each run's
-# summary lines, then per build and concurrency the range (min-max over the rounds) of the median invocation
-# rate, the CPU per call and the share of direct. BENCH_ROUNDS (default 3) and BENCH_SECONDS (default 2) are
-# passed on to bench-endpoints.sh. The load generator is this tree's target/release/smemu-bench.
+# Compares two release builds of smemu on the whole of `make bench` (scripts/bench.sh: control plane, endpoints,
+# batch transform), interleaved: before, after, before, after, ... (BENCH_COMPARE_ROUNDS rounds, default 2), each
+# a fresh smemu with its own data directory, so that drift on a busy machine favours neither. Keeps every run's
+# output, then prints, per build and figure, the range (min-max over the rounds) of the rate, and of the p99
+# where the figure has one. BENCH_SECONDS, BENCH_ROUNDS... pass on to the bench scripts. The load generator is
+# this tree's target/release/smemu-bench.
 # Usage: scripts/bench-compare.sh BEFORE_SMEMU_BIN AFTER_SMEMU_BIN
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before="${1:?usage: scripts/bench-compare.sh BEFORE_SMEMU_BIN AFTER_SMEMU_BIN}"
 after="${2:?usage: scripts/bench-compare.sh BEFORE_SMEMU_BIN AFTER_SMEMU_BIN}"
 rounds="${BENCH_COMPARE_ROUNDS:-2}"
-export BENCH_ROUNDS="${BENCH_ROUNDS:-3}" BENCH_SECONDS="${BENCH_SECONDS:-2}"
-[ -x target/release/smemu-bench ] || cargo build --release -q -p smemu-bench
-scripts/ensure-docker.sh >/dev/null && scripts/build-test-image.sh >/dev/null
-results=$(mktemp)
-work=""
-pid=""
-stop() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=""; fi
-  if [ -n "$work" ]; then
-    # The run's containers, by the owner id smemu labelled them with.
-    if [ -f "$work/data/owner-id" ]; then
-      docker ps -aq --filter "label=smemu.owner=$(cat "$work/data/owner-id")" | xargs -r docker rm -f >/dev/null
-    fi
-    rm -rf "$work"; work=""
-  fi
-}
-trap 'stop; rm -f "$results"' EXIT
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
 for round in $(seq "$rounds"); do
   for label in before after; do
     bin=$before; [ "$label" = after ] && bin=$after
-    work=$(mktemp -d)
-    "$bin" serve --listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn \
-      > "$work/ready" 2> "$work/smemu.log" &
-    pid=$!
-    for _ in $(seq 100); do grep -q listening "$work/ready" && break; sleep 0.1; done
-    addr=$(sed -n 's#^smemu listening on http://\([^ ]*\) .*#\1#p' "$work/ready")
-    [ -n "$addr" ] || { echo "$label: smemu did not start"; cat "$work/smemu.log"; exit 1; }
     echo "== round $round: $label ($bin)"
-    SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_PID="$pid" scripts/bench-endpoints.sh | tee "$work/out" |
-      grep -E '^(Invoke|Relay floor|Direct) '
-    grep -E '^Invoke ' "$work/out" | sed "s#^#$label #" >> "$results"
-    stop
+    SMEMU_BIN="$bin" scripts/bench.sh | tee "$out/$label-$round"
   done
 done
-echo "== ranges over $rounds rounds (median ops/s of each run; us CPU per call; % of direct)"
+# A figure is a line's label and concurrency (`DescribeModel c=16`, `Invoke c=1`, `transform 2 instances`...):
+# the text before its first number with a unit after it.
+echo "== ranges over $rounds rounds, interleaved (rate: ops/s or records/s as the line says; p99 in ms)"
 for label in before after; do
-  for c in 1 16; do
-    grep -E "^$label Invoke +c=$c " "$results" | awk -v label="$label" -v c="$c" '
-      { for (i = 1; i <= NF; i++) {
-          if ($i == "ops/s") rate = $(i - 1)
-          if ($i == "%" && $(i + 1) == "of") share = $(i - 1)
-          if ($i == "us" && $(i + 1) == "CPU") cpu = $(i - 1)
-        }
-        rmin = (NR == 1 || rate < rmin) ? rate : rmin; rmax = (NR == 1 || rate > rmax) ? rate : rmax
-        cmin = (NR == 1 || cpu < cmin) ? cpu : cmin; cmax = (NR == 1 || cpu > cmax) ? cpu : cmax
-        smin = (NR == 1 || share < smin) ? share : smin; smax = (NR == 1 || share > smax) ? share : smax }
-      END { if (NR) printf "%-6s c=%-3s %6.0f-%-6.0f ops/s  %4.0f-%-4.0f us CPU per call  %3.0f-%-3.0f %% of direct\n",
-                           label, c, rmin, rmax, cmin, cmax, smin, smax }'
-  done
+  cat "$out/$label"-* | awk -v label="$label" '
+    # Each round of the endpoint bench is summarised by its median line; the rounds themselves are left out.
+    /^ +[0-9]+:/ { next }
+    /ops\/s|records\/s/ {
+      key = ""; rate = ""; p99 = ""
+      for (i = 1; i <= NF; i++) {
+        if (($i == "ops/s" || $i == "records/s") && rate == "") rate = $(i - 1)
+        if ($i == "p99" && p99 == "") p99 = $(i + 1)
+      }
+      for (i = 1; i <= NF; i++) { if ($(i + 1) == "ops/s" || $(i + 1) == "records/s" || $i == "median") break; key = key (key ? " " : "") $i }
+      if (rate == "" || key == "") next
+      if (!(key in n)) order[++keys] = key
+      n[key]++
+      if (n[key] == 1 || rate + 0 < rmin[key]) rmin[key] = rate + 0
+      if (n[key] == 1 || rate + 0 > rmax[key]) rmax[key] = rate + 0
+      if (p99 != "") {
+        if (!(key in pmin) || p99 + 0 < pmin[key]) pmin[key] = p99 + 0
+        if (!(key in pmax) || p99 + 0 > pmax[key]) pmax[key] = p99 + 0
+      }
+    }
+    END {
+      for (k = 1; k <= keys; k++) {
+        key = order[k]
+        line = sprintf("%-6s %-46s %9.0f-%-9.0f", label, key, rmin[key], rmax[key])
+        if (key in pmin) line = line sprintf("  p99 %.3f-%.3f ms", pmin[key], pmax[key])
+        print line
+      }
+    }'
 done

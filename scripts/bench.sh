@@ -3,9 +3,13 @@
 # endpoint deploy and invoke figures, and batch transform records/s (each beside its direct baseline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p smemu -p smemu-bench
+# SMEMU_BIN: another build of smemu to measure (scripts/bench-compare.sh runs two, interleaved); the load
+# generator is always this tree's.
+bin="${SMEMU_BIN:-target/release/smemu}"
+cargo build --release -q -p smemu-bench
+[ -n "${SMEMU_BIN:-}" ] || cargo build --release -q -p smemu
 work=$(mktemp -d)
-target/release/smemu serve --listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn > "$work/ready" 2> "$work/smemu.log" &
+"$bin" serve --listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn > "$work/ready" 2> "$work/smemu.log" &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
