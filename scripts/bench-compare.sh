@@ -35,7 +35,7 @@ for round in $(seq "$rounds"); do
     "$bin" serve --listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 --data-dir "$work/data" --log-level warn \
       > "$work/ready" 2> "$work/smemu.log" &
     pid=$!
-    for _ in $(seq 100); do grep -q listening "$work/ready" && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -qs listening "$work/ready" && break; sleep 0.1; done
     addr=$(sed -n 's#^smemu listening on http://\([^ ]*\) .*#\1#p' "$work/ready")
     [ -n "$addr" ] || { echo "$label: smemu did not start"; cat "$work/smemu.log"; exit 1; }
     echo "== round $round: $label ($bin)"
