@@ -119,7 +119,7 @@ impl std::fmt::Debug for Http1Pool {
 
 impl Http1Pool {
     /// Sends `request` to `addr` on an idle connection, or a new one (connecting within
-    /// [`CONNECT_TIMEOUT`]), and reads the whole answer.
+    /// `CONNECT_TIMEOUT`), and reads the whole answer.
     pub async fn send(&self, addr: SocketAddr, request: Request<'_>) -> Result<Answer, ClientError> {
         let mut stream = match self.local(|pool| pool.checkout(addr)) {
             Some(stream) => stream,
