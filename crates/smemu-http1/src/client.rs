@@ -85,7 +85,7 @@ struct Idle {
     since: Instant,
 }
 
-/// Keep-alive connections to containers, keyed by their loopback address.
+/// Keep-alive connections to containers, keyed by their address.
 #[derive(Default)]
 pub struct Http1Pool {
     idle: Mutex<IdleConnections>,
