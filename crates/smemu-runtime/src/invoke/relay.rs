@@ -1,6 +1,7 @@
-//! How smemu calls containers at the addresses the backend reports: `/ping`, `/execution-parameters` and
-//! `/invocations`, one at a time or through a pipeline, over one pool of keep-alive connections
-//! (the transport's client, [`Http1Pool`]), bodies passed on as `Bytes` without copies.
+//! How smemu calls containers at the addresses the backend reports: `/ping`,
+//! `/execution-parameters` and `/invocations`, one at a time or through a pipeline, over one pool
+//! of keep-alive connections (the transport's client, [`Http1Pool`]), bodies passed on as `Bytes`
+//! without copies.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
