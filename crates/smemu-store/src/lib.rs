@@ -1,8 +1,9 @@
 //! smemu's state store: the `Store` trait in SageMaker's words, its SQLite implementation, and a
 //! read-through cache of the immutable records that wraps any implementation.
 //!
-//! Records hold the stored request as JSON (`spec`) so that the store does not depend on the
-//! generated API shapes; the API crate turns them back into shapes. smemu opens
+//! Records hold the stored request as JSON (`spec`), so that the store needs none of the generated
+//! request shapes (the API crate and the runtime turn them back into shapes); only the statuses
+//! are the generated enums. smemu opens
 //! `CachedStore::new(SqliteStore::open(..))` and shares it behind one `Arc`.
 //!
 //! A second implementation (Postgres, say) implements [`Store`] and must provide what SQLite's

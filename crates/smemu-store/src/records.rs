@@ -45,7 +45,7 @@ pub struct Record {
 }
 
 /// A stored resource whose status changes over its life: an endpoint or a transform job. `state` is
-/// the API crate's JSON document (for an endpoint: config, deployed fleets, failure reason; for a
+/// the runtime's JSON document (for an endpoint: config, deployed fleets, failure reason; for a
 /// job: the request, its pipeline, times, failure reason, logs); the store only keeps it and guards
 /// concurrent changes with `version`.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,6 @@
 //! CreateEndpoint, DescribeEndpoint, ListEndpoints, UpdateEndpoint, UpdateEndpointWeightsAndCapacities,
-//! DeleteEndpoint. These record what is wanted and answer at once; the controller (`control`)
-//! brings the containers in line and moves the status on.
+//! DeleteEndpoint. These ask the runtime (`smemu_runtime::Runtime`), which records what is wanted
+//! and answers at once; its controller brings the containers in line and moves the status on.
 
 use std::collections::HashSet;
 

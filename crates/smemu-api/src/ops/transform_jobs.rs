@@ -1,6 +1,6 @@
 //! CreateTransformJob, DescribeTransformJob, ListTransformJobs, StopTransformJob. Create checks
-//! what can be checked up front and starts the job's runner (`control::jobs`); the others read or
-//! nudge the stored job.
+//! what can be checked up front and has the runtime start the job (`Runtime::start_job`); the
+//! others read the stored job or ask the runtime to stop it.
 
 use smemu_runtime::{JobView, NewJob, Runtime, RuntimeError};
 use smemu_store::{ImmutableKind, StoreError};

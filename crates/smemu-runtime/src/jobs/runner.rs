@@ -281,7 +281,7 @@ impl Work<'_> {
         let request = &self.doc.request;
         let resources = request.transform_resources.as_ref();
         let count = resources.and_then(|r| r.instance_count).and_then(|n| usize::try_from(n).ok()).unwrap_or(1).max(1);
-        // CreateTransformJob admitted the count under the quota (ops::quota); never allocate past it.
+        // CreateTransformJob admitted the count under the quota (`quota.rs`); never allocate past it.
         let limit = self.jobs.launcher().config().max_instances;
         if u64::try_from(count).unwrap_or(u64::MAX) > u64::from(limit) {
             return Err(JobFailure::Startup(format!("InstanceCount {count} is past --max-instances ({limit}).")));
