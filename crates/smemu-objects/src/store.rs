@@ -689,7 +689,7 @@ async fn file_metadata(uri: &str, path: &Path) -> Result<std::fs::Metadata, Obje
 }
 
 /// Writes `dest` via a temporary sibling and a rename, so readers never see a partial
-/// file and a failed write leaves nothing behind.
+/// file and a write that fails or is cancelled leaves nothing behind.
 async fn write_atomically<F, Fut>(dest: &Path, write: F) -> Result<u64, ObjectError>
 where
     F: FnOnce(tokio::fs::File) -> Fut,
@@ -703,19 +703,25 @@ where
         .into_owned();
     let parent = dest.parent().unwrap_or(Path::new("/"));
     tokio::fs::create_dir_all(parent).await.map_err(|e| ObjectError::io(&dest_uri, e))?;
-    let tmp: PathBuf = parent.join(format!(".{name}.part-{}", uuid::Uuid::new_v4().simple()));
-    let file = tokio::fs::File::create(&tmp).await.map_err(|e| ObjectError::io(&dest_uri, e))?;
-    let result = match write(file).await {
-        Ok((file, n)) => {
-            drop(file);
-            tokio::fs::rename(&tmp, dest).await.map(|()| n).map_err(|e| ObjectError::io(&dest_uri, e))
-        }
-        Err(e) => Err(e),
-    };
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
+    let tmp = TempFile(parent.join(format!(".{name}.part-{}", uuid::Uuid::new_v4().simple())));
+    let file = tokio::fs::File::create(&tmp.0).await.map_err(|e| ObjectError::io(&dest_uri, e))?;
+    let (file, n) = write(file).await?;
+    drop(file);
+    tokio::fs::rename(&tmp.0, dest).await.map_err(|e| ObjectError::io(&dest_uri, e))?;
+    Ok(n)
+}
+
+/// The temporary file of [`write_atomically`], removed when it goes out of scope: after a failed
+/// write, and after one that was cancelled (a stopped transform job drops its writes midway),
+/// which would otherwise stay beside the outputs where a later listing of the prefix takes it for
+/// an object. After the rename there is nothing left to remove.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // Synchronous: a drop cannot wait, and unlinking one file does not block for long.
+        let _ = std::fs::remove_file(&self.0);
     }
-    result
 }
 
 fn list_files(prefix_uri: &str, prefix: &Path, max_entries: usize) -> Result<Vec<ObjectInfo>, ObjectError> {
@@ -820,6 +826,41 @@ impl Listing<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_cancelled_or_failed_write_leaves_no_temporary_file() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dest = tmp.path().join("out").join("part-0.csv.out");
+        let left = || -> Vec<String> {
+            std::fs::read_dir(tmp.path().join("out"))
+                .map(|dir| dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .unwrap_or_default()
+        };
+        // Cancelled: the write never ends, and its future is dropped once the file exists.
+        let (started, begun) = tokio::sync::oneshot::channel();
+        let write = write_atomically(&dest, |file| async move {
+            let _ = started.send(());
+            std::future::pending::<()>().await;
+            Ok((file, 0))
+        });
+        tokio::select! {
+            _ = write => panic!("the write cannot end"),
+            _ = begun => {}
+        }
+        assert!(left().is_empty(), "a cancelled write left {:?}", left());
+        // Failed.
+        let failed = write_atomically(&dest, |_file| async { Err(ObjectError::invalid("file:///x", "boom")) }).await;
+        assert!(failed.is_err());
+        assert!(left().is_empty(), "a failed write left {:?}", left());
+        // Done: only the object.
+        let done = write_atomically(&dest, |mut file| async move {
+            file.write_all(b"1,a\n").await.map_err(|e| ObjectError::io("file:///x", e))?;
+            Ok((file, 4))
+        })
+        .await;
+        assert_eq!(done.ok(), Some(4));
+        assert_eq!(left(), ["part-0.csv.out"]);
+    }
 
     #[test]
     fn relative_keys_drop_the_prefix_and_a_leading_slash() {
