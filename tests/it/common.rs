@@ -424,3 +424,14 @@ impl Smemu {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 }
+
+/// One variant for the SDK's CreateEndpointConfig: `instances` ml.m5.large instances of `model`.
+pub fn sdk_variant(variant: &str, model: &str, instances: i32) -> aws_sdk_sagemaker::types::ProductionVariant {
+    use aws_sdk_sagemaker::types::{ProductionVariant, ProductionVariantInstanceType};
+    ProductionVariant::builder()
+        .variant_name(variant)
+        .model_name(model)
+        .instance_type(ProductionVariantInstanceType::MlM5Large)
+        .initial_instance_count(instances)
+        .build()
+}

@@ -8,9 +8,9 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use aws_sdk_sagemaker::error::ProvideErrorMetadata;
-use aws_sdk_sagemaker::types::{ContainerDefinition, ProductionVariant, ProductionVariantInstanceType};
+use aws_sdk_sagemaker::types::ContainerDefinition;
 
-use crate::common::{AwsCli, CliOutput, Smemu, TEST_IMAGE, eventually, sdk_config, unique};
+use crate::common::{AwsCli, CliOutput, Smemu, TEST_IMAGE, eventually, sdk_config, sdk_variant, unique};
 
 /// The quota's name in every `ResourceLimitExceeded` text.
 const QUOTA: &str = "Number of instances across all endpoints and transform jobs (smemu --max-instances)";
@@ -215,14 +215,7 @@ async fn concurrent_creates_cannot_pass_the_quota_together() {
         client
             .create_endpoint_config()
             .endpoint_config_name(&model)
-            .production_variants(
-                ProductionVariant::builder()
-                    .variant_name("AllTraffic")
-                    .model_name(&model)
-                    .instance_type(ProductionVariantInstanceType::MlM5Large)
-                    .initial_instance_count(1)
-                    .build(),
-            )
+            .production_variants(sdk_variant("AllTraffic", &model, 1))
             .send()
             .await
             .unwrap();

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sagemaker::types::{ContainerDefinition, ProductionVariant, ProductionVariantInstanceType};
+use aws_sdk_sagemaker::types::ContainerDefinition;
 
-use crate::common::{Smemu, sdk_config, unique};
+use crate::common::{Smemu, sdk_config, sdk_variant, unique};
 
 #[test]
 fn models_configs_and_tags_survive_a_restart() {
@@ -125,14 +125,7 @@ async fn write_until_killed(client: aws_sdk_sagemaker::Client, prefix: String, a
         let config = client
             .create_endpoint_config()
             .endpoint_config_name(&name)
-            .production_variants(
-                ProductionVariant::builder()
-                    .variant_name("v")
-                    .model_name(&name)
-                    .instance_type(ProductionVariantInstanceType::MlM5Large)
-                    .initial_instance_count(1)
-                    .build(),
-            )
+            .production_variants(sdk_variant("v", &name, 1))
             .send()
             .await;
         match config {

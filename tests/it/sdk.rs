@@ -1,9 +1,9 @@
 //! The AWS SDK for Rust against smemu in-process.
 
 use aws_sdk_sagemaker::error::ProvideErrorMetadata;
-use aws_sdk_sagemaker::types::{ContainerDefinition, ProductionVariant, ProductionVariantInstanceType};
+use aws_sdk_sagemaker::types::{ContainerDefinition, ProductionVariantInstanceType};
 
-use crate::common::{InProcess, Smemu, TEST_IMAGE, eventually, sdk_config, unique};
+use crate::common::{InProcess, Smemu, TEST_IMAGE, eventually, sdk_config, sdk_variant, unique};
 
 #[tokio::test]
 async fn the_rust_sdk_creates_describes_lists_and_deletes_models() {
@@ -74,14 +74,7 @@ async fn the_rust_sdk_round_trips_an_endpoint_config() {
     client
         .create_endpoint_config()
         .endpoint_config_name(&name)
-        .production_variants(
-            ProductionVariant::builder()
-                .variant_name("AllTraffic")
-                .model_name(&model)
-                .instance_type(ProductionVariantInstanceType::MlM5Large)
-                .initial_instance_count(2)
-                .build(),
-        )
+        .production_variants(sdk_variant("AllTraffic", &model, 2))
         .send()
         .await
         .expect("create config");
@@ -136,14 +129,7 @@ async fn the_rust_sdks_deploy_and_invoke_a_pipeline() {
     sm.create_model().model_name(&name).containers(tagger("a")).containers(tagger("b")).send().await.unwrap();
     sm.create_endpoint_config()
         .endpoint_config_name(&name)
-        .production_variants(
-            ProductionVariant::builder()
-                .variant_name("AllTraffic")
-                .model_name(&name)
-                .instance_type(ProductionVariantInstanceType::MlM5Large)
-                .initial_instance_count(1)
-                .build(),
-        )
+        .production_variants(sdk_variant("AllTraffic", &name, 1))
         .send()
         .await
         .unwrap();

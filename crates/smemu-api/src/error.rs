@@ -247,6 +247,9 @@ impl ApiError {
         match err {
             RuntimeError::InstanceQuota { limit, used, delta } => Self::instance_quota_exceeded(limit, used, delta),
             RuntimeError::EndpointInProgress { arn } => Self::endpoint_in_progress(&arn),
+            RuntimeError::VariantNamedTwice { name } => {
+                Self::validation(format!("The variant name \"{name}\" was non-unique within the request."))
+            }
             RuntimeError::UnknownVariants { names, config } => Self::validation(format!(
                 "The variant name(s) \"{}\" is/are not present within endpoint configuration \"{config}\".",
                 names.join(", ")

@@ -20,7 +20,7 @@ pub struct ControllerConfig {
     pub resource_limits: bool,
     /// How often the watchdog looks for dead instances.
     pub watchdog_interval: Duration,
-    /// `--max-instances`: the instances one account may run at once (checked by the operations);
+    /// `--max-instances`: the instances one account may run at once (checked by `quota.rs`);
     /// the controller never brings up a fleet larger than this, whatever the store says.
     pub max_instances: u32,
     /// Where each transform job's log is written when it ends (`<account>/<region>/<name>.log`).

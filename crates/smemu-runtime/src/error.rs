@@ -11,6 +11,9 @@ pub enum RuntimeError {
     /// The endpoint is not in a status that allows the change (or changed while it was asked).
     #[error("endpoint {arn} is in progress")]
     EndpointInProgress { arn: String },
+    /// UpdateEndpointWeightsAndCapacities names a variant twice.
+    #[error("variant {name} is named twice")]
+    VariantNamedTwice { name: String },
     /// UpdateEndpointWeightsAndCapacities names variants the endpoint's config does not have.
     #[error("variants {} are not in endpoint configuration {config}", names.join(", "))]
     UnknownVariants { names: Vec<String>, config: String },

@@ -75,7 +75,8 @@ pub struct VariantChange<'a> {
     pub instances: Option<i32>,
 }
 
-/// An endpoint as stored: status and times, and what it runs.
+/// An endpoint as stored: status and times, and what it runs (`record.state` is taken out: it is
+/// `doc`).
 pub struct EndpointView {
     pub record: EndpointRecord,
     pub doc: EndpointDoc,
@@ -92,15 +93,17 @@ pub struct NewJob<'a> {
     pub tags: &'a [Tag],
 }
 
-/// A transform job as stored: status and times, the request and how it went.
+/// A transform job as stored: status and times, the request and how it went (`record.state` is
+/// taken out: it is `doc`).
 pub struct JobView {
     pub record: TransformJobRecord,
     pub doc: JobDoc,
 }
 
 impl JobView {
-    pub fn of(record: TransformJobRecord) -> Result<JobView, RuntimeError> {
-        let doc = read_doc(&record.name, record.state.clone())?;
+    /// Reads the job's document; one that does not parse is a corrupt store.
+    pub fn of(mut record: TransformJobRecord) -> Result<JobView, StoreError> {
+        let doc = read_doc(&record.name, std::mem::take(&mut record.state))?;
         Ok(JobView { record, doc })
     }
 }
@@ -215,7 +218,9 @@ impl Runtime {
         self.save_and_kick(record, EndpointStatus::Updating, &doc).await
     }
 
-    /// Changes variants' weights and instance counts in place. Returns the ARN.
+    /// Changes variants' weights and instance counts in place. Returns the ARN. A missing endpoint
+    /// is named first, then a variant named twice, then variants the endpoint's config lacks, then
+    /// an endpoint that is not `InService`.
     pub async fn set_weights_and_capacities(
         &self,
         scope: &Scope,
@@ -224,13 +229,15 @@ impl Runtime {
     ) -> Result<String, RuntimeError> {
         let quota = self.quota.lock(scope).await;
         let EndpointView { record, mut doc } = self.describe(scope, name).await?;
-        let mut missing: Vec<String> = Vec::new();
         let mut seen = HashSet::new();
-        for change in changes {
-            if doc.current.variant(change.variant).is_none() && seen.insert(change.variant) {
-                missing.push(change.variant.to_owned());
-            }
+        if let Some(twice) = changes.iter().find(|change| !seen.insert(change.variant)) {
+            return Err(RuntimeError::VariantNamedTwice { name: twice.variant.to_owned() });
         }
+        let missing: Vec<String> = changes
+            .iter()
+            .filter(|change| doc.current.variant(change.variant).is_none())
+            .map(|change| change.variant.to_owned())
+            .collect();
         if !missing.is_empty() {
             return Err(RuntimeError::UnknownVariants { names: missing, config: doc.current.config_name });
         }
@@ -262,8 +269,8 @@ impl Runtime {
     }
 
     pub async fn describe(&self, scope: &Scope, name: &str) -> Result<EndpointView, RuntimeError> {
-        let record = self.store.get_endpoint(scope, name).await?;
-        let doc = read_doc(&record.name, record.state.clone())?;
+        let mut record = self.store.get_endpoint(scope, name).await?;
+        let doc = read_doc(&record.name, std::mem::take(&mut record.state))?;
         Ok(EndpointView { record, doc })
     }
 
@@ -395,7 +402,7 @@ impl Runtime {
     }
 
     pub async fn describe_job(&self, scope: &Scope, name: &str) -> Result<JobView, RuntimeError> {
-        JobView::of(self.store.get_transform_job(scope, name).await?)
+        Ok(JobView::of(self.store.get_transform_job(scope, name).await?)?)
     }
 }
 

@@ -206,17 +206,6 @@ pub(crate) async fn update_weights_and_capacities(
 ) -> Result<UpdateEndpointWeightsAndCapacitiesOutput, ApiError> {
     let name = input.endpoint_name.as_deref().unwrap_or_default();
     let wanted = input.desired_weights_and_capacities.as_deref().unwrap_or_default();
-    // A missing endpoint is named first, then the request's own faults, then the endpoint's.
-    load(state, &ctx.scope, name).await?;
-    let mut seen = HashSet::new();
-    for change in wanted {
-        let variant = change.variant_name.as_deref().unwrap_or_default();
-        if !seen.insert(variant) {
-            return Err(ApiError::validation(format!(
-                "The variant name \"{variant}\" was non-unique within the request."
-            )));
-        }
-    }
     let changes: Vec<VariantChange<'_>> = wanted
         .iter()
         .map(|change| VariantChange {

@@ -133,8 +133,7 @@ pub(crate) async fn list(
         .items
         .into_iter()
         .map(|record| {
-            let JobView { record, doc } =
-                JobView::of(record).map_err(|err| ApiError::from_runtime(err, &ctx.scope, ""))?;
+            let JobView { record, doc } = JobView::of(record)?;
             Ok(TransformJobSummary {
                 transform_job_name: Some(record.name),
                 transform_job_arn: Some(record.arn),

@@ -31,7 +31,7 @@ impl Endpoints {
         first: usize,
         count: usize,
     ) -> Result<Vec<Arc<LiveInstance>>, DeployFailure> {
-        // The operations keep every account within the quota; a store written otherwise (an older
+        // `Runtime` keeps every account within the quota (`quota.rs`); a store written otherwise (an older
         // smemu, a lower `--max-instances` since) must not make this allocate per instance asked for.
         self.within_quota(u64::try_from(count).unwrap_or(u64::MAX))?;
         let spec = LaunchSpec {
