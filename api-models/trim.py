@@ -14,6 +14,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 SERVICES = {
     "sagemaker": "sagemaker/2017-07-24",
     "sagemaker-runtime": "sagemaker-runtime/2017-05-13",
+    "logs": "logs/2014-03-28",
+    "cloudwatch": "cloudwatch/2010-08-01",
 }
 DROP_KEYS = {"documentation", "documentationUrl", "deprecatedMessage", "examples"}
 

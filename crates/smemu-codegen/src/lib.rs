@@ -14,7 +14,12 @@ use std::path::{Path, PathBuf};
 pub const OUT_DIR: &str = "crates/smemu-types/src/generated";
 
 /// The models, under `api-models/`, and the module each becomes.
-const SERVICES: &[(&str, &str)] = &[("sagemaker.json", "sagemaker"), ("sagemaker-runtime.json", "runtime")];
+const SERVICES: &[(&str, &str)] = &[
+    ("sagemaker.json", "sagemaker"),
+    ("sagemaker-runtime.json", "runtime"),
+    ("logs.json", "logs"),
+    ("cloudwatch.json", "cloudwatch"),
+];
 
 /// One generated file: its path relative to the workspace root and its contents.
 #[derive(Debug, Clone, PartialEq, Eq)]

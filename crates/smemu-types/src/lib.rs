@@ -15,6 +15,6 @@ mod render;
 pub mod timestamp;
 pub mod validate;
 
-pub use generated::{runtime, sagemaker};
+pub use generated::{cloudwatch, logs, runtime, sagemaker};
 pub use timestamp::Timestamp;
 pub use validate::{Validate, ValidationErrors, Violation, violation_message};

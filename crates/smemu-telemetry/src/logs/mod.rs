@@ -1,0 +1,1 @@
+//! Containers' log events: capture sink, store and queries.

@@ -1,0 +1,1 @@
+//! Metrics: recording, storage and statistics.
