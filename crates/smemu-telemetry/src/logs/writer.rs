@@ -1,0 +1,174 @@
+//! The store's one writer: takes events off the channel in batches, writes each batch in one
+//! transaction (groups and streams appear with their first event, as CloudWatch shows them), then
+//! drops the oldest events while the store holds more than `--log-retention-bytes`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sqlx::{Row, SqlitePool};
+use tokio::sync::mpsc;
+
+use super::{Message, NewEvent, StreamKey, event_size, now_ms};
+
+/// Most events written in one transaction.
+const MAX_BATCH: usize = 1000;
+/// Most events looked at per step when dropping the oldest.
+const RETENTION_STEP: i64 = 1000;
+
+/// Bytes the store holds now, as CloudWatch counts them.
+pub(super) async fn stored_total(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    let total: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM log_events").fetch_one(pool).await?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
+pub(super) async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Message>, retention: u64, mut total: u64) {
+    while let Some(first) = receiver.recv().await {
+        let mut events = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Event(event) => events.push(event),
+                Message::Flush(done) => flushes.push(done),
+            }
+            if events.len() < MAX_BATCH {
+                next = receiver.try_recv().ok();
+            }
+        }
+        if !events.is_empty() {
+            match write_batch(&pool, &events).await {
+                Ok(bytes) => total = total.saturating_add(bytes),
+                Err(err) => tracing::warn!(error = %err, events = events.len(), "writing log events; they are lost"),
+            }
+            if total > retention {
+                match enforce(&pool, total, retention).await {
+                    Ok(left) => total = left,
+                    Err(err) => tracing::warn!(error = %err, "dropping the oldest log events"),
+                }
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes one batch; returns the bytes it added.
+async fn write_batch(pool: &SqlitePool, events: &[NewEvent]) -> Result<u64, sqlx::Error> {
+    let ingestion = now_ms();
+    let mut tx = pool.begin().await?;
+    let mut ids: HashMap<&StreamKey, i64> = HashMap::new();
+    // Per stream: (min ts, max ts, bytes).
+    let mut touched: BTreeMap<i64, (i64, i64, u64)> = BTreeMap::new();
+    let mut added = 0u64;
+    for event in events {
+        let stream_id = match ids.get(&event.stream) {
+            Some(id) => *id,
+            None => {
+                let id = stream_id(&mut tx, &event.stream, ingestion).await?;
+                ids.insert(&event.stream, id);
+                id
+            }
+        };
+        let size = event_size(&event.message);
+        sqlx::query("INSERT INTO log_events (stream_id, ts, ingestion_time, message, size) VALUES (?, ?, ?, ?, ?)")
+            .bind(stream_id)
+            .bind(event.timestamp_ms)
+            .bind(ingestion)
+            .bind(&event.message)
+            .bind(i64::try_from(size).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        let entry = touched.entry(stream_id).or_insert((event.timestamp_ms, event.timestamp_ms, 0));
+        entry.0 = entry.0.min(event.timestamp_ms);
+        entry.1 = entry.1.max(event.timestamp_ms);
+        entry.2 += size;
+        added += size;
+    }
+    for (stream_id, (first, last, bytes)) in touched {
+        sqlx::query(
+            "UPDATE log_streams SET first_event_ts = MIN(COALESCE(first_event_ts, ?1), ?1), \
+             last_event_ts = MAX(COALESCE(last_event_ts, ?2), ?2), last_ingestion_time = ?3, \
+             stored_bytes = stored_bytes + ?4 WHERE id = ?5",
+        )
+        .bind(first)
+        .bind(last)
+        .bind(ingestion)
+        .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
+        .bind(stream_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// The stream's id, creating it (and its group) now if it is new.
+async fn stream_id(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    key: &StreamKey,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query("INSERT INTO log_groups (account, region, name, creation_time) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(&key.account)
+        .bind(&key.region)
+        .bind(&key.group)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    let group: i64 = sqlx::query_scalar("SELECT id FROM log_groups WHERE account = ? AND region = ? AND name = ?")
+        .bind(&key.account)
+        .bind(&key.region)
+        .bind(&key.group)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO log_streams (group_id, name, creation_time) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(group)
+        .bind(&key.stream)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query_scalar("SELECT id FROM log_streams WHERE group_id = ? AND name = ?")
+        .bind(group)
+        .bind(&key.stream)
+        .fetch_one(&mut **tx)
+        .await
+}
+
+/// Drops the oldest events (by insertion) until at most `retention` bytes are left; returns what is.
+pub(super) async fn enforce(pool: &SqlitePool, mut total: u64, retention: u64) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut affected = BTreeSet::new();
+    while total > retention {
+        let rows = sqlx::query("SELECT seq, stream_id, size FROM log_events ORDER BY seq LIMIT ?")
+            .bind(RETENTION_STEP)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            total = 0;
+            break;
+        }
+        let mut cutoff = 0i64;
+        for row in &rows {
+            cutoff = row.get("seq");
+            affected.insert(row.get::<i64, _>("stream_id"));
+            total = total.saturating_sub(u64::try_from(row.get::<i64, _>("size")).unwrap_or(0));
+            if total <= retention {
+                break;
+            }
+        }
+        sqlx::query("DELETE FROM log_events WHERE seq <= ?").bind(cutoff).execute(&mut *tx).await?;
+    }
+    for stream_id in affected {
+        sqlx::query(
+            "UPDATE log_streams SET \
+             stored_bytes = (SELECT COALESCE(SUM(size), 0) FROM log_events WHERE stream_id = ?1), \
+             first_event_ts = COALESCE((SELECT MIN(ts) FROM log_events WHERE stream_id = ?1), first_event_ts) \
+             WHERE id = ?1",
+        )
+        .bind(stream_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(total)
+}
