@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 
 use crate::BackendError;
 
@@ -139,6 +140,18 @@ pub struct ContainerState {
     pub oom_killed: bool,
 }
 
+/// One line a container wrote (stdout or stderr), stamped by the engine when it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Epoch milliseconds.
+    pub timestamp_ms: i64,
+    /// Without its line ending; bytes that are not UTF-8 replaced.
+    pub message: String,
+}
+
+/// A container's lines as they are written; ends when the container stops.
+pub type LogLines = BoxStream<'static, Result<LogLine, BackendError>>;
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Answers when the engine can be used.
@@ -153,6 +166,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn inspect(&self, container_id: &str) -> Result<ContainerState, BackendError>;
     /// The last `lines` lines the container wrote (stdout and stderr).
     async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, BackendError>;
+    /// Follows a container's stdout and stderr, with the engine's timestamps, from `since_ms`
+    /// (engines take whole seconds: lines of that second before it come too, the caller skips what
+    /// it already has) until the container stops.
+    fn follow_logs(&self, container_id: &str, since_ms: i64) -> LogLines;
     /// Every instance carrying this owner's labels.
     async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError>;
     /// Stops (SIGTERM, then SIGKILL after the grace period) and removes one of the owner's

@@ -21,8 +21,8 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 
 use crate::backend::{
-    Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
-    PlacedInstance,
+    Backend, ContainerState, InstanceSpec, LogLine, LogLines, ObservedContainer, ObservedInstance, OwnerKind,
+    PlacedContainer, PlacedInstance,
 };
 use crate::{BackendError, labels, layout};
 
@@ -266,6 +266,28 @@ impl Backend for DockerBackend {
         Ok(text)
     }
 
+    fn follow_logs(&self, container_id: &str, since_ms: i64) -> LogLines {
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            since: i32::try_from(since_ms.max(0) / 1000).unwrap_or(i32::MAX),
+            ..Default::default()
+        };
+        let container = container_id.to_owned();
+        self.docker
+            .logs(container_id, Some(options))
+            .flat_map(move |chunk| {
+                let lines = match chunk {
+                    Ok(output) => lines_of(output.into_bytes().as_ref()).into_iter().map(Ok).collect(),
+                    Err(source) => vec![Err(BackendError::Logs { container: container.clone(), source })],
+                };
+                futures::stream::iter(lines)
+            })
+            .boxed()
+    }
+
     async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError> {
         let summaries = self.list_labeled(vec![format!("{}={owner}", labels::OWNER)]).await?;
         let mut instances: BTreeMap<String, ObservedInstance> = BTreeMap::new();
@@ -342,4 +364,29 @@ impl Backend for DockerBackend {
 
 fn is_not_found(err: &DockerError) -> bool {
     matches!(err, DockerError::DockerResponseServerError { status_code: 404, .. })
+}
+
+/// The lines of one frame of the engine's log stream: each begins with the RFC 3339 time the
+/// engine stamped it with (`timestamps=true`), then a space. A frame is one line as the engine's
+/// log driver keeps them; one that holds several is split.
+fn lines_of(frame: &[u8]) -> Vec<LogLine> {
+    let text = String::from_utf8_lossy(frame);
+    let mut lines = Vec::new();
+    let mut last_ms = 0;
+    for raw in text.split_terminator('\n') {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let (timestamp_ms, message) = match raw.split_once(' ') {
+            Some((stamp, message)) => match crate::timestamps::rfc3339_ms(stamp) {
+                Some(ms) => (ms, message),
+                None => (last_ms, raw),
+            },
+            None => match crate::timestamps::rfc3339_ms(raw) {
+                Some(ms) => (ms, ""),
+                None => (last_ms, raw),
+            },
+        };
+        last_ms = timestamp_ms;
+        lines.push(LogLine { timestamp_ms, message: message.to_owned() });
+    }
+    lines
 }

@@ -14,10 +14,11 @@ mod error;
 pub mod fake;
 mod labels;
 mod layout;
+mod timestamps;
 
 pub use backend::{
-    Backend, ContainerSpec, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
-    PlacedContainer, PlacedInstance, ResourceLimits,
+    Backend, ContainerSpec, ContainerState, InstanceSpec, LogLine, LogLines, ObservedContainer, ObservedInstance,
+    OwnerKind, PlacedContainer, PlacedInstance, ResourceLimits,
 };
 pub use docker::DockerBackend;
 pub use error::BackendError;

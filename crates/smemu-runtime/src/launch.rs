@@ -6,12 +6,13 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use smemu_backend::{Backend, BackendError, ContainerSpec, InstanceSpec, OwnerKind, PlacedInstance, ResourceLimits};
 use smemu_objects::{ArtifactCache, ArtifactLease, ObjectError, Objects};
 
+use crate::capture::{Capture, Followed};
 use crate::config::{BackendUnavailable, ControllerConfig};
 use crate::invoke::relay::Relay;
 use crate::pipeline::ContainerPlan;
@@ -64,6 +65,8 @@ pub struct LaunchSpec<'a> {
     pub instance_type: Option<&'a str>,
     pub containers: &'a [ContainerPlan],
     pub startup_timeout: Duration,
+    /// When the instances start, in epoch seconds (transform jobs' log streams carry it).
+    pub epoch_s: i64,
 }
 
 /// The shared machinery; cheap to clone.
@@ -79,6 +82,8 @@ struct Inner {
     artifacts: Result<ArtifactCache, String>,
     config: ControllerConfig,
     relay: Relay,
+    /// Where containers' output goes, once set (`Runtime::capture_logs`).
+    capture: OnceLock<Capture>,
 }
 
 impl Launcher {
@@ -94,7 +99,35 @@ impl Launcher {
         if let Ok(cache) = &artifacts {
             cache.remove_leftovers();
         }
-        Launcher { inner: Arc::new(Inner { backend, objects, artifacts, config, relay: Relay::default() }) }
+        Launcher {
+            inner: Arc::new(Inner {
+                backend,
+                objects,
+                artifacts,
+                config,
+                relay: Relay::default(),
+                capture: OnceLock::new(),
+            }),
+        }
+    }
+
+    pub fn set_capture(&self, capture: Capture) {
+        let _ = self.inner.capture.set(capture);
+    }
+
+    /// Follows the output of an instance's containers (`(container id, hostname)` in pipeline
+    /// order) into its log streams; a container already followed is left alone.
+    pub fn capture(&self, at: &Followed<'_>, containers: &[(String, String)]) {
+        if let (Some(capture), Ok(backend)) = (self.inner.capture.get(), self.backend()) {
+            capture.follow_instance(backend, at, containers);
+        }
+    }
+
+    /// A line of the service's own in a transform job instance's `data-log` stream.
+    pub fn data_log(&self, at: &Followed<'_>, message: String) {
+        if let Some(capture) = self.inner.capture.get() {
+            capture.data_log(at, message);
+        }
     }
 
     pub fn config(&self) -> &ControllerConfig {
@@ -133,7 +166,24 @@ impl Launcher {
         let mut failure = None;
         for id in instance_ids {
             match backend.place(&self.instance_spec(spec, id, &model_dirs)).await {
-                Ok(instance) => placed.push(instance),
+                Ok(instance) => {
+                    // Followed from the start, so that what a container says before it fails
+                    // its health check is kept too.
+                    let at = Followed {
+                        kind: spec.kind,
+                        resource: &spec.resource,
+                        variant: spec.variant,
+                        instance_id: &instance.instance_id,
+                        epoch_s: spec.epoch_s,
+                    };
+                    let containers: Vec<(String, String)> = instance
+                        .containers
+                        .iter()
+                        .map(|c| (c.container_id.clone(), c.name_in_pipeline.clone()))
+                        .collect();
+                    self.capture(&at, &containers);
+                    placed.push(instance);
+                }
                 Err(BackendError::Exited { index, name_in_pipeline, code, log_tail }) => {
                     failure = Some(LaunchError::Exited { index, hostname: name_in_pipeline, code, log_tail });
                     break;

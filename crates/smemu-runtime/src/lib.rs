@@ -11,8 +11,11 @@
 //!   through `smemu_http1`'s client, the runtime's error texts, batch calls with retries);
 //! - `quota.rs`: the instance quota; `pipeline.rs`: a model's containers; `clock.rs`: times.
 //!
+//! `capture/`: containers' output followed into CloudWatch Logs streams named as SageMaker names them.
+//!
 //! Containers are placed by a [`smemu_backend::Backend`].
 
+mod capture;
 pub mod clock;
 mod config;
 mod endpoints;

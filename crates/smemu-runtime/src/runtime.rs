@@ -124,6 +124,12 @@ impl Runtime {
         Runtime { store, launcher, endpoints, jobs, quota: Arc::default() }
     }
 
+    /// Captures every container's output into `store` from now on: call before [`Runtime::start`],
+    /// so that the instances it adopts are followed too. Without it nothing is captured.
+    pub fn capture_logs(&self, store: smemu_telemetry::logs::LogStore) {
+        self.launcher.set_capture(crate::capture::Capture::new(store));
+    }
+
     /// At start-up, before serving: settles the transform jobs an earlier smemu left running (never
     /// seen InProgress forever), adopts or replaces the endpoints' containers it left, and starts
     /// the watchdog.

@@ -165,6 +165,47 @@ async fn the_watchdog_replaces_a_crashed_instance() {
 }
 
 #[test]
+fn containers_output_is_captured_into_their_stream_and_a_restart_neither_loses_nor_repeats_it() {
+    let env = Env::new();
+    env.fake.script("model:1", Behaviour::echo().logs(["loading", "ready"]));
+    let group = "/aws/sagemaker/Endpoints/ep";
+    let stream = {
+        let process = tokio::runtime::Runtime::new().expect("runtime");
+        process.block_on(async {
+            let smemu = Smemu::start(&env).await;
+            smemu.deploy("ep", fleet("config-1", vec![variant("AllTraffic", "model:1", 1)])).await;
+            assert_eq!(smemu.settled("ep").await.status, EndpointStatus::InService);
+            let streams = eventually("the container's lines to be captured", || async {
+                let streams = smemu.log_lines(group).await;
+                (streams.len() == 1 && streams[0].1.len() == 2).then_some(streams)
+            })
+            .await;
+            assert_eq!(streams[0].1, ["loading", "ready"]);
+            // `<VariantName>/<instance-id>`, the id in EC2's form.
+            let (variant, instance) = streams[0].0.split_once('/').expect("variant/instance");
+            assert_eq!(variant, "AllTraffic");
+            assert!(instance.starts_with("i-0") && instance.len() == 19, "{instance}");
+            streams[0].0.clone()
+        })
+    };
+    // While smemu is down the container writes one more line; the engine keeps them all.
+    env.fake.script("model:1", Behaviour::echo().logs(["loading", "ready", "served while smemu was down"]));
+    let process = tokio::runtime::Runtime::new().expect("runtime");
+    process.block_on(async {
+        let smemu = Smemu::start(&env).await;
+        let streams = eventually("the adopted container's new line to be captured", || async {
+            let streams = smemu.log_lines(group).await;
+            streams.first().is_some_and(|s| s.1.len() >= 3).then_some(streams)
+        })
+        .await;
+        assert_eq!(
+            streams,
+            vec![(stream, vec!["loading".to_owned(), "ready".into(), "served while smemu was down".into()])]
+        );
+    });
+}
+
+#[test]
 fn a_restarted_smemu_adopts_the_running_instances_and_replaces_the_dead() {
     let env = Env::new();
     env.fake.script("model:1", Behaviour::echo());

@@ -33,9 +33,11 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use crate::BackendError;
+use futures::StreamExt;
+
 use crate::backend::{
-    Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
-    PlacedInstance,
+    Backend, ContainerState, InstanceSpec, LogLine, LogLines, ObservedContainer, ObservedInstance, OwnerKind,
+    PlacedContainer, PlacedInstance,
 };
 pub use behaviour::Behaviour;
 use behaviour::{Script, now};
@@ -88,12 +90,17 @@ struct FakeContainer {
     exit_code: Option<i64>,
     /// The server's task: aborting it closes the listener and every connection.
     server: AbortHandle,
+    /// When it was placed: its scripted lines are stamped from here, a millisecond apart.
+    started_ms: i64,
+    /// Flipped when it stops: followers of its logs see their stream end.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 impl FakeContainer {
     fn stop(&mut self, code: i64) {
         self.server.abort();
         self.exit_code.get_or_insert(code);
+        self.stopped.send_replace(true);
     }
 }
 
@@ -229,6 +236,8 @@ impl Backend for FakeBackend {
                 script,
                 exit_code: None,
                 server,
+                started_ms: now_ms(),
+                stopped: tokio::sync::watch::channel(false).0,
             });
         }
         let mut state = self.state();
@@ -278,6 +287,31 @@ impl Backend for FakeBackend {
         self.find(container_id, |c| tail(&now(&c.script).logs, lines))
     }
 
+    /// The image's scripted lines (as they are when following starts), then nothing more until
+    /// the container stops.
+    fn follow_logs(&self, container_id: &str, since_ms: i64) -> LogLines {
+        let found = self.find(container_id, |c| {
+            let lines: Vec<LogLine> = now(&c.script)
+                .logs
+                .into_iter()
+                .zip(c.started_ms..)
+                .map(|(message, timestamp_ms)| LogLine { timestamp_ms, message })
+                .filter(|line| line.timestamp_ms >= since_ms / 1000 * 1000)
+                .collect();
+            (lines, c.stopped.subscribe())
+        });
+        match found {
+            Ok((lines, mut stopped)) => {
+                let until_stopped = futures::stream::once(async move {
+                    let _ = stopped.wait_for(|stopped| *stopped).await;
+                })
+                .filter_map(|()| std::future::ready(None));
+                futures::stream::iter(lines.into_iter().map(Ok)).chain(until_stopped).boxed()
+            }
+            Err(err) => futures::stream::once(std::future::ready(Err(err))).boxed(),
+        }
+    }
+
     async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError> {
         Ok(self
             .state()
@@ -314,6 +348,12 @@ impl Backend for FakeBackend {
         }
         Ok(())
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The last `lines` of `logs`, one per line, as an engine returns a log tail.

@@ -42,6 +42,7 @@ impl Endpoints {
             instance_type: variant.instance_type.as_deref(),
             containers: &variant.containers,
             startup_timeout: Duration::from_secs(variant.startup_timeout_s),
+            epoch_s: now_ms() / 1000,
         };
         let ids: Vec<String> =
             (first..first + count).map(|index| format!("{fleet_id}-{}-{index}", variant.name.to_lowercase())).collect();

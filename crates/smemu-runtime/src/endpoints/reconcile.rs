@@ -11,6 +11,7 @@ use smemu_types::sagemaker::EndpointStatus;
 use super::Endpoints;
 use super::deploy::live_variant;
 use super::plan::EndpointDoc;
+use crate::capture::Followed;
 use crate::clock::now_ms;
 use crate::routing::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
 
@@ -236,6 +237,21 @@ async fn adopt(
                 healthy = healthy && ctl.inner.launcher.relay().ping(*addr, Duration::from_secs(2)).await;
             }
             if healthy {
+                // Adopted containers go on being captured, from where their streams stopped.
+                let followed = Followed {
+                    kind: OwnerKind::Endpoint,
+                    resource: &found.resource,
+                    variant: &found.variant,
+                    instance_id: &found.instance_id,
+                    epoch_s: 0,
+                };
+                let ids: Vec<(String, String)> = plan
+                    .containers
+                    .iter()
+                    .zip(&found.containers)
+                    .map(|(c, o)| (o.container_id.clone(), c.hostname.clone()))
+                    .collect();
+                ctl.inner.launcher.capture(&followed, &ids);
                 instances.push(Arc::new(LiveInstance::new(found.instance_id.clone(), containers)));
             } else {
                 ctl.inner.launcher.remove_by_id(&found.instance_id).await;

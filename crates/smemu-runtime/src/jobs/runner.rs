@@ -21,6 +21,7 @@ use super::inputs::{self, Input, Inputs};
 use super::params::{self, ExecutionParameters};
 use super::segments::{self, Segments};
 use super::{JobKey, TransformJobs, update};
+use crate::capture::Followed;
 use crate::clock::now_ms;
 use crate::failure::JobFailure;
 use crate::invoke::batch::{BatchCallError, BatchTransport};
@@ -60,7 +61,7 @@ pub(super) async fn run(jobs: &TransformJobs, key: &JobKey, mut stop: watch::Rec
         }
     };
     let log = JobLog::default();
-    let work = Work { jobs, key, doc: &doc, log: &log, stop: stop.clone() };
+    let work = Work { jobs, key, doc: &doc, log: &log, stop: stop.clone(), epoch_s: now_ms() / 1000 };
     let outcome = tokio::select! {
         result = work.transform() => match result {
             Ok(()) => Outcome::Completed,
@@ -208,6 +209,8 @@ struct Work<'a> {
     doc: &'a JobDoc,
     log: &'a JobLog,
     stop: watch::Receiver<bool>,
+    /// When the instances started: their log streams are `<job>/<instance-id>-<epoch_s>...`.
+    epoch_s: i64,
 }
 
 impl Work<'_> {
@@ -234,6 +237,9 @@ impl Work<'_> {
         let resolved = params::resolve(request, self.execution_parameters(&placed[0]).await?.as_ref())
             .map_err(JobFailure::Client)?;
         self.log.push(resolved.log_line());
+        for instance in &placed {
+            self.data_log(&instance.instance_id, resolved.log_line());
+        }
         let running = Running {
             objects,
             inputs: &inputs,
@@ -295,6 +301,7 @@ impl Work<'_> {
             instance_type: resources.and_then(|r| r.instance_type.as_ref()).map(|t| t.as_str()),
             containers: &self.doc.pipeline,
             startup_timeout: STARTUP_TIMEOUT,
+            epoch_s: self.epoch_s,
         };
         let ids: Vec<String> = (0..count).map(|i| format!("tj{run_id}-{i}")).collect();
         self.jobs.launcher().launch(&spec, &ids).await.map_err(|err| JobFailure::Startup(err.to_string()))
@@ -334,9 +341,26 @@ impl Work<'_> {
     async fn object(&self, running: &Running<'_>, instance: &Instance, input: &Input) -> Result<(), JobFailure> {
         let result = self.transform_object(running, instance, input).await;
         if let Err(failure) = &result {
-            self.log.push(format!("[sagemaker logs]: {}: {failure}", input.uri));
+            let line = format!("[sagemaker logs]: {}: {failure}", input.uri);
+            self.data_log(&instance.placed.instance_id, line.clone());
+            self.log.push(line);
         }
         result
+    }
+
+    /// A line of the service's own in the instance's `data-log` stream, where SageMaker writes the
+    /// job's parameters and each object's failure
+    /// (<https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html>).
+    fn data_log(&self, instance_id: &str, line: String) {
+        let resource = self.key.resource_label();
+        let at = Followed {
+            kind: OwnerKind::TransformJob,
+            resource: &resource,
+            variant: "transform",
+            instance_id,
+            epoch_s: self.epoch_s,
+        };
+        self.jobs.launcher().data_log(&at, line);
     }
 
     /// One object, read in pieces ([`Segments`]): the requests of each piece go out (within the

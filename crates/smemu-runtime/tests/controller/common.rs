@@ -22,6 +22,7 @@ use smemu_runtime::{
     ControllerConfig, EndpointUpdate, Invocation, InvokeError, Invoked, NewEndpoint, NewJob, Runtime, RuntimeError,
 };
 use smemu_store::{ImmutableKind, Record, Scope, SqliteStore, Store, StoreError};
+use smemu_telemetry::logs::{Cursor, LOGS_FILE, LogConfig, LogStore, StreamOrder, TimeRange};
 use smemu_types::sagemaker::{CreateModelInput, CreateTransformJobRequest, EndpointStatus, TransformJobStatus};
 
 pub const ACCOUNT: &str = "123456789012";
@@ -89,6 +90,8 @@ impl Env {
 pub struct Smemu {
     store: Arc<dyn Store>,
     runtime: Runtime,
+    /// Where containers' output is captured (`<tmp>/logs.sqlite`).
+    pub logs: LogStore,
 }
 
 /// What DescribeEndpoint would show of an endpoint.
@@ -140,8 +143,12 @@ impl Smemu {
             transform_logs_dir: env.dir.path().join("logs"),
         };
         let runtime = Runtime::new(store.clone(), Ok(backend), Some(objects), config);
+        let logs = LogStore::open(&env.dir.path().join(LOGS_FILE), LogConfig { retention_bytes: u64::MAX })
+            .await
+            .expect("open the log store");
+        runtime.capture_logs(logs.clone());
         runtime.start().await;
-        Smemu { store, runtime }
+        Smemu { store, runtime, logs }
     }
 
     // ---- endpoints ----
@@ -181,6 +188,20 @@ impl Smemu {
             Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
             Err(err) => panic!("storing {name}: {err}"),
         }
+    }
+
+    /// The messages of every stream of a log group, by stream name, in time order.
+    pub async fn log_lines(&self, group: &str) -> Vec<(String, Vec<String>)> {
+        let Some(group) = self.logs.group_id(ACCOUNT, REGION, group).await.expect("log group") else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        for stream in self.logs.streams(group, None, StreamOrder::Name, false, 0, 50).await.expect("streams") {
+            let id = self.logs.stream_id(group, &stream.name).await.expect("stream").expect("stream id");
+            let events = self.logs.events_after(id, Cursor::START, TimeRange::default(), 1000).await.expect("events");
+            lines.push((stream.name, events.into_iter().map(|e| e.message).collect()));
+        }
+        lines
     }
 
     /// CreateEndpoint of an endpoint configuration; returns the id of the fleet it deploys.
