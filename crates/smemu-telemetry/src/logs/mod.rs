@@ -102,7 +102,8 @@ impl LogStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(LogStoreError::Open)?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(LogStoreError::Open)?;
         MIGRATOR.run(&pool).await.map_err(LogStoreError::Migrate)?;
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let total = writer::stored_total(&pool).await?;

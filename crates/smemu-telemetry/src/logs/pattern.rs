@@ -11,7 +11,9 @@
 pub enum PatternError {
     #[error("Invalid filter pattern: {0}")]
     Invalid(&'static str),
-    #[error("smemu does not support {0} filter patterns; it supports terms, \"quoted phrases\", -exclusions and ?alternatives")]
+    #[error(
+        "smemu does not support {0} filter patterns; it supports terms, \"quoted phrases\", -exclusions and ?alternatives"
+    )]
     Unsupported(&'static str),
 }
 

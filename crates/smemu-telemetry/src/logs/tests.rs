@@ -34,10 +34,8 @@ async fn events_come_back_in_time_order_either_way() {
     assert_eq!(next.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["b2", "c"]);
     let last_two = store.events_before(stream, Cursor::END, TimeRange::default(), 2).await.unwrap();
     assert_eq!(last_two.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["b2", "c"]);
-    let ranged = store
-        .events_after(stream, Cursor::START, TimeRange { start: Some(20), end: Some(30) }, 10)
-        .await
-        .unwrap();
+    let ranged =
+        store.events_after(stream, Cursor::START, TimeRange { start: Some(20), end: Some(30) }, 10).await.unwrap();
     assert_eq!(ranged.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["b", "b2"]);
 
     let streams = store.streams(group, None, StreamOrder::Name, false, 0, 50).await.unwrap();
@@ -56,12 +54,16 @@ async fn groups_streams_and_group_events_select_as_asked() {
     write(&store, &key("/aws/sagemaker/TransformJobs", "job-1/data-log"), &[(2, "two")]).await;
     write(&store, &key("/aws/sagemaker/TransformJobs", "job-2/i-2-100"), &[(3, "three")]).await;
     write(&store, &key("/aws/sagemaker/Endpoints/e", "AllTraffic/i-1"), &[(4, "four")]).await;
-    let groups = store.groups("111122223333", "us-east-1", Some("/aws/sagemaker/"), None, None, None, 50).await.unwrap();
+    let groups =
+        store.groups("111122223333", "us-east-1", Some("/aws/sagemaker/"), None, None, None, 50).await.unwrap();
     assert_eq!(
         groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
         ["/aws/sagemaker/Endpoints/e", "/aws/sagemaker/TransformJobs"]
     );
-    let paged = store.groups("111122223333", "us-east-1", None, None, None, Some("/aws/sagemaker/Endpoints/e"), 50).await.unwrap();
+    let paged = store
+        .groups("111122223333", "us-east-1", None, None, None, Some("/aws/sagemaker/Endpoints/e"), 50)
+        .await
+        .unwrap();
     assert_eq!(paged.len(), 1);
     let pattern = store.groups("111122223333", "us-east-1", None, Some("transform"), None, None, 50).await.unwrap();
     assert_eq!(pattern.len(), 1);
@@ -73,7 +75,8 @@ async fn groups_streams_and_group_events_select_as_asked() {
     let by_time = store.streams(jobs, None, StreamOrder::LastEventTime, true, 1, 1).await.unwrap();
     assert_eq!(by_time[0].name, "job-1/data-log");
 
-    let everything = store.group_events(jobs, &StreamSelect::All, Cursor::START, TimeRange::default(), 10).await.unwrap();
+    let everything =
+        store.group_events(jobs, &StreamSelect::All, Cursor::START, TimeRange::default(), 10).await.unwrap();
     assert_eq!(everything.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["one ERROR", "two", "three"]);
     let named = store
         .group_events(jobs, &StreamSelect::Names(vec!["job-2/i-2-100".into()]), Cursor::START, TimeRange::default(), 10)

@@ -108,13 +108,15 @@ async fn stream_id(
     key: &StreamKey,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query("INSERT INTO log_groups (account, region, name, creation_time) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
-        .bind(&key.account)
-        .bind(&key.region)
-        .bind(&key.group)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO log_groups (account, region, name, creation_time) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&key.account)
+    .bind(&key.region)
+    .bind(&key.group)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     let group: i64 = sqlx::query_scalar("SELECT id FROM log_groups WHERE account = ? AND region = ? AND name = ?")
         .bind(&key.account)
         .bind(&key.region)
