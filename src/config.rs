@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// began (e.g. `1KiB`); a body that trickles more slowly is cut off.
     #[arg(long, env = "SMEMU_MIN_BODY_RATE", default_value = "1KiB", value_parser = parse_bytes)]
     pub min_body_rate: u64,
+    /// Most bytes of containers' log events kept in `<data-dir>/logs.sqlite` (each event counted
+    /// as CloudWatch counts it: message bytes + 26); past it the oldest events are dropped.
+    #[arg(long, env = "SMEMU_LOG_RETENTION_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
+    pub log_retention_bytes: u64,
     /// `any` accepts every request (the account is read from a 12-digit access key id);
     /// `strict` verifies SigV4 signatures against `--access-keys`.
     #[arg(long, env = "SMEMU_AUTH", value_enum, default_value = "any")]
@@ -131,6 +135,8 @@ pub struct Config {
     pub max_buffered_bytes: u64,
     /// See [`ServeArgs::min_body_rate`].
     pub min_body_rate: u64,
+    /// See [`ServeArgs::log_retention_bytes`].
+    pub log_retention_bytes: u64,
     /// See [`ServeArgs::auth`].
     pub auth: AuthMode,
     /// See [`ServeArgs::access_keys`].
@@ -166,6 +172,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(30),
             max_buffered_bytes: 512 << 20,
             min_body_rate: 1024,
+            log_retention_bytes: 256 << 20,
             auth: AuthMode::Any,
             access_keys: None,
         }
@@ -190,6 +197,7 @@ impl From<&ServeArgs> for Config {
             shutdown_timeout: args.shutdown_timeout,
             max_buffered_bytes: args.max_buffered_bytes,
             min_body_rate: args.min_body_rate,
+            log_retention_bytes: args.log_retention_bytes,
             auth: args.auth,
             access_keys: args.access_keys.clone(),
         }

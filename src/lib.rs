@@ -17,6 +17,7 @@ use smemu_backend::{Backend, DockerBackend};
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
 use smemu_runtime::{ControllerConfig, Runtime};
 use smemu_store::{CachedStore, SqliteStore};
+use smemu_telemetry::logs::{LOGS_FILE, LogConfig, LogStore};
 use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;
 
@@ -110,6 +111,13 @@ pub async fn run(
             transform_logs_dir: config.data_dir.join("logs").join("transform-jobs"),
         },
     );
+    // Containers' output, on a file of its own so that it never contends with the state's writer;
+    // opened before start-up so that adopted containers are followed from where they stopped.
+    let logs =
+        LogStore::open(&config.data_dir.join(LOGS_FILE), LogConfig { retention_bytes: config.log_retention_bytes })
+            .await
+            .context("opening the log store")?;
+    runtime.capture_logs(logs.clone());
     // Before serving: what an earlier smemu left is settled, adopted or removed.
     Box::pin(runtime.start()).await;
     let api_config = ApiConfig {
@@ -117,7 +125,7 @@ pub async fn run(
         default_region: config.default_region.clone(),
         access_keys,
     };
-    let state = AppState::new(store.clone(), api_config, runtime);
+    let state = AppState::new(store.clone(), api_config, runtime).with_logs(logs.clone());
     let wire = smemu_api::wire::WireConfig {
         idle_timeout: config.idle_timeout,
         shutdown_timeout: config.shutdown_timeout,
@@ -130,6 +138,8 @@ pub async fn run(
     if let Some(task) = s3_task {
         task.await.context("embedded S3 task")?.context("embedded S3")?;
     }
+    // What the capture tasks queued is written before the process ends.
+    logs.flush().await;
     store.inner().close().await;
     Ok(())
 }

@@ -6,6 +6,7 @@ use smemu_store::Store;
 use smemu_types::auth::AccessKeys;
 
 use smemu_runtime::Runtime;
+use smemu_telemetry::logs::LogStore;
 
 /// Settings that shape answers.
 #[derive(Clone)]
@@ -42,10 +43,18 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Deploys and runs the pipelines: endpoints, invocations, transform jobs.
     pub runtime: Runtime,
+    /// Containers' captured output, which the CloudWatch Logs operations read (`None`: no group exists).
+    pub logs: Option<LogStore>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig, runtime: Runtime) -> Self {
-        AppState { store, config: Arc::new(config), runtime }
+        AppState { store, config: Arc::new(config), runtime, logs: None }
+    }
+
+    /// Serves the CloudWatch Logs operations from `logs`.
+    pub fn with_logs(mut self, logs: LogStore) -> Self {
+        self.logs = Some(logs);
+        self
     }
 }

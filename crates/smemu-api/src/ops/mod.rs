@@ -1,9 +1,10 @@
-//! The SageMaker operations, one module per resource. No HTTP here: a request context and a
+//! The SageMaker operations, one module per resource (and CloudWatch Logs' in `logs.rs`). No HTTP here: a request context and a
 //! generated input in, a generated output or an `ApiError` out.
 
 pub(crate) mod endpoint_configs;
 pub(crate) mod endpoints;
 mod listing;
+pub(crate) mod logs;
 pub(crate) mod models;
 mod spec;
 pub(crate) mod tags;

@@ -1,10 +1,11 @@
-//! Operation → decode, validate, call, encode. One arm per served operation.
+//! Operation → decode, validate, call, encode. One arm per served operation, per service.
 
 use std::future::Future;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smemu_types::Validate;
+use smemu_types::logs::Operation as LogsOperation;
 use smemu_types::sagemaker::Operation;
 
 use super::decode::decode;
@@ -43,6 +44,37 @@ pub(crate) async fn dispatch(
         Op::ListTags => call(body, |i| ops::tags::list(state, ctx, i)).await,
         Op::DeleteTags => call(body, |i| ops::tags::delete(state, ctx, i)).await,
     }
+}
+
+/// The CloudWatch Logs operations (`Logs_20140328.<Operation>`).
+pub(crate) async fn dispatch_logs(
+    state: &AppState,
+    ctx: &RequestContext,
+    op: LogsOperation,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    use LogsOperation as Op;
+    match op {
+        Op::DescribeLogGroups => call_logs(body, |i| ops::logs::describe_log_groups(state, ctx, i)).await,
+        Op::DescribeLogStreams => call_logs(body, |i| ops::logs::describe_log_streams(state, ctx, i)).await,
+        Op::GetLogEvents => call_logs(body, |i| ops::logs::get_log_events(state, ctx, i)).await,
+        Op::FilterLogEvents => call_logs(body, |i| ops::logs::filter_log_events(state, ctx, i)).await,
+    }
+}
+
+/// [`call`] for CloudWatch Logs, which answers the model's constraint violations with
+/// `InvalidParameterException` (and the same "1 validation error detected" text).
+async fn call_logs<I, O, F, Fut>(body: &[u8], operation: F) -> Result<Vec<u8>, ApiError>
+where
+    I: DeserializeOwned + Validate,
+    O: Serialize,
+    F: FnOnce(I) -> Fut,
+    Fut: Future<Output = Result<O, ApiError>>,
+{
+    let input: I = decode(body)?;
+    input.validate().map_err(|errors| ApiError::invalid_parameter(errors.to_string()))?;
+    let output = operation(input).await?;
+    serde_json::to_vec(&output).map_err(ApiError::internal)
 }
 
 async fn call<I, O, F, Fut>(body: &[u8], operation: F) -> Result<Vec<u8>, ApiError>

@@ -1,4 +1,5 @@
-//! The control plane's awsJson1.1 protocol: `POST /` with `X-Amz-Target: SageMaker.<Operation>`.
+//! The awsJson1.1 protocol: `POST /` with `X-Amz-Target: SageMaker.<Operation>` (the control plane)
+//! or `Logs_20140328.<Operation>` (CloudWatch Logs).
 
 use std::time::Instant;
 
@@ -8,6 +9,7 @@ use axum::response::Response;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use smemu_types::logs::Operation as LogsOperation;
 use smemu_types::sagemaker::Operation;
 
 use super::decode::Rejection;
@@ -35,14 +37,17 @@ pub(crate) async fn handle(
     let received = Received { method: method.as_str(), target, headers: &headers, body: &body };
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    let operation = operation_of(target);
-    let op_name = operation.as_ref().map(|op| op.name()).unwrap_or("-");
+    let operation = route(target);
+    let op_name = operation.as_ref().map(Routed::name).unwrap_or("-");
     // Who is asking comes first: a refused identity is answered before the target is looked at.
     let result = match (identity::identify(&state.config, &received), operation) {
         (Err(refused), _) => Err(refused.into()),
-        (Ok(scope), Ok(op)) => {
+        (Ok(scope), Ok(routed)) => {
             let ctx = RequestContext { scope, request_id: request_id.clone() };
-            dispatch::dispatch(&state, &ctx, op, &body).await
+            match routed {
+                Routed::SageMaker(op) => dispatch::dispatch(&state, &ctx, op, &body).await,
+                Routed::Logs(op) => dispatch::dispatch_logs(&state, &ctx, op, &body).await,
+            }
         }
         (Ok(_), Err(rejection)) => Err(rejection.into()),
     };
@@ -102,6 +107,32 @@ pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
 }
 
+/// The services answered on this listener, by their `X-Amz-Target` prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Routed {
+    SageMaker(Operation),
+    /// CloudWatch Logs (AWS JSON 1.1, `Logs_20140328.<Operation>`).
+    Logs(LogsOperation),
+}
+
+impl Routed {
+    fn name(&self) -> &'static str {
+        match self {
+            Routed::SageMaker(op) => op.name(),
+            Routed::Logs(op) => op.name(),
+        }
+    }
+}
+
+fn route(target: Option<&str>) -> Result<Routed, Rejection> {
+    if let Some(name) = target.and_then(|t| t.strip_prefix("Logs_20140328.")) {
+        return LogsOperation::from_name(name)
+            .map(Routed::Logs)
+            .ok_or_else(|| Rejection::UnknownTarget(target.unwrap_or_default().to_owned()));
+    }
+    operation_of(target).map(Routed::SageMaker)
+}
+
 fn operation_of(target: Option<&str>) -> Result<Operation, Rejection> {
     let target = target.ok_or(Rejection::MissingTarget)?;
     target
@@ -120,5 +151,8 @@ mod tests {
         assert!(matches!(operation_of(Some("SageMaker.CreateTrainingJob")), Err(Rejection::UnknownTarget(_))));
         assert!(matches!(operation_of(Some("CreateModel")), Err(Rejection::UnknownTarget(_))));
         assert!(matches!(operation_of(None), Err(Rejection::MissingTarget)));
+        assert_eq!(route(Some("Logs_20140328.GetLogEvents")).ok(), Some(Routed::Logs(LogsOperation::GetLogEvents)));
+        assert!(matches!(route(Some("Logs_20140328.PutLogEvents")), Err(Rejection::UnknownTarget(_))));
+        assert_eq!(route(Some("SageMaker.ListModels")).ok(), Some(Routed::SageMaker(Operation::ListModels)));
     }
 }
