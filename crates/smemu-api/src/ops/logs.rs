@@ -3,7 +3,7 @@
 //! <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/> describes them.
 
 use smemu_telemetry::logs::{
-    Cursor, FilterPattern, LogStore, StoredEvent, StreamOrder, StreamSelect, TimeRange, event_size,
+    Cursor, FilterPattern, GroupSelect, LogStore, StoredEvent, StreamOrder, StreamSelect, TimeRange, event_size,
 };
 use smemu_types::logs::{
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest, DescribeLogStreamsResponse,
@@ -93,10 +93,12 @@ pub(crate) async fn describe_log_groups(
         .groups(
             &ctx.scope.account,
             &ctx.scope.region,
-            input.log_group_name_prefix.as_deref(),
-            input.log_group_name_pattern.as_deref().filter(|p| !p.is_empty()),
-            names.as_deref(),
-            after.as_deref(),
+            &GroupSelect {
+                prefix: input.log_group_name_prefix.as_deref(),
+                pattern: input.log_group_name_pattern.as_deref().filter(|p| !p.is_empty()),
+                names: names.as_deref(),
+                after: after.as_deref(),
+            },
             limit + 1,
         )
         .await

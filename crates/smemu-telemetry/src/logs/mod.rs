@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use tokio::sync::{mpsc, oneshot};
 
 pub use pattern::{FilterPattern, PatternError};
-pub use query::{Cursor, GroupInfo, StoredEvent, StreamInfo, StreamOrder, StreamSelect, TimeRange};
+pub use query::{Cursor, GroupInfo, GroupSelect, StoredEvent, StreamInfo, StreamOrder, StreamSelect, TimeRange};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/logs");
 

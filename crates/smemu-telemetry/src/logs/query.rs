@@ -39,6 +39,16 @@ impl StoredEvent {
     }
 }
 
+/// Which groups DescribeLogGroups lists: by name prefix, by a case-insensitive substring, by
+/// name, after the last one of an earlier page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupSelect<'a> {
+    pub prefix: Option<&'a str>,
+    pub pattern: Option<&'a str>,
+    pub names: Option<&'a [String]>,
+    pub after: Option<&'a str>,
+}
+
 /// A position between events in (timestamp, insertion) order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
@@ -122,12 +132,10 @@ impl LogStore {
         &self,
         account: &str,
         region: &str,
-        prefix: Option<&str>,
-        pattern: Option<&str>,
-        names: Option<&[String]>,
-        after: Option<&str>,
+        select: &GroupSelect<'_>,
         limit: i64,
     ) -> Result<Vec<GroupInfo>, LogStoreError> {
+        let GroupSelect { prefix, pattern, names, after } = *select;
         let mut query = QueryBuilder::<Sqlite>::new(
             "SELECT g.name, g.creation_time, \
              (SELECT COALESCE(SUM(s.stored_bytes), 0) FROM log_streams s WHERE s.group_id = g.id) AS stored_bytes \

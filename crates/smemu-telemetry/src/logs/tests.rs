@@ -54,20 +54,35 @@ async fn groups_streams_and_group_events_select_as_asked() {
     write(&store, &key("/aws/sagemaker/TransformJobs", "job-1/data-log"), &[(2, "two")]).await;
     write(&store, &key("/aws/sagemaker/TransformJobs", "job-2/i-2-100"), &[(3, "three")]).await;
     write(&store, &key("/aws/sagemaker/Endpoints/e", "AllTraffic/i-1"), &[(4, "four")]).await;
-    let groups =
-        store.groups("111122223333", "us-east-1", Some("/aws/sagemaker/"), None, None, None, 50).await.unwrap();
+    let groups = store
+        .groups(
+            "111122223333",
+            "us-east-1",
+            &GroupSelect { prefix: Some("/aws/sagemaker/"), ..GroupSelect::default() },
+            50,
+        )
+        .await
+        .unwrap();
     assert_eq!(
         groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
         ["/aws/sagemaker/Endpoints/e", "/aws/sagemaker/TransformJobs"]
     );
     let paged = store
-        .groups("111122223333", "us-east-1", None, None, None, Some("/aws/sagemaker/Endpoints/e"), 50)
+        .groups(
+            "111122223333",
+            "us-east-1",
+            &GroupSelect { after: Some("/aws/sagemaker/Endpoints/e"), ..GroupSelect::default() },
+            50,
+        )
         .await
         .unwrap();
     assert_eq!(paged.len(), 1);
-    let pattern = store.groups("111122223333", "us-east-1", None, Some("transform"), None, None, 50).await.unwrap();
+    let pattern = store
+        .groups("111122223333", "us-east-1", &GroupSelect { pattern: Some("transform"), ..GroupSelect::default() }, 50)
+        .await
+        .unwrap();
     assert_eq!(pattern.len(), 1);
-    assert!(store.groups("999999999999", "us-east-1", None, None, None, None, 50).await.unwrap().is_empty());
+    assert!(store.groups("999999999999", "us-east-1", &GroupSelect::default(), 50).await.unwrap().is_empty());
 
     let jobs = store.group_id("111122223333", "us-east-1", "/aws/sagemaker/TransformJobs").await.unwrap().unwrap();
     let by_prefix = store.streams(jobs, Some("job-1/"), StreamOrder::Name, true, 0, 50).await.unwrap();
