@@ -53,8 +53,8 @@ impl TransformJobs {
         TransformJobs { inner: Arc::new(Inner { store, launcher, logs_dir, running: Mutex::new(HashMap::new()) }) }
     }
 
-    /// The file a job's log is written to when it ends: SageMaker sends it to CloudWatch Logs
-    /// (`/aws/sagemaker/TransformJobs`), which smemu does not serve.
+    /// The file a job's log is written to when it ends (the containers' output and the
+    /// `[sagemaker logs]` lines are also captured into CloudWatch Logs' `/aws/sagemaker/TransformJobs`).
     /// `None` unless every part is well formed: a path is built only from validated parts, even
     /// for a job a store written before they were validated still holds.
     pub fn log_file(&self, key: &JobKey) -> Option<PathBuf> {
