@@ -288,12 +288,13 @@ impl LogStore {
         Ok(rows.iter().map(event).collect())
     }
 
-    /// Where capture of a stream resumes: its last event's timestamp and how many of its events
-    /// carry that timestamp (lines the engine stamps alike are told apart by count).
+    /// Where capture of a stream resumes: its last event's timestamp (kept by the stream, so that
+    /// retention dropping its events does not make capture read them again) and how many of its
+    /// stored events carry that timestamp (lines the engine stamps alike are told apart by count).
     pub async fn resume_point(&self, key: &StreamKey) -> Result<Option<(i64, u64)>, LogStoreError> {
         let Some(group) = self.group_id(&key.account, &key.region, &key.group).await? else { return Ok(None) };
         let Some(stream) = self.stream_id(group, &key.stream).await? else { return Ok(None) };
-        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(ts) FROM log_events WHERE stream_id = ?")
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_event_ts FROM log_streams WHERE id = ?")
             .bind(stream)
             .fetch_one(&self.pool)
             .await?;

@@ -113,6 +113,8 @@ async fn retention_drops_the_oldest_events_and_the_store_survives_a_reopen() {
     {
         let store = store(&dir, retention).await;
         let a = key("/g", "s");
+        let t = key("/g", "t");
+        write(&store, &t, &[(0, "gone")]).await;
         write(&store, &a, &[(1, "old1"), (2, "old2")]).await;
         write(&store, &a, &[(3, "new3"), (4, "new4"), (5, "new5")]).await;
         let group = store.group_id(&a.account, &a.region, "/g").await.unwrap().unwrap();
@@ -122,6 +124,8 @@ async fn retention_drops_the_oldest_events_and_the_store_survives_a_reopen() {
         let info = &store.streams(group, None, StreamOrder::Name, false, 0, 1).await.unwrap()[0];
         assert_eq!(info.first_event_ts, Some(3));
         assert_eq!(info.stored_bytes, i64::try_from(retention).unwrap());
+        // A stream whose events all went still resumes after its last one, not from the start.
+        assert_eq!(store.resume_point(&t).await.unwrap(), Some((0, 0)));
     }
     let reopened = store(&dir, retention).await;
     let a = key("/g", "s");
