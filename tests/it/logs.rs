@@ -223,6 +223,82 @@ fn pipeline_endpoint_and_transform_job_logs_read_through_the_cli_and_survive_a_r
     assert_eq!(count(&resumed, INVOKED), 2, "{resumed:?}");
     assert_eq!(count(&resumed, "listening on"), 1, "{resumed:?}");
     assert_eq!(count(&messages(&aws, "/aws/sagemaker/TransformJobs", container_stream), INVOKED), 1);
+
+    // A redeploy (UpdateEndpoint onto a new fleet): the old fleet's streams stay beside the new ones.
+    let config = format!("{name}-2");
+    aws.create_config(&config, &name);
+    aws.sagemaker(&["update-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &config]).json();
+    aws.wait_in_service(&name);
+    let after_update = eventually(30, "the new fleet's streams", || {
+        let names = stream_names(&aws, &group, None);
+        (names.len() == 4).then_some(names)
+    });
+    assert!(streams.iter().all(|old| after_update.contains(old)), "{after_update:?}");
+    assert_eq!(count(&messages(&aws, &group, first), INVOKED), 2, "the old stream keeps its lines");
+}
+
+/// What clients check before sending, answered as the service does when it is sent anyway.
+#[test]
+fn bad_input_gets_the_services_errors_on_the_wire() {
+    use std::io::{Read, Write};
+
+    let smemu = Smemu::start();
+    let post = |target: &str, body: &str| -> (u16, Value) {
+        let addr = smemu.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    };
+    let error = |target: &str, body: &str| -> (String, String) {
+        let (status, answer) = post(target, body);
+        assert_eq!(status, 400, "{answer}");
+        (answer["__type"].as_str().unwrap().to_owned(), answer["message"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(post("Logs_20140328.DescribeLogGroups", "{}"), (200, json!({"logGroups": []})));
+    assert_eq!(
+        error("Logs_20140328.GetLogEvents", r#"{"logGroupName": "g", "logStreamName": "s", "limit": 0}"#),
+        (
+            "InvalidParameterException".to_owned(),
+            "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1".to_owned()
+        )
+    );
+    assert_eq!(
+        error("Logs_20140328.FilterLogEvents", r#"{"logGroupName": "g", "logGroupIdentifier": "g"}"#),
+        (
+            "InvalidParameterException".to_owned(),
+            "LogGroup name and LogGroup ARN are mutually exclusive parameters.".to_owned()
+        )
+    );
+    assert_eq!(error("Logs_20140328.DescribeLogStreams", "{}").0, "InvalidParameterException");
+    assert_eq!(
+        error(
+            "Logs_20140328.DescribeLogStreams",
+            r#"{"logGroupIdentifier": "arn:aws:logs:us-east-1:000000000000:log-group:/aws/sagemaker/Endpoints/none"}"#
+        ),
+        ("ResourceNotFoundException".to_owned(), "The specified log group does not exist.".to_owned())
+    );
+    assert_eq!(
+        error(
+            "Logs_20140328.FilterLogEvents",
+            r#"{"logGroupName": "g", "logStreamNames": ["a"], "logStreamNamePrefix": "a"}"#
+        )
+        .0,
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        error("Logs_20140328.DescribeLogGroups", r#"{"nextToken": "nope"}"#).1,
+        "The specified nextToken is invalid."
+    );
+    assert_eq!(error("Logs_20140328.PutLogEvents", "{}").0, "UnknownOperationException");
 }
 
 /// Uploads one CSV object to the embedded S3, runs a one-container transform job over it and

@@ -33,8 +33,8 @@ fn group_arn(ctx: &RequestContext, name: &str) -> String {
     format!("arn:aws:logs:{}:{}:log-group:{name}", ctx.scope.region, ctx.scope.account)
 }
 
-/// The group a request names by `logGroupName` or `logGroupIdentifier` (a name or an ARN, with or
-/// without the trailing `:*`); its id in the store.
+/// The group a request names by `logGroupName` or `logGroupIdentifier` (a name or the group's ARN
+/// in this account and region; the model's pattern already refuses the `:*` form); its id in the store.
 async fn group_of(
     state: &AppState,
     ctx: &RequestContext,
