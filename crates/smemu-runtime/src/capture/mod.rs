@@ -3,7 +3,8 @@
 //! SageMaker names them: `names.rs`). Nothing here is on the invoke path: a capture task that
 //! finds the store's channel full waits, and only it does.
 //!
-//! After a restart a stream resumes where it stopped: following starts at the second of its last
+//! The endpoint watchdog asks again for every running instance each tick, so a capture whose
+//! engine stream broke starts over. After a restart (or such a break) a stream resumes where it stopped: following starts at the second of its last
 //! stored event, lines before that event are skipped, and lines stamped with the same millisecond
 //! as it are skipped as many times as the store holds them, so nothing is stored twice or lost.
 
@@ -78,6 +79,9 @@ impl Capture {
     }
 
     async fn copy(&self, backend: &dyn Backend, container_id: &str, stream: StreamKey) {
+        // What an earlier capture of this container queued is written first, so that the resume
+        // point below counts it.
+        self.inner.store.flush().await;
         let resume = match self.inner.store.resume_point(&stream).await {
             Ok(resume) => resume,
             Err(err) => {

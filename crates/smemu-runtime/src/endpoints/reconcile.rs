@@ -168,6 +168,19 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
         // Not routed yet (start-up): adopt what runs and answers; the next tick replaces the rest.
         return adopt(ctl, key, doc, &observed).await;
     };
+    // A capture whose engine stream broke follows again (one that runs is left alone).
+    for found in observed.iter().filter(|o| running.contains(o.instance_id.as_str())) {
+        let followed = Followed {
+            kind: OwnerKind::Endpoint,
+            resource: &found.resource,
+            variant: &found.variant,
+            instance_id: &found.instance_id,
+            epoch_s: 0,
+        };
+        let ids: Vec<(String, String)> =
+            found.containers.iter().map(|c| (c.container_id.clone(), c.name_in_pipeline.clone())).collect();
+        ctl.inner.launcher.capture(&followed, &ids);
+    }
     let mut changed = false;
     let mut variants = Vec::new();
     for variant in &live.variants {
