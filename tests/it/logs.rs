@@ -206,6 +206,20 @@ fn pipeline_endpoint_and_transform_job_logs_read_through_the_cli_and_survive_a_r
     let data_log = messages(&aws, "/aws/sagemaker/TransformJobs", &job_streams[1]);
     assert!(data_log.iter().any(|m| m.starts_with("[sagemaker logs]: MaxConcurrentTransforms=")), "{data_log:?}");
 
+    // Pagination: the CLI follows each operation's nextToken a page of one at a time.
+    let paged =
+        ok(logs(&aws, &["describe-log-groups", "--log-group-name-prefix", "/aws/sagemaker/", "--page-size", "1"]));
+    let paged: Vec<&str> =
+        paged["logGroups"].as_array().unwrap().iter().map(|g| g["logGroupName"].as_str().unwrap()).collect();
+    assert_eq!(paged, [group.as_str(), "/aws/sagemaker/TransformJobs"]);
+    let paged = ok(logs(&aws, &["describe-log-streams", "--log-group-name", &group, "--page-size", "1"]));
+    assert_eq!(paged["logStreams"].as_array().unwrap().len(), 2, "{paged}");
+    let paged = ok(logs(
+        &aws,
+        &["filter-log-events", "--log-group-name", &group, "--filter-pattern", "invocations", "--page-size", "1"],
+    ));
+    assert_eq!(paged["events"].as_array().unwrap().len(), 2, "{paged}");
+
     // A restart: streams and lines stay; capture resumes without repeating a line.
     let before_restart = messages(&aws, &group, first);
     smemu.stop();
