@@ -43,7 +43,7 @@ test-deps: docker venv test-image
 docker: ## Install and start the Docker engine when none answers
 	scripts/ensure-docker.sh
 
-venv: ## Create .venv with the pinned AWS CLI
+venv: ## Create .venv with the pinned AWS CLI, boto3 and SageMaker Python SDK
 	scripts/ensure-venv.sh
 
 test-image: ## Build the smemu-testmodel Docker image (no registry needed)
