@@ -4,13 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::mpsc;
 
 use super::{Message, NewEvent, StreamKey, event_size, now_ms};
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 1000;
+/// Rows per `INSERT` (5 parameters each, far under SQLite's limit of 32,766).
+const ROWS_PER_INSERT: usize = 200;
 /// Most events looked at per step when dropping the oldest.
 const RETENTION_STEP: i64 = 1000;
 
@@ -60,6 +62,7 @@ async fn write_batch(pool: &SqlitePool, events: &[NewEvent]) -> Result<u64, sqlx
     // Per stream: (min ts, max ts, bytes).
     let mut touched: BTreeMap<i64, (i64, i64, u64)> = BTreeMap::new();
     let mut added = 0u64;
+    let mut rows = Vec::with_capacity(events.len());
     for event in events {
         let stream_id = match ids.get(&event.stream) {
             Some(id) => *id,
@@ -70,19 +73,26 @@ async fn write_batch(pool: &SqlitePool, events: &[NewEvent]) -> Result<u64, sqlx
             }
         };
         let size = event_size(&event.message);
-        sqlx::query("INSERT INTO log_events (stream_id, ts, ingestion_time, message, size) VALUES (?, ?, ?, ?, ?)")
-            .bind(stream_id)
-            .bind(event.timestamp_ms)
-            .bind(ingestion)
-            .bind(&event.message)
-            .bind(i64::try_from(size).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?;
+        rows.push((stream_id, event, size));
         let entry = touched.entry(stream_id).or_insert((event.timestamp_ms, event.timestamp_ms, 0));
         entry.0 = entry.0.min(event.timestamp_ms);
         entry.1 = entry.1.max(event.timestamp_ms);
         entry.2 += size;
         added += size;
+    }
+    // Many rows per statement: each statement is a round trip to sqlx's SQLite thread, and a
+    // chatty container writes thousands of lines a second while it serves.
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO log_events (stream_id, ts, ingestion_time, message, size) ");
+        insert.push_values(chunk, |mut row, (stream_id, event, size)| {
+            row.push_bind(*stream_id)
+                .push_bind(event.timestamp_ms)
+                .push_bind(ingestion)
+                .push_bind(&event.message)
+                .push_bind(i64::try_from(*size).unwrap_or(i64::MAX));
+        });
+        insert.build().execute(&mut *tx).await?;
     }
     for (stream_id, (first, last, bytes)) in touched {
         sqlx::query(
