@@ -184,8 +184,8 @@ fn a_pipeline_publishes_invocations_and_per_container_latency_that_survive_a_res
 }
 
 #[test]
-fn error_counts_match_the_errors_the_model_gave() {
-    let smemu = Smemu::start();
+fn error_counts_match_the_errors_the_model_gave_and_instance_metrics_appear() {
+    let smemu = Smemu::start_fresh_with(&["--instance-metrics-interval", "1s"]);
     let aws = smemu.aws();
     let deploy_failing = |status: &str| {
         let name = unique(&format!("metrics-fail{status}"));
@@ -215,6 +215,40 @@ fn error_counts_match_the_errors_the_model_gave() {
     assert_eq!(count(&server, "Invocation5XXErrors", "Sum"), 2.0);
     assert_eq!(count(&server, "Invocation4XXErrors", "Sum"), 0.0);
     assert_eq!(count(&server, "Invocation5XXErrors", "Average"), 1.0);
+
+    // Instance metrics, sampled from the engine, in percent (CPU after two samples).
+    let endpoint = [("EndpointName", client.as_str()), ("VariantName", "AllTraffic")];
+    for metric in ["CPUUtilization", "MemoryUtilization", "DiskUtilization"] {
+        let answer = eventually(30, metric, || {
+            let a = statistics(&aws, "/aws/sagemaker/Endpoints", metric, &endpoint, 60, &["Average", "Maximum"]);
+            (!a["Datapoints"].as_array().unwrap().is_empty()).then_some(a)
+        });
+        let point = &answer["Datapoints"][0];
+        assert_eq!(point["Unit"], "Percent", "{answer}");
+        let max = point["Maximum"].as_f64().unwrap();
+        assert!(max >= 0.0, "{answer}");
+        if metric != "CPUUtilization" {
+            assert!(max <= 100.0, "{answer}");
+        }
+    }
+    let memory = statistics(&aws, "/aws/sagemaker/Endpoints", "MemoryUtilization", &endpoint, 60, &["Maximum"]);
+    assert!(total(&memory, "Maximum") > 0.0, "a running model server uses some memory: {memory}");
+    let listed = aws
+        .run(
+            "cloudwatch",
+            &[
+                "list-metrics",
+                "--namespace",
+                "/aws/sagemaker/Endpoints",
+                "--dimensions",
+                &format!("Name=EndpointName,Value={client}"),
+            ],
+        )
+        .json();
+    let mut names: Vec<&str> =
+        listed["Metrics"].as_array().unwrap().iter().map(|m| m["MetricName"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["CPUUtilization", "DiskUtilization", "MemoryUtilization"], "{listed}");
 }
 
 #[test]
