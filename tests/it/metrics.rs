@@ -450,3 +450,56 @@ fn bad_inputs_get_the_errors_cloudwatch_gives() {
     assert!(answer.contains(r#""__type":"MissingRequiredParameterException""#), "{answer}");
     assert!(answer.contains("The parameter Namespace is required."), "{answer}");
 }
+
+#[test]
+fn a_transform_job_publishes_its_instance_utilization_by_host() {
+    let smemu = Smemu::start_fresh_with(&["--instance-metrics-interval", "1s"]);
+    let aws = smemu.aws();
+    let s3 = AwsCli::new(&smemu.s3_url);
+    let bucket = unique("metrics-batch");
+    assert!(s3.run("s3", &["mb", &format!("s3://{bucket}")]).success);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "a\nb\n").unwrap();
+    let input = dir.path().join("in.csv");
+    assert!(s3.run("s3", &["cp", input.to_str().unwrap(), &format!("s3://{bucket}/in/in.csv")]).success);
+    let name = unique("metrics-job");
+    // A slow model keeps the job's instance up for a few samples.
+    let containers =
+        json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "slow", "SMEMU_TEST_DELAY_MS": "4000"}}]);
+    aws.sagemaker(&["create-model", "--model-name", &name, "--containers", &containers.to_string()]).json();
+    let request = json!({
+        "TransformJobName": name,
+        "ModelName": name,
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": format!("s3://{bucket}/in/")}},
+            "ContentType": "text/csv", "SplitType": "Line"},
+        "TransformOutput": {"S3OutputPath": format!("s3://{bucket}/out/"), "AssembleWith": "Line"},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    });
+    aws.sagemaker(&["create-transform-job", "--cli-input-json", &request.to_string()]).json();
+    // The Host dimension is `<TransformJobName>/<instance-id>`.
+    let host = eventually(60, "the job's instance metrics", || {
+        let listed = aws
+            .run(
+                "cloudwatch",
+                &["list-metrics", "--namespace", "/aws/sagemaker/TransformJobs", "--metric-name", "MemoryUtilization"],
+            )
+            .json();
+        listed["Metrics"].as_array().unwrap().iter().find_map(|m| {
+            let host = m["Dimensions"][0]["Value"].as_str()?;
+            (m["Dimensions"][0]["Name"] == "Host" && host.starts_with(&format!("{name}/"))).then(|| host.to_owned())
+        })
+    });
+    let memory =
+        statistics(&aws, "/aws/sagemaker/TransformJobs", "MemoryUtilization", &[("Host", &host)], 60, &["Maximum"]);
+    assert_eq!(memory["Datapoints"][0]["Unit"], "Percent", "{memory}");
+    let max = memory["Datapoints"][0]["Maximum"].as_f64().unwrap();
+    assert!(max > 0.0 && max <= 100.0, "{memory}");
+    let disk =
+        statistics(&aws, "/aws/sagemaker/TransformJobs", "DiskUtilization", &[("Host", &host)], 60, &["Maximum"]);
+    assert_eq!(disk["Datapoints"].as_array().unwrap().len(), 1, "{disk}");
+    let status = eventually(120, "the job to end", || {
+        let d = aws.sagemaker(&["describe-transform-job", "--transform-job-name", &name]).json();
+        (d["TransformJobStatus"] != "InProgress").then_some(d)
+    });
+    assert_eq!(status["TransformJobStatus"], "Completed", "{status}");
+}
