@@ -126,7 +126,11 @@ pub async fn run(
         tokio::spawn(metrics::flush::run(
             runtime.recorders(),
             metric_store.clone(),
-            metrics::FlushConfig { interval: config.metrics_interval, retention: config.metrics_retention },
+            metrics::FlushConfig {
+                interval: config.metrics_interval,
+                retention: config.metrics_retention,
+                fine_retention: config.metrics_fine_retention,
+            },
             async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             },
