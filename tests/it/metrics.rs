@@ -432,23 +432,37 @@ fn bad_inputs_get_the_errors_cloudwatch_gives() {
         .assert_error("InvalidNextToken", "NextToken");
 
     // A required member the CLI would not let go: raw AWS JSON 1.0, as botocore frames it.
-    let addr = smemu.url.strip_prefix("http://").unwrap();
-    let body = r#"{"MetricName":"M","StartTime":1,"EndTime":2,"Period":60,"Statistics":["Sum"]}"#;
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: GraniteServiceVersion20100801.GetMetricStatistics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = json_1_0(
+        &smemu.url,
+        "GetMetricStatistics",
+        r#"{"MetricName":"M","StartTime":1,"EndTime":2,"Period":60,"Statistics":["Sum"]}"#,
+    );
     let lower = answer.to_ascii_lowercase();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(lower.contains("x-amzn-query-error: missingparameter;sender"), "{answer}");
     assert!(lower.contains("content-type: application/x-amz-json-1.0"), "{answer}");
     assert!(answer.contains(r#""__type":"MissingRequiredParameterException""#), "{answer}");
     assert!(answer.contains("The parameter Namespace is required."), "{answer}");
+    // PutMetricData has no output: an empty JSON object.
+    let answer =
+        json_1_0(&smemu.url, "PutMetricData", r#"{"Namespace":"Mine","MetricData":[{"MetricName":"M","Value":1}]}"#);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n{}"), "{answer}");
+}
+
+/// One AWS JSON 1.0 request over a raw connection; the whole answer as text.
+fn json_1_0(url: &str, operation: &str, body: &str) -> String {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: GraniteServiceVersion20100801.{operation}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 #[test]
