@@ -132,8 +132,35 @@ pub async fn run(
         max_buffered_bytes: config.max_buffered_bytes,
         min_body_rate: config.min_body_rate,
     };
+    // CloudWatch's metrics: their own file, so that the flusher never waits on the state's writer.
+    let metric_store =
+        smemu_telemetry::metrics::MetricStore::open(&config.data_dir.join(smemu_telemetry::metrics::STORE_FILE))
+            .await?;
+    let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+    let flusher = {
+        let mut stopped = metrics_stopped.clone();
+        tokio::spawn(smemu_telemetry::metrics::flush::run(
+            state.runtime.recorders(),
+            metric_store.clone(),
+            smemu_telemetry::metrics::FlushConfig {
+                interval: config.metrics_interval,
+                retention: config.metrics_retention,
+                fine_retention: config.metrics_fine_retention,
+            },
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ))
+    };
+    let sampler = state.runtime.start_instance_metrics(config.instance_metrics_interval);
+    let state = state.with_metrics(metric_store.clone());
     smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
 
+    // The last interval's counts are written before the store closes.
+    sampler.abort();
+    let _ = metrics_stop.send(true);
+    let _ = flusher.await;
+    metric_store.close().await;
     let _ = s3_stop.send(true);
     if let Some(task) = s3_task {
         task.await.context("embedded S3 task")?.context("embedded S3")?;

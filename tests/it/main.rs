@@ -18,6 +18,7 @@ mod hardening_s3;
 mod hardening_wire;
 mod invoke_connections;
 mod logs;
+mod metrics;
 mod persistence;
 mod protocol;
 mod sdk;

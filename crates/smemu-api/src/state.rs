@@ -41,6 +41,8 @@ impl std::fmt::Debug for ApiConfig {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ApiConfig>,
+    /// CloudWatch's metrics (`<data-dir>/metrics.sqlite`); `None`: the metric operations fail.
+    pub metrics: Option<smemu_telemetry::metrics::MetricStore>,
     /// Deploys and runs the pipelines: endpoints, invocations, transform jobs.
     pub runtime: Runtime,
     /// Containers' captured output, which the CloudWatch Logs operations read (`None`: no group exists).
@@ -49,12 +51,18 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig, runtime: Runtime) -> Self {
-        AppState { store, config: Arc::new(config), runtime, logs: None }
+        AppState { store, config: Arc::new(config), runtime, metrics: None, logs: None }
     }
 
     /// Serves the CloudWatch Logs operations from `logs`.
     pub fn with_logs(mut self, logs: LogStore) -> Self {
         self.logs = Some(logs);
+        self
+    }
+
+    /// Serves CloudWatch's metric operations from `metrics`.
+    pub fn with_metrics(mut self, metrics: smemu_telemetry::metrics::MetricStore) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 }

@@ -128,6 +128,23 @@ impl ObservedInstance {
     }
 }
 
+/// One container's resource use as the engine reports it once (Docker's one-shot stats): the
+/// sampler turns two readings into CPU percent, one into memory and disk percent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContainerStats {
+    /// CPU time the container has used since it started, in nanoseconds.
+    pub cpu_ns: u64,
+    /// CPU time the whole host has used, in nanoseconds (the denominator of the container's share).
+    pub system_cpu_ns: u64,
+    /// CPUs the container may use.
+    pub online_cpus: u32,
+    /// Memory in use (without the page cache it may drop), and the most it may use.
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    /// Bytes the container wrote to its own filesystem (its writable layer).
+    pub disk_bytes: u64,
+}
+
 /// One container's state as the engine reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContainerState {
@@ -162,6 +179,8 @@ pub trait Backend: Send + Sync + 'static {
     /// missing image fails with `ImageNotFound` before anything is created; a container that
     /// stops while the instance is being placed fails with `Exited` and its last log lines.
     async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, BackendError>;
+    /// One container's resource use now (instance metrics; never on the invoke path).
+    async fn stats(&self, container_id: &str) -> Result<ContainerStats, BackendError>;
     /// One container's state (of a placed or observed instance).
     async fn inspect(&self, container_id: &str) -> Result<ContainerState, BackendError>;
     /// The last `lines` lines the container wrote (stdout and stderr).

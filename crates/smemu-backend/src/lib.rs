@@ -22,3 +22,5 @@ pub use backend::{
 };
 pub use docker::DockerBackend;
 pub use error::BackendError;
+// Instance metrics' readings (a line of its own beside the list above).
+pub use backend::ContainerStats;

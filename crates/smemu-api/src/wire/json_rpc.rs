@@ -14,7 +14,7 @@ use smemu_types::sagemaker::Operation;
 
 use super::decode::Rejection;
 use super::sigv4::Received;
-use super::{dispatch, identity, render};
+use super::{cloudwatch_json, dispatch, identity, render};
 use crate::{ApiError, AppState, RequestContext};
 
 /// The most bytes a control-plane request body may have (axum's default limit, which smemu
@@ -35,6 +35,10 @@ pub(crate) async fn handle(
     };
     let target = uri.path_and_query().map_or("/", |target| target.as_str());
     let received = Received { method: method.as_str(), target, headers: &headers, body: &body };
+    // CloudWatch (AWS JSON 1.0) answers in its own handler: its errors carry the query code.
+    if let Some(operation) = cloudwatch_json::operation_in(&headers) {
+        return cloudwatch_json::handle(&state, &received, operation).await;
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let operation = route(target);

@@ -8,6 +8,7 @@
 //! Both end in `invoke::reply`.
 
 mod auth_error;
+mod cloudwatch_json;
 mod decode;
 #[cfg(test)]
 mod decode_properties;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use http::{Method, Request};
 use hyper::body::Incoming;
 use smemu_http1::{Buffered, MinRate};
@@ -38,6 +39,7 @@ pub use smemu_http1::WireConfig;
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/", post(json_rpc::handle))
+        .route("/metrics", get(cloudwatch_json::prometheus))
         .fallback(json_rpc::unknown_path)
         .method_not_allowed_fallback(json_rpc::method_not_allowed)
         .with_state(state)

@@ -283,6 +283,23 @@ impl Backend for FakeBackend {
         })
     }
 
+    /// A container that uses a tenth of a CPU and 64 MiB of its 1 GiB, and wrote 1 MiB.
+    async fn stats(&self, container_id: &str) -> Result<crate::ContainerStats, BackendError> {
+        self.find(container_id, |_| ())?;
+        let tick = u64::try_from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+        )
+        .unwrap_or(0);
+        Ok(crate::ContainerStats {
+            cpu_ns: tick / 10,
+            system_cpu_ns: tick,
+            online_cpus: 1,
+            memory_bytes: 64 << 20,
+            memory_limit_bytes: 1 << 30,
+            disk_bytes: 1 << 20,
+        })
+    }
+
     async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, BackendError> {
         self.find(container_id, |c| tail(&now(&c.script).logs, lines))
     }
