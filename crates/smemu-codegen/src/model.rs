@@ -52,6 +52,9 @@ pub struct Member {
     pub location: Option<String>,
     #[serde(rename = "locationName")]
     pub location_name: Option<String>,
+    /// The member is an event's payload (event streams): the frame's body, not a JSON member.
+    #[serde(default)]
+    pub eventpayload: bool,
 }
 
 impl Model {

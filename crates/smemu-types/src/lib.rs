@@ -6,6 +6,7 @@
 //! - [`Timestamp`]: the `timestamp` shape type (epoch seconds on the wire).
 
 pub mod auth;
+pub mod blob;
 mod check;
 mod enum_value;
 mod generated;

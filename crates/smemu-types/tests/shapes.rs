@@ -69,6 +69,13 @@ fn operations() {
     assert_eq!(Operation::CreateModel.input_shape(), Some("CreateModelInput"));
     assert_eq!(Operation::CreateModel.output_shape(), Some("CreateModelOutput"));
     assert_eq!(Operation::DeleteModel.output_shape(), None);
-    assert_eq!(runtime::Operation::ALL, [runtime::Operation::InvokeEndpoint]);
+    assert_eq!(
+        runtime::Operation::ALL,
+        [
+            runtime::Operation::InvokeEndpoint,
+            runtime::Operation::InvokeEndpointAsync,
+            runtime::Operation::InvokeEndpointWithResponseStream
+        ]
+    );
     assert_eq!(runtime::Operation::InvokeEndpoint.to_string(), "InvokeEndpoint");
 }

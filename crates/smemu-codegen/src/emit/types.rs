@@ -21,14 +21,19 @@ pub fn structure(service: &Service<'_>, name: &str, shape: &Shape, out: &mut Str
         let member_shape = service.shape(&member.shape)?;
         let required = shape.required.contains(member_name);
         let wire_skipped = member.location.is_some()
+            || member.eventpayload
             || (shape.payload.as_deref() == Some(member_name.as_str())
                 && matches!(member_shape.kind.as_str(), "blob" | "string"));
-        if member_shape.kind == "blob" && !wire_skipped {
-            return Err(format!("blob member `{name}.{member_name}` in a JSON body is not supported"));
-        }
         line!(out, "/// {}", member_doc(service, member_name, member, required, wire_skipped)?);
         if wire_skipped {
             line!(out, "#[serde(skip)]");
+        } else if member_shape.kind == "blob" {
+            // A blob inside a JSON body travels as base64 text.
+            line!(
+                out,
+                "#[serde(rename = {}, skip_serializing_if = \"Option::is_none\", default, with = \"crate::blob\")]",
+                str_lit(member_name)
+            );
         } else {
             line!(
                 out,

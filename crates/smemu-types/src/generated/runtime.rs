@@ -4,21 +4,28 @@
 //! Every structure member is an `Option` (inputs decode leniently; `Validate` reports missing ones).
 //! Members bound to HTTP headers, URI labels or the payload are `#[serde(skip)]`: the wire layer fills them.
 
-/// The operations of the model (1 of them), by wire name.
+/// The operations of the model (3 of them), by wire name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
     /// `InvokeEndpoint`: input `InvokeEndpointInput`, output `InvokeEndpointOutput`.
     InvokeEndpoint,
+    /// `InvokeEndpointAsync`: input `InvokeEndpointAsyncInput`, output `InvokeEndpointAsyncOutput`.
+    InvokeEndpointAsync,
+    /// `InvokeEndpointWithResponseStream`: input `InvokeEndpointWithResponseStreamInput`, output `InvokeEndpointWithResponseStreamOutput`.
+    InvokeEndpointWithResponseStream,
 }
 
 impl Operation {
     /// Every operation, sorted by name.
-    pub const ALL: &'static [Operation] = &[Self::InvokeEndpoint];
+    pub const ALL: &'static [Operation] =
+        &[Self::InvokeEndpoint, Self::InvokeEndpointAsync, Self::InvokeEndpointWithResponseStream];
 
     /// The operation's wire name (`X-Amz-Target` suffix / model name).
     pub fn name(&self) -> &'static str {
         match self {
             Self::InvokeEndpoint => "InvokeEndpoint",
+            Self::InvokeEndpointAsync => "InvokeEndpointAsync",
+            Self::InvokeEndpointWithResponseStream => "InvokeEndpointWithResponseStream",
         }
     }
 
@@ -26,6 +33,8 @@ impl Operation {
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
             "InvokeEndpoint" => Some(Self::InvokeEndpoint),
+            "InvokeEndpointAsync" => Some(Self::InvokeEndpointAsync),
+            "InvokeEndpointWithResponseStream" => Some(Self::InvokeEndpointWithResponseStream),
             _ => None,
         }
     }
@@ -34,6 +43,8 @@ impl Operation {
     pub fn input_shape(&self) -> Option<&'static str> {
         match self {
             Self::InvokeEndpoint => Some("InvokeEndpointInput"),
+            Self::InvokeEndpointAsync => Some("InvokeEndpointAsyncInput"),
+            Self::InvokeEndpointWithResponseStream => Some("InvokeEndpointWithResponseStreamInput"),
         }
     }
 
@@ -41,6 +52,8 @@ impl Operation {
     pub fn output_shape(&self) -> Option<&'static str> {
         match self {
             Self::InvokeEndpoint => Some("InvokeEndpointOutput"),
+            Self::InvokeEndpointAsync => Some("InvokeEndpointAsyncOutput"),
+            Self::InvokeEndpointWithResponseStream => Some("InvokeEndpointWithResponseStreamOutput"),
         }
     }
 }
@@ -91,6 +104,151 @@ impl crate::Validate for InternalFailure {
     fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
         if let Some(v) = &self.message {
             check_message(v, &crate::check::member_path(path, "message"), out);
+        }
+    }
+}
+
+/// Shape `InternalStreamFailure` (an exception).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InternalStreamFailure {
+    /// `Message`: shape `Message`, string, length ..=2048.
+    #[serde(rename = "Message", skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+impl crate::render::Render for InternalStreamFailure {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for InternalStreamFailure {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.message {
+            check_message(v, &crate::check::member_path(path, "message"), out);
+        }
+    }
+}
+
+/// Shape `InvokeEndpointAsyncInput` (input of `InvokeEndpointAsync`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InvokeEndpointAsyncInput {
+    /// `Accept`, HTTP header `X-Amzn-SageMaker-Accept`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub accept: Option<String>,
+    /// `Body`, the HTTP payload: shape `AsyncBodyBlob`, blob, length ..=128000.
+    #[serde(skip)]
+    pub body: Option<bytes::Bytes>,
+    /// `ContentType`, HTTP header `X-Amzn-SageMaker-Content-Type`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub content_type: Option<String>,
+    /// `CustomAttributes`, HTTP header `X-Amzn-SageMaker-Custom-Attributes`: shape `CustomAttributesHeader`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub custom_attributes: Option<String>,
+    /// `EndpointName`, required, URI label `{EndpointName}`: shape `EndpointName`, string, length ..=63, pattern `^[a-zA-Z0-9](-*[a-zA-Z0-9])*`.
+    #[serde(skip)]
+    pub endpoint_name: Option<String>,
+    /// `Filename`, HTTP header `X-Amzn-SageMaker-Filename`: shape `FilenameHeader`, string, length 1..=32, pattern `^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$`.
+    #[serde(skip)]
+    pub filename: Option<String>,
+    /// `InferenceId`, HTTP header `X-Amzn-SageMaker-Inference-Id`: shape `InferenceId`, string, length 1..=64, pattern `\A\S[\p{Print}]*\z`.
+    #[serde(skip)]
+    pub inference_id: Option<String>,
+    /// `InputLocation`, HTTP header `X-Amzn-SageMaker-InputLocation`: shape `InputLocationHeader`, string, length 1..=1024, pattern `^(https|s3)://([^/]+)/?(.*)$`.
+    #[serde(skip)]
+    pub input_location: Option<String>,
+    /// `InvocationTimeoutSeconds`, HTTP header `X-Amzn-SageMaker-InvocationTimeoutSeconds`: shape `InvocationTimeoutSecondsHeader`, integer, value 1..=3600.
+    #[serde(skip)]
+    pub invocation_timeout_seconds: Option<i32>,
+    /// `RequestTTLSeconds`, HTTP header `X-Amzn-SageMaker-RequestTTLSeconds`: shape `RequestTTLSecondsHeader`, integer, value 60..=21600.
+    #[serde(skip)]
+    pub request_ttl_seconds: Option<i32>,
+    /// `S3OutputPathExtension`, HTTP header `X-Amzn-SageMaker-S3OutputPathExtension`: shape `S3OutputPathExtensionHeader`, string, length 1..=512, pattern `^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$`.
+    #[serde(skip)]
+    pub s3_output_path_extension: Option<String>,
+}
+
+impl crate::render::Render for InvokeEndpointAsyncInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for InvokeEndpointAsyncInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.accept {
+            check_header(v, &crate::check::member_path(path, "accept"), out);
+        }
+        if let Some(v) = &self.body {
+            check_async_body_blob(v, &crate::check::member_path(path, "body"), out);
+        }
+        if let Some(v) = &self.content_type {
+            check_header(v, &crate::check::member_path(path, "contentType"), out);
+        }
+        if let Some(v) = &self.custom_attributes {
+            check_custom_attributes_header(v, &crate::check::member_path(path, "customAttributes"), out);
+        }
+        match &self.endpoint_name {
+            Some(v) => {
+                check_endpoint_name(v, &crate::check::member_path(path, "endpointName"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "endpointName"))),
+        }
+        if let Some(v) = &self.filename {
+            check_filename_header(v, &crate::check::member_path(path, "filename"), out);
+        }
+        if let Some(v) = &self.inference_id {
+            check_inference_id(v, &crate::check::member_path(path, "inferenceId"), out);
+        }
+        if let Some(v) = &self.input_location {
+            check_input_location_header(v, &crate::check::member_path(path, "inputLocation"), out);
+        }
+        if let Some(v) = &self.invocation_timeout_seconds {
+            check_invocation_timeout_seconds_header(
+                v,
+                &crate::check::member_path(path, "invocationTimeoutSeconds"),
+                out,
+            );
+        }
+        if let Some(v) = &self.request_ttl_seconds {
+            check_request_ttl_seconds_header(v, &crate::check::member_path(path, "requestTTLSeconds"), out);
+        }
+        if let Some(v) = &self.s3_output_path_extension {
+            check_s3_output_path_extension_header(v, &crate::check::member_path(path, "s3OutputPathExtension"), out);
+        }
+    }
+}
+
+/// Shape `InvokeEndpointAsyncOutput` (output of `InvokeEndpointAsync`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InvokeEndpointAsyncOutput {
+    /// `FailureLocation`, HTTP header `X-Amzn-SageMaker-FailureLocation`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub failure_location: Option<String>,
+    /// `InferenceId`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(rename = "InferenceId", skip_serializing_if = "Option::is_none", default)]
+    pub inference_id: Option<String>,
+    /// `OutputLocation`, HTTP header `X-Amzn-SageMaker-OutputLocation`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub output_location: Option<String>,
+}
+
+impl crate::render::Render for InvokeEndpointAsyncOutput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for InvokeEndpointAsyncOutput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.failure_location {
+            check_header(v, &crate::check::member_path(path, "failureLocation"), out);
+        }
+        if let Some(v) = &self.inference_id {
+            check_header(v, &crate::check::member_path(path, "inferenceId"), out);
+        }
+        if let Some(v) = &self.output_location {
+            check_header(v, &crate::check::member_path(path, "outputLocation"), out);
         }
     }
 }
@@ -250,6 +408,137 @@ impl crate::Validate for InvokeEndpointOutput {
     }
 }
 
+/// Shape `InvokeEndpointWithResponseStreamInput` (input of `InvokeEndpointWithResponseStream`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InvokeEndpointWithResponseStreamInput {
+    /// `Accept`, HTTP header `X-Amzn-SageMaker-Accept`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub accept: Option<String>,
+    /// `Body`, required, the HTTP payload: shape `BodyBlob`, blob, length ..=6291456.
+    #[serde(skip)]
+    pub body: Option<bytes::Bytes>,
+    /// `ContentType`, HTTP header `Content-Type`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub content_type: Option<String>,
+    /// `CustomAttributes`, HTTP header `X-Amzn-SageMaker-Custom-Attributes`: shape `CustomAttributesHeader`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub custom_attributes: Option<String>,
+    /// `EndpointName`, required, URI label `{EndpointName}`: shape `EndpointName`, string, length ..=63, pattern `^[a-zA-Z0-9](-*[a-zA-Z0-9])*`.
+    #[serde(skip)]
+    pub endpoint_name: Option<String>,
+    /// `InferenceComponentName`, HTTP header `X-Amzn-SageMaker-Inference-Component`: shape `InferenceComponentHeader`, string, length ..=63, pattern `^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$`.
+    #[serde(skip)]
+    pub inference_component_name: Option<String>,
+    /// `InferenceId`, HTTP header `X-Amzn-SageMaker-Inference-Id`: shape `InferenceId`, string, length 1..=64, pattern `\A\S[\p{Print}]*\z`.
+    #[serde(skip)]
+    pub inference_id: Option<String>,
+    /// `PrefixAwareId`, HTTP header `X-Amzn-SageMaker-Prefix-Aware-Id`: shape `PrefixAwareIdHeader`, string, length 1..=64, pattern `\A\S[\p{Print}]*\z`.
+    #[serde(skip)]
+    pub prefix_aware_id: Option<String>,
+    /// `SessionId`, HTTP header `X-Amzn-SageMaker-Session-Id`: shape `SessionIdHeader`, string, length ..=256, pattern `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`.
+    #[serde(skip)]
+    pub session_id: Option<String>,
+    /// `TargetContainerHostname`, HTTP header `X-Amzn-SageMaker-Target-Container-Hostname`: shape `TargetContainerHostnameHeader`, string, length ..=63, pattern `^[a-zA-Z0-9](-*[a-zA-Z0-9])*`.
+    #[serde(skip)]
+    pub target_container_hostname: Option<String>,
+    /// `TargetVariant`, HTTP header `X-Amzn-SageMaker-Target-Variant`: shape `TargetVariantHeader`, string, length ..=63, pattern `^[a-zA-Z0-9](-*[a-zA-Z0-9])*`.
+    #[serde(skip)]
+    pub target_variant: Option<String>,
+}
+
+impl crate::render::Render for InvokeEndpointWithResponseStreamInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for InvokeEndpointWithResponseStreamInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.accept {
+            check_header(v, &crate::check::member_path(path, "accept"), out);
+        }
+        match &self.body {
+            Some(v) => {
+                check_body_blob(v, &crate::check::member_path(path, "body"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "body"))),
+        }
+        if let Some(v) = &self.content_type {
+            check_header(v, &crate::check::member_path(path, "contentType"), out);
+        }
+        if let Some(v) = &self.custom_attributes {
+            check_custom_attributes_header(v, &crate::check::member_path(path, "customAttributes"), out);
+        }
+        match &self.endpoint_name {
+            Some(v) => {
+                check_endpoint_name(v, &crate::check::member_path(path, "endpointName"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "endpointName"))),
+        }
+        if let Some(v) = &self.inference_component_name {
+            check_inference_component_header(v, &crate::check::member_path(path, "inferenceComponentName"), out);
+        }
+        if let Some(v) = &self.inference_id {
+            check_inference_id(v, &crate::check::member_path(path, "inferenceId"), out);
+        }
+        if let Some(v) = &self.prefix_aware_id {
+            check_prefix_aware_id_header(v, &crate::check::member_path(path, "prefixAwareId"), out);
+        }
+        if let Some(v) = &self.session_id {
+            check_session_id_header(v, &crate::check::member_path(path, "sessionId"), out);
+        }
+        if let Some(v) = &self.target_container_hostname {
+            check_target_container_hostname_header(v, &crate::check::member_path(path, "targetContainerHostname"), out);
+        }
+        if let Some(v) = &self.target_variant {
+            check_target_variant_header(v, &crate::check::member_path(path, "targetVariant"), out);
+        }
+    }
+}
+
+/// Shape `InvokeEndpointWithResponseStreamOutput` (output of `InvokeEndpointWithResponseStream`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InvokeEndpointWithResponseStreamOutput {
+    /// `Body`, required: shape `ResponseStream`, structure.
+    #[serde(rename = "Body", skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<ResponseStream>,
+    /// `ContentType`, HTTP header `X-Amzn-SageMaker-Content-Type`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub content_type: Option<String>,
+    /// `CustomAttributes`, HTTP header `X-Amzn-SageMaker-Custom-Attributes`: shape `CustomAttributesHeader`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub custom_attributes: Option<String>,
+    /// `InvokedProductionVariant`, HTTP header `x-Amzn-Invoked-Production-Variant`: shape `Header`, string, length ..=1024, pattern `\p{ASCII}*`.
+    #[serde(skip)]
+    pub invoked_production_variant: Option<String>,
+}
+
+impl crate::render::Render for InvokeEndpointWithResponseStreamOutput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for InvokeEndpointWithResponseStreamOutput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        match &self.body {
+            Some(v) => {
+                crate::Validate::validate_into(v, &crate::check::member_path(path, "body"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "body"))),
+        }
+        if let Some(v) = &self.content_type {
+            check_header(v, &crate::check::member_path(path, "contentType"), out);
+        }
+        if let Some(v) = &self.custom_attributes {
+            check_custom_attributes_header(v, &crate::check::member_path(path, "customAttributes"), out);
+        }
+        if let Some(v) = &self.invoked_production_variant {
+            check_header(v, &crate::check::member_path(path, "invokedProductionVariant"), out);
+        }
+    }
+}
+
 /// Shape `ModelError` (an exception).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ModelError {
@@ -306,6 +595,80 @@ impl crate::Validate for ModelNotReadyException {
     }
 }
 
+/// Shape `ModelStreamError` (an exception).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ModelStreamError {
+    /// `ErrorCode`: shape `ErrorCode`, string.
+    #[serde(rename = "ErrorCode", skip_serializing_if = "Option::is_none", default)]
+    pub error_code: Option<String>,
+    /// `Message`: shape `Message`, string, length ..=2048.
+    #[serde(rename = "Message", skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+impl crate::render::Render for ModelStreamError {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for ModelStreamError {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.message {
+            check_message(v, &crate::check::member_path(path, "message"), out);
+        }
+    }
+}
+
+/// Shape `PayloadPart`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PayloadPart {
+    /// `Bytes`, the HTTP payload: shape `PartBlob`, blob.
+    #[serde(skip)]
+    pub bytes: Option<bytes::Bytes>,
+}
+
+impl crate::render::Render for PayloadPart {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for PayloadPart {
+    fn validate_into(&self, _path: &str, _out: &mut Vec<crate::Violation>) {}
+}
+
+/// Shape `ResponseStream`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ResponseStream {
+    /// `InternalStreamFailure`: shape `InternalStreamFailure`, structure.
+    #[serde(rename = "InternalStreamFailure", skip_serializing_if = "Option::is_none", default)]
+    pub internal_stream_failure: Option<InternalStreamFailure>,
+    /// `ModelStreamError`: shape `ModelStreamError`, structure.
+    #[serde(rename = "ModelStreamError", skip_serializing_if = "Option::is_none", default)]
+    pub model_stream_error: Option<ModelStreamError>,
+    /// `PayloadPart`: shape `PayloadPart`, structure.
+    #[serde(rename = "PayloadPart", skip_serializing_if = "Option::is_none", default)]
+    pub payload_part: Option<PayloadPart>,
+}
+
+impl crate::render::Render for ResponseStream {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for ResponseStream {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.internal_stream_failure {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "internalStreamFailure"), out);
+        }
+        if let Some(v) = &self.model_stream_error {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "modelStreamError"), out);
+        }
+    }
+}
+
 /// Shape `ServiceUnavailable` (an exception).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ServiceUnavailable {
@@ -350,6 +713,11 @@ impl crate::Validate for ValidationError {
     }
 }
 
+/// Checks of shape `AsyncBodyBlob`.
+fn check_async_body_blob(v: &[u8], path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(&crate::render::ByteCount(v.len()), v.len(), None, Some(128000), path, out);
+}
+
 /// Checks of shape `BodyBlob`.
 fn check_body_blob(v: &[u8], path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::length(&crate::render::ByteCount(v.len()), v.len(), None, Some(6291456), path, out);
@@ -376,6 +744,18 @@ fn check_endpoint_name(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::length(v, v.chars().count(), None, Some(63), path, out);
     static PATTERN: std::sync::LazyLock<crate::pattern::Pattern> = std::sync::LazyLock::new(|| {
         crate::pattern::Pattern::regex("^[a-zA-Z0-9](-*[a-zA-Z0-9])*", "^(?:^[a-zA-Z0-9](-*[a-zA-Z0-9])*)$")
+    });
+    crate::check::pattern(v, &PATTERN, path, out);
+}
+
+/// Checks of shape `FilenameHeader`.
+fn check_filename_header(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(32), path, out);
+    static PATTERN: std::sync::LazyLock<crate::pattern::Pattern> = std::sync::LazyLock::new(|| {
+        crate::pattern::Pattern::fancy(
+            r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$",
+            r"^(?:^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$)$",
+        )
     });
     crate::check::pattern(v, &PATTERN, path, out);
 }
@@ -409,6 +789,21 @@ fn check_inference_id(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::pattern(v, &PATTERN, path, out);
 }
 
+/// Checks of shape `InputLocationHeader`.
+fn check_input_location_header(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(1024), path, out);
+    static PATTERN: std::sync::LazyLock<crate::pattern::Pattern> = std::sync::LazyLock::new(|| {
+        crate::pattern::Pattern::regex("^(https|s3)://([^/]+)/?(.*)$", "^(?:^(https|s3)://([^/]+)/?(.*)$)$")
+    });
+    crate::check::pattern(v, &PATTERN, path, out);
+}
+
+/// Checks of shape `InvocationTimeoutSecondsHeader`.
+fn check_invocation_timeout_seconds_header(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 1, "1", path, out);
+    crate::check::max_value(v, 3600, "3600", path, out);
+}
+
 /// Checks of shape `Message`.
 fn check_message(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::length(v, v.chars().count(), None, Some(2048), path, out);
@@ -431,6 +826,24 @@ fn check_prefix_aware_id_header(v: &str, path: &str, out: &mut Vec<crate::Violat
     crate::check::length(v, v.chars().count(), Some(1), Some(64), path, out);
     static PATTERN: std::sync::LazyLock<crate::pattern::Pattern> = std::sync::LazyLock::new(|| {
         crate::pattern::Pattern::regex(r"\A\S[\p{Print}]*\z", r"^(?:\A\S[[\x20-\x7E]]*\z)$")
+    });
+    crate::check::pattern(v, &PATTERN, path, out);
+}
+
+/// Checks of shape `RequestTTLSecondsHeader`.
+fn check_request_ttl_seconds_header(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 60, "60", path, out);
+    crate::check::max_value(v, 21600, "21600", path, out);
+}
+
+/// Checks of shape `S3OutputPathExtensionHeader`.
+fn check_s3_output_path_extension_header(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(512), path, out);
+    static PATTERN: std::sync::LazyLock<crate::pattern::Pattern> = std::sync::LazyLock::new(|| {
+        crate::pattern::Pattern::fancy(
+            "^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$",
+            "^(?:^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$)$",
+        )
     });
     crate::check::pattern(v, &PATTERN, path, out);
 }
