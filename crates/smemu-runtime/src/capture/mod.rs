@@ -1,7 +1,9 @@
 //! Capture of what containers write: one task per container follows its stdout and stderr through
 //! the `Backend`, with the engine's timestamps, into the log store's stream for it (named as
 //! SageMaker names them: `names.rs`). Nothing here is on the invoke path: a capture task that
-//! finds the store's channel full waits, and only it does.
+//! finds the store's channel full waits, and only it does. A capture takes what the engine sent in
+//! passes, `PACE` apart, and hands each pass to the store as one message: with one wake-up per
+//! line, capturing a chatty container cost as much CPU as serving it (measured with `make bench`).
 //!
 //! The endpoint watchdog asks again for every running instance each tick, so a capture whose
 //! engine stream broke starts over. After a restart (or such a break) a stream resumes where it stopped: following starts at the second of its last
@@ -13,11 +15,16 @@ pub mod names;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
-use smemu_backend::{Backend, OwnerKind};
+use futures::{FutureExt, StreamExt};
+use smemu_backend::{Backend, LogLine, OwnerKind};
 use smemu_telemetry::logs::{LogStore, NewEvent, StreamKey};
 
 use crate::clock::now_ms;
+
+/// How long a capture waits between passes over what the engine sent.
+const PACE: std::time::Duration = std::time::Duration::from_millis(100);
+/// Most lines taken in one pass.
+const MAX_PASS: usize = 1000;
 
 /// The capture tasks of one smemu; cheap to clone.
 #[derive(Clone)]
@@ -92,27 +99,48 @@ impl Capture {
         let (since, mut skip_at_last) = resume.unwrap_or((0, 0));
         let sink = self.inner.store.sink();
         let mut lines = backend.follow_logs(container_id, since);
-        while let Some(line) = lines.next().await {
-            let line = match line {
-                Ok(line) => line,
-                Err(err) => {
-                    tracing::warn!(container = %container_id, error = %err, "following a container's logs");
-                    return;
+        let mut skip = |line: &LogLine| {
+            if resume.is_none() || line.timestamp_ms > since {
+                return false;
+            }
+            if line.timestamp_ms < since {
+                return true;
+            }
+            // Same millisecond as the last stored event: as many as the store holds were stored.
+            let stored = skip_at_last > 0;
+            skip_at_last = skip_at_last.saturating_sub(1);
+            stored
+        };
+        // Each pass takes every line the engine has sent so far, then waits [`PACE`]: a container
+        // answering thousands of requests a second writes as many lines, and one wake-up per line
+        // (of this task and of the writer) would take CPU from serving them.
+        while let Some(first) = lines.next().await {
+            let mut batch = Vec::new();
+            let mut next = Some(first);
+            while let Some(line) = next.take() {
+                let line = match line {
+                    Ok(line) => line,
+                    Err(err) => {
+                        tracing::warn!(container = %container_id, error = %err, "following a container's logs");
+                        sink.send_all(batch).await;
+                        return;
+                    }
+                };
+                if !skip(&line) {
+                    batch.push(NewEvent {
+                        stream: stream.clone(),
+                        timestamp_ms: line.timestamp_ms,
+                        message: line.message,
+                    });
                 }
-            };
-            if resume.is_some() {
-                if line.timestamp_ms < since {
-                    continue;
-                }
-                if line.timestamp_ms == since && skip_at_last > 0 {
-                    skip_at_last -= 1;
-                    continue;
+                if batch.len() < MAX_PASS {
+                    next = lines.next().now_or_never().flatten();
                 }
             }
-            let event = NewEvent { stream: stream.clone(), timestamp_ms: line.timestamp_ms, message: line.message };
-            if !sink.send(event).await {
+            if !sink.send_all(batch).await {
                 return;
             }
+            tokio::time::sleep(PACE).await;
         }
     }
 

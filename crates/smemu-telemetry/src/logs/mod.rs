@@ -66,7 +66,8 @@ pub struct NewEvent {
 }
 
 enum Message {
-    Event(NewEvent),
+    /// Events in the order they were written.
+    Events(Vec<NewEvent>),
     /// Answered once everything sent before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -87,7 +88,12 @@ pub struct LogSink {
 impl LogSink {
     /// Queues one event; waits while the writer's channel is full. `false` once the store is gone.
     pub async fn send(&self, event: NewEvent) -> bool {
-        self.sender.send(Message::Event(event)).await.is_ok()
+        self.send_all(vec![event]).await
+    }
+
+    /// Queues events in order, as one message (one wake-up of the writer); waits while the channel is full.
+    pub async fn send_all(&self, events: Vec<NewEvent>) -> bool {
+        events.is_empty() || self.sender.send(Message::Events(events)).await.is_ok()
     }
 }
 

@@ -5,10 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Message, NewEvent, StreamKey, event_size, now_ms};
 
+/// How long the writer waits for more events after the first of a batch.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 1000;
 /// Rows per `INSERT` (5 parameters each, far under SQLite's limit of 32,766).
@@ -23,23 +25,18 @@ pub(super) async fn stored_total(pool: &SqlitePool) -> Result<u64, sqlx::Error> 
 }
 
 pub(super) async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Message>, retention: u64, mut total: u64) {
+    // Streams are never deleted (retention drops events), so their ids can be kept for the process's life.
+    let mut streams: HashMap<StreamKey, i64> = HashMap::new();
     while let Some(first) = receiver.recv().await {
-        let mut events = Vec::new();
-        let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Event(event) => events.push(event),
-                Message::Flush(done) => flushes.push(done),
-            }
-            if events.len() < MAX_BATCH {
-                next = receiver.try_recv().ok();
-            }
-        }
+        let (events, flushes) = gather(first, &mut receiver).await;
         if !events.is_empty() {
-            match write_batch(&pool, &events).await {
+            match write_batch(&pool, &mut streams, &events).await {
                 Ok(bytes) => total = total.saturating_add(bytes),
-                Err(err) => tracing::warn!(error = %err, events = events.len(), "writing log events; they are lost"),
+                Err(err) => {
+                    // A failed transaction may have rolled back streams it created.
+                    streams.clear();
+                    tracing::warn!(error = %err, events = events.len(), "writing log events; they are lost");
+                }
             }
             if total > retention {
                 match enforce(&pool, total, retention).await {
@@ -54,11 +51,39 @@ pub(super) async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Message>,
     }
 }
 
+/// One batch: what is queued with `first`, and what arrives within [`BATCH_WINDOW`] after it, up to
+/// [`MAX_BATCH`] events; a flush ends the batch at once. A container serving thousands of requests a
+/// second writes as many lines: one transaction per line or two would cost more than serving them.
+async fn gather(first: Message, receiver: &mut mpsc::Receiver<Message>) -> (Vec<NewEvent>, Vec<oneshot::Sender<()>>) {
+    let mut events = Vec::new();
+    let mut flushes = Vec::new();
+    let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+    let mut next = Some(first);
+    while let Some(message) = next.take() {
+        match message {
+            Message::Events(batch) => events.extend(batch),
+            Message::Flush(done) => flushes.push(done),
+        }
+        if events.len() >= MAX_BATCH {
+            break;
+        }
+        next = match receiver.try_recv() {
+            Ok(message) => Some(message),
+            Err(_) if !flushes.is_empty() => None,
+            Err(_) => tokio::time::timeout_at(deadline, receiver.recv()).await.ok().flatten(),
+        };
+    }
+    (events, flushes)
+}
+
 /// Writes one batch; returns the bytes it added.
-async fn write_batch(pool: &SqlitePool, events: &[NewEvent]) -> Result<u64, sqlx::Error> {
+async fn write_batch(
+    pool: &SqlitePool,
+    ids: &mut HashMap<StreamKey, i64>,
+    events: &[NewEvent],
+) -> Result<u64, sqlx::Error> {
     let ingestion = now_ms();
     let mut tx = pool.begin().await?;
-    let mut ids: HashMap<&StreamKey, i64> = HashMap::new();
     // Per stream: (min ts, max ts, bytes).
     let mut touched: BTreeMap<i64, (i64, i64, u64)> = BTreeMap::new();
     let mut added = 0u64;
@@ -68,7 +93,7 @@ async fn write_batch(pool: &SqlitePool, events: &[NewEvent]) -> Result<u64, sqlx
             Some(id) => *id,
             None => {
                 let id = stream_id(&mut tx, &event.stream, ingestion).await?;
-                ids.insert(&event.stream, id);
+                ids.insert(event.stream.clone(), id);
                 id
             }
         };
