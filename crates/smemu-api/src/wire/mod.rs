@@ -8,6 +8,7 @@
 //! Both end in `invoke::reply`.
 
 mod auth_error;
+mod cbor;
 mod decode;
 #[cfg(test)]
 mod decode_properties;
@@ -16,6 +17,7 @@ mod identity;
 mod invoke;
 mod json_rpc;
 mod plain;
+mod query;
 mod render;
 mod sigv4;
 
