@@ -1,6 +1,7 @@
 //! The SageMaker operations, one module per resource. No HTTP here: a request context and a
 //! generated input in, a generated output or an `ApiError` out.
 
+pub(crate) mod cloudwatch;
 pub(crate) mod endpoint_configs;
 pub(crate) mod endpoints;
 mod listing;
