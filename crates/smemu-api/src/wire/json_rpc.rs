@@ -67,7 +67,7 @@ pub(crate) async fn handle(
 
 /// The body, at most [`MAX_BODY`] bytes: a longer declared length is refused before any of it is
 /// read, a longer chunked body as soon as it passes the limit.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, (StatusCode, ApiError)> {
+pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, (StatusCode, ApiError)> {
     let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, ApiError::body_too_large(MAX_BODY));
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {

@@ -8,7 +8,10 @@
 //! Both end in `invoke::reply`.
 
 mod auth_error;
+mod aws_query;
 mod cbor;
+mod cloudwatch;
+mod compressed;
 mod decode;
 #[cfg(test)]
 mod decode_properties;
@@ -19,6 +22,7 @@ mod json_rpc;
 mod plain;
 mod query;
 mod render;
+mod rpc_v2_cbor;
 mod sigv4;
 
 use std::convert::Infallible;
@@ -40,6 +44,7 @@ pub use smemu_http1::WireConfig;
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/", post(json_rpc::handle))
+        .route("/service/{service}/operation/{operation}", post(rpc_v2_cbor::handle))
         .fallback(json_rpc::unknown_path)
         .method_not_allowed_fallback(json_rpc::method_not_allowed)
         .with_state(state)
@@ -80,6 +85,10 @@ impl hyper::service::Service<Request<MinRate<Incoming>>> for Api {
         {
             let (state, buffered) = (self.state.clone(), self.buffered.clone());
             return Box::pin(async move { Ok(invoke::handle(&state, &buffered, endpoint, request).await) });
+        }
+        if aws_query::claims(&request) {
+            let state = self.state.clone();
+            return Box::pin(async move { Ok(aws_query::handle(&state, request).await) });
         }
         let mut control = self.control.clone();
         Box::pin(async move { tower::Service::call(&mut control, request).await })

@@ -97,7 +97,12 @@ impl<'a> ser::Serializer for &'a mut Cbor {
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), EncodeError> {
         done(self.enc.null())
     }
-    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), EncodeError> {
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), EncodeError> {
         done(self.enc.str(variant))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), EncodeError> {

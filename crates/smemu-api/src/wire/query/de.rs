@@ -29,12 +29,10 @@ impl<'a> At<'a> {
         At { node, name }
     }
 
-    fn invalid(&self, expected: &str) -> QueryError {
-        QueryError::Value(format!(
-            "The value {} of parameter {} is not {expected}.",
-            shorten(self.text()),
-            shorten(&self.name)
-        ))
+    /// The service's `InvalidParameterValue` names the parameter and echoes the value; what was
+    /// expected is in the type's name, not the text.
+    fn invalid(&self, _expected: &str) -> QueryError {
+        QueryError::Value { parameter: shorten(&self.name), value: shorten(self.text()) }
     }
 
     /// The positions below `member` (a list) or `entry` (a map), in order. Positions need not be
@@ -262,13 +260,18 @@ mod tests {
     #[test]
     fn values_of_the_wrong_type_name_the_parameter() {
         let err = decode::<GetMetricStatisticsInput>("Period=sixty").unwrap_err();
-        assert_eq!(err, QueryError::Value("The value sixty of parameter Period is not an integer.".into()));
-        let err = decode::<GetMetricStatisticsInput>("StartTime=yesterday").unwrap_err();
-        assert!(matches!(err, QueryError::Value(ref m) if m.contains("StartTime")), "{err}");
+        assert_eq!(err.to_string(), "The value sixty for parameter Period is invalid.");
+        let err = decode::<GetMetricStatisticsInput>("Dimensions.member.1.Name=a&StartTime=yesterday").unwrap_err();
+        assert_eq!(err, QueryError::Value { parameter: "StartTime".into(), value: "yesterday".into() });
+        let err = decode::<PutMetricDataInput>("MetricData.member.2.StorageResolution=x").unwrap_err();
+        assert_eq!(
+            err,
+            QueryError::Value { parameter: "MetricData.member.2.StorageResolution".into(), value: "x".into() }
+        );
         let err = decode::<PutMetricDataInput>("StrictEntityValidation=yes").unwrap_err();
-        assert!(matches!(err, QueryError::Value(_)), "{err}");
-        let err = decode::<PutMetricDataInput>("EntityMetricData.member.1.Entity.KeyAttributes.entry.1.key=a")
-            .unwrap_err();
+        assert!(matches!(err, QueryError::Value { .. }), "{err}");
+        let err =
+            decode::<PutMetricDataInput>("EntityMetricData.member.1.Entity.KeyAttributes.entry.1.key=a").unwrap_err();
         assert!(matches!(err, QueryError::Parameter(_)), "{err}");
     }
 

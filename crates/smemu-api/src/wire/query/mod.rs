@@ -14,7 +14,7 @@ mod form;
 mod xml;
 
 pub(crate) use de::from_params;
-pub(crate) use form::{MAX_DEPTH, MAX_PARAMS, Params};
+pub(crate) use form::Params;
 pub(crate) use xml::{escape, to_xml};
 
 /// Why a form is not the operation's input. Each is answered with the query protocol's common
@@ -29,13 +29,28 @@ pub(crate) enum QueryError {
     #[error("{0}")]
     Parameter(String),
     /// A parameter whose text is not a value of the member's type.
+    #[error("The value {value} for parameter {parameter} is invalid.")]
+    Value { parameter: String, value: String },
+    /// Any other mismatch between the form and the shape that serde reports.
     #[error("{0}")]
-    Value(String),
+    Shape(String),
 }
 
 impl serde::de::Error for QueryError {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        QueryError::Value(msg.to_string())
+        QueryError::Shape(msg.to_string())
+    }
+}
+
+impl From<QueryError> for crate::ApiError {
+    fn from(err: QueryError) -> Self {
+        use crate::ApiError;
+        match err {
+            QueryError::Malformed(message) => ApiError::query_malformed(message),
+            QueryError::Parameter(message) => ApiError::query_invalid_parameter(message),
+            QueryError::Value { parameter, value } => ApiError::cw_invalid_value(&parameter, &value),
+            QueryError::Shape(message) => ApiError::cw_invalid_parameter(message),
+        }
     }
 }
 
