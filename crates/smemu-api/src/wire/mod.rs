@@ -11,6 +11,8 @@ mod auth_error;
 mod aws_query;
 mod cbor;
 mod cloudwatch;
+#[cfg(test)]
+mod codec_properties;
 mod compressed;
 mod decode;
 #[cfg(test)]

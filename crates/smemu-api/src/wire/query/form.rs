@@ -34,18 +34,19 @@ impl Params {
     pub(crate) fn parse(body: &[u8]) -> Result<Params, QueryError> {
         let mut root = Node::default();
         let mut count = 0usize;
-        for (name, value) in form_urlencoded::parse(body) {
+        for pair in body.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
             count += 1;
             if count > MAX_PARAMS {
                 return Err(QueryError::Parameter(format!(
                     "The request has more than {MAX_PARAMS} parameters, the most smemu reads."
                 )));
             }
-            if name.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
-                // form_urlencoded replaces invalid UTF-8; the protocol's text is UTF-8.
-                return Err(QueryError::Malformed(format!("parameter {name} is not UTF-8")));
-            }
-            insert(&mut root, &name, value.into_owned())?;
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let name = decode(name)?;
+            insert(&mut root, &name, decode(value)?)?;
         }
         Ok(Params { root })
     }
@@ -87,6 +88,16 @@ fn insert(root: &mut Node, name: &str, value: String) -> Result<(), QueryError> 
             Ok(())
         }
     }
+}
+
+/// `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte, and the bytes UTF-8
+/// (refused otherwise, rather than replaced, so that no value changes on the way in).
+fn decode(raw: &[u8]) -> Result<String, QueryError> {
+    let spaced: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+    String::from_utf8(bytes).map_err(|_| {
+        QueryError::Malformed(format!("{} is not UTF-8 once decoded", shorten(&String::from_utf8_lossy(raw))))
+    })
 }
 
 /// A list or map position: 1 to `u32::MAX`, no sign, no leading zero (so that `1` and `01`
