@@ -56,6 +56,16 @@ pub struct ServeArgs {
     /// past it CreateTransformJob gets a ValidationException.
     #[arg(long, env = "SMEMU_MAX_LISTED_FILES", default_value_t = 100_000)]
     pub max_listed_files: usize,
+    /// Metric points (CloudWatch's, in `<data-dir>/metrics.sqlite`) are kept this long (e.g.
+    /// `24h`, `72h`); older ones are deleted.
+    #[arg(long, env = "SMEMU_METRICS_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub metrics_retention: Duration,
+    /// How often invocation metrics are written: the finest period a query can tell apart.
+    #[arg(long, env = "SMEMU_METRICS_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub metrics_interval: Duration,
+    /// How often instance metrics (CPU, memory, disk utilization) are sampled from the engine.
+    #[arg(long, env = "SMEMU_INSTANCE_METRICS_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub instance_metrics_interval: Duration,
     /// An API connection with no request in progress is closed after this long (e.g. `60s`, `2m`).
     #[arg(long, env = "SMEMU_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
@@ -123,6 +133,12 @@ pub struct Config {
     pub file_roots: Vec<PathBuf>,
     /// See [`ServeArgs::max_listed_files`].
     pub max_listed_files: usize,
+    /// See [`ServeArgs::metrics_retention`].
+    pub metrics_retention: Duration,
+    /// See [`ServeArgs::metrics_interval`].
+    pub metrics_interval: Duration,
+    /// See [`ServeArgs::instance_metrics_interval`].
+    pub instance_metrics_interval: Duration,
     /// See [`ServeArgs::idle_timeout`].
     pub idle_timeout: Duration,
     /// See [`ServeArgs::shutdown_timeout`].
@@ -162,6 +178,9 @@ impl Config {
             artifact_cache_size: 50 << 30,
             file_roots: default_file_roots(),
             max_listed_files: 100_000,
+            metrics_retention: Duration::from_secs(24 * 3600),
+            metrics_interval: Duration::from_secs(1),
+            instance_metrics_interval: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             max_buffered_bytes: 512 << 20,
@@ -186,6 +205,9 @@ impl From<&ServeArgs> for Config {
             artifact_cache_size: args.artifact_cache_size,
             file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },
             max_listed_files: args.max_listed_files,
+            metrics_retention: args.metrics_retention,
+            metrics_interval: args.metrics_interval,
+            instance_metrics_interval: args.instance_metrics_interval,
             idle_timeout: args.idle_timeout,
             shutdown_timeout: args.shutdown_timeout,
             max_buffered_bytes: args.max_buffered_bytes,

@@ -17,6 +17,7 @@ use smemu_backend::{Backend, DockerBackend};
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
 use smemu_runtime::{ControllerConfig, Runtime};
 use smemu_store::{CachedStore, SqliteStore};
+use smemu_telemetry::metrics::{self, MetricStore};
 use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;
 
@@ -117,7 +118,21 @@ pub async fn run(
         default_region: config.default_region.clone(),
         access_keys,
     };
-    let state = AppState::new(store.clone(), api_config, runtime);
+    // CloudWatch's metrics: their own file, so that the flusher never waits on the state's writer.
+    let metric_store = MetricStore::open(&config.data_dir.join(metrics::STORE_FILE)).await?;
+    let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+    let flusher = {
+        let mut stopped = metrics_stopped.clone();
+        tokio::spawn(metrics::flush::run(
+            runtime.recorders(),
+            metric_store.clone(),
+            metrics::FlushConfig { interval: config.metrics_interval, retention: config.metrics_retention },
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ))
+    };
+    let state = AppState::new(store.clone(), api_config, runtime).with_metrics(metric_store.clone());
     let wire = smemu_api::wire::WireConfig {
         idle_timeout: config.idle_timeout,
         shutdown_timeout: config.shutdown_timeout,
@@ -126,6 +141,10 @@ pub async fn run(
     };
     smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
 
+    // The last interval's counts are written before the store closes.
+    let _ = metrics_stop.send(true);
+    let _ = flusher.await;
+    metric_store.close().await;
     let _ = s3_stop.send(true);
     if let Some(task) = s3_task {
         task.await.context("embedded S3 task")?.context("embedded S3")?;

@@ -18,6 +18,7 @@ mod hardening_quota;
 mod hardening_s3;
 mod hardening_wire;
 mod invoke_connections;
+mod metrics;
 mod persistence;
 mod protocol;
 mod sdk;

@@ -6,6 +6,7 @@ use smemu_store::Store;
 use smemu_types::auth::AccessKeys;
 
 use smemu_runtime::Runtime;
+use smemu_telemetry::metrics::MetricStore;
 
 /// Settings that shape answers.
 #[derive(Clone)]
@@ -42,10 +43,18 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Deploys and runs the pipelines: endpoints, invocations, transform jobs.
     pub runtime: Runtime,
+    /// CloudWatch's metrics (`<data-dir>/metrics.sqlite`); `None`: the metric operations fail.
+    pub metrics: Option<MetricStore>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig, runtime: Runtime) -> Self {
-        AppState { store, config: Arc::new(config), runtime }
+        AppState { store, config: Arc::new(config), runtime, metrics: None }
+    }
+
+    /// Serves CloudWatch's metric operations from `metrics`.
+    pub fn with_metrics(mut self, metrics: MetricStore) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }

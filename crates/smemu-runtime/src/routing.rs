@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use smemu_store::Scope;
+use smemu_telemetry::metrics::{Latency, Recorders, VariantKey, VariantMetrics};
 
 /// An endpoint by account, region and name as created (InvokeEndpoint matches the exact case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,11 +77,26 @@ pub struct LiveVariant {
     pub instances: Vec<Arc<LiveInstance>>,
     /// Where the next search for the least busy instance starts, so that ties rotate.
     pub next: Arc<AtomicUsize>,
+    /// The variant's invocation metrics: recorded here, with no lookup, by each invocation. A
+    /// detached recorder until [`LiveTable::put`] installs the variant.
+    pub metrics: Arc<VariantMetrics>,
+    /// `ContainerLatency` of each container, in pipeline order (empty for one container: the
+    /// service publishes it for inference pipelines).
+    pub container_latency: Vec<Arc<Latency>>,
 }
 
 impl LiveVariant {
     pub fn new(name: String, weight: f64, direct: bool, who: Vec<String>, instances: Vec<Arc<LiveInstance>>) -> Self {
-        LiveVariant { name, weight, direct, who, instances, next: Arc::default() }
+        LiveVariant {
+            name,
+            weight,
+            direct,
+            who,
+            instances,
+            next: Arc::default(),
+            metrics: Arc::default(),
+            container_latency: Vec::new(),
+        }
     }
 
     /// The instance with the fewest requests in flight; among equals, the next in turn.
@@ -131,6 +147,8 @@ impl LiveEndpoint {
 #[derive(Debug, Clone, Default)]
 pub struct LiveTable {
     endpoints: Arc<RwLock<HashMap<EndpointKey, Arc<LiveEndpoint>>>>,
+    /// Every variant's recorders, kept across fleets so that counts are cumulative.
+    recorders: Arc<Recorders>,
 }
 
 impl LiveTable {
@@ -138,8 +156,29 @@ impl LiveTable {
         self.endpoints.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(key).cloned()
     }
 
-    /// Installs a new routing for the endpoint and returns the one it replaces.
-    pub fn put(&self, key: EndpointKey, live: LiveEndpoint) -> Option<Arc<LiveEndpoint>> {
+    /// The recorders the live variants record into.
+    pub fn recorders(&self) -> &Arc<Recorders> {
+        &self.recorders
+    }
+
+    /// Installs a new routing for the endpoint and returns the one it replaces. Each variant gets
+    /// its recorders here, once per fleet, so that invocations look nothing up.
+    pub fn put(&self, key: EndpointKey, mut live: LiveEndpoint) -> Option<Arc<LiveEndpoint>> {
+        for variant in &mut live.variants {
+            let variant_key = VariantKey {
+                account: key.account.clone(),
+                region: key.region.clone(),
+                endpoint: key.name.clone(),
+                variant: variant.name.clone(),
+            };
+            variant.metrics = self.recorders.variant(&variant_key);
+            variant.metrics.set_instances(variant.instances.len());
+            variant.container_latency = if variant.who.len() > 1 {
+                variant.who.iter().map(|who| self.recorders.container(&variant_key, who)).collect()
+            } else {
+                Vec::new()
+            };
+        }
         self.endpoints.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, Arc::new(live))
     }
 

@@ -142,6 +142,11 @@ impl Runtime {
         self.endpoints.live(scope, name).await
     }
 
+    /// The invocation recorders of every variant (the metrics flusher and `/metrics` read them).
+    pub fn recorders(&self) -> Arc<smemu_telemetry::metrics::Recorders> {
+        self.endpoints.recorders()
+    }
+
     /// InvokeEndpoint through the pipeline of the fleet [`Runtime::live`] found.
     pub async fn invoke(
         &self,

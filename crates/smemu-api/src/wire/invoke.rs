@@ -2,6 +2,7 @@
 //! [`reply`] whether the transport's fast path (`plain.rs`) or hyper ([`handle`]) read the request.
 
 use std::future::Future;
+use std::time::Instant;
 
 use axum::response::Response;
 use bytes::Bytes;
@@ -85,6 +86,8 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Bytes, InvokeError>>,
 {
+    // OverheadLatency counts from here (the head is read; the body is not yet).
+    let arrived = Instant::now();
     let mut request_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut request_id);
     let result = async {
@@ -96,7 +99,7 @@ where
             let live = state.runtime.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
             let _held = buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
             let body = body().await.map_err(|err| render_error(&err))?;
-            let request = invocation(headers, body).map_err(|err| render_error(&err))?;
+            let request = invocation(headers, body, arrived).map_err(|err| render_error(&err))?;
             return state.runtime.invoke(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err));
         }
         // --auth strict: the signature covers the body, so the caller is known only once the body
@@ -106,7 +109,7 @@ where
         let received = Received { method: "POST", target, headers, body: &body };
         let scope = identity::identify(&state.config, &received).map_err(|err| render_auth_error(&err))?;
         let live = state.runtime.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
-        let request = invocation(headers, body).map_err(|err| render_error(&err))?;
+        let request = invocation(headers, body, arrived).map_err(|err| render_error(&err))?;
         state.runtime.invoke(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err))
     }
     .await;
@@ -145,7 +148,7 @@ async fn read_body(body: MinRate<Incoming>) -> Result<Bytes, InvokeError> {
     }
 }
 
-fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeError> {
+fn invocation(headers: &HeaderMap, body: Bytes, received: Instant) -> Result<Invocation, InvokeError> {
     let text = |name: &HeaderName| -> Result<Option<String>, InvokeError> {
         headers
             .get(name)
@@ -185,6 +188,7 @@ fn invocation(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvokeErro
         target_variant: text(&TARGET_VARIANT)?,
         target_container: text(&TARGET_CONTAINER)?,
         inference_id,
+        received,
     })
 }
 

@@ -12,7 +12,7 @@ use smemu_types::sagemaker::Operation;
 
 use super::decode::Rejection;
 use super::sigv4::Received;
-use super::{dispatch, identity, render};
+use super::{cloudwatch_json, dispatch, identity, render};
 use crate::{ApiError, AppState, RequestContext};
 
 /// The most bytes a control-plane request body may have (axum's default limit, which smemu
@@ -35,6 +35,9 @@ pub(crate) async fn handle(
     let received = Received { method: method.as_str(), target, headers: &headers, body: &body };
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    if let Some(operation) = target.and_then(|t| t.strip_prefix(cloudwatch_json::TARGET_PREFIX)) {
+        return cloudwatch_json::handle(&state, &received, operation).await;
+    }
     let operation = operation_of(target);
     let op_name = operation.as_ref().map(|op| op.name()).unwrap_or("-");
     // Who is asking comes first: a refused identity is answered before the target is looked at.

@@ -11,6 +11,7 @@ mod auth_error;
 mod aws_query;
 mod cbor;
 mod cloudwatch;
+mod cloudwatch_json;
 #[cfg(test)]
 mod codec_properties;
 mod compressed;
@@ -34,7 +35,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use http::{Method, Request};
 use hyper::body::Incoming;
 use smemu_http1::{Buffered, MinRate};
@@ -46,6 +47,7 @@ pub use smemu_http1::WireConfig;
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/", post(json_rpc::handle))
+        .route("/metrics", get(cloudwatch_json::prometheus))
         .route("/service/{service}/operation/{operation}", post(rpc_v2_cbor::handle))
         .fallback(json_rpc::unknown_path)
         .method_not_allowed_fallback(json_rpc::method_not_allowed)

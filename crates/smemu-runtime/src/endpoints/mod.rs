@@ -85,6 +85,10 @@ impl Endpoints {
 
     /// The live fleet of an endpoint, or why there is none; the wire asks before it reads an
     /// invocation's body, so that a body for a missing endpoint is never buffered.
+    pub(crate) fn recorders(&self) -> Arc<smemu_telemetry::metrics::Recorders> {
+        self.inner.live.recorders().clone()
+    }
+
     pub async fn live(&self, scope: &Scope, name: &str) -> Result<Arc<LiveEndpoint>, InvokeError> {
         let key = EndpointKey::new(scope, name);
         if let Some(live) = self.inner.live.get(&key) {

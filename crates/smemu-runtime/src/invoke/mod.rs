@@ -8,13 +8,14 @@ pub mod batch;
 mod error;
 pub mod relay;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderValue;
 
 pub use error::{InvokeError, LogLocation};
-use relay::{Hop, PipelineError, PipelineRequest, Relay};
+use relay::{Hop, PipelineError, PipelineRequest, Relay, micros};
+use smemu_telemetry::metrics::Outcome;
 
 use crate::routing::LiveEndpoint;
 
@@ -33,6 +34,8 @@ pub struct Invocation {
     pub target_variant: Option<String>,
     pub target_container: Option<String>,
     pub inference_id: Option<HeaderValue>,
+    /// When smemu received the request: `OverheadLatency` is measured from here.
+    pub received: Instant,
 }
 
 #[derive(Debug)]
@@ -66,6 +69,7 @@ pub async fn invoke(
     let hop = |index: usize| Hop {
         who: variant.who.get(index).map_or("primary", String::as_str),
         addr: instance.containers[index].1,
+        latency: variant.container_latency.get(index).map(|latency| &**latency),
     };
     let hops: Vec<Hop<'_>> = if variant.direct {
         let hostname = request
@@ -91,6 +95,8 @@ pub async fn invoke(
         }
         None => &[],
     };
+    let received = request.received;
+    let model_started = Instant::now();
     let reply = relay
         .through(
             &hops,
@@ -104,15 +110,25 @@ pub async fn invoke(
                 timeout,
             },
         )
-        .await
-        .map_err(|err| match err {
-            PipelineError::Timeout { who, .. } => logs.timeout(&who),
-            PipelineError::Unreachable { who, .. } => logs.unreachable(&who),
-            PipelineError::Status { who, status, body } => {
-                logs.container_error(status, &who, &String::from_utf8_lossy(&body))
-            }
-            PipelineError::TooLarge { from, to, size, max } => logs.intermediate_too_large(&from, &to, size, max),
-        })?;
+        .await;
+    // ModelLatency: the time the model took "as viewed from SageMaker", through every container;
+    // OverheadLatency: from receiving the request until answering, minus ModelLatency
+    // (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html).
+    let model = micros(model_started.elapsed());
+    let outcome = match &reply {
+        Ok(_) => Outcome::Ok,
+        Err(PipelineError::Status { status, .. }) if (400..500).contains(status) => Outcome::Error4xx,
+        Err(_) => Outcome::Error5xx,
+    };
+    variant.metrics.record(model, micros(received.elapsed()).saturating_sub(model), outcome);
+    let reply = reply.map_err(|err| match err {
+        PipelineError::Timeout { who, .. } => logs.timeout(&who),
+        PipelineError::Unreachable { who, .. } => logs.unreachable(&who),
+        PipelineError::Status { who, status, body } => {
+            logs.container_error(status, &who, &String::from_utf8_lossy(&body))
+        }
+        PipelineError::TooLarge { from, to, size, max } => logs.intermediate_too_large(&from, &to, size, max),
+    })?;
     let (body, content_type, custom_attributes) = (reply.body, reply.content_type, reply.custom_attributes);
     Ok(Invoked { body, content_type, custom_attributes, variant: variant.name.clone() })
 }

@@ -5,13 +5,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
 use super::CUSTOM_ATTRIBUTES;
 use smemu_http1::{Answer, Http1Pool, Request};
+use smemu_telemetry::metrics::Latency;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -31,6 +32,8 @@ pub struct Relay {
 pub struct Hop<'a> {
     pub who: &'a str,
     pub addr: SocketAddr,
+    /// Where the time of this container's exchange goes (`ContainerLatency`), if anywhere.
+    pub latency: Option<&'a Latency>,
 }
 
 /// A request to send through a pipeline.
@@ -93,6 +96,11 @@ struct ContainerRequest<'a> {
     pub extra_headers: &'a [(&'static str, HeaderValue)],
 }
 
+/// Whole microseconds, saturating.
+pub fn micros(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+}
+
 impl Relay {
     /// One exchange with the container at `addr`, within `timeout` from connecting to the last
     /// byte of the answer.
@@ -143,12 +151,19 @@ impl Relay {
                 custom_attributes: req.custom_attributes,
                 extra_headers: req.extra_headers,
             });
-            let mut reply = tokio::select! {
+            let started = hop.latency.map(|_| Instant::now());
+            let reply = tokio::select! {
                 biased;
                 reply = exchange => reply,
                 () = &mut deadline => Err(RelayError::Timeout(req.timeout)),
+            };
+            // ContainerLatency: "the time elapsed for sending a request and fetching the response
+            // from the model container", per container of a pipeline
+            // (https://docs.aws.amazon.com/sagemaker/latest/dg/inference-pipeline-logs-metrics.html).
+            if let (Some(latency), Some(started), Ok(_)) = (hop.latency, started, &reply) {
+                latency.record(micros(started.elapsed()));
             }
-            .map_err(|err| match err {
+            let mut reply = reply.map_err(|err| match err {
                 RelayError::Timeout(timeout) => PipelineError::Timeout { who: hop.who.to_owned(), timeout },
                 RelayError::Unreachable(reason) => PipelineError::Unreachable { who: hop.who.to_owned(), reason },
             })?;
@@ -245,7 +260,7 @@ mod tests {
     async fn the_timeout_bounds_the_whole_pipeline_and_names_the_container_it_waited_for() {
         let (a, b) =
             (container("a", Duration::from_millis(300)).await, container("b", Duration::from_millis(300)).await);
-        let hops = [Hop { who: "first", addr: a }, Hop { who: "second", addr: b }];
+        let hops = [Hop { who: "first", addr: a, latency: None }, Hop { who: "second", addr: b, latency: None }];
         let relay = Relay::default();
         // Each container alone is within the limit; the two together are not.
         let answer = relay.through(&hops[..1], request(Duration::from_millis(500))).await.unwrap();

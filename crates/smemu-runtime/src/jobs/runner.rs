@@ -180,7 +180,12 @@ struct Instance {
 
 impl Instance {
     fn hops(&self) -> Vec<Hop<'_>> {
-        self.placed.containers.iter().zip(&self.who).map(|(c, who)| Hop { who, addr: c.address }).collect()
+        self.placed
+            .containers
+            .iter()
+            .zip(&self.who)
+            .map(|(c, who)| Hop { who, addr: c.address, latency: None })
+            .collect()
     }
 
     fn container_id(&self, who: &str) -> &str {

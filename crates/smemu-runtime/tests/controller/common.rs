@@ -224,6 +224,7 @@ impl Smemu {
             target_variant: None,
             target_container: None,
             inference_id: None,
+            received: std::time::Instant::now(),
         };
         self.runtime.invoke(&scope(), name, &live, request).await
     }
