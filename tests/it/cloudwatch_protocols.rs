@@ -385,6 +385,22 @@ async fn malformed_requests_get_each_protocols_error_form() {
         let answer = query(&url, &[("Action", "PutMetricData"), ("MetricData.member.1.Value", "1")]);
         assert_eq!((answer.status, element(answer.text(), "Code")), (400, Some("MissingParameter")));
 
+        // AWS JSON 1.0: a member of the wrong type, answered in JSON with the query code beside it.
+        let answer = post(
+            &url,
+            "/",
+            &[
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("X-Amz-Target", "GraniteServiceVersion20100801.GetMetricStatistics"),
+            ],
+            b"{\"Namespace\": \"ns\", \"Period\": \"sixty\"}",
+        );
+        assert_eq!(answer.status, 400);
+        assert_eq!(answer.header("content-type"), Some("application/x-amz-json-1.0"));
+        assert_eq!(answer.header("x-amzn-query-error"), Some("SerializationException;Sender"));
+        let error: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(error["__type"], "SerializationException", "{error}");
+
         // CBOR: not CBOR at all, and a truncated map, are SerializationException in CBOR.
         for body in [&b"{\"Namespace\": \"ns\"}"[..], &[0xa1, 0x69][..]] {
             let answer = cbor(&url, "ListMetrics", body);
@@ -460,4 +476,58 @@ async fn compressed_put_metric_data_is_read() {
     let listed = client.list_metrics().namespace(&namespace).metric_name("Zipped").send().await.expect("list");
     assert_eq!(listed.metrics().len(), 1);
     smemu.shutdown().await;
+}
+
+/// botocore gzips PutMetricData bodies of 10 KiB or more in AWS JSON 1.0 too; and `--auth strict`
+/// checks CloudWatch's requests against its signing name (`monitoring`) in every protocol.
+#[test]
+fn the_cli_puts_a_large_compressed_body_and_strict_mode_checks_cloudwatch_signatures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("access-keys");
+    std::fs::write(&keys, "AKIDSMEMUTEST smemu-secret 123456789012\n").unwrap();
+    let smemu = crate::common::Smemu::start_with(
+        &tmp.path().join("data"),
+        &["--auth", "strict", "--access-keys", keys.to_str().unwrap()],
+    );
+    let aws = smemu.aws();
+    let namespace = unique("Smemu/Strict");
+    let minute = minute_ago();
+    let data: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"MetricName": "Big", "Value": 1.0, "Timestamp": iso(minute + 1),
+                   "Dimensions": [{"Name": "Padding", "Value": format!("{i:0>60}")}]})
+        })
+        .collect();
+    let file = tmp.path().join("data.json");
+    std::fs::write(&file, serde_json::to_vec(&data).unwrap()).unwrap();
+    assert!(std::fs::metadata(&file).unwrap().len() > 10 * 1024);
+    let put = aws.run(
+        "cloudwatch",
+        &["put-metric-data", "--namespace", &namespace, "--metric-data", &format!("file://{}", file.display())],
+    );
+    assert!(put.success, "{}", put.stderr);
+    let listed = aws.run("cloudwatch", &["list-metrics", "--namespace", &namespace]).json();
+    assert_eq!(listed["Metrics"].as_array().map(Vec::len), Some(150));
+
+    // The query protocol in strict mode: the raw request's made-up signature (no X-Amz-Date) is
+    // refused in XML, with the query protocol's name for it.
+    let answer = query(&smemu.url, &[("Action", "ListMetrics"), ("Namespace", &namespace)]);
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert_eq!(element(answer.text(), "Code"), Some("IncompleteSignature"));
+
+    // The Rust SDK (CBOR), signed with the right and the wrong secret.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = sdk_config(&smemu.url, "AKIDSMEMUTEST", REGION).await;
+        let client = aws_sdk_cloudwatch::Client::new(&config);
+        let listed = client.list_metrics().namespace(&namespace).metric_name("Big").send().await.expect("signed");
+        assert_eq!(listed.metrics().len(), 150);
+        let wrong = aws_credential_types::Credentials::new("AKIDSMEMUTEST", "wrong", None, None, "test");
+        let config = config
+            .into_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(wrong))
+            .build();
+        let err = aws_sdk_cloudwatch::Client::new(&config).list_metrics().send().await.expect_err("wrong secret");
+        assert_eq!(err.code(), Some("SignatureDoesNotMatch"), "{err:?}");
+    });
 }
