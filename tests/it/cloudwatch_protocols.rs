@@ -375,10 +375,16 @@ async fn malformed_requests_get_each_protocols_error_form() {
         assert_eq!((answer.status, element(answer.text(), "Code")), (400, Some("MissingAction")));
         let answer = query(&url, &[("Action", "ListMetrics"), ("Dimensions.member.0.Name", "x")]);
         assert_eq!((answer.status, element(answer.text(), "Code")), (400, Some("InvalidQueryParameter")));
-        // A huge index names one item; nothing is allocated for the positions before it.
+        // A huge position is refused; a sparse one names one item (nothing is allocated for the
+        // positions before it).
         let answer = query(
             &url,
             &[("Action", "ListMetrics"), ("Namespace", "ns"), ("Dimensions.member.999999999.Name", "Endpoint")],
+        );
+        assert_eq!((answer.status, element(answer.text(), "Code")), (400, Some("InvalidQueryParameter")));
+        let answer = query(
+            &url,
+            &[("Action", "ListMetrics"), ("Namespace", "ns"), ("Dimensions.member.50000.Name", "Endpoint")],
         );
         assert_eq!(answer.status, 200, "{}", answer.text());
         // Validation through the query protocol: the same code and text as the other protocols.

@@ -14,7 +14,7 @@ use smemu_http1::MinRate;
 use smemu_types::cloudwatch::Operation;
 
 use super::cloudwatch::{self, Codec};
-use super::json_rpc::{MAX_BODY, read_body};
+use super::json_rpc::read_body;
 use super::query::{self, Params};
 use super::sigv4::Received;
 use super::{compressed, identity, render};
@@ -51,7 +51,7 @@ pub(super) async fn handle(state: &AppState, request: Request<MinRate<Incoming>>
         let target = parts.uri.path_and_query().map_or("/", |target| target.as_str());
         let received = Received { method: parts.method.as_str(), target, headers, body: &raw };
         let scope = identity::identify_as(&state.config, SIGNING_NAME, &received).map_err(|err| (None, err.into()))?;
-        let body = compressed::decoded(headers, raw, MAX_BODY).map_err(|(status, err)| (Some(status), err))?;
+        let body = compressed::decoded(headers, raw).map_err(|(status, err)| (Some(status), err))?;
         let mut params = Params::parse(&body).map_err(|err| (None, err.into()))?;
         let name = params.take("Action").ok_or((None, ApiError::query_missing_action()))?;
         // `Version` names the API version; CloudWatch has had one (2010-08-01), so it is not checked.

@@ -11,7 +11,6 @@ use serde::de::DeserializeOwned;
 use smemu_types::cloudwatch::Operation;
 
 use super::decode::decode;
-use super::json_rpc::MAX_BODY;
 use super::sigv4::Received;
 use super::{compressed, identity};
 use crate::error::ErrorCode;
@@ -32,7 +31,7 @@ pub(super) async fn handle(state: &AppState, received: &Received<'_>, operation:
             .ok_or_else(|| ApiError::unknown_operation(&format!("{TARGET_PREFIX}{operation}")))?;
         let ctx = RequestContext { scope, request_id: request_id.clone() };
         // botocore gzips PutMetricData bodies of 10 KiB or more (its `requestCompression` trait).
-        let body = compressed::decoded(received.headers, bytes::Bytes::copy_from_slice(received.body), MAX_BODY)
+        let body = compressed::decoded(received.headers, bytes::Bytes::copy_from_slice(received.body))
             .map_err(|(_, err)| err)?;
         let body = &body[..];
         match op {

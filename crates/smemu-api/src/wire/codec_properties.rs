@@ -293,9 +293,22 @@ proptest! {
     }
 
     #[test]
-    fn a_huge_position_is_one_item(index in 1u32..=u32::MAX) {
+    fn a_position_is_one_item_and_a_huge_one_is_refused(
+        index in prop_oneof![1u32..=query::MAX_INDEX, query::MAX_INDEX + 1..=u32::MAX],
+    ) {
         let form = format!("Action=X&Dimensions.member.{index}.Name=n");
-        let input: GetMetricStatisticsInput = from_form(&form).unwrap();
-        prop_assert_eq!(input.dimensions.map(|d| d.len()), Some(1));
+        let result = from_form::<GetMetricStatisticsInput>(&form);
+        if index <= query::MAX_INDEX {
+            prop_assert_eq!(result.unwrap().dimensions.map(|d| d.len()), Some(1));
+        } else {
+            prop_assert!(matches!(result, Err(query::QueryError::Parameter(_))));
+        }
+    }
+
+    #[test]
+    fn query_nesting_past_the_bound_is_refused(depth in 1usize..200) {
+        let name = vec!["A"; depth].join(".");
+        let result = query::Params::parse(format!("{name}=1").as_bytes());
+        prop_assert_eq!(result.is_err(), depth > query::MAX_DEPTH);
     }
 }

@@ -10,9 +10,18 @@ use http::{HeaderMap, StatusCode};
 
 use crate::ApiError;
 
+/// The most bytes a body may have once decompressed: the listener's limit on bodies as sent
+/// (`json_rpc::MAX_BODY`, which a test holds equal), so that a small body cannot inflate past
+/// what an uncompressed one may carry.
+pub(super) const MAX_DECOMPRESSED: usize = 2 * 1024 * 1024;
+
 /// The body as the operation reads it: decompressed when the request says gzip, never past
-/// `max` bytes (a small body cannot inflate without bound).
-pub(super) fn decoded(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, (StatusCode, ApiError)> {
+/// [`MAX_DECOMPRESSED`] bytes.
+pub(super) fn decoded(headers: &HeaderMap, body: Bytes) -> Result<Bytes, (StatusCode, ApiError)> {
+    decoded_within(headers, body, MAX_DECOMPRESSED)
+}
+
+fn decoded_within(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, (StatusCode, ApiError)> {
     let encoding = headers.get(CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
     match encoding.as_deref() {
         None | Some("" | "identity") => Ok(body),
@@ -54,12 +63,15 @@ mod tests {
     fn gzip_is_inflated_within_the_limit() {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_ENCODING, "gzip".parse().unwrap());
-        assert_eq!(decoded(&headers, gzip(b"Action=ListMetrics"), 100).unwrap(), &b"Action=ListMetrics"[..]);
+        assert_eq!(decoded_within(&headers, gzip(b"Action=ListMetrics"), 100).unwrap(), &b"Action=ListMetrics"[..]);
         // A bomb: 10 MB of zeros in a few KB, refused at the limit.
         let bomb = gzip(&vec![0; 10 << 20]);
         assert!(bomb.len() < 64 << 10);
-        assert_eq!(decoded(&headers, bomb, 1 << 20).unwrap_err().0, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(decoded(&headers, Bytes::from_static(b"not gzip"), 100).unwrap_err().0, StatusCode::BAD_REQUEST);
-        assert_eq!(decoded(&HeaderMap::new(), Bytes::from_static(b"plain"), 100).unwrap(), &b"plain"[..]);
+        assert_eq!(decoded_within(&headers, bomb, 1 << 20).unwrap_err().0, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            decoded_within(&headers, Bytes::from_static(b"not gzip"), 100).unwrap_err().0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(decoded_within(&HeaderMap::new(), Bytes::from_static(b"plain"), 100).unwrap(), &b"plain"[..]);
     }
 }

@@ -118,6 +118,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compressed_bodies_are_held_to_the_same_limit() {
+        assert_eq!(super::super::compressed::MAX_DECOMPRESSED, MAX_BODY);
+    }
+
+    #[test]
     fn targets_map_to_operations_or_rejections() {
         assert_eq!(operation_of(Some("SageMaker.CreateModel")).ok(), Some(Operation::CreateModel));
         assert!(matches!(operation_of(Some("SageMaker.CreateTrainingJob")), Err(Rejection::UnknownTarget(_))));

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use smemu_types::cloudwatch::Operation;
 
 use super::cloudwatch::{self, Codec};
-use super::json_rpc::{MAX_BODY, read_body};
+use super::json_rpc::read_body;
 use super::sigv4::Received;
 use super::{cbor, compressed, identity, render};
 use crate::{ApiError, AppState, RequestContext};
@@ -45,7 +45,7 @@ pub(super) async fn handle(
         let scope = identity::identify_as(&state.config, SIGNING_NAME, &received).map_err(|err| (None, err.into()))?;
         claim(&service, &headers).map_err(|err| (None, err))?;
         let op = op.ok_or_else(|| (Some(StatusCode::NOT_FOUND), ApiError::unknown_operation(&operation)))?;
-        let body = compressed::decoded(&headers, raw, MAX_BODY).map_err(|(status, err)| (Some(status), err))?;
+        let body = compressed::decoded(&headers, raw).map_err(|(status, err)| (Some(status), err))?;
         let ctx = RequestContext { scope, request_id: request_id.clone() };
         cloudwatch::dispatch::<Cbor>(&state, &ctx, op, &body).await.map_err(|err| (None, err))
     }

@@ -276,8 +276,12 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_index_allocates_one_item() {
-        let input: GetMetricStatisticsInput = decode("Statistics.member.999999999=Sum").unwrap();
+    fn a_sparse_index_allocates_one_item() {
+        let input: GetMetricStatisticsInput = decode("Statistics.member.99999=Sum").unwrap();
         assert_eq!(input.statistics, Some(vec![Statistic::Sum]));
+        assert!(matches!(
+            decode::<GetMetricStatisticsInput>("Statistics.member.999999999=Sum"),
+            Err(QueryError::Parameter(_))
+        ));
     }
 }

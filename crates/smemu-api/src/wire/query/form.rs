@@ -13,6 +13,11 @@ pub(crate) const MAX_PARAMS: usize = 50_000;
 /// (`MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Name`).
 pub(crate) const MAX_DEPTH: usize = 16;
 
+/// The highest list or map position read. CloudWatch's longest lists (PutMetricData's 1000
+/// metrics, GetMetricData's 500 queries) stay far below it; a position past it (`member.999999999`)
+/// is refused rather than read as a sparse list.
+pub(crate) const MAX_INDEX: u32 = 100_000;
+
 /// A parameter's value and the parameters named below it.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Node {
@@ -74,7 +79,7 @@ fn insert(root: &mut Node, name: &str, value: String) -> Result<(), QueryError> 
         }
         if matches!(previous, "member" | "entry") && !is_index(segment) {
             return Err(QueryError::Parameter(format!(
-                "Parameter name {}: the position after {previous} must be a positive integer.",
+                "Parameter name {}: the position after {previous} must be an integer from 1 to {MAX_INDEX}.",
                 shorten(name)
             )));
         }
@@ -100,10 +105,10 @@ fn decode(raw: &[u8]) -> Result<String, QueryError> {
     })
 }
 
-/// A list or map position: 1 to `u32::MAX`, no sign, no leading zero (so that `1` and `01`
+/// A list or map position: 1 to [`MAX_INDEX`], no sign, no leading zero (so that `1` and `01`
 /// cannot name one position twice).
 pub(super) fn is_index(segment: &str) -> bool {
-    !segment.starts_with('0') && segment.parse::<u32>().is_ok_and(|n| n >= 1)
+    !segment.starts_with('0') && segment.parse::<u32>().is_ok_and(|n| (1..=MAX_INDEX).contains(&n))
 }
 
 /// A name as echoed in an error: at most 256 characters.
@@ -143,8 +148,10 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_index_is_one_node() {
-        let params = Params::parse(b"A.member.4294967295=1").unwrap();
+    fn a_sparse_index_is_one_node_and_a_huge_one_is_refused() {
+        let params = Params::parse(b"A.member.100000=1").unwrap();
         assert_eq!(params.root.children["A"].children["member"].children.len(), 1);
+        assert!(matches!(Params::parse(b"A.member.100001=1"), Err(QueryError::Parameter(_))));
+        assert!(matches!(Params::parse(b"A.member.999999999=1"), Err(QueryError::Parameter(_))));
     }
 }

@@ -15,6 +15,8 @@ mod xml;
 
 pub(crate) use de::from_params;
 pub(crate) use form::Params;
+#[cfg(test)]
+pub(crate) use form::{MAX_DEPTH, MAX_INDEX};
 pub(crate) use xml::{escape, to_xml};
 
 /// Why a form is not the operation's input. Each is answered with the query protocol's common
@@ -24,8 +26,8 @@ pub(crate) enum QueryError {
     /// Not `name=value` pairs in `application/x-www-form-urlencoded` (bad UTF-8 after decoding).
     #[error("The query string is not valid form data: {0}")]
     Malformed(String),
-    /// A parameter name the protocol cannot mean: an empty segment, an index that is not a
-    /// positive integer, a name given twice, too many parameters or segments.
+    /// A parameter name the protocol cannot mean: an empty segment, a position that is not an
+    /// integer from 1 to `MAX_INDEX`, a name given twice, too many parameters or segments.
     #[error("{0}")]
     Parameter(String),
     /// A parameter whose text is not a value of the member's type.
