@@ -9,7 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, MetricDatum, StandardUnit, Statistic};
+use aws_sdk_cloudwatch::types::{
+    Dimension, DimensionFilter, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit, Statistic,
+};
 use serde_json::{Value, json};
 
 use crate::common::{AwsCli, InProcess, sdk_config, unique};
@@ -214,6 +216,30 @@ async fn put_and_read_with_the_sdk(client: &aws_sdk_cloudwatch::Client, namespac
     assert_eq!((points[0].sum(), points[0].sample_count(), points[0].maximum()), (Some(6.0), Some(3.0), Some(3.0)));
     assert_eq!(points[0].unit(), Some(&StandardUnit::Count));
 
+    // GetMetricData: a list of timestamps (tag 1 inside an array) and values.
+    let metric = Metric::builder()
+        .namespace(namespace)
+        .metric_name("Requests")
+        .dimensions(Dimension::builder().name("Endpoint").value("ep").build())
+        .build();
+    let data = client
+        .get_metric_data()
+        .metric_data_queries(
+            MetricDataQuery::builder()
+                .id("q1")
+                .metric_stat(MetricStat::builder().metric(metric).period(60).stat("Average").build())
+                .build(),
+        )
+        .start_time(DateTime::from_secs(minute))
+        .end_time(DateTime::from_secs(minute + 60))
+        .send()
+        .await
+        .expect("get-metric-data");
+    let result = &data.metric_data_results()[0];
+    assert_eq!(result.id(), Some("q1"));
+    assert_eq!(result.timestamps(), [DateTime::from_secs(minute)]);
+    assert_eq!(result.values(), [2.0]);
+
     let listed = client.list_metrics().namespace(namespace).send().await.expect("list-metrics");
     let metrics = listed.metrics();
     assert_eq!(metrics.len(), 1, "{metrics:?}");
@@ -274,6 +300,37 @@ async fn every_protocol_reads_the_datapoints_the_rust_sdk_put() {
     assert_eq!(element(point, "SampleCount").map(str::parse::<f64>), Some(Ok(3.0)), "{xml}");
     assert_eq!(element(point, "Timestamp"), Some(iso(minute).as_str()), "{xml}");
     assert_eq!(element(xml, "RequestId"), answer.header("x-amzn-requestid"));
+
+    // The query protocol's deepest names (nine segments), and a list of timestamps in XML.
+    let url = smemu.url.clone();
+    let (ns, start, end) = (namespace.clone(), iso(minute), iso(minute + 60));
+    let answer = tokio::task::spawn_blocking(move || {
+        query(
+            &url,
+            &[
+                ("Action", "GetMetricData"),
+                ("Version", "2010-08-01"),
+                ("MetricDataQueries.member.1.Id", "q1"),
+                ("MetricDataQueries.member.1.MetricStat.Metric.Namespace", &ns),
+                ("MetricDataQueries.member.1.MetricStat.Metric.MetricName", "Requests"),
+                ("MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Name", "Endpoint"),
+                ("MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Value", "ep"),
+                ("MetricDataQueries.member.1.MetricStat.Period", "60"),
+                ("MetricDataQueries.member.1.MetricStat.Stat", "Sum"),
+                ("StartTime", &start),
+                ("EndTime", &end),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let xml = answer.text();
+    // (`element` finds the first closing tag, so nested `<member>`s are read through their list.)
+    let result = element(xml, "MetricDataResults").expect("results");
+    assert_eq!(element(result, "Id"), Some("q1"), "{xml}");
+    assert_eq!(element(result, "Timestamps").and_then(|t| element(t, "member")), Some(iso(minute).as_str()), "{xml}");
+    assert_eq!(element(result, "Values").and_then(|v| element(v, "member")).map(str::parse::<f64>), Some(Ok(6.0)));
 
     // Smithy RPC v2 CBOR on the wire: tag 1 timestamps, the protocol's headers.
     let mut e = minicbor::Encoder::new(Vec::new());
