@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// `24h`, `72h`); older ones are deleted.
     #[arg(long, env = "SMEMU_METRICS_RETENTION", default_value = "24h", value_parser = parse_duration)]
     pub metrics_retention: Duration,
+    /// Metric points are kept per second this long, then merged per minute (CloudWatch keeps
+    /// high-resolution data 3 hours).
+    #[arg(long, env = "SMEMU_METRICS_FINE_RETENTION", default_value = "3h", value_parser = parse_duration)]
+    pub metrics_fine_retention: Duration,
     /// How often invocation metrics are written: the finest period a query can tell apart.
     #[arg(long, env = "SMEMU_METRICS_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub metrics_interval: Duration,
@@ -135,6 +139,8 @@ pub struct Config {
     pub max_listed_files: usize,
     /// See [`ServeArgs::metrics_retention`].
     pub metrics_retention: Duration,
+    /// See [`ServeArgs::metrics_fine_retention`].
+    pub metrics_fine_retention: Duration,
     /// See [`ServeArgs::metrics_interval`].
     pub metrics_interval: Duration,
     /// See [`ServeArgs::instance_metrics_interval`].
@@ -179,6 +185,7 @@ impl Config {
             file_roots: default_file_roots(),
             max_listed_files: 100_000,
             metrics_retention: Duration::from_secs(24 * 3600),
+            metrics_fine_retention: Duration::from_secs(3 * 3600),
             metrics_interval: Duration::from_secs(1),
             instance_metrics_interval: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
@@ -206,6 +213,7 @@ impl From<&ServeArgs> for Config {
             file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },
             max_listed_files: args.max_listed_files,
             metrics_retention: args.metrics_retention,
+            metrics_fine_retention: args.metrics_fine_retention,
             metrics_interval: args.metrics_interval,
             instance_metrics_interval: args.instance_metrics_interval,
             idle_timeout: args.idle_timeout,

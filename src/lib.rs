@@ -126,12 +126,17 @@ pub async fn run(
         tokio::spawn(metrics::flush::run(
             runtime.recorders(),
             metric_store.clone(),
-            metrics::FlushConfig { interval: config.metrics_interval, retention: config.metrics_retention },
+            metrics::FlushConfig {
+                interval: config.metrics_interval,
+                retention: config.metrics_retention,
+                fine_retention: config.metrics_fine_retention,
+            },
             async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             },
         ))
     };
+    let sampler = runtime.start_instance_metrics(config.instance_metrics_interval);
     let state = AppState::new(store.clone(), api_config, runtime).with_metrics(metric_store.clone());
     let wire = smemu_api::wire::WireConfig {
         idle_timeout: config.idle_timeout,
@@ -142,6 +147,7 @@ pub async fn run(
     smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
 
     // The last interval's counts are written before the store closes.
+    sampler.abort();
     let _ = metrics_stop.send(true);
     let _ = flusher.await;
     metric_store.close().await;

@@ -1,5 +1,6 @@
 -- Metrics as CloudWatch keeps them: a series is a metric (namespace, name) with one dimension set,
--- per account and region; its points are stored per second (the flush interval), one row per
+-- per account and region; its points are stored per second (the flush interval; merged per minute
+-- past --metrics-fine-retention), one row per
 -- interval with data and unit, holding what every statistic is computed from.
 
 CREATE TABLE series (

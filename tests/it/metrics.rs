@@ -184,8 +184,8 @@ fn a_pipeline_publishes_invocations_and_per_container_latency_that_survive_a_res
 }
 
 #[test]
-fn error_counts_match_the_errors_the_model_gave() {
-    let smemu = Smemu::start();
+fn error_counts_match_the_errors_the_model_gave_and_instance_metrics_appear() {
+    let smemu = Smemu::start_fresh_with(&["--instance-metrics-interval", "1s"]);
     let aws = smemu.aws();
     let deploy_failing = |status: &str| {
         let name = unique(&format!("metrics-fail{status}"));
@@ -215,6 +215,40 @@ fn error_counts_match_the_errors_the_model_gave() {
     assert_eq!(count(&server, "Invocation5XXErrors", "Sum"), 2.0);
     assert_eq!(count(&server, "Invocation4XXErrors", "Sum"), 0.0);
     assert_eq!(count(&server, "Invocation5XXErrors", "Average"), 1.0);
+
+    // Instance metrics, sampled from the engine, in percent (CPU after two samples).
+    let endpoint = [("EndpointName", client.as_str()), ("VariantName", "AllTraffic")];
+    for metric in ["CPUUtilization", "MemoryUtilization", "DiskUtilization"] {
+        let answer = eventually(30, metric, || {
+            let a = statistics(&aws, "/aws/sagemaker/Endpoints", metric, &endpoint, 60, &["Average", "Maximum"]);
+            (!a["Datapoints"].as_array().unwrap().is_empty()).then_some(a)
+        });
+        let point = &answer["Datapoints"][0];
+        assert_eq!(point["Unit"], "Percent", "{answer}");
+        let max = point["Maximum"].as_f64().unwrap();
+        assert!(max >= 0.0, "{answer}");
+        if metric != "CPUUtilization" {
+            assert!(max <= 100.0, "{answer}");
+        }
+    }
+    let memory = statistics(&aws, "/aws/sagemaker/Endpoints", "MemoryUtilization", &endpoint, 60, &["Maximum"]);
+    assert!(total(&memory, "Maximum") > 0.0, "a running model server uses some memory: {memory}");
+    let listed = aws
+        .run(
+            "cloudwatch",
+            &[
+                "list-metrics",
+                "--namespace",
+                "/aws/sagemaker/Endpoints",
+                "--dimensions",
+                &format!("Name=EndpointName,Value={client}"),
+            ],
+        )
+        .json();
+    let mut names: Vec<&str> =
+        listed["Metrics"].as_array().unwrap().iter().map(|m| m["MetricName"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["CPUUtilization", "DiskUtilization", "MemoryUtilization"], "{listed}");
 }
 
 #[test]
@@ -398,21 +432,88 @@ fn bad_inputs_get_the_errors_cloudwatch_gives() {
         .assert_error("InvalidNextToken", "NextToken");
 
     // A required member the CLI would not let go: raw AWS JSON 1.0, as botocore frames it.
-    let addr = smemu.url.strip_prefix("http://").unwrap();
-    let body = r#"{"MetricName":"M","StartTime":1,"EndTime":2,"Period":60,"Statistics":["Sum"]}"#;
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: GraniteServiceVersion20100801.GetMetricStatistics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = json_1_0(
+        &smemu.url,
+        "GetMetricStatistics",
+        r#"{"MetricName":"M","StartTime":1,"EndTime":2,"Period":60,"Statistics":["Sum"]}"#,
+    );
     let lower = answer.to_ascii_lowercase();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(lower.contains("x-amzn-query-error: missingparameter;sender"), "{answer}");
     assert!(lower.contains("content-type: application/x-amz-json-1.0"), "{answer}");
     assert!(answer.contains(r#""__type":"MissingRequiredParameterException""#), "{answer}");
     assert!(answer.contains("The parameter Namespace is required."), "{answer}");
+    // PutMetricData has no output: an empty JSON object.
+    let answer =
+        json_1_0(&smemu.url, "PutMetricData", r#"{"Namespace":"Mine","MetricData":[{"MetricName":"M","Value":1}]}"#);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n{}"), "{answer}");
+}
+
+/// One AWS JSON 1.0 request over a raw connection; the whole answer as text.
+fn json_1_0(url: &str, operation: &str, body: &str) -> String {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: GraniteServiceVersion20100801.{operation}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn a_transform_job_publishes_its_instance_utilization_by_host() {
+    let smemu = Smemu::start_fresh_with(&["--instance-metrics-interval", "1s"]);
+    let aws = smemu.aws();
+    let s3 = AwsCli::new(&smemu.s3_url);
+    let bucket = unique("metrics-batch");
+    assert!(s3.run("s3", &["mb", &format!("s3://{bucket}")]).success);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "a\nb\n").unwrap();
+    let input = dir.path().join("in.csv");
+    assert!(s3.run("s3", &["cp", input.to_str().unwrap(), &format!("s3://{bucket}/in/in.csv")]).success);
+    let name = unique("metrics-job");
+    // A slow model keeps the job's instance up for a few samples.
+    let containers =
+        json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "slow", "SMEMU_TEST_DELAY_MS": "4000"}}]);
+    aws.sagemaker(&["create-model", "--model-name", &name, "--containers", &containers.to_string()]).json();
+    let request = json!({
+        "TransformJobName": name,
+        "ModelName": name,
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": format!("s3://{bucket}/in/")}},
+            "ContentType": "text/csv", "SplitType": "Line"},
+        "TransformOutput": {"S3OutputPath": format!("s3://{bucket}/out/"), "AssembleWith": "Line"},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    });
+    aws.sagemaker(&["create-transform-job", "--cli-input-json", &request.to_string()]).json();
+    // The Host dimension is `<TransformJobName>/<instance-id>`.
+    let host = eventually(60, "the job's instance metrics", || {
+        let listed = aws
+            .run(
+                "cloudwatch",
+                &["list-metrics", "--namespace", "/aws/sagemaker/TransformJobs", "--metric-name", "MemoryUtilization"],
+            )
+            .json();
+        listed["Metrics"].as_array().unwrap().iter().find_map(|m| {
+            let host = m["Dimensions"][0]["Value"].as_str()?;
+            (m["Dimensions"][0]["Name"] == "Host" && host.starts_with(&format!("{name}/"))).then(|| host.to_owned())
+        })
+    });
+    let memory =
+        statistics(&aws, "/aws/sagemaker/TransformJobs", "MemoryUtilization", &[("Host", &host)], 60, &["Maximum"]);
+    assert_eq!(memory["Datapoints"][0]["Unit"], "Percent", "{memory}");
+    let max = memory["Datapoints"][0]["Maximum"].as_f64().unwrap();
+    assert!(max > 0.0 && max <= 100.0, "{memory}");
+    let disk =
+        statistics(&aws, "/aws/sagemaker/TransformJobs", "DiskUtilization", &[("Host", &host)], 60, &["Maximum"]);
+    assert_eq!(disk["Datapoints"].as_array().unwrap().len(), 1, "{disk}");
+    let status = eventually(120, "the job to end", || {
+        let d = aws.sagemaker(&["describe-transform-job", "--transform-job-name", &name]).json();
+        (d["TransformJobStatus"] != "InProgress").then_some(d)
+    });
+    assert_eq!(status["TransformJobStatus"], "Completed", "{status}");
 }

@@ -139,6 +139,23 @@ pub struct ContainerState {
     pub oom_killed: bool,
 }
 
+/// One container's resource use as the engine reports it once (Docker's one-shot stats): the
+/// sampler turns two readings into CPU percent, one into memory and disk percent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContainerStats {
+    /// CPU time the container has used since it started, in nanoseconds.
+    pub cpu_ns: u64,
+    /// CPU time the whole host has used, in nanoseconds (the denominator of the container's share).
+    pub system_cpu_ns: u64,
+    /// CPUs the container may use.
+    pub online_cpus: u32,
+    /// Memory in use (without the page cache it may drop), and the most it may use.
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    /// Bytes the container wrote to its own filesystem (its writable layer).
+    pub disk_bytes: u64,
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Answers when the engine can be used.
@@ -153,6 +170,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn inspect(&self, container_id: &str) -> Result<ContainerState, BackendError>;
     /// The last `lines` lines the container wrote (stdout and stderr).
     async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, BackendError>;
+    /// One container's resource use now (instance metrics; never on the invoke path).
+    async fn stats(&self, container_id: &str) -> Result<ContainerStats, BackendError>;
     /// Every instance carrying this owner's labels.
     async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError>;
     /// Stops (SIGTERM, then SIGKILL after the grace period) and removes one of the owner's

@@ -16,13 +16,14 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
+    StatsOptions, StopContainerOptions,
 };
 use futures::StreamExt;
 
 use crate::backend::{
-    Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
-    PlacedInstance,
+    Backend, ContainerState, ContainerStats, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
+    PlacedContainer, PlacedInstance,
 };
 use crate::{BackendError, labels, layout};
 
@@ -250,6 +251,40 @@ impl Backend for DockerBackend {
             exit_code: if running { None } else { state.exit_code },
             restart_count: inspected.restart_count.unwrap_or(0),
             oom_killed: state.oom_killed.unwrap_or(false),
+        })
+    }
+
+    async fn stats(&self, container_id: &str) -> Result<ContainerStats, BackendError> {
+        let err = |source| BackendError::Inspect { target: container_id.to_owned(), source };
+        // One reading, without Docker's one-second wait for a second one: the sampler keeps the
+        // previous reading and computes the CPU share between the two itself.
+        let options = StatsOptions { stream: false, one_shot: true };
+        let mut readings = self.docker.stats(container_id, Some(options));
+        let reading = match readings.next().await {
+            Some(reading) => reading.map_err(err)?,
+            None => return Err(BackendError::NoSuchContainer { container: container_id.to_owned() }),
+        };
+        let cpu = reading.cpu_stats.unwrap_or_default();
+        let memory = reading.memory_stats.unwrap_or_default();
+        // `docker stats` shows usage minus the inactive page cache (cgroup v2: `inactive_file`;
+        // v1: `total_inactive_file`): what the kernel cannot simply drop.
+        let inactive = memory
+            .stats
+            .as_ref()
+            .and_then(|s| s.get("inactive_file").or_else(|| s.get("total_inactive_file")).copied())
+            .unwrap_or(0);
+        let sized = self
+            .docker
+            .inspect_container(container_id, Some(InspectContainerOptions { size: true }))
+            .await
+            .map_err(err)?;
+        Ok(ContainerStats {
+            cpu_ns: cpu.cpu_usage.and_then(|u| u.total_usage).unwrap_or(0),
+            system_cpu_ns: cpu.system_cpu_usage.unwrap_or(0),
+            online_cpus: cpu.online_cpus.unwrap_or(1),
+            memory_bytes: memory.usage.unwrap_or(0).saturating_sub(inactive),
+            memory_limit_bytes: memory.limit.unwrap_or(0),
+            disk_bytes: sized.size_rw.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
         })
     }
 

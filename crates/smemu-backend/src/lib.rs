@@ -16,8 +16,8 @@ mod labels;
 mod layout;
 
 pub use backend::{
-    Backend, ContainerSpec, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
-    PlacedContainer, PlacedInstance, ResourceLimits,
+    Backend, ContainerSpec, ContainerState, ContainerStats, InstanceSpec, ObservedContainer, ObservedInstance,
+    OwnerKind, PlacedContainer, PlacedInstance, ResourceLimits,
 };
 pub use docker::DockerBackend;
 pub use error::BackendError;

@@ -18,6 +18,7 @@ mod config;
 mod endpoints;
 mod error;
 pub mod failure;
+mod instance_metrics;
 mod invoke;
 mod jobs;
 mod launch;

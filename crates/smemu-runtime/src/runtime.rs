@@ -147,6 +147,12 @@ impl Runtime {
         self.endpoints.recorders()
     }
 
+    /// Starts sampling instance metrics every `interval` (the task runs until aborted).
+    pub fn start_instance_metrics(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let data_dir = std::path::PathBuf::from(&self.launcher.config().data_dir);
+        tokio::spawn(crate::instance_metrics::run(self.launcher.clone(), self.recorders(), interval, data_dir))
+    }
+
     /// InvokeEndpoint through the pipeline of the fleet [`Runtime::live`] found.
     pub async fn invoke(
         &self,

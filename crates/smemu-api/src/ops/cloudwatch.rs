@@ -463,6 +463,17 @@ fn query_name(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_data_token_is_read_back_or_refused(q in 0usize..600, offset in 0usize..1_000_000, junk in "\\PC{0,20}") {
+            prop_assert_eq!(parse_data_token(&format!("{q}.{offset}"), 500), (q < 500).then_some((q, offset)));
+            if let Some((q, _)) = parse_data_token(&junk, 500) {
+                prop_assert!(q < 500);
+            }
+        }
+    }
 
     #[test]
     fn paths_are_named_as_the_query_protocol_names_them() {

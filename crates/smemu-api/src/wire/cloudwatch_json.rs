@@ -38,7 +38,11 @@ pub(super) async fn handle(state: &AppState, received: &Received<'_>, operation:
             Operation::GetMetricStatistics => call(body, |i| ops::get_metric_statistics(state, &ctx, i)).await,
             Operation::GetMetricData => call(body, |i| ops::get_metric_data(state, &ctx, i)).await,
             Operation::ListMetrics => call(body, |i| ops::list_metrics(state, &ctx, i)).await,
-            Operation::PutMetricData => call(body, |i| ops::put_metric_data(state, &ctx, i)).await,
+            // No output shape: `{}`, as the JSON protocols answer one.
+            Operation::PutMetricData => {
+                call(body, |i| async { ops::put_metric_data(state, &ctx, i).await.map(|()| crate::ops::Empty {}) })
+                    .await
+            }
         }
     }
     .await;

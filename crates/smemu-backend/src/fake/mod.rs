@@ -34,8 +34,8 @@ use tokio::task::AbortHandle;
 
 use crate::BackendError;
 use crate::backend::{
-    Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
-    PlacedInstance,
+    Backend, ContainerState, ContainerStats, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
+    PlacedContainer, PlacedInstance,
 };
 pub use behaviour::Behaviour;
 use behaviour::{Script, now};
@@ -271,6 +271,23 @@ impl Backend for FakeBackend {
             exit_code: c.exit_code,
             restart_count: 0,
             oom_killed: false,
+        })
+    }
+
+    /// A container that uses a tenth of a CPU and 64 MiB of its 1 GiB, and wrote 1 MiB.
+    async fn stats(&self, container_id: &str) -> Result<ContainerStats, BackendError> {
+        self.find(container_id, |_| ())?;
+        let tick = u64::try_from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+        )
+        .unwrap_or(0);
+        Ok(ContainerStats {
+            cpu_ns: tick / 10,
+            system_cpu_ns: tick,
+            online_cpus: 1,
+            memory_bytes: 64 << 20,
+            memory_limit_bytes: 1 << 30,
+            disk_bytes: 1 << 20,
         })
     }
 

@@ -20,6 +20,8 @@ pub struct FlushConfig {
     pub interval: Duration,
     /// How long points are kept.
     pub retention: Duration,
+    /// How long points are kept per second; older ones are merged per minute.
+    pub fine_retention: Duration,
 }
 
 /// What a latency had counted at the last flush.
@@ -179,8 +181,8 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Flushes every `config.interval` until `shutdown` resolves, then once more; expires old
-/// points once a minute.
+/// Flushes every `config.interval` until `shutdown` resolves, then once more; once a minute,
+/// expires old points and merges those past `fine_retention` per minute.
 pub async fn run(
     recorders: Arc<Recorders>,
     store: MetricStore,
@@ -191,6 +193,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(config.interval.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let retention_ms = i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX);
+    let fine_ms = i64::try_from(config.fine_retention.as_millis()).unwrap_or(i64::MAX);
     let mut last_expiry = 0;
     tokio::pin!(shutdown);
     loop {
@@ -207,6 +210,9 @@ pub async fn run(
             last_expiry = now;
             if let Err(err) = store.expire(now.saturating_sub(retention_ms)).await {
                 tracing::warn!(error = %err, "expiring metrics");
+            }
+            if let Err(err) = store.compact(now.saturating_sub(fine_ms)).await {
+                tracing::warn!(error = %err, "merging metrics per minute");
             }
         }
         if stopping {

@@ -93,6 +93,22 @@ pub fn aggregate(points: &[Point], period_s: i64, unit: Option<&str>) -> Vec<Agg
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in "\\PC{0,12}") {
+            if let Some(Statistic::Percentile(p)) = Statistic::parse(&text) {
+                prop_assert!((0.0..=100.0).contains(&p));
+            }
+        }
+
+        #[test]
+        fn every_percentile_with_two_decimals_parses(hundredths in 0u32..=10_000) {
+            let text = format!("p{}.{:02}", hundredths / 100, hundredths % 100);
+            prop_assert_eq!(Statistic::parse(&text), Some(Statistic::Percentile(f64::from(hundredths) / 100.0)));
+        }
+    }
 
     fn point(ts_ms: i64, value: f64) -> Point {
         Point { ts_ms, unit: "Count".into(), stats: Stats::repeated(value, 1.0) }

@@ -95,34 +95,7 @@ impl MetricStore {
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
-            let existing = sqlx::query(
-                "SELECT count, sum, min, max, histogram FROM points WHERE series_id = ? AND ts_ms = ? AND unit = ?",
-            )
-            .bind(id)
-            .bind(point.ts_ms)
-            .bind(&point.unit)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let mut stats = point.stats.clone();
-            if let Some(row) = existing {
-                let mut stored = decode_stats(&row)?;
-                stored.merge(&stats);
-                stats = stored;
-            }
-            sqlx::query(
-                "INSERT OR REPLACE INTO points (series_id, ts_ms, unit, count, sum, min, max, histogram) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(point.ts_ms)
-            .bind(&point.unit)
-            .bind(stats.count)
-            .bind(stats.sum)
-            .bind(stats.min)
-            .bind(stats.max)
-            .bind(stats.histogram.as_ref().map(Histogram::encode))
-            .execute(&mut *tx)
-            .await?;
+            merge_into(&mut tx, id, point.ts_ms, &point.unit, point.stats.clone()).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -211,6 +184,54 @@ impl MetricStore {
         }
     }
 
+    /// Merges the per-second points older than `before_ms` into one point per minute (and unit),
+    /// as CloudWatch keeps high-resolution data ("Data points with a period of less than 60
+    /// seconds are available for 3 hours", API_GetMetricStatistics): a minute's statistics stay
+    /// exact, finer periods over that time see the minute at its start. A chunk at a time.
+    pub async fn compact(&self, before_ms: i64) -> Result<u64, MetricsError> {
+        const CHUNK: i64 = 5000;
+        let _writer = self.write.lock().await;
+        let mut merged = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows = sqlx::query(
+                "SELECT series_id, ts_ms, unit, count, sum, min, max, histogram FROM points \
+                 WHERE ts_ms < ? AND ts_ms % 60000 != 0 LIMIT ?",
+            )
+            .bind(before_ms)
+            .bind(CHUNK)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                return Ok(merged);
+            }
+            let mut minutes: std::collections::BTreeMap<(i64, i64, String), Stats> = std::collections::BTreeMap::new();
+            for row in &rows {
+                let series: i64 = row.try_get("series_id")?;
+                let ts: i64 = row.try_get("ts_ms")?;
+                let unit: String = row.try_get("unit")?;
+                let stats = decode_stats(row)?;
+                sqlx::query("DELETE FROM points WHERE series_id = ? AND ts_ms = ? AND unit = ?")
+                    .bind(series)
+                    .bind(ts)
+                    .bind(&unit)
+                    .execute(&mut *tx)
+                    .await?;
+                match minutes.entry((series, ts - ts.rem_euclid(60_000), unit)) {
+                    std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&stats),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(stats);
+                    }
+                }
+            }
+            for ((series, minute, unit), stats) in minutes {
+                merge_into(&mut tx, series, minute, &unit, stats).await?;
+            }
+            tx.commit().await?;
+            merged += rows.len() as u64;
+        }
+    }
+
     /// Deletes points older than `before_ms`, and series left without any.
     pub async fn expire(&self, before_ms: i64) -> Result<u64, MetricsError> {
         let _writer = self.write.lock().await;
@@ -223,6 +244,44 @@ impl MetricStore {
         .await?;
         Ok(deleted.rows_affected())
     }
+}
+
+/// Adds `stats` to the point of `series` at `ts_ms` in `unit`, creating it if needed.
+async fn merge_into(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    series: i64,
+    ts_ms: i64,
+    unit: &str,
+    mut stats: Stats,
+) -> Result<(), MetricsError> {
+    let existing = sqlx::query(
+        "SELECT count, sum, min, max, histogram FROM points WHERE series_id = ? AND ts_ms = ? AND unit = ?",
+    )
+    .bind(series)
+    .bind(ts_ms)
+    .bind(unit)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = existing {
+        let mut stored = decode_stats(&row)?;
+        stored.merge(&stats);
+        stats = stored;
+    }
+    sqlx::query(
+        "INSERT OR REPLACE INTO points (series_id, ts_ms, unit, count, sum, min, max, histogram) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(series)
+    .bind(ts_ms)
+    .bind(unit)
+    .bind(stats.count)
+    .bind(stats.sum)
+    .bind(stats.min)
+    .bind(stats.max)
+    .bind(stats.histogram.as_ref().map(Histogram::encode))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn decode_stats(row: &sqlx::sqlite::SqliteRow) -> Result<Stats, MetricsError> {
@@ -290,5 +349,17 @@ mod tests {
         assert_eq!(store.expire(1500).await.unwrap(), 1);
         assert!(store.points(&a, 0, 10_000).await.unwrap().is_empty());
         assert_eq!(store.points(&b, 0, 10_000).await.unwrap().len(), 1);
+
+        // Compaction: seconds of one minute become one point at its start, statistics intact.
+        let c = key(&[("EndpointName", "c")]);
+        let late = |ts_ms, v| (c.clone(), Point { ts_ms, unit: "None".into(), stats: Stats::repeated(v, 1.0) });
+        store.put(&[late(120_000, 1.0), late(121_000, 2.0), late(179_000, 3.0), late(180_000, 4.0)]).await.unwrap();
+        // b's second is merged to its minute too.
+        assert_eq!(store.compact(180_000).await.unwrap(), 3);
+        let points = store.points(&c, 0, 1_000_000).await.unwrap();
+        assert_eq!(points.iter().map(|p| p.ts_ms).collect::<Vec<_>>(), vec![120_000, 180_000]);
+        assert_eq!((points[0].stats.count, points[0].stats.sum, points[0].stats.max), (3.0, 6.0, 3.0));
+        assert_eq!(points[0].stats.histogram.as_ref().map(|h| h.total()), Some(3.0));
+        assert_eq!(store.compact(180_000).await.unwrap(), 0);
     }
 }
