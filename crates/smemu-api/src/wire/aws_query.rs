@@ -133,19 +133,17 @@ fn error(status: Option<StatusCode>, err: &ApiError, request_id: &str) -> Respon
     xml_response(status.unwrap_or(described.status), body, request_id)
 }
 
-/// Headers for tests of [`claims`].
-#[cfg(test)]
-fn request(content_type: &str, target: Option<&str>) -> Request<()> {
-    let mut builder = Request::post("/").header(CONTENT_TYPE, content_type);
-    if let Some(target) = target {
-        builder = builder.header("x-amz-target", target);
-    }
-    builder.body(()).unwrap()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(content_type: &str, target: Option<&str>) -> Request<()> {
+        let mut builder = Request::post("/").header(CONTENT_TYPE, content_type);
+        if let Some(target) = target {
+            builder = builder.header("x-amz-target", target);
+        }
+        builder.body(()).unwrap()
+    }
 
     #[test]
     fn only_form_posts_to_the_root_without_a_target_are_claimed() {
