@@ -48,10 +48,18 @@ impl Answer {
 
 /// One raw HTTP/1.1 POST; `Connection: close`, the length and the scope are added.
 fn post(url: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    exchange(url, "POST", path, headers, body)
+}
+
+fn get(url: &str, target: &str) -> Answer {
+    exchange(url, "GET", target, &[], b"")
+}
+
+fn exchange(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
     let addr = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).unwrap();
     let (auth, scope) = scope_header();
-    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}: {scope}\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}: {scope}\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -331,6 +339,13 @@ async fn every_protocol_reads_the_datapoints_the_rust_sdk_put() {
     assert_eq!(element(result, "Id"), Some("q1"), "{xml}");
     assert_eq!(element(result, "Timestamps").and_then(|t| element(t, "member")), Some(iso(minute).as_str()), "{xml}");
     assert_eq!(element(result, "Values").and_then(|v| element(v, "member")).map(str::parse::<f64>), Some(Ok(6.0)));
+
+    // The older GET form of the query protocol (parameters in the URL).
+    let url = smemu.url.clone();
+    let target = format!("/?Action=ListMetrics&Version=2010-08-01&Namespace={}", namespace.replace('/', "%2F"));
+    let answer = tokio::task::spawn_blocking(move || get(&url, &target)).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(element(answer.text(), "MetricName"), Some("Requests"), "{}", answer.text());
 
     // Smithy RPC v2 CBOR on the wire: tag 1 timestamps, the protocol's headers.
     let mut e = minicbor::Encoder::new(Vec::new());

@@ -1,5 +1,5 @@
 //! CloudWatch's query protocol: `POST /` with `Content-Type: application/x-www-form-urlencoded`
-//! and `Action=<Op>&Version=2010-08-01&...`, answered in XML
+//! and `Action=<Op>&Version=2010-08-01&...` (or the same parameters in a `GET /?...`), answered in XML
 //! (https://smithy.io/2.0/aws/protocols/aws-query-protocol.html). What older clients send
 //! (`wire/cloudwatch.rs` says which client sends which protocol).
 
@@ -27,17 +27,22 @@ const SIGNING_NAME: &str = "monitoring";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Whether a request is a query-protocol one: `POST /` with a form body and no `X-Amz-Target`
-/// (which the JSON protocols always carry).
+/// (which the JSON protocols always carry), or the older `GET /?Action=...` with the parameters in
+/// the URL (boto 2 read CloudWatch so).
 pub(super) fn claims<B>(request: &Request<B>) -> bool {
+    if request.uri().path() != "/" || request.headers().contains_key("x-amz-target") {
+        return false;
+    }
+    if request.method() == http::Method::GET {
+        let query = request.uri().query().unwrap_or("");
+        return query.starts_with("Action=") || query.contains("&Action=");
+    }
     let form = request
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with(FORM));
-    request.method() == http::Method::POST
-        && request.uri().path() == "/"
-        && form
-        && !request.headers().contains_key("x-amz-target")
+    request.method() == http::Method::POST && form
 }
 
 pub(super) async fn handle(state: &AppState, request: Request<MinRate<Incoming>>) -> Response {
@@ -51,8 +56,11 @@ pub(super) async fn handle(state: &AppState, request: Request<MinRate<Incoming>>
         let target = parts.uri.path_and_query().map_or("/", |target| target.as_str());
         let received = Received { method: parts.method.as_str(), target, headers, body: &raw };
         let scope = identity::identify_as(&state.config, SIGNING_NAME, &received).map_err(|err| (None, err.into()))?;
-        let body = compressed::decoded(headers, raw).map_err(|(status, err)| (Some(status), err))?;
-        let mut params = Params::parse(&body).map_err(|err| (None, err.into()))?;
+        let form = match parts.method {
+            http::Method::GET => bytes::Bytes::copy_from_slice(parts.uri.query().unwrap_or("").as_bytes()),
+            _ => compressed::decoded(headers, raw).map_err(|(status, err)| (Some(status), err))?,
+        };
+        let mut params = Params::parse(&form).map_err(|err| (None, err.into()))?;
         let name = params.take("Action").ok_or((None, ApiError::query_missing_action()))?;
         // `Version` names the API version; CloudWatch has had one (2010-08-01), so it is not checked.
         params.take("Version");
@@ -150,5 +158,8 @@ mod tests {
         assert!(claims(&request("application/x-www-form-urlencoded; charset=utf-8", None)));
         assert!(!claims(&request("application/x-amz-json-1.0", None)));
         assert!(!claims(&request(FORM, Some("GraniteServiceVersion20100801.ListMetrics"))));
+        assert!(claims(&Request::get("/?Version=2010-08-01&Action=ListMetrics").body(()).unwrap()));
+        assert!(!claims(&Request::get("/?Version=2010-08-01").body(()).unwrap()));
+        assert!(!claims(&Request::get("/metrics?Action=ListMetrics").body(()).unwrap()));
     }
 }

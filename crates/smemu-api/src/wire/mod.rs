@@ -7,7 +7,7 @@
 //! fast path, which calls `plain::Invocations`; hyper serves everything else through [`Api`].
 //! Both end in `invoke::reply`. CloudWatch answers on the same listener in its three protocols:
 //! AWS JSON 1.0 (`cloudwatch_json.rs`, by `X-Amz-Target`), the query protocol (`aws_query.rs`, a form
-//! `POST /` without a target, claimed before the router) and Smithy RPC v2 CBOR (`rpc_v2_cbor.rs`).
+//! `POST /` without a target or a `GET /?Action=`, claimed before the router) and Smithy RPC v2 CBOR (`rpc_v2_cbor.rs`).
 
 mod auth_error;
 mod aws_query;
