@@ -17,7 +17,6 @@ use smemu_backend::{Backend, DockerBackend};
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
 use smemu_runtime::{ControllerConfig, Runtime};
 use smemu_store::{CachedStore, SqliteStore};
-use smemu_telemetry::metrics::{self, MetricStore};
 use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;
 
@@ -118,15 +117,24 @@ pub async fn run(
         default_region: config.default_region.clone(),
         access_keys,
     };
+    let state = AppState::new(store.clone(), api_config, runtime);
+    let wire = smemu_api::wire::WireConfig {
+        idle_timeout: config.idle_timeout,
+        shutdown_timeout: config.shutdown_timeout,
+        max_buffered_bytes: config.max_buffered_bytes,
+        min_body_rate: config.min_body_rate,
+    };
     // CloudWatch's metrics: their own file, so that the flusher never waits on the state's writer.
-    let metric_store = MetricStore::open(&config.data_dir.join(metrics::STORE_FILE)).await?;
+    let metric_store =
+        smemu_telemetry::metrics::MetricStore::open(&config.data_dir.join(smemu_telemetry::metrics::STORE_FILE))
+            .await?;
     let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
     let flusher = {
         let mut stopped = metrics_stopped.clone();
-        tokio::spawn(metrics::flush::run(
-            runtime.recorders(),
+        tokio::spawn(smemu_telemetry::metrics::flush::run(
+            state.runtime.recorders(),
             metric_store.clone(),
-            metrics::FlushConfig {
+            smemu_telemetry::metrics::FlushConfig {
                 interval: config.metrics_interval,
                 retention: config.metrics_retention,
                 fine_retention: config.metrics_fine_retention,
@@ -136,14 +144,8 @@ pub async fn run(
             },
         ))
     };
-    let sampler = runtime.start_instance_metrics(config.instance_metrics_interval);
-    let state = AppState::new(store.clone(), api_config, runtime).with_metrics(metric_store.clone());
-    let wire = smemu_api::wire::WireConfig {
-        idle_timeout: config.idle_timeout,
-        shutdown_timeout: config.shutdown_timeout,
-        max_buffered_bytes: config.max_buffered_bytes,
-        min_body_rate: config.min_body_rate,
-    };
+    let sampler = state.runtime.start_instance_metrics(config.instance_metrics_interval);
+    let state = state.with_metrics(metric_store.clone());
     smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
 
     // The last interval's counts are written before the store closes.

@@ -329,6 +329,56 @@ fn put_metric_data_is_listed_and_answers_percentiles() {
     assert_eq!(results[0]["Label"], "requests");
     assert_eq!(results[0]["Values"], json!([7.0]));
     assert_eq!(results[0]["StatusCode"], "Complete");
+
+    // Pagination: two minutes of data, one datapoint a page, newest first (ScanBy's default).
+    let minute = |ago: u64| ((now_s() - ago) / 60 * 60).to_string();
+    for (ago, value) in [(180, "1"), (120, "2")] {
+        let at = minute(ago);
+        aws.run(
+            "cloudwatch",
+            &[
+                "put-metric-data",
+                "--namespace",
+                &namespace,
+                "--metric-name",
+                "Paged",
+                "--value",
+                value,
+                "--timestamp",
+                &at,
+            ],
+        )
+        .json();
+    }
+    let paged = json!([{"Id": "p", "MetricStat": {
+        "Metric": {"Namespace": namespace, "MetricName": "Paged"}, "Period": 60, "Stat": "Sum"}}]);
+    let paged_text = paged.to_string();
+    let page = |token: Option<&str>| {
+        let mut args = vec![
+            "get-metric-data",
+            "--metric-data-queries",
+            &*paged_text,
+            "--start-time",
+            &start,
+            "--end-time",
+            &end,
+            "--max-datapoints",
+            "1",
+            "--no-paginate",
+        ];
+        if let Some(token) = token {
+            args.extend(["--next-token", token]);
+        }
+        aws.run("cloudwatch", &args).json()
+    };
+    let first = page(None);
+    assert_eq!(first["MetricDataResults"][0]["Values"], json!([2.0]), "{first}");
+    assert_eq!(first["MetricDataResults"][0]["StatusCode"], "PartialData");
+    let token = first["NextToken"].as_str().unwrap_or_else(|| panic!("no NextToken in {first}")).to_owned();
+    let second = page(Some(&token));
+    assert_eq!(second["MetricDataResults"][0]["Values"], json!([1.0]), "{second}");
+    assert_eq!(second["MetricDataResults"][0]["StatusCode"], "Complete");
+    assert!(second.get("NextToken").is_none(), "{second}");
 }
 
 #[test]

@@ -6,7 +6,6 @@ use smemu_store::Store;
 use smemu_types::auth::AccessKeys;
 
 use smemu_runtime::Runtime;
-use smemu_telemetry::metrics::MetricStore;
 
 /// Settings that shape answers.
 #[derive(Clone)]
@@ -41,19 +40,21 @@ impl std::fmt::Debug for ApiConfig {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ApiConfig>,
+    /// CloudWatch's metrics (`<data-dir>/metrics.sqlite`); `None`: the metric operations fail.
+    pub metrics: Option<smemu_telemetry::metrics::MetricStore>,
     /// Deploys and runs the pipelines: endpoints, invocations, transform jobs.
     pub runtime: Runtime,
-    /// CloudWatch's metrics (`<data-dir>/metrics.sqlite`); `None`: the metric operations fail.
-    pub metrics: Option<MetricStore>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig, runtime: Runtime) -> Self {
         AppState { store, config: Arc::new(config), runtime, metrics: None }
     }
+}
 
+impl AppState {
     /// Serves CloudWatch's metric operations from `metrics`.
-    pub fn with_metrics(mut self, metrics: MetricStore) -> Self {
+    pub fn with_metrics(mut self, metrics: smemu_telemetry::metrics::MetricStore) -> Self {
         self.metrics = Some(metrics);
         self
     }

@@ -127,18 +127,6 @@ impl ObservedInstance {
     }
 }
 
-/// One container's state as the engine reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContainerState {
-    pub running: bool,
-    /// Set once the container has stopped.
-    pub exit_code: Option<i64>,
-    /// Always 0 under smemu's restart policy ("no"); reported so a change of policy shows.
-    pub restart_count: i64,
-    /// Killed for exceeding its memory limit (the instance type's memory).
-    pub oom_killed: bool,
-}
-
 /// One container's resource use as the engine reports it once (Docker's one-shot stats): the
 /// sampler turns two readings into CPU percent, one into memory and disk percent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,6 +144,18 @@ pub struct ContainerStats {
     pub disk_bytes: u64,
 }
 
+/// One container's state as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerState {
+    pub running: bool,
+    /// Set once the container has stopped.
+    pub exit_code: Option<i64>,
+    /// Always 0 under smemu's restart policy ("no"); reported so a change of policy shows.
+    pub restart_count: i64,
+    /// Killed for exceeding its memory limit (the instance type's memory).
+    pub oom_killed: bool,
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Answers when the engine can be used.
@@ -166,12 +166,12 @@ pub trait Backend: Send + Sync + 'static {
     /// missing image fails with `ImageNotFound` before anything is created; a container that
     /// stops while the instance is being placed fails with `Exited` and its last log lines.
     async fn place(&self, spec: &InstanceSpec) -> Result<PlacedInstance, BackendError>;
+    /// One container's resource use now (instance metrics; never on the invoke path).
+    async fn stats(&self, container_id: &str) -> Result<ContainerStats, BackendError>;
     /// One container's state (of a placed or observed instance).
     async fn inspect(&self, container_id: &str) -> Result<ContainerState, BackendError>;
     /// The last `lines` lines the container wrote (stdout and stderr).
     async fn logs_tail(&self, container_id: &str, lines: usize) -> Result<String, BackendError>;
-    /// One container's resource use now (instance metrics; never on the invoke path).
-    async fn stats(&self, container_id: &str) -> Result<ContainerStats, BackendError>;
     /// Every instance carrying this owner's labels.
     async fn list(&self, owner: &str) -> Result<Vec<ObservedInstance>, BackendError>;
     /// Stops (SIGTERM, then SIGKILL after the grace period) and removes one of the owner's

@@ -16,14 +16,13 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
-    StatsOptions, StopContainerOptions,
+    CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use futures::StreamExt;
 
 use crate::backend::{
-    Backend, ContainerState, ContainerStats, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
-    PlacedContainer, PlacedInstance,
+    Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
+    PlacedInstance,
 };
 use crate::{BackendError, labels, layout};
 
@@ -254,11 +253,11 @@ impl Backend for DockerBackend {
         })
     }
 
-    async fn stats(&self, container_id: &str) -> Result<ContainerStats, BackendError> {
+    async fn stats(&self, container_id: &str) -> Result<crate::ContainerStats, BackendError> {
         let err = |source| BackendError::Inspect { target: container_id.to_owned(), source };
         // One reading, without Docker's one-second wait for a second one: the sampler keeps the
         // previous reading and computes the CPU share between the two itself.
-        let options = StatsOptions { stream: false, one_shot: true };
+        let options = bollard::query_parameters::StatsOptions { stream: false, one_shot: true };
         let mut readings = self.docker.stats(container_id, Some(options));
         let reading = match readings.next().await {
             Some(reading) => reading.map_err(err)?,
@@ -275,10 +274,10 @@ impl Backend for DockerBackend {
             .unwrap_or(0);
         let sized = self
             .docker
-            .inspect_container(container_id, Some(InspectContainerOptions { size: true }))
+            .inspect_container(container_id, Some(bollard::query_parameters::InspectContainerOptions { size: true }))
             .await
             .map_err(err)?;
-        Ok(ContainerStats {
+        Ok(crate::ContainerStats {
             cpu_ns: cpu.cpu_usage.and_then(|u| u.total_usage).unwrap_or(0),
             system_cpu_ns: cpu.system_cpu_usage.unwrap_or(0),
             online_cpus: cpu.online_cpus.unwrap_or(1),

@@ -16,8 +16,10 @@ mod labels;
 mod layout;
 
 pub use backend::{
-    Backend, ContainerSpec, ContainerState, ContainerStats, InstanceSpec, ObservedContainer, ObservedInstance,
-    OwnerKind, PlacedContainer, PlacedInstance, ResourceLimits,
+    Backend, ContainerSpec, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
+    PlacedContainer, PlacedInstance, ResourceLimits,
 };
 pub use docker::DockerBackend;
 pub use error::BackendError;
+// Instance metrics' readings (a line of its own beside the list above).
+pub use backend::ContainerStats;

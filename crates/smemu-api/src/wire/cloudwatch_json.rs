@@ -124,3 +124,8 @@ pub(super) async fn prometheus(axum::extract::State(state): axum::extract::State
         .insert(CONTENT_TYPE, HeaderValue::from_static(smemu_telemetry::metrics::prometheus::CONTENT_TYPE));
     response
 }
+
+/// The CloudWatch operation an `X-Amz-Target` names (after [`TARGET_PREFIX`]), if it names one.
+pub(super) fn operation_in(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get("x-amz-target")?.to_str().ok()?.strip_prefix(TARGET_PREFIX)
+}

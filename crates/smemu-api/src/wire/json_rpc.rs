@@ -33,11 +33,12 @@ pub(crate) async fn handle(
     };
     let target = uri.path_and_query().map_or("/", |target| target.as_str());
     let received = Received { method: method.as_str(), target, headers: &headers, body: &body };
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    if let Some(operation) = target.and_then(|t| t.strip_prefix(cloudwatch_json::TARGET_PREFIX)) {
+    // CloudWatch (AWS JSON 1.0) answers in its own handler: its errors carry the query code.
+    if let Some(operation) = cloudwatch_json::operation_in(&headers) {
         return cloudwatch_json::handle(&state, &received, operation).await;
     }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let operation = operation_of(target);
     let op_name = operation.as_ref().map(|op| op.name()).unwrap_or("-");
     // Who is asking comes first: a refused identity is answered before the target is looked at.

@@ -34,8 +34,8 @@ use tokio::task::AbortHandle;
 
 use crate::BackendError;
 use crate::backend::{
-    Backend, ContainerState, ContainerStats, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind,
-    PlacedContainer, PlacedInstance,
+    Backend, ContainerState, InstanceSpec, ObservedContainer, ObservedInstance, OwnerKind, PlacedContainer,
+    PlacedInstance,
 };
 pub use behaviour::Behaviour;
 use behaviour::{Script, now};
@@ -275,13 +275,13 @@ impl Backend for FakeBackend {
     }
 
     /// A container that uses a tenth of a CPU and 64 MiB of its 1 GiB, and wrote 1 MiB.
-    async fn stats(&self, container_id: &str) -> Result<ContainerStats, BackendError> {
+    async fn stats(&self, container_id: &str) -> Result<crate::ContainerStats, BackendError> {
         self.find(container_id, |_| ())?;
         let tick = u64::try_from(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
         )
         .unwrap_or(0);
-        Ok(ContainerStats {
+        Ok(crate::ContainerStats {
             cpu_ns: tick / 10,
             system_cpu_ns: tick,
             online_cpus: 1,

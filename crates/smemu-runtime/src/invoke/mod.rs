@@ -114,13 +114,14 @@ pub async fn invoke(
     // ModelLatency: the time the model took "as viewed from SageMaker", through every container;
     // OverheadLatency: from receiving the request until answering, minus ModelLatency
     // (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html).
-    let model = micros(model_started.elapsed());
+    let done = Instant::now();
+    let model = micros(done.saturating_duration_since(model_started));
     let outcome = match &reply {
         Ok(_) => Outcome::Ok,
         Err(PipelineError::Status { status, .. }) if (400..500).contains(status) => Outcome::Error4xx,
         Err(_) => Outcome::Error5xx,
     };
-    variant.metrics.record(model, micros(received.elapsed()).saturating_sub(model), outcome);
+    variant.metrics.record(model, micros(done.saturating_duration_since(received)).saturating_sub(model), outcome);
     let reply = reply.map_err(|err| match err {
         PipelineError::Timeout { who, .. } => logs.timeout(&who),
         PipelineError::Unreachable { who, .. } => logs.unreachable(&who),
