@@ -53,6 +53,17 @@ impl<'a> At<'a> {
         indexed.into_iter().map(|(_, item)| item).collect()
     }
 
+    fn no_value_of_its_own(&self, kind: &str, example: &str) -> Result<(), QueryError> {
+        match self.node.value.as_deref() {
+            Some(value) if !value.is_empty() && self.node.children.is_empty() => Err(QueryError::Parameter(format!(
+                "Parameter {} is a {kind}: send {}.{example}=...",
+                shorten(&self.name),
+                shorten(&self.name)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn parse<T: std::str::FromStr>(&self, expected: &str) -> Result<T, QueryError> {
         self.text().trim().parse().map_err(|_| self.invalid(expected))
     }
@@ -134,8 +145,10 @@ impl<'de> de::Deserializer<'de> for At<'_> {
         visitor.visit_newtype_struct(at.as_secs_f64().into_deserializer())
     }
 
-    /// A list: `Name.member.1`, `Name.member.2`... An empty list is sent as `Name=` (no members).
+    /// A list: `Name.member.1`, `Name.member.2`... An empty list is sent as `Name=` (no members);
+    /// a list given a value of its own (`Statistics=Sum`) is refused rather than read as empty.
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, QueryError> {
+        self.no_value_of_its_own("list", "member.1")?;
         let items = self.indexed("member");
         visitor.visit_seq(de::value::SeqDeserializer::new(items.into_iter()))
     }
@@ -147,6 +160,7 @@ impl<'de> de::Deserializer<'de> for At<'_> {
             let members = self.node.children.iter().map(|(name, node)| (name.as_str(), self.child(name, node)));
             return visitor.visit_map(de::value::MapDeserializer::new(members));
         }
+        self.no_value_of_its_own("map", "entry.1.key")?;
         let mut pairs = Vec::new();
         for entry in self.indexed("entry") {
             let key = entry.node.children.get("key").map(|key| entry.child("key", key));
@@ -252,9 +266,11 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_list_is_a_bare_name() {
+    fn an_empty_list_is_a_bare_name_and_a_list_with_a_value_is_refused() {
         let input: GetMetricStatisticsInput = decode("Dimensions=").unwrap();
         assert_eq!(input.dimensions, Some(vec![]));
+        let err = decode::<GetMetricStatisticsInput>("Statistics=Sum").unwrap_err();
+        assert_eq!(err, QueryError::Parameter("Parameter Statistics is a list: send Statistics.member.1=...".into()));
     }
 
     #[test]
