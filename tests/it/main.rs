@@ -10,6 +10,7 @@ mod cli_models;
 mod cli_s3;
 mod cli_tags;
 mod cli_transform;
+mod cloudwatch_protocols;
 mod hardening_auth;
 mod hardening_batch;
 mod hardening_objects;

@@ -39,6 +39,12 @@ pub enum ErrorCode {
     CwInvalidNextToken,
     CwLimitExceeded,
     CwValidation,
+    // The query protocol's own common errors (CloudWatch's CommonErrors page), for forms that name
+    // no operation or cannot be read.
+    QueryMissingAction,
+    QueryInvalidAction,
+    QueryInvalidParameter,
+    QueryMalformed,
 }
 
 impl ErrorCode {
@@ -62,6 +68,10 @@ impl ErrorCode {
             ErrorCode::CwInvalidNextToken => "InvalidNextToken",
             ErrorCode::CwLimitExceeded => "LimitExceeded",
             ErrorCode::CwValidation => "ValidationError",
+            ErrorCode::QueryMissingAction => "MissingAction",
+            ErrorCode::QueryInvalidAction => "InvalidAction",
+            ErrorCode::QueryInvalidParameter => "InvalidQueryParameter",
+            ErrorCode::QueryMalformed => "MalformedQueryString",
         }
     }
 
@@ -435,5 +445,35 @@ impl ApiError {
         Self::cw_validation(format!(
             "Error in expression '{id}': metric math expressions are not supported by smemu; use MetricStat queries."
         ))
+    }
+}
+
+/// The query protocol's common errors
+/// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html; the texts
+/// are smemu's, saying what was wrong).
+impl ApiError {
+    /// A form without `Action`.
+    pub fn query_missing_action() -> Self {
+        Self::client(ErrorCode::QueryMissingAction, "The request must contain the parameter Action.")
+    }
+
+    /// An `Action` the service does not have (or smemu does not serve).
+    pub fn query_invalid_action(action: &str) -> Self {
+        let action: String = action.chars().take(256).collect();
+        Self::client(
+            ErrorCode::QueryInvalidAction,
+            format!("The action {action} is not valid for this web service (or is not served by smemu)."),
+        )
+    }
+
+    /// A parameter name the protocol cannot mean (an index that is not a positive integer, a name
+    /// given twice, too many parameters or segments).
+    pub fn query_invalid_parameter(message: impl Into<String>) -> Self {
+        Self::client(ErrorCode::QueryInvalidParameter, message)
+    }
+
+    /// A body that is not form data.
+    pub fn query_malformed(message: impl Into<String>) -> Self {
+        Self::client(ErrorCode::QueryMalformed, message)
     }
 }

@@ -6,7 +6,13 @@ use std::fmt;
 use aws_smithy_types::DateTime;
 use serde::de::{self, Visitor};
 
-/// A point in time with millisecond precision, (de)serialized as a JSON number of epoch seconds.
+/// The name [`Timestamp`] gives serde for its newtype: serde_json reads and writes a newtype as its
+/// content (so the JSON stays a number), while the query and CBOR protocols, which carry timestamps in
+/// a form of their own (ISO 8601 text, CBOR tag 1), recognise it by this name.
+pub const SERDE_NAME: &str = "$smemu::Timestamp";
+
+/// A point in time with millisecond precision, (de)serialized as a JSON number of epoch seconds (a
+/// newtype named [`SERDE_NAME`] around that number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(DateTime);
 
@@ -38,6 +44,19 @@ impl Timestamp {
         self.as_millis() as f64 / 1000.0
     }
 
+    /// An ISO 8601 (RFC 3339) date-time, as the query protocol carries timestamps
+    /// (`2026-12-06T19:00:00Z`, with or without a fraction or an offset); `None` when it is not one.
+    pub fn parse_iso8601(text: &str) -> Option<Self> {
+        DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime).ok().map(Self::from)
+    }
+
+    /// ISO 8601 in UTC with the millisecond fraction when there is one (`2026-12-06T19:00:00.5Z`).
+    pub fn to_iso8601(&self) -> String {
+        // Formatting fails only for years past 9999, which no millisecond count here reaches
+        // from a parsed or current time; epoch seconds are then the honest fallback.
+        self.0.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_else(|_| self.as_secs_f64().to_string())
+    }
+
     /// The underlying [`DateTime`] (for the AWS SDK's formatting helpers).
     pub fn as_date_time(&self) -> &DateTime {
         &self.0
@@ -64,7 +83,7 @@ impl From<Timestamp> for DateTime {
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.as_secs_f64())
+        serializer.serialize_newtype_struct(SERDE_NAME, &self.as_secs_f64())
     }
 }
 
@@ -72,7 +91,7 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct SecondsVisitor;
 
-        impl Visitor<'_> for SecondsVisitor {
+        impl<'de> Visitor<'de> for SecondsVisitor {
             type Value = Timestamp;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -91,9 +110,13 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
             fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Timestamp, E> {
                 Ok(Timestamp::from_secs_f64(secs))
             }
+
+            fn visit_newtype_struct<D: serde::Deserializer<'de>>(self, inner: D) -> Result<Timestamp, D::Error> {
+                inner.deserialize_f64(SecondsVisitor)
+            }
         }
 
-        deserializer.deserialize_f64(SecondsVisitor)
+        deserializer.deserialize_newtype_struct(SERDE_NAME, SecondsVisitor)
     }
 }
 
@@ -109,6 +132,23 @@ mod tests {
         assert_eq!(serde_json::from_str::<Timestamp>("1529870369.986").unwrap(), t);
         assert_eq!(serde_json::from_str::<Timestamp>("1529870369").unwrap().as_millis(), 1_529_870_369_000);
         assert!(serde_json::from_str::<Timestamp>("\"1529870369\"").is_err());
+    }
+
+    #[test]
+    fn json_is_a_plain_number_through_the_newtype() {
+        // The serde newtype that the query and CBOR codecs recognise is invisible to serde_json.
+        let t = Timestamp::from_millis(1_529_870_369_986);
+        assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(1529870369.986));
+        assert_eq!(serde_json::from_value::<Timestamp>(serde_json::json!(1529870369.986)).unwrap(), t);
+    }
+
+    #[test]
+    fn iso8601() {
+        let t = Timestamp::parse_iso8601("2018-06-24T19:59:29.986Z").unwrap();
+        assert_eq!(t.as_millis(), 1_529_870_369_986);
+        assert_eq!(t.to_iso8601(), "2018-06-24T19:59:29.986Z");
+        assert_eq!(Timestamp::parse_iso8601("2018-06-24T19:59:29Z").unwrap().to_iso8601(), "2018-06-24T19:59:29Z");
+        assert!(Timestamp::parse_iso8601("yesterday").is_none());
     }
 
     #[test]

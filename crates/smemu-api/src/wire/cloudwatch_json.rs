@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use smemu_types::cloudwatch::Operation;
 
 use super::decode::decode;
-use super::identity;
 use super::sigv4::Received;
+use super::{compressed, identity};
 use crate::error::ErrorCode;
 use crate::ops::cloudwatch as ops;
 use crate::{ApiError, AppState, RequestContext};
@@ -25,11 +25,15 @@ const AMZ_JSON_1_0: &str = "application/x-amz-json-1.0";
 pub(super) async fn handle(state: &AppState, received: &Received<'_>, operation: &str) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = async {
-        let scope = identity::identify(&state.config, received).map_err(ApiError::from)?;
+        // CloudWatch's requests are signed for its signing name, `monitoring`.
+        let scope = identity::identify_as(&state.config, "monitoring", received).map_err(ApiError::from)?;
         let op = Operation::from_name(operation)
             .ok_or_else(|| ApiError::unknown_operation(&format!("{TARGET_PREFIX}{operation}")))?;
         let ctx = RequestContext { scope, request_id: request_id.clone() };
-        let body = received.body;
+        // botocore gzips PutMetricData bodies of 10 KiB or more (its `requestCompression` trait).
+        let body = compressed::decoded(received.headers, bytes::Bytes::copy_from_slice(received.body))
+            .map_err(|(_, err)| err)?;
+        let body = &body[..];
         match op {
             Operation::GetMetricStatistics => call(body, |i| ops::get_metric_statistics(state, &ctx, i)).await,
             Operation::GetMetricData => call(body, |i| ops::get_metric_data(state, &ctx, i)).await,

@@ -24,10 +24,16 @@ const SERVICE: &str = "sagemaker";
 /// The scope of a request. With `--auth any` only the `Authorization` header (or a presigned
 /// request's `X-Amz-Credential`) is read; with `--auth strict` its signature is verified first.
 pub(crate) fn identify(config: &ApiConfig, request: &Received<'_>) -> Result<Scope, AuthError> {
+    identify_as(config, SERVICE, request)
+}
+
+/// [`identify`] for a request of another service on the listener, signed with its own signing
+/// name (CloudWatch: `monitoring`).
+pub(crate) fn identify_as(config: &ApiConfig, service: &str, request: &Received<'_>) -> Result<Scope, AuthError> {
     let Some(keys) = &config.access_keys else {
         return scope_of(request.headers, request.target, config);
     };
-    let verified = sigv4::verify(keys, SERVICE, request, SystemTime::now())?;
+    let verified = sigv4::verify(keys, service, request, SystemTime::now())?;
     let account = match &verified.credential.account {
         Some(account) => account.clone(),
         None if is_account_id(&verified.access_key_id) => verified.access_key_id,

@@ -76,7 +76,7 @@ pub(crate) async fn handle(
 
 /// The body, at most [`MAX_BODY`] bytes: a longer declared length is refused before any of it is
 /// read, a longer chunked body as soon as it passes the limit.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, (StatusCode, ApiError)> {
+pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, (StatusCode, ApiError)> {
     let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, ApiError::body_too_large(MAX_BODY));
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
@@ -148,6 +148,11 @@ fn operation_of(target: Option<&str>) -> Result<Operation, Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_bodies_are_held_to_the_same_limit() {
+        assert_eq!(super::super::compressed::MAX_DECOMPRESSED, MAX_BODY);
+    }
 
     #[test]
     fn targets_map_to_operations_or_rejections() {

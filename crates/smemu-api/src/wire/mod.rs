@@ -5,10 +5,18 @@
 //! /endpoints/{name}/invocations` is the runtime (restJson1, straight to its handler: it is the
 //! path of every inference call). Plain invocations are served on the lanes by the transport's
 //! fast path, which calls `plain::Invocations`; hyper serves everything else through [`Api`].
-//! Both end in `invoke::reply`.
+//! Both end in `invoke::reply`. CloudWatch answers on the same listener in its three protocols:
+//! AWS JSON 1.0 (`cloudwatch_json.rs`, by `X-Amz-Target`), the query protocol (`aws_query.rs`, a form
+//! `POST /` without a target or a `GET /?Action=`, claimed before the router) and Smithy RPC v2 CBOR (`rpc_v2_cbor.rs`).
 
 mod auth_error;
+mod aws_query;
+mod cbor;
+mod cloudwatch;
 mod cloudwatch_json;
+#[cfg(test)]
+mod codec_properties;
+mod compressed;
 mod decode;
 #[cfg(test)]
 mod decode_properties;
@@ -17,7 +25,9 @@ mod identity;
 mod invoke;
 mod json_rpc;
 mod plain;
+mod query;
 mod render;
+mod rpc_v2_cbor;
 mod sigv4;
 
 use std::convert::Infallible;
@@ -40,6 +50,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/", post(json_rpc::handle))
         .route("/metrics", get(cloudwatch_json::prometheus))
+        .route("/service/{service}/operation/{operation}", post(rpc_v2_cbor::handle))
         .fallback(json_rpc::unknown_path)
         .method_not_allowed_fallback(json_rpc::method_not_allowed)
         .with_state(state)
@@ -80,6 +91,10 @@ impl hyper::service::Service<Request<MinRate<Incoming>>> for Api {
         {
             let (state, buffered) = (self.state.clone(), self.buffered.clone());
             return Box::pin(async move { Ok(invoke::handle(&state, &buffered, endpoint, request).await) });
+        }
+        if aws_query::claims(&request) {
+            let state = self.state.clone();
+            return Box::pin(async move { Ok(aws_query::handle(&state, request).await) });
         }
         let mut control = self.control.clone();
         Box::pin(async move { tower::Service::call(&mut control, request).await })
