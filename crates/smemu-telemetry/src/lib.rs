@@ -9,3 +9,4 @@
 
 pub mod logs;
 pub mod metrics;
+mod sqlite;

@@ -170,16 +170,7 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
     };
     // A capture whose engine stream broke follows again (one that runs is left alone).
     for found in observed.iter().filter(|o| running.contains(o.instance_id.as_str())) {
-        let followed = Followed {
-            kind: OwnerKind::Endpoint,
-            resource: &found.resource,
-            variant: &found.variant,
-            instance_id: &found.instance_id,
-            epoch_s: 0,
-        };
-        let ids: Vec<(String, String)> =
-            found.containers.iter().map(|c| (c.container_id.clone(), c.name_in_pipeline.clone())).collect();
-        ctl.inner.launcher.capture(&followed, &ids);
+        follow(ctl, found, found.containers.iter().map(|c| c.name_in_pipeline.clone()));
     }
     let mut changed = false;
     let mut variants = Vec::new();
@@ -251,20 +242,7 @@ async fn adopt(
             }
             if healthy {
                 // Adopted containers go on being captured, from where their streams stopped.
-                let followed = Followed {
-                    kind: OwnerKind::Endpoint,
-                    resource: &found.resource,
-                    variant: &found.variant,
-                    instance_id: &found.instance_id,
-                    epoch_s: 0,
-                };
-                let ids: Vec<(String, String)> = plan
-                    .containers
-                    .iter()
-                    .zip(&found.containers)
-                    .map(|(c, o)| (o.container_id.clone(), c.hostname.clone()))
-                    .collect();
-                ctl.inner.launcher.capture(&followed, &ids);
+                follow(ctl, found, plan.containers.iter().map(|c| c.hostname.clone()));
                 instances.push(Arc::new(LiveInstance::new(found.instance_id.clone(), containers)));
             } else {
                 ctl.inner.launcher.remove_by_id(&found.instance_id).await;
@@ -324,6 +302,20 @@ pub(super) async fn watch(ctl: &Endpoints) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Captures the output of a running instance's containers (`names`: their names in the pipeline,
+/// in order) from where their streams stopped; a container followed already is left alone.
+fn follow(ctl: &Endpoints, found: &ObservedInstance, names: impl Iterator<Item = String>) {
+    let followed = Followed {
+        kind: OwnerKind::Endpoint,
+        resource: &found.resource,
+        variant: &found.variant,
+        instance_id: &found.instance_id,
+        epoch_s: 0,
+    };
+    let ids: Vec<(String, String)> = found.containers.iter().map(|c| c.container_id.clone()).zip(names).collect();
+    ctl.inner.launcher.capture(&followed, &ids);
 }
 
 async fn save(ctl: &Endpoints, record: EndpointRecord, status: EndpointStatus, doc: &EndpointDoc) -> Result<(), Error> {

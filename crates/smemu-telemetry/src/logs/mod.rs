@@ -8,10 +8,8 @@ mod query;
 mod writer;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 pub use pattern::{FilterPattern, PatternError};
@@ -100,16 +98,7 @@ impl LogSink {
 impl LogStore {
     /// Opens (creating, migrating) the file at `path` and starts its writer on the current runtime.
     pub async fn open(path: &Path, config: LogConfig) -> Result<Self, LogStoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(LogStoreError::Open)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool =
-            SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(LogStoreError::Open)?;
+        let pool = crate::sqlite::open(path).await.map_err(LogStoreError::Open)?;
         MIGRATOR.run(&pool).await.map_err(LogStoreError::Migrate)?;
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let total = writer::stored_total(&pool).await?;

@@ -2,11 +2,9 @@
 //! PutMetricData, read by the CloudWatch operations, expired past the retention.
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqlitePool;
 
 use super::histogram::Histogram;
 use super::model::{Point, SeriesKey, Stats};
@@ -54,15 +52,7 @@ impl MetricStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, MetricsError> {
         let open_err = |source| MetricsError::Open { location: path.display().to_string(), source };
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(open_err)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
+        let pool = crate::sqlite::open(path).await.map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
         Ok(MetricStore { pool, write: Default::default() })
     }
