@@ -23,3 +23,4 @@ mod metrics;
 mod persistence;
 mod protocol;
 mod sdk;
+mod streaming;

@@ -8,6 +8,7 @@
 //! job instead.
 
 mod relay_floor;
+mod streaming;
 mod transform;
 
 use std::path::PathBuf;
@@ -56,6 +57,12 @@ struct Args {
     /// `deploy`: the test image's `SMEMU_TEST_ROLE` of both containers (`transform` tags every line).
     #[arg(long, default_value = "echo")]
     role: String,
+    /// `deploy`: the last container's role instead of `--role` (e.g. `stream`).
+    #[arg(long)]
+    last_role: Option<String>,
+    /// `deploy`: more environment for the last container, as `NAME=VALUE` pairs.
+    #[arg(long, value_delimiter = ',')]
+    last_env: Vec<String>,
     /// `deploy`, `transform`: how many instances.
     #[arg(long, default_value_t = 1)]
     instances: usize,
@@ -102,6 +109,8 @@ enum Scenario {
     Transform,
     /// The transform baseline: the same batches sent directly through `--pipeline`s.
     TransformDirect,
+    /// InvokeEndpointWithResponseStream beside `--direct` in interleaved rounds (`streaming.rs`).
+    Stream,
 }
 
 /// The request body of the invocation benchmarks.
@@ -131,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
             return relay_floor::serve(listener, args.direct.clone()).await;
         }
         Scenario::Compare => return compare(&args).await,
+        Scenario::Stream => return streaming::compare(&args).await,
         _ => {}
     }
     let mut setup = connect(&args.target).await?;
@@ -334,6 +344,7 @@ async fn run_worker(
             | Scenario::Transform
             | Scenario::TransformDirect
             | Scenario::Compare
+            | Scenario::Stream
             | Scenario::RelayFloor => {
                 unreachable!("runs once, not in workers")
             }
@@ -378,13 +389,21 @@ pub(crate) async fn post(
 async fn deploy(args: &Args) -> anyhow::Result<()> {
     let mut sender = connect(&args.target).await?;
     let name = &args.endpoint;
-    let container = |host: &str| {
-        format!(
-            r#"{{"Image":"{}","ContainerHostname":"{host}","Environment":{{"SMEMU_TEST_ROLE":"{}","SMEMU_TEST_TAG":"{host}"}}}}"#,
-            args.image, args.role
-        )
+    let container = |host: &str, role: &str, extra: &[String]| {
+        let mut environment = serde_json::json!({"SMEMU_TEST_ROLE": role, "SMEMU_TEST_TAG": host});
+        for pair in extra {
+            if let Some((name, value)) = pair.split_once('=') {
+                environment[name] = value.into();
+            }
+        }
+        serde_json::json!({"Image": args.image, "ContainerHostname": host, "Environment": environment}).to_string()
     };
-    let model = format!(r#"{{"ModelName":"{name}","Containers":[{},{}]}}"#, container("first"), container("second"));
+    let last_role = args.last_role.as_deref().unwrap_or(&args.role);
+    let model = format!(
+        r#"{{"ModelName":"{name}","Containers":[{},{}]}}"#,
+        container("first", &args.role, &[]),
+        container("second", last_role, &args.last_env)
+    );
     expect_ok(call(&mut sender, &args.target, "CreateModel", &model).await?)?;
     let config = format!(
         r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":{}}}]}}"#,

@@ -9,12 +9,14 @@
 //! 80 % of calling the containers directly. Containers are HTTP/1.1 servers that smemu only asks
 //! for a few paths, so the client needs little: requests with a known length, and answers framed
 //! by `Content-Length`, chunked encoding or the end of the connection.
+//! An answer is read whole ([`Http1Pool::send`], InvokeEndpoint's path), or its head first and its
+//! body part by part as it arrives ([`Http1Pool::send_streaming`], InvokeEndpointWithResponseStream's).
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -121,6 +123,39 @@ impl Http1Pool {
     /// Sends `request` to `addr` on an idle connection, or a new one (connecting within
     /// `CONNECT_TIMEOUT`), and reads the whole answer.
     pub async fn send(&self, addr: SocketAddr, request: Request<'_>) -> Result<Answer, ClientError> {
+        let mut stream = self.open(addr, &request).await?;
+        let (answer, reusable) = read_answer(&mut stream, request.keep).await?;
+        if reusable {
+            self.local(|pool| pool.checkin(addr, stream));
+        }
+        Ok(answer)
+    }
+
+    /// Sends `request` as [`Http1Pool::send`] does but reads only the answer's head: the body is
+    /// read part by part from the [`BodyReader`], which gives the connection back to this pool
+    /// once the body is wholly read (dropped earlier, the connection is closed).
+    pub async fn send_streaming(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        request: Request<'_>,
+    ) -> Result<StreamingAnswer, ClientError> {
+        let mut stream = self.open(addr, &request).await?;
+        let mut buf = BytesMut::with_capacity(8 * 1024);
+        let head = read_final_head(&mut stream, &mut buf, request.keep).await?;
+        let no_body = head.status == StatusCode::NO_CONTENT || head.status == StatusCode::NOT_MODIFIED;
+        let state = match head.framing {
+            _ if no_body => BodyState::Length(0),
+            Framing::Length(length) => BodyState::Length(length),
+            Framing::Chunked => BodyState::ChunkSize,
+            Framing::UntilClose => BodyState::UntilClose,
+        };
+        let body =
+            BodyReader { stream: Some(stream), buf, state, keep_alive: head.keep_alive, addr, pool: self.clone() };
+        Ok(StreamingAnswer { status: head.status, content_type: head.content_type, kept: head.kept, body })
+    }
+
+    /// A connection to `addr` (idle or new) with `request` written on it.
+    async fn open(&self, addr: SocketAddr, request: &Request<'_>) -> Result<TcpStream, ClientError> {
         let mut stream = match self.local(|pool| pool.checkout(addr)) {
             Some(stream) => stream,
             None => {
@@ -132,12 +167,8 @@ impl Http1Pool {
                 stream
             }
         };
-        write_message(&mut stream, |head| write_head(head, addr, &request), &request.body).await?;
-        let (answer, reusable) = read_answer(&mut stream, request.keep).await?;
-        if reusable {
-            self.local(|pool| pool.checkin(addr, stream));
-        }
-        Ok(answer)
+        write_message(&mut stream, |head| write_head(head, addr, request), &request.body).await?;
+        Ok(stream)
     }
 
     /// `f` on the calling lane's own pool, or on this one off the lanes.
@@ -238,12 +269,7 @@ struct Head {
 /// Reads one answer (skipping `1xx` interim ones); also whether the connection can be reused.
 async fn read_answer(stream: &mut TcpStream, keep: &'static [&'static str]) -> Result<(Answer, bool), ClientError> {
     let mut buf = BytesMut::with_capacity(8 * 1024);
-    let head = loop {
-        let head = read_head(stream, &mut buf, keep).await?;
-        if !head.status.is_informational() {
-            break head;
-        }
-    };
+    let head = read_final_head(stream, &mut buf, keep).await?;
     let no_body = head.status == StatusCode::NO_CONTENT || head.status == StatusCode::NOT_MODIFIED;
     let (body, reusable) = match head.framing {
         _ if no_body => (Bytes::new(), head.keep_alive),
@@ -255,6 +281,170 @@ async fn read_answer(stream: &mut TcpStream, keep: &'static [&'static str]) -> R
     let reusable = reusable && buf.is_empty();
     let answer = Answer { status: head.status, content_type: head.content_type, kept: head.kept, body };
     Ok((answer, reusable))
+}
+
+/// The head of the final answer, skipping `1xx` interim ones.
+async fn read_final_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    keep: &'static [&'static str],
+) -> Result<Head, ClientError> {
+    loop {
+        let head = read_head(stream, buf, keep).await?;
+        if !head.status.is_informational() {
+            return Ok(head);
+        }
+    }
+}
+
+/// An answer whose body is still to be read, part by part ([`Http1Pool::send_streaming`]).
+#[derive(Debug)]
+pub struct StreamingAnswer {
+    pub status: StatusCode,
+    pub content_type: Option<HeaderValue>,
+    pub kept: Vec<(&'static str, HeaderValue)>,
+    pub body: BodyReader,
+}
+
+impl StreamingAnswer {
+    /// The kept header named `name` (the last, if it came more than once), taken out of the answer.
+    pub fn take(&mut self, name: &str) -> Option<HeaderValue> {
+        let index = self.kept.iter().rposition(|(kept, _)| *kept == name)?;
+        Some(self.kept.swap_remove(index).1)
+    }
+}
+
+/// Where a [`BodyReader`] is in the body.
+#[derive(Debug, Clone, Copy)]
+enum BodyState {
+    /// Bytes of a length-framed body still to come.
+    Length(usize),
+    /// A chunk-size line comes next.
+    ChunkSize,
+    /// Bytes of the current chunk still to come (then its CRLF).
+    ChunkData(usize),
+    UntilClose,
+    Done,
+}
+
+/// A chunk no larger than this is passed on whole once it has all come, so that each chunk a
+/// container writes (a token, say) becomes one part; a larger one is passed on as it arrives.
+const WHOLE_CHUNK: usize = 64 * 1024;
+
+/// The body of a [`StreamingAnswer`], read as it arrives.
+pub struct BodyReader {
+    /// `None` once the body is done (the connection is back in the pool or closed).
+    stream: Option<TcpStream>,
+    buf: BytesMut,
+    state: BodyState,
+    keep_alive: bool,
+    addr: SocketAddr,
+    pool: Arc<Http1Pool>,
+}
+
+impl std::fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyReader").field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
+impl BodyReader {
+    /// The next bytes of the body as they arrive, `Ok(None)` at its end. An error (the
+    /// connection closed early, misframed chunks) ends the body; the connection is not reused.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, ClientError> {
+        let result = self.advance().await;
+        if result.is_err() {
+            self.state = BodyState::Done;
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn advance(&mut self) -> Result<Option<Bytes>, ClientError> {
+        loop {
+            let Some(stream) = self.stream.as_mut() else { return Ok(None) };
+            let buf = &mut self.buf;
+            match self.state {
+                BodyState::Done => return Ok(None),
+                BodyState::Length(0) => {
+                    self.finish(true);
+                    return Ok(None);
+                }
+                BodyState::Length(remaining) => {
+                    if buf.is_empty() {
+                        fill(stream, buf).await?;
+                    }
+                    let part = buf.split_to(buf.len().min(remaining)).freeze();
+                    self.state = BodyState::Length(remaining - part.len());
+                    return Ok(Some(part));
+                }
+                BodyState::UntilClose => {
+                    if buf.is_empty() {
+                        match fill(stream, buf).await {
+                            Ok(()) => {}
+                            Err(ClientError::Closed) => {
+                                self.finish(false);
+                                return Ok(None);
+                            }
+                            Err(err) => return Err(err),
+                        }
+                    }
+                    return Ok(Some(buf.split().freeze()));
+                }
+                BodyState::ChunkSize => {
+                    let line = read_line(stream, buf).await?;
+                    let size = chunk_size(&line)?;
+                    if size == 0 {
+                        // Trailers, if any, up to the empty line.
+                        while !read_line(stream, buf).await?.is_empty() {}
+                        self.finish(true);
+                        return Ok(None);
+                    }
+                    self.state = BodyState::ChunkData(size);
+                }
+                BodyState::ChunkData(0) => {
+                    if !read_line(stream, buf).await?.is_empty() {
+                        return Err(ClientError::Malformed("a chunk longer than its size".into()));
+                    }
+                    self.state = BodyState::ChunkSize;
+                }
+                BodyState::ChunkData(remaining) => {
+                    let wanted = if remaining <= WHOLE_CHUNK { remaining } else { 1 };
+                    while buf.len() < wanted {
+                        if buf.capacity() == buf.len() {
+                            buf.reserve((wanted - buf.len()).min(RESERVE_STEP));
+                        }
+                        fill(stream, buf).await?;
+                    }
+                    let part = buf.split_to(buf.len().min(remaining)).freeze();
+                    self.state = BodyState::ChunkData(remaining - part.len());
+                    return Ok(Some(part));
+                }
+            }
+        }
+    }
+
+    /// The body is done: the connection goes back to the pool when it can carry another answer.
+    fn finish(&mut self, framed: bool) {
+        self.state = BodyState::Done;
+        if let Some(stream) = self.stream.take()
+            && framed
+            && self.keep_alive
+            // Bytes beyond the answer mean the container misframed it.
+            && self.buf.is_empty()
+        {
+            self.pool.local(|pool| pool.checkin(self.addr, stream));
+        }
+    }
+}
+
+/// The size on a chunk-size line (extensions ignored).
+fn chunk_size(line: &[u8]) -> Result<usize, ClientError> {
+    let size = line.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+    std::str::from_utf8(size)
+        .ok()
+        .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+        .ok_or_else(|| ClientError::Malformed("an invalid chunk size".into()))
 }
 
 async fn fill(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), ClientError> {
@@ -386,11 +576,7 @@ async fn read_chunked(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Byte
     let mut body = BytesMut::new();
     loop {
         let line = read_line(stream, buf).await?;
-        let size = line[..].split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
-        let size = std::str::from_utf8(size)
-            .ok()
-            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
-            .ok_or_else(|| ClientError::Malformed("an invalid chunk size".into()))?;
+        let size = chunk_size(&line)?;
         if size == 0 {
             // Trailers, if any, up to the empty line.
             while !read_line(stream, buf).await?.is_empty() {}
@@ -619,6 +805,131 @@ mod tests {
         assert!(matches!(send(&pool, addr, post("")).await, Err(ClientError::Closed)));
         assert!(matches!(send(&pool, addr, post("")).await, Err(ClientError::Malformed(_))));
         server.await.unwrap();
+    }
+
+    /// Every part of a streamed body, or the error that ended it.
+    async fn parts(pool: &Arc<Http1Pool>, addr: SocketAddr) -> (StatusCode, Vec<Bytes>, Option<ClientError>) {
+        let mut answer = pool.send_streaming(addr, post("q")).await.unwrap();
+        let mut parts = Vec::new();
+        loop {
+            match answer.body.next().await {
+                Ok(Some(part)) => parts.push(part),
+                Ok(None) => return (answer.status, parts, None),
+                Err(err) => return (answer.status, parts, Some(err)),
+            }
+        }
+    }
+
+    fn idle(pool: &Http1Pool, addr: SocketAddr) -> usize {
+        pool.idle.lock().unwrap().by_addr.get(&addr).map_or(0, Vec::len)
+    }
+
+    #[tokio::test]
+    async fn a_streamed_chunked_answer_comes_chunk_by_chunk_and_its_connection_is_reused() {
+        const CHUNKED: &[u8] =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-T: 1\r\n\r\n";
+        let (addr, server) = scripted(vec![CHUNKED, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], 2).await;
+        let pool = Arc::new(Http1Pool::default());
+        let (status, got, err) = parts(&pool, addr).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, [&b"hello"[..], b" ", b"world"]);
+        assert_eq!(idle(&pool, addr), 1, "a wholly read body gives its connection back");
+        assert_eq!(pool.send(addr, post("")).await.unwrap().body, "ok");
+        assert_eq!(server.await.unwrap().len(), 2, "both answers came on one connection");
+    }
+
+    #[tokio::test]
+    async fn a_streamed_length_framed_answer_ends_at_its_length() {
+        let (addr, server) = scripted(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain"], 1).await;
+        let pool = Arc::new(Http1Pool::default());
+        let (_, got, err) = parts(&pool, addr).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got.concat(), b"plain");
+        assert_eq!(idle(&pool, addr), 1);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_without_length_runs_to_the_close_and_is_not_reused() {
+        let (addr, server) = scripted(vec![b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end"], 1).await;
+        let pool = Arc::new(Http1Pool::default());
+        let (_, got, err) = parts(&pool, addr).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got.concat(), b"to the end");
+        assert_eq!(idle(&pool, addr), 0);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_short_is_an_error_after_the_parts_that_came() {
+        let (addr, server) = scripted(
+            vec![
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\none\r\n9\r\ntw",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nshort",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
+            ],
+            1,
+        )
+        .await;
+        let pool = Arc::new(Http1Pool::default());
+        let (_, got, err) = parts(&pool, addr).await;
+        assert_eq!(got, [&b"one"[..]]);
+        assert!(matches!(err, Some(ClientError::Closed)), "{err:?}");
+        let (_, got, err) = parts(&pool, addr).await;
+        assert_eq!(got.concat(), b"short");
+        assert!(matches!(err, Some(ClientError::Closed)), "{err:?}");
+        let (_, got, err) = parts(&pool, addr).await;
+        assert_eq!(got, [&b"ab"[..]]);
+        assert!(matches!(err, Some(ClientError::Malformed(_))), "{err:?}");
+        assert_eq!(idle(&pool, addr), 0);
+        server.await.unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever the chunk sizes and however the bytes are cut into writes, the parts of a
+        /// chunked answer are its body, and the connection goes back to the pool.
+        #[test]
+        fn streamed_chunks_reassemble_to_the_body_whatever_the_segmentation(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            chunk in 1usize..700,
+            segment in 1usize..300,
+        ) {
+            let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for piece in body.chunks(chunk) {
+                answer.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                answer.extend_from_slice(piece);
+                answer.extend_from_slice(b"\r\n");
+            }
+            answer.extend_from_slice(b"0\r\n\r\n");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (got, idle) = runtime.block_on(async {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = tokio::spawn(async move {
+                    let (mut socket, _) = listener.accept().await.unwrap();
+                    let mut request = [0u8; 1024];
+                    let _ = socket.read(&mut request).await.unwrap();
+                    for piece in answer.chunks(segment) {
+                        socket.write_all(piece).await.unwrap();
+                        socket.flush().await.unwrap();
+                        tokio::task::yield_now().await;
+                    }
+                    // Held open until the client is done, as a keep-alive server would.
+                    let _ = socket.read(&mut request).await;
+                });
+                let pool = Arc::new(Http1Pool::default());
+                let (_, parts, err) = parts(&pool, addr).await;
+                assert!(err.is_none(), "{err:?}");
+                let idle = idle(&pool, addr);
+                drop(pool);
+                server.await.unwrap();
+                (parts.concat(), idle)
+            });
+            proptest::prop_assert_eq!(got, body);
+            proptest::prop_assert_eq!(idle, 1);
+        }
     }
 
     #[tokio::test]

@@ -50,7 +50,7 @@ pub mod timers;
 
 pub use accept::serve;
 pub use body::BodyError;
-pub use client::{Answer, ClientError, Http1Pool, Request};
+pub use client::{Answer, BodyReader, ClientError, Http1Pool, Request, StreamingAnswer};
 pub use hand_off::Service;
 pub use limits::{Buffered, MinRate, Reservation, WireConfig};
 pub use plain::{PlainBody, PlainHandler, PlainHead, PlainRule, Refusal, Reply};

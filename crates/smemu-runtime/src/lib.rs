@@ -34,6 +34,7 @@ pub use config::{BackendUnavailable, ControllerConfig};
 pub(crate) use endpoints::Endpoints;
 pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, VariantPlan};
 pub use error::RuntimeError;
+pub use invoke::stream::{InvokedStream, StreamErrorCode, StreamEvent};
 pub use invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, Invoked, MAX_PAYLOAD};
 pub(crate) use jobs::TransformJobs;
 pub use jobs::doc::{self, JobDoc};

@@ -19,6 +19,7 @@ use smemu_types::sagemaker::{
 use crate::clock::now_ms;
 use crate::endpoints::plan::{EndpointDoc, Fleet};
 use crate::error::{RuntimeError, read_doc, write_doc};
+use crate::invoke::stream::{InvokedStream, StreamTarget};
 use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
 use crate::jobs::inputs::{self, InputError};
 use crate::jobs::{JobKey, params, update};
@@ -169,6 +170,20 @@ impl Runtime {
     ) -> Result<Invoked, InvokeError> {
         let logs = LogLocation { region: &scope.region, account: &scope.account, endpoint: name };
         invoke::invoke(self.launcher.relay(), live, &logs, request, INVOCATION_TIMEOUT).await
+    }
+
+    /// InvokeEndpointWithResponseStream through the pipeline of the fleet [`Runtime::live`] found:
+    /// returns once the last container has begun to answer, its body to come as events.
+    pub async fn invoke_stream(
+        &self,
+        scope: &Scope,
+        name: &str,
+        live: Arc<LiveEndpoint>,
+        request: Invocation,
+    ) -> Result<InvokedStream, InvokeError> {
+        let target =
+            StreamTarget { region: scope.region.clone(), account: scope.account.clone(), endpoint: name.to_owned() };
+        invoke::stream::invoke_stream(self.launcher.relay().clone(), live, target, request, INVOCATION_TIMEOUT).await
     }
 
     /// The object layer the runtime reads artifacts and job inputs from; `None` without one.

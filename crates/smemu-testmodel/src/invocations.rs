@@ -41,7 +41,7 @@ pub async fn answer(settings: &Settings, req: Request<Incoming>) -> Response<Ful
             tokio::time::sleep(Duration::from_millis(env_u64("SMEMU_TEST_DELAY_MS", 2000))).await;
             reply(StatusCode::OK, body, Some(&out_type))
         }
-        Role::Echo | Role::Crash | Role::PingFail => reply(StatusCode::OK, body, Some(&out_type)),
+        Role::Echo | Role::Crash | Role::PingFail | Role::Stream => reply(StatusCode::OK, body, Some(&out_type)),
     };
     if let Some(attributes) = parts.headers.get(CUSTOM_ATTRIBUTES) {
         response.headers_mut().insert(CUSTOM_ATTRIBUTES, attributes.clone());

@@ -15,7 +15,10 @@
 //! - `fail`: `/invocations` answers `SMEMU_TEST_FAIL_STATUS` (500) with `SMEMU_TEST_FAIL_MESSAGE`;
 //! - `slow`: waits `SMEMU_TEST_DELAY_MS` (2000) before echoing;
 //! - `crash`: prints `crashing on purpose` to stderr and exits with code 3 at start;
-//! - `ping-fail`: `/ping` answers 500 forever.
+//! - `ping-fail`: `/ping` answers 500 forever;
+//! - `stream`: a chunked answer, as a streaming model gives (`SMEMU_TEST_CHUNKS` chunks of the
+//!   body, or numbered tokens for an empty one, `SMEMU_TEST_CHUNK_DELAY_MS` apart, the connection
+//!   cut after `SMEMU_TEST_DROP_AFTER` of them; see `stream.rs`).
 //!
 //! Also: `SMEMU_TEST_STARTUP_DELAY_MS` delays binding; `SMEMU_TEST_OUTPUT_CONTENT_TYPE` sets the
 //! answer's content type (echo, transform, slow); `SMEMU_TEST_EXECUTION_PARAMETERS` is the
@@ -25,6 +28,7 @@
 mod forward;
 mod invocations;
 mod settings;
+mod stream;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -89,10 +93,21 @@ async fn main() {
     }
 }
 
-async fn handle(settings: Arc<Settings>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(settings: Arc<Settings>, req: Request<Incoming>) -> Result<stream::Streamed, Infallible> {
     let started = Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let response = match (&method, path.as_str()) {
+    let response = if method == Method::POST && path == "/invocations" && settings.role == Role::Stream {
+        stream::answer(req).await
+    } else {
+        whole(&settings, &method, &path, req).await.map(stream::boxed)
+    };
+    println!("{method} {path} -> {} in {} ms", response.status().as_u16(), started.elapsed().as_millis());
+    Ok(response)
+}
+
+/// Every answer but a stream: a whole body.
+async fn whole(settings: &Settings, method: &Method, path: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (method, path) {
         (&Method::GET, "/ping") if settings.role == Role::PingFail => {
             reply(StatusCode::INTERNAL_SERVER_ERROR, "unhealthy", None)
         }
@@ -101,11 +116,9 @@ async fn handle(settings: Arc<Settings>, req: Request<Incoming>) -> Result<Respo
             Some(body) => reply(StatusCode::OK, body, Some("application/json")),
             None => reply(StatusCode::NOT_FOUND, "", None),
         },
-        (&Method::POST, "/invocations") => invocations::answer(&settings, req).await,
+        (&Method::POST, "/invocations") => invocations::answer(settings, req).await,
         _ => reply(StatusCode::NOT_FOUND, "not found", None),
-    };
-    println!("{method} {path} -> {} in {} ms", response.status().as_u16(), started.elapsed().as_millis());
-    Ok(response)
+    }
 }
 
 pub(crate) fn reply(status: StatusCode, body: impl Into<Bytes>, content_type: Option<&str>) -> Response<Full<Bytes>> {

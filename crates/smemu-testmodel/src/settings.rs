@@ -12,6 +12,7 @@ pub enum Role {
     Slow,
     Crash,
     PingFail,
+    Stream,
 }
 
 impl Role {
@@ -26,6 +27,7 @@ impl Role {
             "slow" => Role::Slow,
             "crash" => Role::Crash,
             "ping-fail" => Role::PingFail,
+            "stream" => Role::Stream,
             _ => return None,
         })
     }
@@ -41,6 +43,7 @@ impl Role {
             Role::Slow => "slow",
             Role::Crash => "crash",
             Role::PingFail => "ping-fail",
+            Role::Stream => "stream",
         }
     }
 }

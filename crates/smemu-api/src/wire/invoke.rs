@@ -2,6 +2,7 @@
 //! [`reply`] whether the transport's fast path (`plain.rs`) or hyper ([`handle`]) read the request.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::response::Response;
@@ -15,16 +16,17 @@ use super::auth_error::AuthError;
 use super::identity;
 use super::sigv4::Received;
 use crate::AppState;
-use smemu_http1::{Buffered, MinRate, Reply};
-use smemu_runtime::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, MAX_PAYLOAD};
+use smemu_http1::{Buffered, MinRate, Reply, Reservation};
+use smemu_runtime::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, LiveEndpoint, MAX_PAYLOAD};
+use smemu_store::Scope;
 
 // Names built once, not parsed from text at each lookup: this runs for every invocation.
 const TARGET_VARIANT: HeaderName = HeaderName::from_static("x-amzn-sagemaker-target-variant");
 const TARGET_CONTAINER: HeaderName = HeaderName::from_static("x-amzn-sagemaker-target-container-hostname");
 const INFERENCE_ID: HeaderName = HeaderName::from_static("x-amzn-sagemaker-inference-id");
-const INVOKED_VARIANT: HeaderName = HeaderName::from_static("x-amzn-invoked-production-variant");
-const CUSTOM_ATTRIBUTES_HEADER: HeaderName = HeaderName::from_static(CUSTOM_ATTRIBUTES);
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+pub(super) const INVOKED_VARIANT: HeaderName = HeaderName::from_static("x-amzn-invoked-production-variant");
+pub(super) const CUSTOM_ATTRIBUTES_HEADER: HeaderName = HeaderName::from_static(CUSTOM_ATTRIBUTES);
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 
 /// Every request header [`reply`] reads.
@@ -49,20 +51,14 @@ pub(super) async fn handle(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let target = parts.uri.path_and_query().map_or("/", |target| target.as_str());
-    // A chunked body's length is known only once read: it is counted at the most it may be.
-    let length = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .or(body.size_hint().exact())
-        .map_or(MAX_PAYLOAD, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let length = declared_length(&parts.headers, &body);
     // A body left unread (a missing endpoint, too large, throttled) makes hyper close the
     // connection after the answer rather than read it.
     response(reply(state, buffered, endpoint, target, &parts.headers, length, || read_body(body)).await)
 }
 
 /// An answer for hyper to frame (the fast path frames its own).
-fn response(reply: Reply) -> Response {
+pub(super) fn response(reply: Reply) -> Response {
     let mut response = Response::new(axum::body::Body::from(reply.body));
     *response.status_mut() = reply.status;
     *response.headers_mut() = reply.headers;
@@ -91,25 +87,8 @@ where
     let mut request_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut request_id);
     let result = async {
-        if length > MAX_PAYLOAD {
-            return Err(render_error(&InvokeError::PayloadTooLarge { max: MAX_PAYLOAD }));
-        }
-        if state.config.access_keys.is_none() {
-            let scope = identity::scope_of(headers, target, &state.config).map_err(|err| render_auth_error(&err))?;
-            let live = state.runtime.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
-            let _held = buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
-            let body = body().await.map_err(|err| render_error(&err))?;
-            let request = invocation(headers, body, arrived).map_err(|err| render_error(&err))?;
-            return state.runtime.invoke(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err));
-        }
-        // --auth strict: the signature covers the body, so the caller is known only once the body
-        // is read (within the buffer cap); nothing about endpoints is told to an unverified caller.
-        let _held = buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
-        let body = body().await.map_err(|err| render_error(&err))?;
-        let received = Received { method: "POST", target, headers, body: &body };
-        let scope = identity::identify(&state.config, &received).map_err(|err| render_auth_error(&err))?;
-        let live = state.runtime.live(&scope, &endpoint).await.map_err(|err| render_error(&err))?;
-        let request = invocation(headers, body, arrived).map_err(|err| render_error(&err))?;
+        let admitted = admit(state, buffered, &endpoint, target, headers, length, body, arrived, &ACCEPT).await?;
+        let Admitted { scope, live, request, _held } = admitted;
         state.runtime.invoke(&scope, &endpoint, &live, request).await.map_err(|err| render_error(&err))
     }
     .await;
@@ -137,8 +116,70 @@ where
     reply
 }
 
+/// An invocation let in: who calls, the fleet that serves, the request, and its body's share of
+/// `--max-buffered-bytes` (held until the invocation is answered).
+pub(super) struct Admitted<'b> {
+    pub scope: Scope,
+    pub live: Arc<LiveEndpoint>,
+    pub request: Invocation,
+    pub _held: Reservation<'b>,
+}
+
+/// Everything both invoke calls check before calling containers: size, identity, endpoint,
+/// buffer cap, headers. `accept` names the header that carries `Accept` (it differs between
+/// InvokeEndpoint and InvokeEndpointWithResponseStream). With `--auth any` the body is read only
+/// once the endpoint is known to serve and the bytes fit under `--max-buffered-bytes`: a refused
+/// body is never buffered (the framing drains or closes).
+#[allow(clippy::too_many_arguments)] // the pieces of one request, as both wires hold them
+pub(super) async fn admit<'b, F, Fut>(
+    state: &AppState,
+    buffered: &'b Buffered,
+    endpoint: &str,
+    target: &str,
+    headers: &HeaderMap,
+    length: usize,
+    body: F,
+    arrived: Instant,
+    accept: &HeaderName,
+) -> Result<Admitted<'b>, Reply>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Bytes, InvokeError>>,
+{
+    if length > MAX_PAYLOAD {
+        return Err(render_error(&InvokeError::PayloadTooLarge { max: MAX_PAYLOAD }));
+    }
+    if state.config.access_keys.is_none() {
+        let scope = identity::scope_of(headers, target, &state.config).map_err(|err| render_auth_error(&err))?;
+        let live = state.runtime.live(&scope, endpoint).await.map_err(|err| render_error(&err))?;
+        let _held = buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
+        let body = body().await.map_err(|err| render_error(&err))?;
+        let request = invocation(headers, body, arrived, accept).map_err(|err| render_error(&err))?;
+        return Ok(Admitted { scope, live, request, _held });
+    }
+    // --auth strict: the signature covers the body, so the caller is known only once the body
+    // is read (within the buffer cap); nothing about endpoints is told to an unverified caller.
+    let _held = buffered.reserve(length).ok_or_else(|| render_error(&InvokeError::Throttled))?;
+    let body = body().await.map_err(|err| render_error(&err))?;
+    let received = Received { method: "POST", target, headers, body: &body };
+    let scope = identity::identify(&state.config, &received).map_err(|err| render_auth_error(&err))?;
+    let live = state.runtime.live(&scope, endpoint).await.map_err(|err| render_error(&err))?;
+    let request = invocation(headers, body, arrived, accept).map_err(|err| render_error(&err))?;
+    Ok(Admitted { scope, live, request, _held })
+}
+
+/// The declared length of a body hyper reads; a chunked body's length is known only once read:
+/// it is counted at the most it may be.
+pub(super) fn declared_length(headers: &HeaderMap, body: &MinRate<Incoming>) -> usize {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or(body.size_hint().exact())
+        .map_or(MAX_PAYLOAD, |n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
 /// Reads at most [`MAX_PAYLOAD`] bytes; more is the real validation error, not a 413.
-async fn read_body(body: MinRate<Incoming>) -> Result<Bytes, InvokeError> {
+pub(super) async fn read_body(body: MinRate<Incoming>) -> Result<Bytes, InvokeError> {
     match Limited::new(body, MAX_PAYLOAD).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
@@ -148,7 +189,12 @@ async fn read_body(body: MinRate<Incoming>) -> Result<Bytes, InvokeError> {
     }
 }
 
-fn invocation(headers: &HeaderMap, body: Bytes, received: Instant) -> Result<Invocation, InvokeError> {
+fn invocation(
+    headers: &HeaderMap,
+    body: Bytes,
+    received: Instant,
+    accept: &HeaderName,
+) -> Result<Invocation, InvokeError> {
     let text = |name: &HeaderName| -> Result<Option<String>, InvokeError> {
         headers
             .get(name)
@@ -183,7 +229,7 @@ fn invocation(headers: &HeaderMap, body: Bytes, received: Instant) -> Result<Inv
     Ok(Invocation {
         body,
         content_type: headers.get(CONTENT_TYPE).cloned(),
-        accept: headers.get(ACCEPT).cloned(),
+        accept: headers.get(accept).cloned(),
         custom_attributes,
         target_variant: text(&TARGET_VARIANT)?,
         target_container: text(&TARGET_CONTAINER)?,
@@ -225,7 +271,7 @@ pub(super) fn render_error(err: &InvokeError) -> Reply {
 }
 
 /// A refused identity, in the runtime's error shape (400, as for the control plane).
-fn render_auth_error(err: &AuthError) -> Reply {
+pub(super) fn render_auth_error(err: &AuthError) -> Reply {
     let message = json(&err.to_string());
     let mut headers = HeaderMap::with_capacity(3);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -237,7 +283,7 @@ fn render_auth_error(err: &AuthError) -> Reply {
     }
 }
 
-fn json(text: &str) -> String {
+pub(super) fn json(text: &str) -> String {
     serde_json::Value::from(text).to_string()
 }
 

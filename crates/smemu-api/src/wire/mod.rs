@@ -5,7 +5,8 @@
 //! /endpoints/{name}/invocations` is the runtime (restJson1, straight to its handler: it is the
 //! path of every inference call). Plain invocations are served on the lanes by the transport's
 //! fast path, which calls `plain::Invocations`; hyper serves everything else through [`Api`].
-//! Both end in `invoke::reply`. CloudWatch answers on the same listener in its three protocols:
+//! Both end in `invoke::reply`. `POST /endpoints/{name}/invocations-response-stream` goes to
+//! `stream.rs` (hyper only: its answer is an event stream). CloudWatch answers on the same listener in its three protocols:
 //! AWS JSON 1.0 (`cloudwatch_json.rs`, by `X-Amz-Target`), the query protocol (`aws_query.rs`, a form
 //! `POST /` without a target or a `GET /?Action=`, claimed before the router) and Smithy RPC v2 CBOR (`rpc_v2_cbor.rs`).
 
@@ -29,6 +30,7 @@ mod query;
 mod render;
 mod rpc_v2_cbor;
 mod sigv4;
+mod stream;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -91,6 +93,12 @@ impl hyper::service::Service<Request<MinRate<Incoming>>> for Api {
         {
             let (state, buffered) = (self.state.clone(), self.buffered.clone());
             return Box::pin(async move { Ok(invoke::handle(&state, &buffered, endpoint, request).await) });
+        }
+        if request.method() == Method::POST
+            && let Some(endpoint) = stream::endpoint_of(request.uri().path())
+        {
+            let (state, buffered) = (self.state.clone(), self.buffered.clone());
+            return Box::pin(async move { Ok(stream::handle(&state, &buffered, endpoint, request).await) });
         }
         if aws_query::claims(&request) {
             let state = self.state.clone();

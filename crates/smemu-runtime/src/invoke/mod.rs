@@ -7,6 +7,7 @@
 pub mod batch;
 mod error;
 pub mod relay;
+pub mod stream;
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ pub use error::{InvokeError, LogLocation};
 use relay::{Hop, PipelineError, PipelineRequest, Relay, micros};
 use smemu_telemetry::metrics::Outcome;
 
-use crate::routing::LiveEndpoint;
+use crate::routing::{InFlight, LiveEndpoint, LiveVariant};
 
 /// The header that carries `CustomAttributes` to containers and back.
 pub const CUSTOM_ATTRIBUTES: &str = "x-amzn-sagemaker-custom-attributes";
@@ -46,13 +47,21 @@ pub struct Invoked {
     pub variant: String,
 }
 
-pub async fn invoke(
-    relay: &Relay,
-    live: &LiveEndpoint,
+/// Where one invocation goes: the variant, its containers to call in order (one in Direct mode),
+/// and the instance's in-flight count held until the route is dropped.
+pub(crate) struct Route<'a> {
+    pub variant: &'a LiveVariant,
+    pub hops: Vec<Hop<'a>>,
+    _in_flight: InFlight,
+}
+
+/// Picks the variant (the one asked for, or by weight), the least busy instance and the
+/// containers to call, refusing what InvokeEndpoint refuses.
+pub(crate) fn route<'a>(
+    live: &'a LiveEndpoint,
     logs: &LogLocation<'_>,
-    request: Invocation,
-    timeout: Duration,
-) -> Result<Invoked, InvokeError> {
+    request: &Invocation,
+) -> Result<Route<'a>, InvokeError> {
     let variant = match &request.target_variant {
         Some(name) => live
             .variant(name)
@@ -64,7 +73,7 @@ pub async fn invoke(
     };
     let instance =
         variant.least_busy().ok_or_else(|| logs.unreachable(variant.who.first().map_or("primary", String::as_str)))?;
-    let _in_flight = instance.begin();
+    let in_flight = instance.begin();
 
     let hop = |index: usize| Hop {
         who: variant.who.get(index).map_or("primary", String::as_str),
@@ -86,15 +95,43 @@ pub async fn invoke(
         }
         (0..instance.containers.len()).map(hop).collect()
     };
+    Ok(Route { variant, hops, _in_flight: in_flight })
+}
 
-    let inference_id;
-    let extra: &[(&'static str, HeaderValue)] = match &request.inference_id {
-        Some(id) => {
-            inference_id = [("x-amzn-sagemaker-inference-id", id.clone())];
-            &inference_id
+/// The headers sent to every container besides those of the pipeline request.
+fn extra_headers(request: &Invocation) -> Vec<(&'static str, HeaderValue)> {
+    request.inference_id.iter().map(|id| ("x-amzn-sagemaker-inference-id", id.clone())).collect()
+}
+
+/// How a failed pipeline counts in the metrics.
+fn outcome_of(err: &PipelineError) -> Outcome {
+    match err {
+        PipelineError::Status { status, .. } if (400..500).contains(status) => Outcome::Error4xx,
+        _ => Outcome::Error5xx,
+    }
+}
+
+/// A failed pipeline as the caller sees it: a `ModelError`.
+fn model_error(logs: &LogLocation<'_>, err: PipelineError) -> InvokeError {
+    match err {
+        PipelineError::Timeout { who, .. } => logs.timeout(&who),
+        PipelineError::Unreachable { who, .. } => logs.unreachable(&who),
+        PipelineError::Status { who, status, body } => {
+            logs.container_error(status, &who, &String::from_utf8_lossy(&body))
         }
-        None => &[],
-    };
+        PipelineError::TooLarge { from, to, size, max } => logs.intermediate_too_large(&from, &to, size, max),
+    }
+}
+
+pub async fn invoke(
+    relay: &Relay,
+    live: &LiveEndpoint,
+    logs: &LogLocation<'_>,
+    request: Invocation,
+    timeout: Duration,
+) -> Result<Invoked, InvokeError> {
+    let Route { variant, hops, _in_flight } = route(live, logs, &request)?;
+    let extra = extra_headers(&request);
     let received = request.received;
     let model_started = Instant::now();
     let reply = relay
@@ -105,7 +142,7 @@ pub async fn invoke(
                 content_type: request.content_type,
                 accept: request.accept.as_ref(),
                 custom_attributes: request.custom_attributes.as_ref(),
-                extra_headers: extra,
+                extra_headers: &extra,
                 max_intermediate: Some(MAX_PAYLOAD),
                 timeout,
             },
@@ -116,20 +153,9 @@ pub async fn invoke(
     // (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html).
     let done = Instant::now();
     let model = micros(done.saturating_duration_since(model_started));
-    let outcome = match &reply {
-        Ok(_) => Outcome::Ok,
-        Err(PipelineError::Status { status, .. }) if (400..500).contains(status) => Outcome::Error4xx,
-        Err(_) => Outcome::Error5xx,
-    };
+    let outcome = reply.as_ref().map_or_else(outcome_of, |_| Outcome::Ok);
     variant.metrics.record(model, micros(done.saturating_duration_since(received)).saturating_sub(model), outcome);
-    let reply = reply.map_err(|err| match err {
-        PipelineError::Timeout { who, .. } => logs.timeout(&who),
-        PipelineError::Unreachable { who, .. } => logs.unreachable(&who),
-        PipelineError::Status { who, status, body } => {
-            logs.container_error(status, &who, &String::from_utf8_lossy(&body))
-        }
-        PipelineError::TooLarge { from, to, size, max } => logs.intermediate_too_large(&from, &to, size, max),
-    })?;
+    let reply = reply.map_err(|err| model_error(logs, err))?;
     let (body, content_type, custom_attributes) = (reply.body, reply.content_type, reply.custom_attributes);
     Ok(Invoked { body, content_type, custom_attributes, variant: variant.name.clone() })
 }

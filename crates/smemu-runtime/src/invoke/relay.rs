@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
 use super::CUSTOM_ATTRIBUTES;
-use smemu_http1::{Answer, Http1Pool, Request};
+use smemu_http1::{Answer, BodyReader, Http1Pool, Request, StreamingAnswer};
 use smemu_telemetry::metrics::Latency;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +96,37 @@ struct ContainerRequest<'a> {
     pub extra_headers: &'a [(&'static str, HeaderValue)],
 }
 
+impl<'a> ContainerRequest<'a> {
+    fn headers(&self) -> Vec<(&'a str, &'a HeaderValue)> {
+        let mut headers: Vec<(&str, &HeaderValue)> = Vec::with_capacity(3 + self.extra_headers.len());
+        headers.extend(self.content_type.map(|value| ("content-type", value)));
+        headers.extend(self.accept.map(|value| ("accept", value)));
+        headers.extend(self.custom_attributes.map(|value| (CUSTOM_ATTRIBUTES, value)));
+        headers.extend(self.extra_headers.iter().map(|(name, value)| (*name, value)));
+        headers
+    }
+
+    fn request<'h>(self, headers: &'h [(&'h str, &'h HeaderValue)]) -> Request<'h> {
+        Request { method: "POST", path: "/invocations", headers, keep: &[CUSTOM_ATTRIBUTES], body: self.body }
+    }
+}
+
+/// The most of a streaming container's error answer kept for `ModelError` (the rest is dropped).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// What the last container of a streaming pipeline began to answer (a 2xx): the headers the
+/// relay passes on and its body, still to be read.
+#[derive(Debug)]
+pub struct PipelineStream {
+    /// The last `Content-Type` a container gave, or the caller's.
+    pub content_type: Option<HeaderValue>,
+    /// [`CUSTOM_ATTRIBUTES`] of the last container's answer.
+    pub custom_attributes: Option<HeaderValue>,
+    pub body: BodyReader,
+    /// When the request to the last container was sent (its `ContainerLatency` runs from here).
+    pub last_started: Instant,
+}
+
 /// Whole microseconds, saturating.
 pub fn micros(elapsed: Duration) -> u64 {
     u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
@@ -115,19 +146,116 @@ impl Relay {
     /// `POST /invocations` to one container, without a time limit of its own: the pipeline's
     /// deadline covers it.
     async fn invocations(&self, req: ContainerRequest<'_>) -> Result<Answer, RelayError> {
-        let mut headers: Vec<(&str, &HeaderValue)> = Vec::with_capacity(3 + req.extra_headers.len());
-        headers.extend(req.content_type.map(|value| ("content-type", value)));
-        headers.extend(req.accept.map(|value| ("accept", value)));
-        headers.extend(req.custom_attributes.map(|value| (CUSTOM_ATTRIBUTES, value)));
-        headers.extend(req.extra_headers.iter().map(|(name, value)| (*name, value)));
-        let request = Request {
-            method: "POST",
-            path: "/invocations",
-            headers: &headers,
-            keep: &[CUSTOM_ATTRIBUTES],
-            body: req.body,
+        let (addr, headers) = (req.addr, req.headers());
+        let request = req.request(&headers);
+        self.pool.send(addr, request).await.map_err(|err| RelayError::Unreachable(err.to_string()))
+    }
+
+    /// `POST /invocations` to one container, its answer's body left to read as it arrives.
+    async fn invocations_streaming(&self, req: ContainerRequest<'_>) -> Result<StreamingAnswer, RelayError> {
+        let (addr, headers) = (req.addr, req.headers());
+        let request = req.request(&headers);
+        self.pool.send_streaming(addr, request).await.map_err(|err| RelayError::Unreachable(err.to_string()))
+    }
+
+    /// Serial mode as [`Relay::through`], except that the last container's answer is not read:
+    /// its head comes back with a reader of its body, which the caller forwards as it arrives
+    /// (InvokeEndpointWithResponseStream). Earlier containers are called as by `through`, their
+    /// whole answers passed on. `req.timeout` bounds everything up to the last container's head;
+    /// the caller bounds the rest.
+    pub async fn through_streaming(
+        &self,
+        hops: &[Hop<'_>],
+        req: PipelineRequest<'_>,
+    ) -> Result<PipelineStream, PipelineError> {
+        let started = Instant::now();
+        let Some((last, earlier)) = hops.split_last() else {
+            return Err(PipelineError::Unreachable { who: "primary".into(), reason: "no container to call".into() });
         };
-        self.pool.send(req.addr, request).await.map_err(|err| RelayError::Unreachable(err.to_string()))
+        let (mut body, mut content_type) = (req.body, req.content_type);
+        if let Some(before) = earlier.last() {
+            let passed = self
+                .through(
+                    earlier,
+                    PipelineRequest {
+                        body,
+                        content_type,
+                        accept: None,
+                        custom_attributes: req.custom_attributes,
+                        extra_headers: req.extra_headers,
+                        max_intermediate: req.max_intermediate,
+                        timeout: req.timeout,
+                    },
+                )
+                .await?;
+            if let Some(max) = req.max_intermediate
+                && passed.body.len() > max
+            {
+                return Err(PipelineError::TooLarge {
+                    from: before.who.to_owned(),
+                    to: last.who.to_owned(),
+                    size: passed.body.len(),
+                    max,
+                });
+            }
+            (body, content_type) = (passed.body, passed.content_type);
+        }
+        let remaining = req.timeout.saturating_sub(started.elapsed());
+        let last_started = Instant::now();
+        let exchange = self.invocations_streaming(ContainerRequest {
+            addr: last.addr,
+            body,
+            content_type: content_type.as_ref(),
+            accept: req.accept,
+            custom_attributes: req.custom_attributes,
+            extra_headers: req.extra_headers,
+        });
+        // The rest of the call's one deadline, as in `through`.
+        let deadline = smemu_http1::timers::sleep(remaining);
+        tokio::pin!(deadline);
+        let answer = tokio::select! {
+            biased;
+            answer = exchange => answer,
+            () = &mut deadline => Err(RelayError::Timeout(req.timeout)),
+        };
+        let mut answer = match answer {
+            Ok(answer) => answer,
+            Err(RelayError::Unreachable(reason)) => {
+                return Err(PipelineError::Unreachable { who: last.who.to_owned(), reason });
+            }
+            Err(RelayError::Timeout(timeout)) => {
+                return Err(PipelineError::Timeout { who: last.who.to_owned(), timeout });
+            }
+        };
+        if !answer.status.is_success() {
+            // An error answer is read whole (within the deadline and a bound) for ModelError.
+            let mut error = Vec::new();
+            let read = async {
+                while let Ok(Some(part)) = answer.body.next().await {
+                    error.extend_from_slice(&part[..part.len().min(MAX_ERROR_BODY - error.len())]);
+                    if error.len() >= MAX_ERROR_BODY {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                biased;
+                () = read => {}
+                () = &mut deadline => {}
+            }
+            return Err(PipelineError::Status {
+                who: last.who.to_owned(),
+                status: answer.status.as_u16(),
+                body: Bytes::from(error),
+            });
+        }
+        let custom_attributes = answer.take(CUSTOM_ATTRIBUTES);
+        Ok(PipelineStream {
+            content_type: answer.content_type.or(content_type),
+            custom_attributes,
+            body: answer.body,
+            last_started,
+        })
     }
 
     /// Serial mode (SageMaker's inference pipelines): the first hop gets the request, each 2xx
@@ -242,6 +370,58 @@ mod tests {
             }
         });
         addr
+    }
+
+    /// A container that answers each request with `status` and a chunked body: `got:`, then the
+    /// request's body, each its own chunk.
+    async fn streamer(status: u16) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    // The client sends head and body in one write; the body here is short.
+                    while let Ok(n @ 1..) = socket.read(&mut chunk).await {
+                        request.extend_from_slice(&chunk[..n]);
+                        let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                        let body = String::from_utf8_lossy(&request[end + 4..]).into_owned();
+                        request.clear();
+                        let answer = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: text/x\r\ntransfer-encoding: chunked\r\n\r\n4\r\ngot:\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                            body.len()
+                        );
+                        socket.write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_streaming_pipeline_passes_earlier_answers_whole_and_the_last_one_chunk_by_chunk() {
+        let (a, last) = (container("a", Duration::ZERO).await, streamer(200).await);
+        let hops = [Hop { who: "first", addr: a, latency: None }, Hop { who: "last", addr: last, latency: None }];
+        let mut stream = Relay::default().through_streaming(&hops, request(Duration::from_secs(5))).await.unwrap();
+        assert_eq!(stream.content_type.as_ref().unwrap(), "text/x");
+        let mut parts = Vec::new();
+        while let Some(part) = stream.body.next().await.unwrap() {
+            parts.push(part);
+        }
+        assert_eq!(parts, [&b"got:"[..], b"a"], "the first container's answer went to the last");
+
+        let failing = [
+            Hop { who: "first", addr: a, latency: None },
+            Hop { who: "last", addr: streamer(503).await, latency: None },
+        ];
+        match Relay::default().through_streaming(&failing, request(Duration::from_secs(5))).await {
+            Err(PipelineError::Status { who, status, body }) => {
+                assert_eq!((who.as_str(), status, &body[..]), ("last", 503, &b"got:a"[..]));
+            }
+            other => panic!("expected the last container's error, got {other:?}"),
+        }
     }
 
     fn request(timeout: Duration) -> PipelineRequest<'static> {
