@@ -56,6 +56,9 @@ struct Args {
     /// `deploy`: the test image's `SMEMU_TEST_ROLE` of both containers (`transform` tags every line).
     #[arg(long, default_value = "echo")]
     role: String,
+    /// `deploy`: capture every invocation (`DataCaptureConfig` at 100 %, input and output) under this S3 URI.
+    #[arg(long)]
+    capture_destination: Option<String>,
     /// `deploy`, `transform`: how many instances.
     #[arg(long, default_value_t = 1)]
     instances: usize,
@@ -386,8 +389,13 @@ async fn deploy(args: &Args) -> anyhow::Result<()> {
     };
     let model = format!(r#"{{"ModelName":"{name}","Containers":[{},{}]}}"#, container("first"), container("second"));
     expect_ok(call(&mut sender, &args.target, "CreateModel", &model).await?)?;
+    let capture = args.capture_destination.as_deref().map_or(String::new(), |uri| {
+        format!(
+            r#","DataCaptureConfig":{{"InitialSamplingPercentage":100,"DestinationS3Uri":"{uri}","CaptureOptions":[{{"CaptureMode":"InputAndOutput"}}],"CaptureContentTypeHeader":{{"CsvContentTypes":["text/csv"]}}}}"#
+        )
+    });
     let config = format!(
-        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":{}}}]}}"#,
+        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":{}}}]{capture}}}"#,
         args.instances
     );
     expect_ok(call(&mut sender, &args.target, "CreateEndpointConfig", &config).await?)?;
