@@ -215,10 +215,8 @@ impl Sampled {
         };
         let size = captured.size();
         let queued = sink.shared.queued_bytes.fetch_add(size, Ordering::Relaxed);
-        if queued.saturating_add(size) > MAX_QUEUED_BYTES {
-            sink.shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            sink.shared.count_dropped(&sink.endpoint);
-        } else if sink.sender.try_send(captured).is_err() {
+        // Over the byte bound, or the channel full: dropped (the `||` sends only within the bound).
+        if queued.saturating_add(size) > MAX_QUEUED_BYTES || sink.sender.try_send(captured).is_err() {
             sink.shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             sink.shared.count_dropped(&sink.endpoint);
         }
