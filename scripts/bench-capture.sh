@@ -23,7 +23,7 @@ target/release/smemu-bench --target "$addr" --scenario deploy --endpoint "$run-o
 ops() { target/release/smemu-bench --target "$addr" --scenario invoke --endpoint "$1" --concurrency "$2" \
   --seconds "$seconds" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ops/s") print $i}'; }
 # median, min and max of the numbers on stdin.
-stats() { sort -n | awk '{v[NR] = $1} END {printf "%.0f %.0f %.0f", v[int((NR + 1) / 2)], v[1], v[NR]}'; }
+stats() { sort -n | awk '{v[NR] = $1} END {printf "%.0f %.0f %.0f\n", v[int((NR + 1) / 2)], v[1], v[NR]}'; }
 for c in 1 16; do
   off=() on=()
   for _ in $(seq "$rounds"); do
