@@ -11,6 +11,7 @@ mod cli_s3;
 mod cli_tags;
 mod cli_transform;
 mod cloudwatch_protocols;
+mod data_capture;
 mod hardening_auth;
 mod hardening_batch;
 mod hardening_objects;

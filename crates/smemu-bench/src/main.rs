@@ -63,6 +63,8 @@ struct Args {
     /// `deploy`: more environment for the last container, as `NAME=VALUE` pairs.
     #[arg(long, value_delimiter = ',')]
     last_env: Vec<String>,
+    /// `deploy`: capture every invocation (`DataCaptureConfig` at 100 %, input and output) under this S3 URI.
+    capture_destination: Option<String>,
     /// `deploy`, `transform`: how many instances.
     #[arg(long, default_value_t = 1)]
     instances: usize,
@@ -405,8 +407,13 @@ async fn deploy(args: &Args) -> anyhow::Result<()> {
         container("second", last_role, &args.last_env)
     );
     expect_ok(call(&mut sender, &args.target, "CreateModel", &model).await?)?;
+    let capture = args.capture_destination.as_deref().map_or(String::new(), |uri| {
+        format!(
+            r#","DataCaptureConfig":{{"InitialSamplingPercentage":100,"DestinationS3Uri":"{uri}","CaptureOptions":[{{"CaptureMode":"InputAndOutput"}}],"CaptureContentTypeHeader":{{"CsvContentTypes":["text/csv"]}}}}"#
+        )
+    });
     let config = format!(
-        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":{}}}]}}"#,
+        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":{}}}]{capture}}}"#,
         args.instances
     );
     expect_ok(call(&mut sender, &args.target, "CreateEndpointConfig", &config).await?)?;

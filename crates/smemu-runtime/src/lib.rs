@@ -11,6 +11,8 @@
 //!   through `smemu_http1`'s client, the runtime's error texts, batch calls with retries);
 //! - `quota.rs`: the instance quota; `pipeline.rs`: a model's containers; `clock.rs`: times.
 //!
+//! `data_capture/`: `DataCaptureConfig`: sampled invocations written as JSON Lines off the invoke path.
+//!
 //! `capture/`: containers' output followed into CloudWatch Logs streams named as SageMaker names them.
 //!
 //! Containers are placed by a [`smemu_backend::Backend`].
@@ -18,6 +20,7 @@
 mod capture;
 pub mod clock;
 mod config;
+pub mod data_capture;
 mod endpoints;
 mod error;
 pub mod failure;

@@ -169,7 +169,16 @@ impl Runtime {
         request: Invocation,
     ) -> Result<Invoked, InvokeError> {
         let logs = LogLocation { region: &scope.region, account: &scope.account, endpoint: name };
-        invoke::invoke(self.launcher.relay(), live, &logs, request, INVOCATION_TIMEOUT).await
+        // Data capture only draws and clones here; the writer encodes and writes elsewhere.
+        let sampled = live
+            .capture
+            .as_ref()
+            .and_then(|sink| sink.sample(&request.body, request.content_type.as_ref(), request.inference_id.as_ref()));
+        let invoked = invoke::invoke(self.launcher.relay(), live, &logs, request, INVOCATION_TIMEOUT).await;
+        if let (Some(sampled), Ok(invoked)) = (sampled, &invoked) {
+            sampled.finish(&invoked.variant, &invoked.body, invoked.content_type.as_ref());
+        }
+        invoked
     }
 
     /// InvokeEndpointWithResponseStream through the pipeline of the fleet [`Runtime::live`] found:

@@ -120,8 +120,26 @@ pub(crate) async fn describe(
         production_variants: Some(production_variants),
         last_deployment_config: doc.last_deployment_config.map(from_json).transpose()?,
         pending_deployment_summary: pending,
+        data_capture_config: doc.current.data_capture.as_ref().map(capture_summary),
         ..Default::default()
     })
+}
+
+/// DescribeEndpoint's `DataCaptureConfig`: the config's settings and whether capture runs
+/// (`EnableCapture` defaults to true, API reference `DataCaptureConfig`); the sampling percentage
+/// stays the initial one, since nothing here changes it.
+fn capture_summary(
+    config: &smemu_types::sagemaker::DataCaptureConfig,
+) -> smemu_types::sagemaker::DataCaptureConfigSummary {
+    use smemu_types::sagemaker::CaptureStatus;
+    let enabled = config.enable_capture.unwrap_or(true);
+    smemu_types::sagemaker::DataCaptureConfigSummary {
+        enable_capture: Some(enabled),
+        capture_status: Some(if enabled { CaptureStatus::Started } else { CaptureStatus::Stopped }),
+        current_sampling_percentage: config.initial_sampling_percentage,
+        destination_s3_uri: config.destination_s3_uri.clone(),
+        kms_key_id: config.kms_key_id.clone(),
+    }
 }
 
 pub(crate) async fn list(

@@ -81,7 +81,7 @@ impl Endpoints {
             plan.current_weight = plan.desired_weight;
             plan.deployed_images = deployed_images(backend.as_ref(), &plan.containers).await;
         }
-        Ok(LiveEndpoint { variants })
+        Ok(LiveEndpoint { variants, capture: self.capture_sink(key, fleet) })
     }
 
     /// Refuses a fleet (or a part of one) larger than `--max-instances` with the reason the

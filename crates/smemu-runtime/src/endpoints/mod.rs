@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use smemu_store::{Scope, Store};
 
+use crate::data_capture::{CaptureSink, DataCapture};
 use crate::invoke::InvokeError;
 use crate::launch::Launcher;
 use crate::routing::{EndpointKey, LiveEndpoint, LiveTable};
@@ -28,20 +29,34 @@ struct Inner {
     store: Arc<dyn Store>,
     launcher: Launcher,
     live: LiveTable,
+    /// The data-capture writer the live fleets' sinks feed.
+    capture: DataCapture,
     /// One reconcile at a time per endpoint.
     locks: Mutex<HashMap<EndpointKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Endpoints {
     pub fn new(store: Arc<dyn Store>, launcher: Launcher) -> Self {
+        let capture = DataCapture::new(launcher.objects().cloned());
         Endpoints {
-            inner: Arc::new(Inner { store, launcher, live: LiveTable::default(), locks: Mutex::new(HashMap::new()) }),
+            inner: Arc::new(Inner {
+                store,
+                launcher,
+                live: LiveTable::default(),
+                capture,
+                locks: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
     /// `--max-instances`.
     pub fn max_instances(&self) -> u32 {
         self.inner.launcher.config().max_instances
+    }
+
+    /// The capture sink a live fleet of this endpoint holds (`DataCaptureConfig`), if it captures.
+    pub(crate) fn capture_sink(&self, key: &EndpointKey, fleet: &plan::Fleet) -> Option<Arc<CaptureSink>> {
+        self.inner.capture.sink(&key.account, &key.name, fleet.data_capture.as_ref())
     }
 
     /// Reconciles the endpoint in the background.

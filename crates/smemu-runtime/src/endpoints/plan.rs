@@ -3,7 +3,7 @@
 //! SageMaker), and why it last failed.
 
 use serde::{Deserialize, Serialize};
-use smemu_types::sagemaker::{CreateEndpointConfigInput, CreateModelInput};
+use smemu_types::sagemaker::{CreateEndpointConfigInput, CreateModelInput, DataCaptureConfig};
 
 use crate::pipeline::{ContainerPlan, is_direct, pipeline_of};
 
@@ -29,6 +29,9 @@ pub struct Fleet {
     pub config_name: String,
     pub started_ms: i64,
     pub variants: Vec<VariantPlan>,
+    /// The config's `DataCaptureConfig`, as given (absent in documents of an older smemu).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_capture: Option<DataCaptureConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +133,7 @@ impl Fleet {
             config_name: config_name.to_owned(),
             started_ms: crate::clock::now_ms(),
             variants,
+            data_capture: config.data_capture_config.clone(),
         }
     }
 }
@@ -155,7 +159,7 @@ mod tests {
     }
 
     fn fleet(variants: Vec<VariantPlan>) -> Fleet {
-        Fleet { id: "f".into(), config_name: "c".into(), started_ms: 0, variants }
+        Fleet { id: "f".into(), config_name: "c".into(), started_ms: 0, variants, data_capture: None }
     }
 
     #[test]

@@ -1,0 +1,105 @@
+//! The capture writer: one task that gathers captured invocations into one file per destination,
+//! endpoint, variant and hour, and writes each file when it is full or at the next flush.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderValue;
+use smemu_objects::Objects;
+use tokio::sync::mpsc;
+
+use super::Captured;
+use super::record::{self, Event, Payload};
+
+/// Where a batch goes: the account whose objects it writes, and the hour's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    account: String,
+    prefix: String,
+}
+
+struct Batch {
+    first_ms: i64,
+    records: usize,
+    bytes: Vec<u8>,
+}
+
+/// When the writer writes: at least `every`, and a file as soon as it holds `records` records or
+/// `bytes` bytes.
+pub(super) struct Limits {
+    pub every: Duration,
+    pub records: usize,
+    pub bytes: usize,
+}
+
+pub(super) async fn run(objects: Option<Objects>, mut rx: mpsc::Receiver<Captured>, limits: Limits) {
+    let mut batches: HashMap<FileKey, Batch> = HashMap::new();
+    let mut tick = tokio::time::interval(limits.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = rx.recv() => {
+                let Some(captured) = received else { break };
+                captured.sink.shared.queued_bytes.fetch_sub(captured.size(), Ordering::Relaxed);
+                let Some((key, full)) = add(&mut batches, &captured, &limits) else { continue };
+                if full && let Some(batch) = batches.remove(&key) {
+                    write(objects.as_ref(), &key, batch).await;
+                }
+            }
+            _ = tick.tick() => {
+                for (key, batch) in std::mem::take(&mut batches) {
+                    write(objects.as_ref(), &key, batch).await;
+                }
+            }
+        }
+    }
+    for (key, batch) in batches {
+        write(objects.as_ref(), &key, batch).await;
+    }
+}
+
+/// Appends the record to its batch; returns the batch's key and whether it is full.
+fn add(batches: &mut HashMap<FileKey, Batch>, captured: &Captured, limits: &Limits) -> Option<(FileKey, bool)> {
+    let sink = &captured.sink;
+    let key = FileKey {
+        account: sink.account.clone(),
+        prefix: record::hour_prefix(&sink.destination, &sink.endpoint, &captured.variant, captured.at_ms),
+    };
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let event = Event {
+        input: payload(&captured.input),
+        output: payload(&captured.output),
+        event_id: &event_id,
+        inference_id: captured.inference_id.as_ref().and_then(|v| v.to_str().ok()),
+        at_ms: captured.at_ms,
+    };
+    let batch =
+        batches.entry(key.clone()).or_insert_with(|| Batch { first_ms: captured.at_ms, records: 0, bytes: Vec::new() });
+    if let Err(err) = record::write_line(&mut batch.bytes, &sink.types, &event) {
+        tracing::warn!(endpoint = %sink.endpoint, error = %err, "encoding a captured record");
+        return None;
+    }
+    batch.records += 1;
+    Some((key, batch.records >= limits.records || batch.bytes.len() >= limits.bytes))
+}
+
+fn payload(side: &Option<(Bytes, Option<HeaderValue>)>) -> Option<Payload<'_>> {
+    side.as_ref().map(|(data, content_type)| Payload {
+        content_type: content_type.as_ref().and_then(|v| v.to_str().ok()),
+        data: data.as_ref(),
+    })
+}
+
+async fn write(objects: Option<&Objects>, key: &FileKey, batch: Batch) {
+    let name = record::file_name(batch.first_ms, &uuid::Uuid::new_v4().to_string());
+    let uri = format!("{}/{name}", key.prefix);
+    let Some(objects) = objects else {
+        tracing::warn!(%uri, records = batch.records, "no object store; captured records dropped");
+        return;
+    };
+    if let Err(err) = objects.as_account(&key.account).put_bytes(&uri, batch.bytes).await {
+        tracing::warn!(%uri, records = batch.records, error = %err, "writing captured records");
+    }
+}

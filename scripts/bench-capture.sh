@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The data-capture part of `make bench`: InvokeEndpoint throughput through a 2-container pipeline of the
+# test image with DataCaptureConfig at 100 % (input and output, written to smemu's embedded S3) beside the
+# same pipeline without capture (target: within 5 %). The two endpoints alternate in rounds (BENCH_ROUNDS,
+# default 5, of BENCH_SECONDS each, default 2) at c=1 and c=16; the summary gives each one's median and
+# range and the ratio of medians. Expects SMEMU_BENCH_ADDR and SMEMU_BENCH_S3 (a running release smemu)
+# and Docker with smemu-testmodel:latest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+addr="${SMEMU_BENCH_ADDR:?set by scripts/bench.sh}"
+s3="${SMEMU_BENCH_S3:?set by scripts/bench.sh}"
+seconds="${BENCH_SECONDS:-2}"
+rounds="${BENCH_ROUNDS:-5}"
+venv=$(scripts/ensure-venv.sh)
+run="capture-$(date +%s)"
+export AWS_ACCESS_KEY_ID=000000000000 AWS_SECRET_ACCESS_KEY=smemu AWS_DEFAULT_REGION=us-east-1 \
+  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+"$venv/bin/aws" --endpoint-url "http://$s3" s3 mb "s3://$run" >/dev/null
+echo "== data capture (target: invoke throughput with capture at 100 % within 5 % of capture off)"
+target/release/smemu-bench --target "$addr" --scenario deploy --endpoint "$run-off" >/dev/null
+target/release/smemu-bench --target "$addr" --scenario deploy --endpoint "$run-on" \
+  --capture-destination "s3://$run/capture" >/dev/null
+ops() { target/release/smemu-bench --target "$addr" --scenario invoke --endpoint "$1" --concurrency "$2" \
+  --seconds "$seconds" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ops/s") print $i}'; }
+# median, min and max of the numbers on stdin.
+stats() { sort -n | awk '{v[NR] = $1} END {printf "%.0f %.0f %.0f\n", v[int((NR + 1) / 2)], v[1], v[NR]}'; }
+for c in 1 16; do
+  off=() on=()
+  for _ in $(seq "$rounds"); do
+    off+=("$(ops "$run-off" "$c")")
+    on+=("$(ops "$run-on" "$c")")
+  done
+  read -r off_med off_min off_max < <(printf '%s\n' "${off[@]}" | stats)
+  read -r on_med on_min on_max < <(printf '%s\n' "${on[@]}" | stats)
+  echo "invoke c=$c: capture off median $off_med ops/s ($off_min-$off_max), capture on median $on_med ops/s ($on_min-$on_max): $(awk -v a="$on_med" -v b="$off_med" 'BEGIN {printf "%.1f", 100 * a / b}') % of off ($rounds rounds of ${seconds} s)"
+done
+files=$("$venv/bin/aws" --endpoint-url "http://$s3" s3 ls --recursive "s3://$run/capture/" | wc -l)
+echo "capture files written: $files"
