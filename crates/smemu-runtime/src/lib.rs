@@ -11,10 +11,13 @@
 //!   through `smemu_http1`'s client, the runtime's error texts, batch calls with retries);
 //! - `quota.rs`: the instance quota; `pipeline.rs`: a model's containers; `clock.rs`: times.
 //!
+//! `async_inference/`: InvokeEndpointAsync's durable queue (in the state store) and its workers.
+//!
 //! `capture/`: containers' output followed into CloudWatch Logs streams named as SageMaker names them.
 //!
 //! Containers are placed by a [`smemu_backend::Backend`].
 
+mod async_inference;
 mod capture;
 pub mod clock;
 mod config;
@@ -30,6 +33,10 @@ mod quota;
 mod routing;
 mod runtime;
 
+pub use async_inference::{
+    AcceptedAsync, DEFAULT_INVOCATION_TIMEOUT_S, DEFAULT_MAX_CONCURRENT_PER_INSTANCE, DEFAULT_REQUEST_TTL_S,
+    NewAsyncRequest,
+};
 pub use config::{BackendUnavailable, ControllerConfig};
 pub(crate) use endpoints::Endpoints;
 pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, VariantPlan};

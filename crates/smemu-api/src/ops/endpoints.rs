@@ -120,6 +120,8 @@ pub(crate) async fn describe(
         production_variants: Some(production_variants),
         last_deployment_config: doc.last_deployment_config.map(from_json).transpose()?,
         pending_deployment_summary: pending,
+        // Reported as the config gave it, NotificationConfig included (botocore's DescribeEndpointOutput).
+        async_inference_config: doc.current.async_inference,
         ..Default::default()
     })
 }

@@ -209,7 +209,11 @@ pub(super) fn render_error(err: &InvokeError) -> Reply {
             );
             (StatusCode::FAILED_DEPENDENCY, "ModelError", body)
         }
-        InvokeError::Throttled => {
+        InvokeError::Internal(_) => {
+            let body = format!("{{\"Message\":{},\"message\":{}}}", json(&err.to_string()), json(&err.to_string()));
+            (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", body)
+        }
+        InvokeError::Throttled | InvokeError::AsyncQueueFull { .. } => {
             let body = format!("{{\"message\":{}}}", json(&err.to_string()));
             (StatusCode::BAD_REQUEST, "ThrottlingException", body)
         }
@@ -225,7 +229,7 @@ pub(super) fn render_error(err: &InvokeError) -> Reply {
 }
 
 /// A refused identity, in the runtime's error shape (400, as for the control plane).
-fn render_auth_error(err: &AuthError) -> Reply {
+pub(super) fn render_auth_error(err: &AuthError) -> Reply {
     let message = json(&err.to_string());
     let mut headers = HeaderMap::with_capacity(3);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

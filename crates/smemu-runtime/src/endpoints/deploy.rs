@@ -81,7 +81,7 @@ impl Endpoints {
             plan.current_weight = plan.desired_weight;
             plan.deployed_images = deployed_images(backend.as_ref(), &plan.containers).await;
         }
-        Ok(LiveEndpoint { variants })
+        Ok(LiveEndpoint { variants, async_inference: fleet.async_inference.is_some() })
     }
 
     /// Refuses a fleet (or a part of one) larger than `--max-instances` with the reason the

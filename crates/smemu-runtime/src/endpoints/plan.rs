@@ -3,7 +3,7 @@
 //! SageMaker), and why it last failed.
 
 use serde::{Deserialize, Serialize};
-use smemu_types::sagemaker::{CreateEndpointConfigInput, CreateModelInput};
+use smemu_types::sagemaker::{AsyncInferenceConfig, CreateEndpointConfigInput, CreateModelInput};
 
 use crate::pipeline::{ContainerPlan, is_direct, pipeline_of};
 
@@ -29,6 +29,10 @@ pub struct Fleet {
     pub config_name: String,
     pub started_ms: i64,
     pub variants: Vec<VariantPlan>,
+    /// The config's `AsyncInferenceConfig` (NotificationConfig included: kept and reported, nothing
+    /// is sent): such an endpoint is invoked with InvokeEndpointAsync only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub async_inference: Option<AsyncInferenceConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +134,7 @@ impl Fleet {
             config_name: config_name.to_owned(),
             started_ms: crate::clock::now_ms(),
             variants,
+            async_inference: config.async_inference_config.clone(),
         }
     }
 }
@@ -155,7 +160,7 @@ mod tests {
     }
 
     fn fleet(variants: Vec<VariantPlan>) -> Fleet {
-        Fleet { id: "f".into(), config_name: "c".into(), started_ms: 0, variants }
+        Fleet { id: "f".into(), config_name: "c".into(), started_ms: 0, variants, async_inference: None }
     }
 
     #[test]

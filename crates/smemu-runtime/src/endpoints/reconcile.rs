@@ -118,7 +118,7 @@ async fn update(ctl: &Endpoints, key: &EndpointKey, record: EndpointRecord, mut 
 
 /// Applies UpdateEndpointWeightsAndCapacities: weights at once, instances added or removed.
 async fn rescale(ctl: &Endpoints, key: &EndpointKey, doc: &mut EndpointDoc) -> Result<(), String> {
-    let live = ctl.inner.live.get(key).map(|l| (*l).clone()).unwrap_or(LiveEndpoint { variants: vec![] });
+    let live = ctl.inner.live.get(key).map(|l| (*l).clone()).unwrap_or(LiveEndpoint { variants: vec![], async_inference: false });
     let mut variants: Vec<LiveVariant> = Vec::new();
     let mut removed: Vec<Arc<LiveInstance>> = Vec::new();
     let mut failure = None;
@@ -138,7 +138,7 @@ async fn rescale(ctl: &Endpoints, key: &EndpointKey, doc: &mut EndpointDoc) -> R
         plan.current_weight = plan.desired_weight;
         variants.push(live_variant(plan, instances));
     }
-    ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
+    ctl.inner.live.put(key.clone(), LiveEndpoint { variants, async_inference: doc.current.async_inference.is_some() });
     for instance in removed {
         drain_instance(&instance).await;
         ctl.inner.launcher.remove_by_id(&instance.instance_id).await;
@@ -209,7 +209,7 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
         variants.push(LiveVariant { instances, ..variant.clone() });
     }
     if changed {
-        ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
+        ctl.inner.live.put(key.clone(), LiveEndpoint { variants, async_inference: doc.current.async_inference.is_some() });
     }
     Ok(())
 }
@@ -276,7 +276,7 @@ async fn adopt(
     }
     let keep: HashSet<String> =
         variants.iter().flat_map(|v| v.instances.iter().map(|i| i.instance_id.clone())).collect();
-    ctl.inner.live.put(key.clone(), LiveEndpoint { variants });
+    ctl.inner.live.put(key.clone(), LiveEndpoint { variants, async_inference: doc.current.async_inference.is_some() });
     for stale in observed.iter().filter(|o| {
         o.kind == OwnerKind::Endpoint && o.resource == key.resource_label() && !keep.contains(&o.instance_id)
     }) {
