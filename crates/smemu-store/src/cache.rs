@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use smemu_types::sagemaker::TransformJobStatus;
 
 use crate::{
-    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, Store, StoreError, Summary, Tag,
-    TransformJobRecord,
+    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, Store,
+    StoreError, Summary, Tag, TransformJobRecord,
 };
 
 /// A [`Store`] that answers repeated reads of models and endpoint configurations from memory and
@@ -387,7 +387,12 @@ mod tests {
         async fn endpoints_with_async_requests(&self) -> Result<Vec<(Scope, String)>, StoreError> {
             Ok(Vec::new())
         }
-        async fn queued_async_requests(&self, _: &Scope, _: &str, _: u32) -> Result<Vec<AsyncRequestRecord>, StoreError> {
+        async fn queued_async_requests(
+            &self,
+            _: &Scope,
+            _: &str,
+            _: u32,
+        ) -> Result<Vec<AsyncRequestRecord>, StoreError> {
             Ok(Vec::new())
         }
         async fn finish_async_request(&self, _: i64) -> Result<(), StoreError> {

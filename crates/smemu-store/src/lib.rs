@@ -23,8 +23,8 @@ mod sqlite;
 pub use cache::CachedStore;
 pub use error::{BoxError, StoreError};
 pub use records::{
-    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, StatefulRecord,
-    Status, Summary, Tag, TransformJobRecord,
+    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey,
+    SortOrder, StatefulRecord, Status, Summary, Tag, TransformJobRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -96,8 +96,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queues an InvokeEndpointAsync request unless its endpoint already has `max_queued` requests
     /// queued (counted and inserted in one transaction): `Some(seq)` once stored, `None` when full.
-    async fn enqueue_async_request(&self, record: &AsyncRequestRecord, max_queued: u64)
-    -> Result<Option<i64>, StoreError>;
+    async fn enqueue_async_request(
+        &self,
+        record: &AsyncRequestRecord,
+        max_queued: u64,
+    ) -> Result<Option<i64>, StoreError>;
     /// The endpoints (of every scope) that have requests queued.
     async fn endpoints_with_async_requests(&self) -> Result<Vec<(Scope, String)>, StoreError>;
     /// The first `limit` requests queued for one endpoint, first accepted first.

@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::{
-    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record, Scope, SortKey,
-    SortOrder, StatefulRecord, Status, Store, StoreError, Summary, Tag, TransformJobRecord,
+    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record,
+    Scope, SortKey, SortOrder, StatefulRecord, Status, Store, StoreError, Summary, Tag, TransformJobRecord,
 };
 
 /// The migrations in the repository's top-level `migrations/`, embedded at build time.
@@ -255,15 +255,14 @@ impl Store for SqliteStore {
         // An IMMEDIATE-like order: the count and the insert share one transaction, and SQLite has one
         // writer at a time, so two concurrent requests cannot both take the last place.
         let mut tx = self.pool.begin().await.map_err(database)?;
-        let queued: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM async_requests WHERE account = ? AND region = ? AND endpoint = ?",
-        )
-        .bind(&record.scope.account)
-        .bind(&record.scope.region)
-        .bind(&record.endpoint)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(database)?;
+        let queued: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM async_requests WHERE account = ? AND region = ? AND endpoint = ?")
+                .bind(&record.scope.account)
+                .bind(&record.scope.region)
+                .bind(&record.endpoint)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(database)?;
         if u64::try_from(queued).unwrap_or(0) >= max_queued {
             return Ok(None);
         }
@@ -341,7 +340,11 @@ impl Store for SqliteStore {
     }
 
     async fn finish_async_request(&self, seq: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM async_requests WHERE seq = ?").bind(seq).execute(&self.pool).await.map_err(database)?;
+        sqlx::query("DELETE FROM async_requests WHERE seq = ?")
+            .bind(seq)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
         Ok(())
     }
 

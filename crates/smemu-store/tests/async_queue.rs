@@ -39,7 +39,10 @@ async fn queue_scenario(store: &dyn Store) {
     endpoints.sort_by(|x, y| (&x.0.account, x.1.to_lowercase()).cmp(&(&y.0.account, y.1.to_lowercase())));
     let endpoints: Vec<(&str, String)> =
         endpoints.iter().map(|(s, e)| (s.account.as_str(), e.to_lowercase())).collect();
-    assert_eq!(endpoints, [("111111111111", "ep".into()), ("111111111111", "other".into()), ("222222222222", "ep".into())]);
+    assert_eq!(
+        endpoints,
+        [("111111111111", "ep".into()), ("111111111111", "other".into()), ("222222222222", "ep".into())]
+    );
 
     let queued = store.queued_async_requests(&a, "EP", 100).await.unwrap();
     assert_eq!(ids(&queued), ["one", "two"]);

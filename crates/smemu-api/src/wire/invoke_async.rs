@@ -112,9 +112,9 @@ pub(super) fn new_request(headers: &HeaderMap, body: Bytes) -> Result<NewAsyncRe
     let integer = |name: &HeaderName| -> Result<Option<i32>, InvokeError> {
         text(name)?
             .map(|v| {
-                v.trim().parse::<i32>().map_err(|_| {
-                    InvokeError::InvalidHeader(format!("Header {name} must be an integer, not \"{v}\"."))
-                })
+                v.trim()
+                    .parse::<i32>()
+                    .map_err(|_| InvokeError::InvalidHeader(format!("Header {name} must be an integer, not \"{v}\".")))
             })
             .transpose()
     };
@@ -134,6 +134,8 @@ pub(super) fn new_request(headers: &HeaderMap, body: Bytes) -> Result<NewAsyncRe
     let is_file = input.input_location.as_deref().is_some_and(|l| l.starts_with("file://"));
     let checked = InvokeEndpointAsyncInput {
         input_location: if is_file { Some("s3://file/".into()) } else { input.input_location.clone() },
+        // The path's member, present whenever the route matched.
+        endpoint_name: Some("endpoint".into()),
         ..input.clone()
     };
     checked.validate().map_err(|errors| InvokeError::InvalidHeader(errors.to_string()))?;
@@ -171,7 +173,8 @@ mod tests {
     fn the_endpoint_name_comes_from_the_async_path() {
         assert_eq!(endpoint_of("/endpoints/churn/async-invocations").as_deref(), Some("churn"));
         assert_eq!(endpoint_of("/endpoints/a%20b/async-invocations").as_deref(), Some("a b"));
-        for path in ["/endpoints/churn/invocations", "/endpoints//async-invocations", "/endpoints/a/b/async-invocations"]
+        for path in
+            ["/endpoints/churn/invocations", "/endpoints//async-invocations", "/endpoints/a/b/async-invocations"]
         {
             assert_eq!(endpoint_of(path), None, "{path}");
         }
@@ -212,7 +215,12 @@ mod tests {
         .to_string();
         assert!(err.starts_with("2 validation errors detected: "), "{err}");
         assert!(err.contains("'invocationTimeoutSeconds' failed to satisfy constraint: Member must have value less than or equal to 3600"), "{err}");
-        assert!(err.contains("'requestTTLSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60"), "{err}");
+        assert!(
+            err.contains(
+                "'requestTTLSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60"
+            ),
+            "{err}"
+        );
         let err = new_request(&headers(&[("x-amzn-sagemaker-inputlocation", "ftp://in/x")]), Bytes::new()).unwrap_err();
         assert!(err.to_string().contains("'inputLocation'"), "{err}");
         let err = new_request(&headers(&[("x-amzn-sagemaker-requestttlseconds", "soon")]), Bytes::new()).unwrap_err();

@@ -19,7 +19,9 @@ use crate::routing::LiveEndpoint;
 
 /// Why a request failed, as written to its failure object.
 enum Failure {
-    Expired { ttl_passed_ms: i64 },
+    Expired {
+        ttl_passed_ms: i64,
+    },
     Input(String),
     Model(String),
     /// The answer could not be written to the output location.

@@ -118,7 +118,12 @@ async fn update(ctl: &Endpoints, key: &EndpointKey, record: EndpointRecord, mut 
 
 /// Applies UpdateEndpointWeightsAndCapacities: weights at once, instances added or removed.
 async fn rescale(ctl: &Endpoints, key: &EndpointKey, doc: &mut EndpointDoc) -> Result<(), String> {
-    let live = ctl.inner.live.get(key).map(|l| (*l).clone()).unwrap_or(LiveEndpoint { variants: vec![], async_inference: false });
+    let live = ctl
+        .inner
+        .live
+        .get(key)
+        .map(|l| (*l).clone())
+        .unwrap_or(LiveEndpoint { variants: vec![], async_inference: false });
     let mut variants: Vec<LiveVariant> = Vec::new();
     let mut removed: Vec<Arc<LiveInstance>> = Vec::new();
     let mut failure = None;
@@ -209,7 +214,9 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
         variants.push(LiveVariant { instances, ..variant.clone() });
     }
     if changed {
-        ctl.inner.live.put(key.clone(), LiveEndpoint { variants, async_inference: doc.current.async_inference.is_some() });
+        ctl.inner
+            .live
+            .put(key.clone(), LiveEndpoint { variants, async_inference: doc.current.async_inference.is_some() });
     }
     Ok(())
 }

@@ -19,7 +19,8 @@ use smemu_backend::fake::FakeBackend;
 use smemu_backend::{Backend, ObservedInstance, OwnerKind};
 use smemu_objects::{FileRoots, Objects, ObjectsConfig};
 use smemu_runtime::{
-    AcceptedAsync, ControllerConfig, NewAsyncRequest, EndpointUpdate, Invocation, InvokeError, Invoked, NewEndpoint, NewJob, Runtime, RuntimeError,
+    AcceptedAsync, ControllerConfig, EndpointUpdate, Invocation, InvokeError, Invoked, NewAsyncRequest, NewEndpoint,
+    NewJob, Runtime, RuntimeError,
 };
 use smemu_store::{ImmutableKind, Record, Scope, SqliteStore, Store, StoreError};
 use smemu_telemetry::logs::{Cursor, LOGS_FILE, LogConfig, LogStore, StreamOrder, TimeRange};
