@@ -38,6 +38,7 @@ SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_PID="$pid" scripts/bench-endpoints.sh
 SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_S3="$s3" scripts/bench-transform.sh
 SMEMU_BENCH_ADDR="$addr" scripts/bench-streaming.sh
 SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_S3="$s3" scripts/bench-capture.sh
+SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_S3="$s3" scripts/bench-async.sh
 # The allocator hands freed pages back after its decay time (10 s).
 sleep 12
 echo "idle RSS 12 s after the last job: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"

@@ -42,6 +42,14 @@ pub struct ServeArgs {
     /// get `ResourceLimitExceeded`, as an account quota of the real service would give.
     #[arg(long, env = "SMEMU_MAX_INSTANCES", default_value_t = 16)]
     pub max_instances: u32,
+    /// Most InvokeEndpointAsync requests one endpoint may have queued (not yet finished); past it
+    /// InvokeEndpointAsync gets `ThrottlingException`.
+    #[arg(long, env = "SMEMU_MAX_ASYNC_QUEUED", default_value_t = 10_000)]
+    pub max_async_queued: u64,
+    /// Largest InvokeEndpointAsync input object smemu reads into memory (the service allows 1 GB);
+    /// a larger one fails its request (written to the failure location).
+    #[arg(long, env = "SMEMU_MAX_ASYNC_INPUT_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
+    pub max_async_input_bytes: u64,
     /// Most bytes one model artifact may extract to (e.g. `20GiB`, `512MiB`, or bytes).
     #[arg(long, env = "SMEMU_MAX_ARTIFACT_SIZE", default_value = "20GiB", value_parser = parse_bytes)]
     pub max_artifact_size: u64,
@@ -133,6 +141,10 @@ pub struct Config {
     pub resource_limits: bool,
     /// See [`ServeArgs::max_instances`].
     pub max_instances: u32,
+    /// See [`ServeArgs::max_async_queued`].
+    pub max_async_queued: u64,
+    /// See [`ServeArgs::max_async_input_bytes`].
+    pub max_async_input_bytes: u64,
     /// See [`ServeArgs::max_artifact_size`].
     pub max_artifact_size: u64,
     /// See [`ServeArgs::artifact_cache_size`].
@@ -186,6 +198,8 @@ impl Config {
             s3_path_style: false,
             resource_limits: true,
             max_instances: 16,
+            max_async_queued: 10_000,
+            max_async_input_bytes: 256 << 20,
             max_artifact_size: 20 << 30,
             artifact_cache_size: 50 << 30,
             file_roots: default_file_roots(),
@@ -215,6 +229,8 @@ impl From<&ServeArgs> for Config {
             s3_path_style: args.s3_path_style,
             resource_limits: !args.no_resource_limits,
             max_instances: args.max_instances,
+            max_async_queued: args.max_async_queued,
+            max_async_input_bytes: args.max_async_input_bytes,
             max_artifact_size: args.max_artifact_size,
             artifact_cache_size: args.artifact_cache_size,
             file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },

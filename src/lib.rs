@@ -109,6 +109,8 @@ pub async fn run(
             watchdog_interval: Duration::from_secs(2),
             max_instances: config.max_instances,
             transform_logs_dir: config.data_dir.join("logs").join("transform-jobs"),
+            max_async_queued: config.max_async_queued,
+            max_async_input_bytes: config.max_async_input_bytes,
         },
     );
     // Containers' output, on a file of its own so that it never contends with the state's writer;

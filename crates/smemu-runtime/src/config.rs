@@ -25,6 +25,10 @@ pub struct ControllerConfig {
     pub max_instances: u32,
     /// Where each transform job's log is written when it ends (`<account>/<region>/<name>.log`).
     pub transform_logs_dir: PathBuf,
+    /// `--max-async-queued`: the most InvokeEndpointAsync requests one endpoint may have queued.
+    pub max_async_queued: u64,
+    /// `--max-async-input-bytes`: the largest InvokeEndpointAsync input smemu reads (the service's is 1 GB).
+    pub max_async_input_bytes: u64,
 }
 
 /// Why smemu cannot run containers at all (told in every endpoint's and job's FailureReason).

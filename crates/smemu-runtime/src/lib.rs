@@ -12,11 +12,13 @@
 //! - `quota.rs`: the instance quota; `pipeline.rs`: a model's containers; `clock.rs`: times.
 //!
 //! `data_capture/`: `DataCaptureConfig`: sampled invocations written as JSON Lines off the invoke path.
+//! `async_inference/`: InvokeEndpointAsync's durable queue (in the state store) and its workers.
 //!
 //! `capture/`: containers' output followed into CloudWatch Logs streams named as SageMaker names them.
 //!
 //! Containers are placed by a [`smemu_backend::Backend`].
 
+mod async_inference;
 mod capture;
 pub mod clock;
 mod config;
@@ -33,6 +35,10 @@ mod quota;
 mod routing;
 mod runtime;
 
+pub use async_inference::{
+    AcceptedAsync, DEFAULT_INVOCATION_TIMEOUT_S, DEFAULT_MAX_CONCURRENT_PER_INSTANCE, DEFAULT_REQUEST_TTL_S,
+    NewAsyncRequest,
+};
 pub use config::{BackendUnavailable, ControllerConfig};
 pub(crate) use endpoints::Endpoints;
 pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, VariantPlan};

@@ -115,6 +115,8 @@ pub struct LiveEndpoint {
     pub variants: Vec<LiveVariant>,
     /// Where sampled invocations are captured (`DataCaptureConfig`), if anywhere.
     pub capture: Option<Arc<crate::data_capture::CaptureSink>>,
+    /// The config has `AsyncInferenceConfig`: only InvokeEndpointAsync may invoke it.
+    pub async_inference: bool,
 }
 
 impl LiveEndpoint {
@@ -199,12 +201,16 @@ mod tests {
 
     #[test]
     fn variants_are_picked_in_proportion_to_their_weight() {
-        let live = LiveEndpoint { variants: vec![variant("a", 1.0), variant("b", 3.0)], capture: None };
+        let live = LiveEndpoint {
+            variants: vec![variant("a", 1.0), variant("b", 3.0)],
+            capture: None,
+            async_inference: false,
+        };
         assert_eq!(live.pick_variant(0.0).map(|v| v.name.as_str()), Some("a"));
         assert_eq!(live.pick_variant(0.24).map(|v| v.name.as_str()), Some("a"));
         assert_eq!(live.pick_variant(0.26).map(|v| v.name.as_str()), Some("b"));
         assert_eq!(live.pick_variant(0.999).map(|v| v.name.as_str()), Some("b"));
-        let zero = LiveEndpoint { variants: vec![variant("a", 0.0)], capture: None };
+        let zero = LiveEndpoint { variants: vec![variant("a", 0.0)], capture: None, async_inference: false };
         assert!(zero.pick_variant(0.5).is_none());
     }
 

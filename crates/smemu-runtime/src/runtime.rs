@@ -16,6 +16,7 @@ use smemu_types::sagemaker::{
     CreateEndpointConfigInput, CreateModelInput, CreateTransformJobRequest, EndpointStatus, TransformJobStatus,
 };
 
+use crate::async_inference::{AcceptedAsync, AsyncQueue, NewAsyncRequest};
 use crate::clock::now_ms;
 use crate::endpoints::plan::{EndpointDoc, Fleet};
 use crate::error::{RuntimeError, read_doc, write_doc};
@@ -39,6 +40,8 @@ pub struct Runtime {
     jobs: TransformJobs,
     /// The instance quota's lock per account (`quota`), shared by endpoints and jobs.
     quota: Arc<AccountLocks>,
+    /// InvokeEndpointAsync's durable queue and its workers.
+    async_queue: AsyncQueue,
 }
 
 /// CreateEndpoint: deploy the endpoint configuration `config_name` as endpoint `name`.
@@ -122,7 +125,8 @@ impl Runtime {
         let launcher = Launcher::new(backend, objects, config);
         let endpoints = Endpoints::new(store.clone(), launcher.clone());
         let jobs = TransformJobs::new(store.clone(), launcher.clone(), logs_dir);
-        Runtime { store, launcher, endpoints, jobs, quota: Arc::default() }
+        let async_queue = AsyncQueue::new(store.clone(), launcher.clone(), endpoints.clone());
+        Runtime { store, launcher, endpoints, jobs, quota: Arc::default(), async_queue }
     }
 
     /// Captures every container's output into `store` from now on: call before [`Runtime::start`],
@@ -137,6 +141,8 @@ impl Runtime {
     pub async fn start(&self) {
         self.jobs.start().await;
         Box::pin(self.endpoints.start()).await;
+        // After adoption, so that requests left queued find their endpoints live.
+        self.async_queue.start();
         // A cache left over its size (or a smaller --artifact-cache-size) shrinks now, not at the
         // next launch.
         let launcher = self.launcher.clone();
@@ -168,6 +174,9 @@ impl Runtime {
         live: &LiveEndpoint,
         request: Invocation,
     ) -> Result<Invoked, InvokeError> {
+        if live.async_inference {
+            return Err(InvokeError::AsyncEndpoint { endpoint: name.to_owned(), account: scope.account.clone() });
+        }
         let logs = LogLocation { region: &scope.region, account: &scope.account, endpoint: name };
         // Data capture only draws and clones here; the writer encodes and writes elsewhere.
         let sampled = live
@@ -193,6 +202,24 @@ impl Runtime {
         let target =
             StreamTarget { region: scope.region.clone(), account: scope.account.clone(), endpoint: name.to_owned() };
         invoke::stream::invoke_stream(self.launcher.relay().clone(), live, target, request, INVOCATION_TIMEOUT).await
+    }
+
+    /// InvokeEndpointAsync: stores the request in the endpoint's queue (answered once stored) and
+    /// tells where its answer or failure will be written.
+    pub async fn invoke_async(
+        &self,
+        scope: &Scope,
+        name: &str,
+        request: NewAsyncRequest,
+    ) -> Result<AcceptedAsync, InvokeError> {
+        let live = self.live(scope, name).await?;
+        let not_async = || InvokeError::NotAsyncEndpoint { endpoint: name.to_owned(), account: scope.account.clone() };
+        if !live.async_inference {
+            return Err(not_async());
+        }
+        let view = self.describe(scope, name).await.map_err(|err| InvokeError::Internal(err.to_string()))?;
+        let config = view.doc.current.async_inference.ok_or_else(not_async)?;
+        self.async_queue.accept(scope, name, &config, request).await
     }
 
     /// The object layer the runtime reads artifacts and job inputs from; `None` without one.
@@ -306,6 +333,7 @@ impl Runtime {
             return Err(RuntimeError::EndpointInProgress { arn: record.arn });
         }
         self.save_and_kick(record, EndpointStatus::Deleting, &doc).await?;
+        self.async_queue.drop_endpoint(scope, name).await;
         Ok(())
     }
 

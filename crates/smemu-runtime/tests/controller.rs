@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Smemu, container, eventually, fleet, job_request, variant, write_inputs};
+use common::{Env, Smemu, async_fleet, container, eventually, fleet, job_request, variant, write_inputs};
 use smemu_backend::OwnerKind;
 use smemu_backend::fake::Behaviour;
 use smemu_runtime::InvokeError;
@@ -314,4 +314,40 @@ async fn a_stopped_transform_job_ends_stopped_writes_nothing_and_removes_its_ins
         .map(|dir| dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     assert!(written.is_empty(), "a stopped job writes nothing: {written:?}");
+}
+
+#[tokio::test]
+async fn async_requests_write_their_outputs_and_failures_and_each_mode_refuses_the_other() {
+    let env = Env::new();
+    env.fake.script("model:1", Behaviour::echo());
+    env.fake.script("model:bad", Behaviour::fixed(500, "exploded"));
+    let smemu = Smemu::start(&env).await;
+    let (out, fail) = (env.file_uri("async/out"), env.file_uri("async/fail"));
+    smemu.deploy("ep", async_fleet("async-1", vec![variant("AllTraffic", "model:1", 1)], &out, &fail)).await;
+    smemu.deploy("bad", async_fleet("async-2", vec![variant("AllTraffic", "model:bad", 1)], &out, &fail)).await;
+    smemu.deploy("rt", fleet("rt-1", vec![variant("AllTraffic", "model:1", 1)])).await;
+    for name in ["ep", "bad", "rt"] {
+        assert_eq!(smemu.settled(name).await.status, EndpointStatus::InService);
+    }
+
+    let accepted = smemu.invoke_async("ep", "1,2,3", "id-1").await.expect("accepted");
+    assert_eq!(accepted.output_location, format!("{out}/id-1.out"));
+    assert_eq!(accepted.failure_location, Some(format!("{fail}/id-1-error.out")));
+    for i in 2..6 {
+        smemu.invoke_async("ep", &format!("{i}"), &format!("id-{i}")).await.expect("accepted");
+    }
+    for i in 1..6 {
+        let path = env.file(&format!("async/out/id-{i}.out"));
+        let body = eventually("an async output", || async { std::fs::read_to_string(&path).ok() }).await;
+        assert_eq!(body, if i == 1 { "1,2,3".to_owned() } else { format!("{i}") });
+    }
+    smemu.invoke_async("bad", "x", "id-bad").await.expect("accepted");
+    let path = env.file("async/fail/id-bad-error.out");
+    let failure = eventually("the failure object", || async { std::fs::read_to_string(&path).ok() }).await;
+    assert!(failure.contains("Received server error (500) from primary") && failure.contains("exploded"), "{failure}");
+    assert!(!env.file("async/out/id-bad.out").exists());
+
+    assert!(matches!(smemu.invoke("ep", "x").await, Err(InvokeError::AsyncEndpoint { .. })));
+    assert!(matches!(smemu.invoke_async("rt", "x", "id-rt").await, Err(InvokeError::NotAsyncEndpoint { .. })));
+    assert!(matches!(smemu.invoke_async("none", "x", "id-none").await, Err(InvokeError::EndpointNotFound { .. })));
 }

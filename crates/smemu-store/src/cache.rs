@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use smemu_types::sagemaker::TransformJobStatus;
 
 use crate::{
-    EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, Store, StoreError, Summary, Tag,
-    TransformJobRecord,
+    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, Store,
+    StoreError, Summary, Tag, TransformJobRecord,
 };
 
 /// A [`Store`] that answers repeated reads of models and endpoint configurations from memory and
@@ -138,6 +138,35 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn delete_tags(&self, arn: &str, keys: &[String]) -> Result<(), StoreError> {
         self.inner.delete_tags(arn, keys).await
+    }
+
+    async fn enqueue_async_request(
+        &self,
+        record: &AsyncRequestRecord,
+        max_queued: u64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner.enqueue_async_request(record, max_queued).await
+    }
+
+    async fn endpoints_with_async_requests(&self) -> Result<Vec<(Scope, String)>, StoreError> {
+        self.inner.endpoints_with_async_requests().await
+    }
+
+    async fn queued_async_requests(
+        &self,
+        scope: &Scope,
+        endpoint: &str,
+        limit: u32,
+    ) -> Result<Vec<AsyncRequestRecord>, StoreError> {
+        self.inner.queued_async_requests(scope, endpoint, limit).await
+    }
+
+    async fn finish_async_request(&self, seq: i64) -> Result<(), StoreError> {
+        self.inner.finish_async_request(seq).await
+    }
+
+    async fn drop_async_requests(&self, scope: &Scope, endpoint: &str) -> Result<u64, StoreError> {
+        self.inner.drop_async_requests(scope, endpoint).await
     }
 }
 
@@ -351,6 +380,26 @@ mod tests {
         }
         async fn delete_tags(&self, _: &str, _: &[String]) -> Result<(), StoreError> {
             Ok(())
+        }
+        async fn enqueue_async_request(&self, _: &AsyncRequestRecord, _: u64) -> Result<Option<i64>, StoreError> {
+            Ok(None)
+        }
+        async fn endpoints_with_async_requests(&self) -> Result<Vec<(Scope, String)>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn queued_async_requests(
+            &self,
+            _: &Scope,
+            _: &str,
+            _: u32,
+        ) -> Result<Vec<AsyncRequestRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn finish_async_request(&self, _: i64) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn drop_async_requests(&self, _: &Scope, _: &str) -> Result<u64, StoreError> {
+            Ok(0)
         }
     }
 

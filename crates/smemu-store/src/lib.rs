@@ -23,8 +23,8 @@ mod sqlite;
 pub use cache::CachedStore;
 pub use error::{BoxError, StoreError};
 pub use records::{
-    EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey, SortOrder, StatefulRecord,
-    Status, Summary, Tag, TransformJobRecord,
+    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, Page, Record, Scope, SortKey,
+    SortOrder, StatefulRecord, Status, Summary, Tag, TransformJobRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -93,4 +93,25 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tags(&self, arn: &str, offset: u64, limit: u32) -> Result<Page<Tag>, StoreError>;
     /// Removes the named keys; absent keys are ignored.
     async fn delete_tags(&self, arn: &str, keys: &[String]) -> Result<(), StoreError>;
+
+    /// Queues an InvokeEndpointAsync request unless its endpoint already has `max_queued` requests
+    /// queued (counted and inserted in one transaction): `Some(seq)` once stored, `None` when full.
+    async fn enqueue_async_request(
+        &self,
+        record: &AsyncRequestRecord,
+        max_queued: u64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// The endpoints (of every scope) that have requests queued.
+    async fn endpoints_with_async_requests(&self) -> Result<Vec<(Scope, String)>, StoreError>;
+    /// The first `limit` requests queued for one endpoint, first accepted first.
+    async fn queued_async_requests(
+        &self,
+        scope: &Scope,
+        endpoint: &str,
+        limit: u32,
+    ) -> Result<Vec<AsyncRequestRecord>, StoreError>;
+    /// Removes a request whose output or failure is written; an absent one is no error (done twice).
+    async fn finish_async_request(&self, seq: i64) -> Result<(), StoreError>;
+    /// Removes every queued request of an endpoint (it is deleted); returns how many.
+    async fn drop_async_requests(&self, scope: &Scope, endpoint: &str) -> Result<u64, StoreError>;
 }

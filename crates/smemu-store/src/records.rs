@@ -163,3 +163,17 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub more: bool,
 }
+
+/// An InvokeEndpointAsync request the queue holds until its output or failure is written. `request`
+/// is the runtime's JSON document; the store only keeps it, in acceptance order (`seq`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsyncRequestRecord {
+    /// Assigned by the store when the request is queued; 0 in a record not stored yet.
+    pub seq: i64,
+    pub scope: Scope,
+    pub endpoint: String,
+    pub inference_id: String,
+    /// When the request was accepted, epoch milliseconds.
+    pub accepted_ms: i64,
+    pub request: serde_json::Value,
+}

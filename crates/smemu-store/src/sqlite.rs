@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::{
-    EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record, Scope, SortKey,
-    SortOrder, StatefulRecord, Status, Store, StoreError, Summary, Tag, TransformJobRecord,
+    AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record,
+    Scope, SortKey, SortOrder, StatefulRecord, Status, Store, StoreError, Summary, Tag, TransformJobRecord,
 };
 
 /// The migrations in the repository's top-level `migrations/`, embedded at build time.
@@ -245,6 +245,118 @@ impl Store for SqliteStore {
         sql.push(") ORDER BY created_ms");
         let rows = sql.build().fetch_all(&self.pool).await.map_err(database)?;
         rows.iter().map(|row| decode_stateful(&TRANSFORM_JOBS, row)).collect()
+    }
+
+    async fn enqueue_async_request(
+        &self,
+        record: &AsyncRequestRecord,
+        max_queued: u64,
+    ) -> Result<Option<i64>, StoreError> {
+        // An IMMEDIATE-like order: the count and the insert share one transaction, and SQLite has one
+        // writer at a time, so two concurrent requests cannot both take the last place.
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        let queued: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM async_requests WHERE account = ? AND region = ? AND endpoint = ?")
+                .bind(&record.scope.account)
+                .bind(&record.scope.region)
+                .bind(&record.endpoint)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(database)?;
+        if u64::try_from(queued).unwrap_or(0) >= max_queued {
+            return Ok(None);
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO async_requests (account, region, endpoint, inference_id, accepted_ms, request) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(&record.scope.account)
+        .bind(&record.scope.region)
+        .bind(&record.endpoint)
+        .bind(&record.inference_id)
+        .bind(record.accepted_ms)
+        .bind(record.request.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(database)?;
+        tx.commit().await.map_err(database)?;
+        Ok(Some(seq))
+    }
+
+    async fn endpoints_with_async_requests(&self) -> Result<Vec<(Scope, String)>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT account, region, endpoint FROM async_requests")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+        rows.iter()
+            .map(|row| {
+                let scope = Scope {
+                    account: row.try_get("account").map_err(database)?,
+                    region: row.try_get("region").map_err(database)?,
+                };
+                Ok((scope, row.try_get("endpoint").map_err(database)?))
+            })
+            .collect()
+    }
+
+    async fn queued_async_requests(
+        &self,
+        scope: &Scope,
+        endpoint: &str,
+        limit: u32,
+    ) -> Result<Vec<AsyncRequestRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, account, region, endpoint, inference_id, accepted_ms, request FROM async_requests \
+             WHERE account = ? AND region = ? AND endpoint = ? ORDER BY seq LIMIT ?",
+        )
+        .bind(&scope.account)
+        .bind(&scope.region)
+        .bind(endpoint)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)?;
+        rows.iter()
+            .map(|row| {
+                let inference_id: String = row.try_get("inference_id").map_err(database)?;
+                let request: String = row.try_get("request").map_err(database)?;
+                let request = serde_json::from_str(&request).map_err(|source| StoreError::Corrupt {
+                    name: format!("async inference request {inference_id}"),
+                    source,
+                })?;
+                Ok(AsyncRequestRecord {
+                    seq: row.try_get("seq").map_err(database)?,
+                    scope: Scope {
+                        account: row.try_get("account").map_err(database)?,
+                        region: row.try_get("region").map_err(database)?,
+                    },
+                    endpoint: row.try_get("endpoint").map_err(database)?,
+                    inference_id,
+                    accepted_ms: row.try_get("accepted_ms").map_err(database)?,
+                    request,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_async_request(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM async_requests WHERE seq = ?")
+            .bind(seq)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        Ok(())
+    }
+
+    async fn drop_async_requests(&self, scope: &Scope, endpoint: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM async_requests WHERE account = ? AND region = ? AND endpoint = ?")
+            .bind(&scope.account)
+            .bind(&scope.region)
+            .bind(endpoint)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+        Ok(done.rows_affected())
     }
 
     async fn arn_exists(&self, arn: &str) -> Result<bool, StoreError> {

@@ -28,6 +28,7 @@ pub(crate) async fn create(
     let config_arn = arn(&ctx.scope, ResourceType::EndpointConfig, &name);
     let mut variants = input.production_variants.clone().unwrap_or_default();
     check_variants(&variants)?;
+    check_async_output(&input)?;
     for variant in variants.iter().chain(input.shadow_production_variants.iter().flatten()) {
         if let Some(model) = &variant.model_name {
             model_must_exist(state, ctx, model).await?;
@@ -116,6 +117,19 @@ pub(crate) async fn delete(
         .await
         .map_err(|err| ApiError::from_store(err, &arn(&ctx.scope, ResourceType::EndpointConfig, &name)))?;
     Ok(super::Empty {})
+}
+
+/// An asynchronous endpoint writes every answer under `OutputConfig.S3OutputPath`
+/// (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-create-endpoint.html): without one
+/// there is nowhere to put them. (The generated validation already requires `OutputConfig` and keeps
+/// `MaxConcurrentInvocationsPerInstance` within 1–1000.)
+fn check_async_output(input: &CreateEndpointConfigInput) -> Result<(), ApiError> {
+    let Some(config) = &input.async_inference_config else { return Ok(()) };
+    let path = config.output_config.as_ref().and_then(|o| o.s3_output_path.as_deref()).unwrap_or_default();
+    if path.is_empty() {
+        return Err(ApiError::validation("AsyncInferenceConfig.OutputConfig.S3OutputPath must be specified."));
+    }
+    Ok(())
 }
 
 async fn model_must_exist(state: &AppState, ctx: &RequestContext, model: &str) -> Result<(), ApiError> {

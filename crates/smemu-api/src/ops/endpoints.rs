@@ -121,6 +121,8 @@ pub(crate) async fn describe(
         last_deployment_config: doc.last_deployment_config.map(from_json).transpose()?,
         pending_deployment_summary: pending,
         data_capture_config: doc.current.data_capture.as_ref().map(capture_summary),
+        // Reported as the config gave it, NotificationConfig included (botocore's DescribeEndpointOutput).
+        async_inference_config: doc.current.async_inference,
         ..Default::default()
     })
 }

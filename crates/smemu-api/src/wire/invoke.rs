@@ -255,7 +255,11 @@ pub(super) fn render_error(err: &InvokeError) -> Reply {
             );
             (StatusCode::FAILED_DEPENDENCY, "ModelError", body)
         }
-        InvokeError::Throttled => {
+        InvokeError::Internal(_) => {
+            let body = format!("{{\"Message\":{},\"message\":{}}}", json(&err.to_string()), json(&err.to_string()));
+            (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", body)
+        }
+        InvokeError::Throttled | InvokeError::AsyncQueueFull { .. } => {
             let body = format!("{{\"message\":{}}}", json(&err.to_string()));
             (StatusCode::BAD_REQUEST, "ThrottlingException", body)
         }

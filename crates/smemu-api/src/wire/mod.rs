@@ -24,6 +24,7 @@ mod decode_properties;
 mod dispatch;
 mod identity;
 mod invoke;
+mod invoke_async;
 mod json_rpc;
 mod plain;
 mod query;
@@ -99,6 +100,12 @@ impl hyper::service::Service<Request<MinRate<Incoming>>> for Api {
         {
             let (state, buffered) = (self.state.clone(), self.buffered.clone());
             return Box::pin(async move { Ok(stream::handle(&state, &buffered, endpoint, request).await) });
+        }
+        if request.method() == Method::POST
+            && let Some(endpoint) = invoke_async::endpoint_of(request.uri().path())
+        {
+            let state = self.state.clone();
+            return Box::pin(async move { Ok(invoke_async::handle(&state, endpoint, request).await) });
         }
         if aws_query::claims(&request) {
             let state = self.state.clone();

@@ -81,7 +81,11 @@ impl Endpoints {
             plan.current_weight = plan.desired_weight;
             plan.deployed_images = deployed_images(backend.as_ref(), &plan.containers).await;
         }
-        Ok(LiveEndpoint { variants, capture: self.capture_sink(key, fleet) })
+        Ok(LiveEndpoint {
+            variants,
+            capture: self.capture_sink(key, fleet),
+            async_inference: fleet.async_inference.is_some(),
+        })
     }
 
     /// Refuses a fleet (or a part of one) larger than `--max-instances` with the reason the

@@ -3,7 +3,7 @@
 //! SageMaker), and why it last failed.
 
 use serde::{Deserialize, Serialize};
-use smemu_types::sagemaker::{CreateEndpointConfigInput, CreateModelInput, DataCaptureConfig};
+use smemu_types::sagemaker::{AsyncInferenceConfig, CreateEndpointConfigInput, CreateModelInput, DataCaptureConfig};
 
 use crate::pipeline::{ContainerPlan, is_direct, pipeline_of};
 
@@ -32,6 +32,10 @@ pub struct Fleet {
     /// The config's `DataCaptureConfig`, as given (absent in documents of an older smemu).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_capture: Option<DataCaptureConfig>,
+    /// The config's `AsyncInferenceConfig` (NotificationConfig included: kept and reported, nothing
+    /// is sent): such an endpoint is invoked with InvokeEndpointAsync only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub async_inference: Option<AsyncInferenceConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +138,7 @@ impl Fleet {
             started_ms: crate::clock::now_ms(),
             variants,
             data_capture: config.data_capture_config.clone(),
+            async_inference: config.async_inference_config.clone(),
         }
     }
 }
@@ -159,7 +164,14 @@ mod tests {
     }
 
     fn fleet(variants: Vec<VariantPlan>) -> Fleet {
-        Fleet { id: "f".into(), config_name: "c".into(), started_ms: 0, variants, data_capture: None }
+        Fleet {
+            id: "f".into(),
+            config_name: "c".into(),
+            started_ms: 0,
+            variants,
+            data_capture: None,
+            async_inference: None,
+        }
     }
 
     #[test]

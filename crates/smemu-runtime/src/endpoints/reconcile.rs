@@ -118,8 +118,11 @@ async fn update(ctl: &Endpoints, key: &EndpointKey, record: EndpointRecord, mut 
 
 /// Applies UpdateEndpointWeightsAndCapacities: weights at once, instances added or removed.
 async fn rescale(ctl: &Endpoints, key: &EndpointKey, doc: &mut EndpointDoc) -> Result<(), String> {
-    let live =
-        ctl.inner.live.get(key).map(|l| (*l).clone()).unwrap_or(LiveEndpoint { variants: vec![], capture: None });
+    let live = ctl.inner.live.get(key).map(|l| (*l).clone()).unwrap_or(LiveEndpoint {
+        variants: vec![],
+        capture: None,
+        async_inference: false,
+    });
     let mut variants: Vec<LiveVariant> = Vec::new();
     let mut removed: Vec<Arc<LiveInstance>> = Vec::new();
     let mut failure = None;
@@ -139,7 +142,14 @@ async fn rescale(ctl: &Endpoints, key: &EndpointKey, doc: &mut EndpointDoc) -> R
         plan.current_weight = plan.desired_weight;
         variants.push(live_variant(plan, instances));
     }
-    ctl.inner.live.put(key.clone(), LiveEndpoint { variants, capture: ctl.capture_sink(key, &doc.current) });
+    ctl.inner.live.put(
+        key.clone(),
+        LiveEndpoint {
+            variants,
+            capture: ctl.capture_sink(key, &doc.current),
+            async_inference: doc.current.async_inference.is_some(),
+        },
+    );
     for instance in removed {
         drain_instance(&instance).await;
         ctl.inner.launcher.remove_by_id(&instance.instance_id).await;
@@ -201,7 +211,14 @@ async fn heal(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) -> Result<(
         variants.push(LiveVariant { instances, ..variant.clone() });
     }
     if changed {
-        ctl.inner.live.put(key.clone(), LiveEndpoint { variants, capture: live.capture.clone() });
+        ctl.inner.live.put(
+            key.clone(),
+            LiveEndpoint {
+                variants,
+                capture: live.capture.clone(),
+                async_inference: doc.current.async_inference.is_some(),
+            },
+        );
     }
     Ok(())
 }
@@ -255,7 +272,14 @@ async fn adopt(
     }
     let keep: HashSet<String> =
         variants.iter().flat_map(|v| v.instances.iter().map(|i| i.instance_id.clone())).collect();
-    ctl.inner.live.put(key.clone(), LiveEndpoint { variants, capture: ctl.capture_sink(key, &doc.current) });
+    ctl.inner.live.put(
+        key.clone(),
+        LiveEndpoint {
+            variants,
+            capture: ctl.capture_sink(key, &doc.current),
+            async_inference: doc.current.async_inference.is_some(),
+        },
+    );
     for stale in observed.iter().filter(|o| {
         o.kind == OwnerKind::Endpoint && o.resource == key.resource_label() && !keep.contains(&o.instance_id)
     }) {

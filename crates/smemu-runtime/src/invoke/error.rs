@@ -36,6 +36,21 @@ pub enum InvokeError {
     /// `ThrottlingException` and this text, which the SDKs retry with backoff.
     #[error("Rate exceeded")]
     Throttled,
+    /// InvokeEndpointAsync on an endpoint whose config has no `AsyncInferenceConfig`.
+    #[error("Endpoint {endpoint} of account {account} is not an asynchronous inference endpoint.")]
+    NotAsyncEndpoint { endpoint: String, account: String },
+    /// InvokeEndpoint (or its streaming form) on an endpoint whose config has `AsyncInferenceConfig`.
+    #[error(
+        "Endpoint {endpoint} of account {account} is an asynchronous inference endpoint: invoke it with InvokeEndpointAsync."
+    )]
+    AsyncEndpoint { endpoint: String, account: String },
+    /// The endpoint already has `--max-async-queued` requests queued. The service's queue has no
+    /// documented bound; a full one is answered as a throttled call, which the SDKs retry.
+    #[error("Too many requests are queued for endpoint {endpoint} (at most {max}); retry later.")]
+    AsyncQueueFull { endpoint: String, max: u64 },
+    /// smemu could not keep the request (its state store failed).
+    #[error("{0}")]
+    Internal(String),
     /// A container answered non-2xx, timed out (`status` 0), or sent on too much data.
     #[error("{message}")]
     Model { status: u16, server_side: bool, message: String, original_message: String, log_group: String },

@@ -19,7 +19,8 @@ use smemu_backend::fake::FakeBackend;
 use smemu_backend::{Backend, ObservedInstance, OwnerKind};
 use smemu_objects::{FileRoots, Objects, ObjectsConfig};
 use smemu_runtime::{
-    ControllerConfig, EndpointUpdate, Invocation, InvokeError, Invoked, NewEndpoint, NewJob, Runtime, RuntimeError,
+    AcceptedAsync, ControllerConfig, EndpointUpdate, Invocation, InvokeError, Invoked, NewAsyncRequest, NewEndpoint,
+    NewJob, Runtime, RuntimeError,
 };
 use smemu_store::{ImmutableKind, Record, Scope, SqliteStore, Store, StoreError};
 use smemu_telemetry::logs::{Cursor, LOGS_FILE, LogConfig, LogStore, StreamOrder, TimeRange};
@@ -141,6 +142,8 @@ impl Smemu {
             watchdog_interval: WATCHDOG_INTERVAL,
             max_instances: 20,
             transform_logs_dir: env.dir.path().join("logs"),
+            max_async_queued: 1000,
+            max_async_input_bytes: 1 << 20,
         };
         let runtime = Runtime::new(store.clone(), Ok(backend), Some(objects), config);
         let logs = LogStore::open(&env.dir.path().join(LOGS_FILE), LogConfig { retention_bytes: u64::MAX })
@@ -167,7 +170,10 @@ impl Smemu {
                 "ContainerStartupHealthCheckTimeoutInSeconds": variant.startup_timeout_s,
             }));
         }
-        let spec = serde_json::json!({ "ProductionVariants": variants });
+        let mut spec = serde_json::json!({ "ProductionVariants": variants });
+        if let Some(config) = &config.async_inference {
+            spec["AsyncInferenceConfig"] = config.clone();
+        }
         self.store_immutable(ImmutableKind::EndpointConfig, &config.name, spec).await;
     }
 
@@ -248,6 +254,17 @@ impl Smemu {
             received: std::time::Instant::now(),
         };
         self.runtime.invoke(&scope(), name, &live, request).await
+    }
+
+    /// InvokeEndpointAsync with an inline `text/csv` body.
+    pub async fn invoke_async(&self, name: &str, body: &str, id: &str) -> Result<AcceptedAsync, InvokeError> {
+        let request = NewAsyncRequest {
+            inference_id: Some(id.into()),
+            body: Some(Bytes::copy_from_slice(body.as_bytes())),
+            content_type: Some("text/csv".into()),
+            ..Default::default()
+        };
+        self.runtime.invoke_async(&scope(), name, request).await
     }
 
     /// The answer's body as text; panics on an error.
@@ -364,6 +381,8 @@ pub struct VariantSpec {
 pub struct ConfigSpec {
     pub name: String,
     pub variants: Vec<VariantSpec>,
+    /// `AsyncInferenceConfig` (the API's JSON): an asynchronous endpoint.
+    pub async_inference: Option<serde_json::Value>,
 }
 
 /// A single-container model's image, for a transform job.
@@ -377,7 +396,17 @@ pub fn variant(name: &str, image: &str, instances: i32) -> VariantSpec {
 
 /// The endpoint configuration `config_name` of these variants.
 pub fn fleet(config_name: &str, variants: Vec<VariantSpec>) -> ConfigSpec {
-    ConfigSpec { name: config_name.into(), variants }
+    ConfigSpec { name: config_name.into(), variants, async_inference: None }
+}
+
+/// An asynchronous endpoint configuration answering under `output` and failing under `failure`,
+/// one request at a time per instance.
+pub fn async_fleet(config_name: &str, variants: Vec<VariantSpec>, output: &str, failure: &str) -> ConfigSpec {
+    let config = serde_json::json!({
+        "OutputConfig": { "S3OutputPath": output, "S3FailurePath": failure },
+        "ClientConfig": { "MaxConcurrentInvocationsPerInstance": 1 }
+    });
+    ConfigSpec { name: config_name.into(), variants, async_inference: Some(config) }
 }
 
 /// One model per image.
