@@ -145,6 +145,26 @@ fn async_requests_answer_202_and_write_their_output_or_failure_to_s3() {
     wrong.assert_error("ValidationError", "is an asynchronous inference endpoint");
     // A missing endpoint, as InvokeEndpoint answers it.
     invoke_async(&aws, "no-such-endpoint", &input, &[]).assert_error("ValidationError", "not found");
+    // A `file://` input outside `--file-root` is refused before it is queued. Raw HTTP: the AWS CLI
+    // reads a `file://` argument as a parameter file and would send the file's contents instead.
+    let answer = raw_async(&smemu.url, &name, "file:///etc/passwd");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("ValidationError") && answer.contains("outside the directories"), "{answer}");
+}
+
+/// InvokeEndpointAsync on raw HTTP/1.1 with only an input location, to see the answer as sent.
+fn raw_async(url: &str, endpoint: &str, input_location: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /endpoints/{endpoint}/async-invocations HTTP/1.1\r\nHost: {addr}\r\nX-Amzn-SageMaker-InputLocation: {input_location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 #[test]
