@@ -35,7 +35,13 @@ pub(super) static READ_HEADERS: [HeaderName; 7] =
 
 /// The `EndpointName` of an InvokeEndpoint path, percent-decoded; `None` for any other path.
 pub(super) fn endpoint_of(path: &str) -> Option<String> {
-    let name = path.strip_prefix("/endpoints/")?.strip_suffix("/invocations")?;
+    endpoint_in(path, "/invocations")
+}
+
+/// The percent-decoded `EndpointName` of `/endpoints/{EndpointName}<suffix>`, the form of every
+/// runtime path (`/invocations`, `/invocations-response-stream`, `/async-invocations`).
+pub(super) fn endpoint_in(path: &str, suffix: &str) -> Option<String> {
+    let name = path.strip_prefix("/endpoints/")?.strip_suffix(suffix)?;
     if name.is_empty() || name.contains('/') {
         return None;
     }

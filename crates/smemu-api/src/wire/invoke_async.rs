@@ -35,11 +35,7 @@ pub(super) const MAX_INLINE_BODY: usize = 128_000;
 
 /// The `EndpointName` of an InvokeEndpointAsync path, percent-decoded; `None` for any other path.
 pub(super) fn endpoint_of(path: &str) -> Option<String> {
-    let name = path.strip_prefix("/endpoints/")?.strip_suffix("/async-invocations")?;
-    if name.is_empty() || name.contains('/') {
-        return None;
-    }
-    Some(percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned())
+    super::invoke::endpoint_in(path, "/async-invocations")
 }
 
 /// InvokeEndpointAsync as served by hyper.

@@ -33,11 +33,7 @@ const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
 /// The `EndpointName` of an InvokeEndpointWithResponseStream path, percent-decoded; `None` for
 /// any other path.
 pub(super) fn endpoint_of(path: &str) -> Option<String> {
-    let name = path.strip_prefix("/endpoints/")?.strip_suffix("/invocations-response-stream")?;
-    if name.is_empty() || name.contains('/') {
-        return None;
-    }
-    Some(percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned())
+    super::invoke::endpoint_in(path, "/invocations-response-stream")
 }
 
 /// Answers one stream request: an error before the first byte in InvokeEndpoint's shapes
