@@ -1,5 +1,6 @@
 //! `POST /invocations`: what each role answers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,12 +42,41 @@ pub async fn answer(settings: &Settings, req: Request<Incoming>) -> Response<Ful
             tokio::time::sleep(Duration::from_millis(env_u64("SMEMU_TEST_DELAY_MS", 2000))).await;
             reply(StatusCode::OK, body, Some(&out_type))
         }
+        Role::Flaky => flaky(body, &out_type).await,
         Role::Echo | Role::Crash | Role::PingFail | Role::Stream => reply(StatusCode::OK, body, Some(&out_type)),
     };
     if let Some(attributes) = parts.headers.get(CUSTOM_ATTRIBUTES) {
         response.headers_mut().insert(CUSTOM_ATTRIBUTES, attributes.clone());
     }
     response
+}
+
+/// How many invocations `flaky` has answered: its errors are spread evenly, not drawn at random,
+/// so a test knows how many of N calls fail.
+static FLAKY_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// A "bad model" whose quality the environment sets: `SMEMU_TEST_ERROR_PERCENT` (0–100, default 100) of
+/// the answers are `SMEMU_TEST_FAIL_STATUS` (default 500), every answer waits `SMEMU_TEST_DELAY_MS`
+/// (default 0) first; the rest echo the body.
+async fn flaky(body: Bytes, out_type: &str) -> Response<Full<Bytes>> {
+    let delay = env_u64("SMEMU_TEST_DELAY_MS", 0);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let percent = env_u64("SMEMU_TEST_ERROR_PERCENT", 100).min(100);
+    let call = FLAKY_CALLS.fetch_add(1, Ordering::Relaxed);
+    if fails(call, percent) {
+        let status = env("SMEMU_TEST_FAIL_STATUS").and_then(|s| s.parse().ok()).unwrap_or(500);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return reply(status, "flaky model failure", Some("text/plain"));
+    }
+    reply(StatusCode::OK, body, Some(out_type))
+}
+
+/// Whether call `n` (from 0) fails when `percent` of the calls should: the failures of every 100
+/// consecutive calls are exactly `percent`, spread over them.
+fn fails(n: u64, percent: u64) -> bool {
+    (n + 1) * percent / 100 > n * percent / 100
 }
 
 /// `L` -> `L|tag` for every line, keeping the line structure (a final newline stays, none is added).
@@ -128,6 +158,17 @@ fn model_files(root: &std::path::Path) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flaky_fails_exactly_the_asked_share_of_every_hundred_calls() {
+        for percent in [0, 1, 10, 33, 50, 100] {
+            let failed = (0..100).filter(|&n| fails(n, percent)).count() as u64;
+            assert_eq!(failed, percent, "percent {percent}");
+            let next = (100..200).filter(|&n| fails(n, percent)).count() as u64;
+            assert_eq!(next, percent, "percent {percent}, second hundred");
+        }
+        assert!(fails(0, 100) && !fails(0, 0));
+    }
 
     #[test]
     fn tags_every_line_and_keeps_the_final_newline() {

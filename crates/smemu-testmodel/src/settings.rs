@@ -13,6 +13,7 @@ pub enum Role {
     Crash,
     PingFail,
     Stream,
+    Flaky,
 }
 
 impl Role {
@@ -28,6 +29,7 @@ impl Role {
             "crash" => Role::Crash,
             "ping-fail" => Role::PingFail,
             "stream" => Role::Stream,
+            "flaky" => Role::Flaky,
             _ => return None,
         })
     }
@@ -44,6 +46,7 @@ impl Role {
             Role::Crash => "crash",
             Role::PingFail => "ping-fail",
             Role::Stream => "stream",
+            Role::Flaky => "flaky",
         }
     }
 }
