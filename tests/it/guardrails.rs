@@ -156,11 +156,9 @@ async fn a_linear_update_through_the_sdk_steps_bakes_and_reports_its_config() {
                             CapacitySize::builder()
                                 .r#type(CapacitySizeType::CapacityPercent)
                                 .value(50)
-                                .build()
-                                .unwrap(),
+                                .build(),
                         )
-                        .build()
-                        .unwrap(),
+                        .build(),
                 )
                 .build(),
         )
@@ -181,7 +179,7 @@ async fn a_linear_update_through_the_sdk_steps_bakes_and_reports_its_config() {
             .pending_deployment_summary()
             .and_then(|p| p.production_variants().first())
             .and_then(|v| v.variant_status().first())
-            .map(|s| s.status().clone());
+            .and_then(|s| s.status().cloned());
         if let Some(status) = status
             && seen.last() != Some(&status)
         {
