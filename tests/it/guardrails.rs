@@ -96,7 +96,7 @@ fn a_canary_of_one_instance_in_three_serves_its_share_then_all_with_no_failed_ca
     let config = json!({
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {
-                "Type": "CANARY", "WaitIntervalInSeconds": 6,
+                "Type": "CANARY", "WaitIntervalInSeconds": 10,
                 "CanarySize": { "Type": "INSTANCE_COUNT", "Value": 1 }
             },
             "TerminationWaitInSeconds": 0
@@ -118,7 +118,8 @@ fn a_canary_of_one_instance_in_three_serves_its_share_then_all_with_no_failed_ca
     });
     assert_eq!(during["EndpointStatus"], "Updating", "{during}");
     assert_eq!(during["PendingDeploymentSummary"]["EndpointConfigName"], v2.as_str());
-    let share = share_of_v2(&smemu.url, &name, 300);
+    // Measured within the wait even on a busy machine.
+    let share = share_of_v2(&smemu.url, &name, 200);
     assert!((0.2..0.47).contains(&share), "the canary's share of answers: {share}");
 
     let done = aws.wait_in_service(&name);
@@ -153,10 +154,7 @@ async fn a_linear_update_through_the_sdk_steps_bakes_and_reports_its_config() {
                         .r#type(TrafficRoutingConfigType::Linear)
                         .wait_interval_in_seconds(3)
                         .linear_step_size(
-                            CapacitySize::builder()
-                                .r#type(CapacitySizeType::CapacityPercent)
-                                .value(50)
-                                .build(),
+                            CapacitySize::builder().r#type(CapacitySizeType::CapacityPercent).value(50).build(),
                         )
                         .build(),
                 )
@@ -207,7 +205,7 @@ fn a_rolling_update_replaces_instances_in_batches() {
     let config = json!({
         "RollingUpdatePolicy": {
             "MaximumBatchSize": { "Type": "INSTANCE_COUNT", "Value": 1 },
-            "WaitIntervalInSeconds": 4
+            "WaitIntervalInSeconds": 10
         }
     });
     aws.sagemaker(&[
@@ -228,7 +226,7 @@ fn a_rolling_update_replaces_instances_in_batches() {
             && share_of_v2(&smemu.url, &name, 10) > 0.0)
             .then_some(())
     });
-    let share = share_of_v2(&smemu.url, &name, 200);
+    let share = share_of_v2(&smemu.url, &name, 100);
     assert!((0.3..0.7).contains(&share), "after one batch of two: {share}");
     assert!(smemu.containers(&[]).len() <= 3);
     let done = aws.wait_in_service(&name);

@@ -2,6 +2,7 @@
 //! traffic shifting (the share of answers from the new fleet measured while each step bakes),
 //! the bake and termination wait of all at once, auto-rollback on an alarm, the deployment's
 //! timeout, a restart in the middle, and the rules a config is checked against.
+#![allow(clippy::expect_used)] // Helpers fail the test by panicking, like the tests themselves.
 
 #[path = "controller/common.rs"]
 #[allow(dead_code)] // Shared with controller.rs; not every helper is used here.
