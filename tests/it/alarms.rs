@@ -156,7 +156,9 @@ fn an_alarm_on_5xx_errors_fires_recovers_keeps_its_history_and_survives_a_restar
     assert_eq!(change["newState"]["stateReasonData"]["statistic"], "Sum");
     assert_eq!(history(&aws, &alarm, &["--history-item-type", "StateUpdate"]).len(), 2);
 
-    // SetAlarmState holds (missing data is ignored) until the next evaluation with data.
+    // SetAlarmState holds (missing data is ignored) until the next evaluation with data: once
+    // the period of the last invocation has been judged, no data comes in until we invoke.
+    std::thread::sleep(Duration::from_secs(13));
     let set = aws.run(
         "cloudwatch",
         &["set-alarm-state", "--alarm-name", &alarm, "--state-value", "ALARM", "--state-reason", "testing the pager"],
