@@ -253,7 +253,7 @@ fn name_token(name: &str) -> String {
 }
 
 fn parse_name_token(token: &str) -> Result<String, ApiError> {
-    let bytes: Option<Vec<u8>> = (token.len() % 2 == 0 && token.is_ascii())
+    let bytes: Option<Vec<u8>> = (token.len().is_multiple_of(2) && token.is_ascii())
         .then(|| (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok()).collect())
         .flatten();
     bytes.and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(ApiError::cw_invalid_next_token)
