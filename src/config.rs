@@ -78,6 +78,13 @@ pub struct ServeArgs {
     /// How often instance metrics (CPU, memory, disk utilization) are sampled from the engine.
     #[arg(long, env = "SMEMU_INSTANCE_METRICS_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub instance_metrics_interval: Duration,
+    /// Most CloudWatch metric alarms one account may have in one region; past it PutMetricAlarm
+    /// gets `LimitExceeded` (CloudWatch itself sets no such quota; smemu keeps alarms in memory).
+    #[arg(long, env = "SMEMU_MAX_ALARMS", default_value_t = 5000)]
+    pub max_alarms: usize,
+    /// CloudWatch alarm history items (DescribeAlarmHistory) are kept this long.
+    #[arg(long, env = "SMEMU_ALARM_HISTORY_RETENTION", default_value = "720h", value_parser = parse_duration)]
+    pub alarm_history_retention: Duration,
     /// An API connection with no request in progress is closed after this long (e.g. `60s`, `2m`).
     #[arg(long, env = "SMEMU_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
@@ -161,6 +168,10 @@ pub struct Config {
     pub metrics_interval: Duration,
     /// See [`ServeArgs::instance_metrics_interval`].
     pub instance_metrics_interval: Duration,
+    /// See [`ServeArgs::max_alarms`].
+    pub max_alarms: usize,
+    /// See [`ServeArgs::alarm_history_retention`].
+    pub alarm_history_retention: Duration,
     /// See [`ServeArgs::idle_timeout`].
     pub idle_timeout: Duration,
     /// See [`ServeArgs::shutdown_timeout`].
@@ -208,6 +219,8 @@ impl Config {
             metrics_fine_retention: Duration::from_secs(3 * 3600),
             metrics_interval: Duration::from_secs(1),
             instance_metrics_interval: Duration::from_secs(5),
+            max_alarms: 5000,
+            alarm_history_retention: Duration::from_secs(30 * 24 * 3600),
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             max_buffered_bytes: 512 << 20,
@@ -239,6 +252,8 @@ impl From<&ServeArgs> for Config {
             metrics_fine_retention: args.metrics_fine_retention,
             metrics_interval: args.metrics_interval,
             instance_metrics_interval: args.instance_metrics_interval,
+            max_alarms: args.max_alarms,
+            alarm_history_retention: args.alarm_history_retention,
             idle_timeout: args.idle_timeout,
             shutdown_timeout: args.shutdown_timeout,
             max_buffered_bytes: args.max_buffered_bytes,

@@ -155,13 +155,38 @@ pub async fn run(
         ))
     };
     let sampler = state.runtime.start_instance_metrics(config.instance_metrics_interval);
-    let state = state.with_metrics(metric_store.clone());
+    // CloudWatch alarms: in the metric store's file, loaded before the API answers, judged by
+    // their own task a little after each period ends (once the flusher has written it).
+    let alarms = smemu_telemetry::alarms::Alarms::open(
+        &metric_store,
+        smemu_telemetry::alarms::AlarmsConfig {
+            max_alarms: config.max_alarms,
+            history_retention: config.alarm_history_retention,
+        },
+    )
+    .await?;
+    let evaluator = {
+        let mut stopped = metrics_stopped.clone();
+        tokio::spawn(smemu_telemetry::alarms::evaluator::run(
+            alarms.clone(),
+            metric_store.clone(),
+            smemu_telemetry::alarms::evaluator::EvaluatorConfig {
+                tick: Duration::from_secs(1),
+                lag: config.metrics_interval + Duration::from_secs(1),
+            },
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ))
+    };
+    let state = state.with_metrics(metric_store.clone()).with_alarms(alarms);
     smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
 
     // The last interval's counts are written before the store closes.
     sampler.abort();
     let _ = metrics_stop.send(true);
     let _ = flusher.await;
+    let _ = evaluator.await;
     metric_store.close().await;
     let _ = s3_stop.send(true);
     if let Some(task) = s3_task {

@@ -441,7 +441,7 @@ async fn malformed_requests_get_each_protocols_error_form() {
         assert_eq!(element(xml, "Code"), Some("InvalidParameterValue"));
         assert_eq!(element(xml, "Message"), Some("The value sixty for parameter Period is invalid."));
         assert_eq!(element(xml, "RequestId").map(str::len), Some(36));
-        let answer = query(&url, &[("Action", "DescribeAlarms"), ("Version", "2010-08-01")]);
+        let answer = query(&url, &[("Action", "ListDashboards"), ("Version", "2010-08-01")]);
         assert_eq!((answer.status, element(answer.text(), "Code")), (400, Some("InvalidAction")));
         let answer = query(&url, &[("Version", "2010-08-01")]);
         assert_eq!((answer.status, element(answer.text(), "Code")), (400, Some("MissingAction")));
@@ -498,7 +498,7 @@ async fn malformed_requests_get_each_protocols_error_form() {
         assert_eq!(answer.status, 400);
         assert!(cbor_json(&answer.body)["message"].as_str().unwrap().contains("levels deep"));
         // An operation CloudWatch has but smemu does not serve.
-        let answer = cbor(&url, "DescribeAlarms", &[0xa0]);
+        let answer = cbor(&url, "ListDashboards", &[0xa0]);
         assert_eq!(answer.status, 404);
         assert_eq!(answer.header("x-amzn-query-error"), Some("InvalidAction;Sender"));
     })

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod alarms;
 mod async_inference;
 mod cli_endpoint_configs;
 mod cli_endpoints;

@@ -39,6 +39,10 @@ pub enum ErrorCode {
     CwInvalidNextToken,
     CwLimitExceeded,
     CwValidation,
+    /// An alarm that does not exist (SetAlarmState, DeleteAlarms): 404 in every protocol.
+    CwResourceNotFound,
+    /// SetAlarmState's `StateReasonData` that is not JSON.
+    CwInvalidFormat,
     // The query protocol's own common errors (CloudWatch's CommonErrors page), for forms that name
     // no operation or cannot be read.
     QueryMissingAction,
@@ -68,6 +72,8 @@ impl ErrorCode {
             ErrorCode::CwInvalidNextToken => "InvalidNextToken",
             ErrorCode::CwLimitExceeded => "LimitExceeded",
             ErrorCode::CwValidation => "ValidationError",
+            ErrorCode::CwResourceNotFound => "ResourceNotFound",
+            ErrorCode::CwInvalidFormat => "InvalidFormat",
             ErrorCode::QueryMissingAction => "MissingAction",
             ErrorCode::QueryInvalidAction => "InvalidAction",
             ErrorCode::QueryInvalidParameter => "InvalidQueryParameter",
@@ -436,6 +442,26 @@ impl ApiError {
     /// (the code CloudWatch answers them with, e.g. for a bad `MetricStat.Stat`).
     pub fn cw_validation(message: impl Into<String>) -> Self {
         Self::client(ErrorCode::CwValidation, message)
+    }
+
+    /// An alarm that does not exist (SetAlarmState, DeleteAlarms; text unconfirmed).
+    pub fn cw_alarm_not_found(name: &str) -> Self {
+        let name: String = name.chars().take(255).collect();
+        Self::client(ErrorCode::CwResourceNotFound, format!("Alarm {name} not found"))
+    }
+
+    /// SetAlarmState's `StateReasonData` that does not parse as JSON (text unconfirmed).
+    pub fn cw_invalid_format(message: impl Into<String>) -> Self {
+        Self::client(ErrorCode::CwInvalidFormat, message)
+    }
+
+    /// One alarm more than `--max-alarms` (LimitExceeded; CloudWatch no longer has a per-account
+    /// alarm quota, smemu keeps one so that memory stays bounded; text smemu's).
+    pub fn cw_alarm_limit(max: usize) -> Self {
+        Self::client(
+            ErrorCode::CwLimitExceeded,
+            format!("The maximum number of alarms ({max}) for this account and Region has been reached."),
+        )
     }
 
     /// A GetMetricData `Expression`: smemu evaluates no metric math, and says so in the error the

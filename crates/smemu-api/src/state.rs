@@ -47,11 +47,13 @@ pub struct AppState {
     pub runtime: Runtime,
     /// Containers' captured output, which the CloudWatch Logs operations read (`None`: no group exists).
     pub logs: Option<LogStore>,
+    /// CloudWatch's metric alarms (`None`: the alarm operations fail).
+    pub alarms: Option<smemu_telemetry::alarms::Alarms>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig, runtime: Runtime) -> Self {
-        AppState { store, config: Arc::new(config), runtime, metrics: None, logs: None }
+        AppState { store, config: Arc::new(config), runtime, metrics: None, logs: None, alarms: None }
     }
 
     /// Serves the CloudWatch Logs operations from `logs`.
@@ -63,6 +65,12 @@ impl AppState {
     /// Serves CloudWatch's metric operations from `metrics`.
     pub fn with_metrics(mut self, metrics: smemu_telemetry::metrics::MetricStore) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Serves CloudWatch's alarm operations from `alarms`.
+    pub fn with_alarms(mut self, alarms: smemu_telemetry::alarms::Alarms) -> Self {
+        self.alarms = Some(alarms);
         self
     }
 }

@@ -432,7 +432,7 @@ fn period_floor(ts_ms: i64, period: i64) -> i64 {
 /// The model's constraints: a missing required member is `MissingParameter` naming it as the
 /// query protocol does (`MetricData.member.1.MetricName`), any other violation `ValidationError`
 /// with Coral's message.
-fn check(input: &impl Validate) -> Result<(), ApiError> {
+pub(crate) fn check(input: &impl Validate) -> Result<(), ApiError> {
     let Err(errors) = input.validate() else { return Ok(()) };
     if let Some(missing) = errors.0.iter().find(|v| v.is_null()) {
         return Err(ApiError::cw_missing(&query_name(&missing.path)));

@@ -2,6 +2,7 @@
 //! generated input in, a generated output or an `ApiError` out.
 
 pub(crate) mod cloudwatch;
+pub(crate) mod cloudwatch_alarms;
 pub(crate) mod endpoint_configs;
 pub(crate) mod endpoints;
 mod listing;

@@ -32,7 +32,8 @@ pub(super) trait Codec {
     fn encode<O: Serialize>(output: &O) -> Result<Self::Encoded, ApiError>;
 }
 
-/// Decodes, runs and encodes `op`; `None` for an operation without output (PutMetricData), whose
+/// Decodes, runs and encodes `op`; `None` for an operation without output (PutMetricData,
+/// PutMetricAlarm, DeleteAlarms, SetAlarmState, Enable/DisableAlarmActions), whose
 /// answer has no body (RPC v2 CBOR) or no result element (query). Validation is the operation's
 /// (`ops::cloudwatch`), so every protocol reports the same violation with the same code.
 pub(super) async fn dispatch<C: Codec>(
@@ -43,6 +44,7 @@ pub(super) async fn dispatch<C: Codec>(
 ) -> Result<Option<C::Encoded>, ApiError> {
     use Operation as Op;
     use ops::cloudwatch as cw;
+    use ops::cloudwatch_alarms as alarms;
     match op {
         Op::GetMetricStatistics => {
             C::encode(&cw::get_metric_statistics(state, ctx, C::decode(request)?).await?).map(Some)
@@ -51,6 +53,33 @@ pub(super) async fn dispatch<C: Codec>(
         Op::ListMetrics => C::encode(&cw::list_metrics(state, ctx, C::decode(request)?).await?).map(Some),
         Op::PutMetricData => {
             cw::put_metric_data(state, ctx, C::decode(request)?).await?;
+            Ok(None)
+        }
+        Op::PutMetricAlarm => {
+            alarms::put_metric_alarm(state, ctx, C::decode(request)?).await?;
+            Ok(None)
+        }
+        Op::DescribeAlarms => C::encode(&alarms::describe_alarms(state, ctx, C::decode(request)?).await?).map(Some),
+        Op::DescribeAlarmsForMetric => {
+            C::encode(&alarms::describe_alarms_for_metric(state, ctx, C::decode(request)?).await?).map(Some)
+        }
+        Op::DeleteAlarms => {
+            alarms::delete_alarms(state, ctx, C::decode(request)?).await?;
+            Ok(None)
+        }
+        Op::SetAlarmState => {
+            alarms::set_alarm_state(state, ctx, C::decode(request)?).await?;
+            Ok(None)
+        }
+        Op::DescribeAlarmHistory => {
+            C::encode(&alarms::describe_alarm_history(state, ctx, C::decode(request)?).await?).map(Some)
+        }
+        Op::EnableAlarmActions => {
+            alarms::enable_alarm_actions(state, ctx, C::decode(request)?).await?;
+            Ok(None)
+        }
+        Op::DisableAlarmActions => {
+            alarms::disable_alarm_actions(state, ctx, C::decode(request)?).await?;
             Ok(None)
         }
     }
@@ -103,6 +132,8 @@ pub(super) fn describe(err: &ApiError) -> Described<'_> {
         }
         ErrorCode::CwInvalidNextToken => sender(bad, code.as_str(), modeled("InvalidNextToken")),
         ErrorCode::CwLimitExceeded => sender(bad, code.as_str(), modeled("LimitExceededFault")),
+        ErrorCode::CwResourceNotFound => sender(StatusCode::NOT_FOUND, code.as_str(), modeled("ResourceNotFound")),
+        ErrorCode::CwInvalidFormat => sender(bad, code.as_str(), modeled("InvalidFormatFault")),
         // Constraint violations are Coral's validation error, under the query code `ValidationError`.
         ErrorCode::CwValidation | ErrorCode::Validation => {
             sender(bad, "ValidationError", "com.amazon.coral.validate#ValidationException".into())

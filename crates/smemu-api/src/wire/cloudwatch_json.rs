@@ -15,6 +15,7 @@ use super::sigv4::Received;
 use super::{compressed, identity};
 use crate::error::ErrorCode;
 use crate::ops::cloudwatch as ops;
+use crate::ops::cloudwatch_alarms as alarms;
 use crate::{ApiError, AppState, RequestContext};
 
 /// The `X-Amz-Target` prefix of CloudWatch (the model's `targetPrefix`).
@@ -43,6 +44,18 @@ pub(super) async fn handle(state: &AppState, received: &Received<'_>, operation:
                 call(body, |i| async { ops::put_metric_data(state, &ctx, i).await.map(|()| crate::ops::Empty {}) })
                     .await
             }
+            Operation::PutMetricAlarm => call(body, |i| empty(alarms::put_metric_alarm(state, &ctx, i))).await,
+            Operation::DescribeAlarms => call(body, |i| alarms::describe_alarms(state, &ctx, i)).await,
+            Operation::DescribeAlarmsForMetric => {
+                call(body, |i| alarms::describe_alarms_for_metric(state, &ctx, i)).await
+            }
+            Operation::DeleteAlarms => call(body, |i| empty(alarms::delete_alarms(state, &ctx, i))).await,
+            Operation::SetAlarmState => call(body, |i| empty(alarms::set_alarm_state(state, &ctx, i))).await,
+            Operation::DescribeAlarmHistory => call(body, |i| alarms::describe_alarm_history(state, &ctx, i)).await,
+            Operation::EnableAlarmActions => call(body, |i| empty(alarms::enable_alarm_actions(state, &ctx, i))).await,
+            Operation::DisableAlarmActions => {
+                call(body, |i| empty(alarms::disable_alarm_actions(state, &ctx, i))).await
+            }
         }
     }
     .await;
@@ -57,6 +70,11 @@ pub(super) async fn handle(state: &AppState, received: &Received<'_>, operation:
         "request"
     );
     response
+}
+
+/// An operation without output shape answers `{}`, as the JSON protocols answer one.
+async fn empty(operation: impl Future<Output = Result<(), ApiError>>) -> Result<crate::ops::Empty, ApiError> {
+    operation.await.map(|()| crate::ops::Empty {})
 }
 
 async fn call<I, O, F, Fut>(body: &[u8], operation: F) -> Result<Vec<u8>, ApiError>
@@ -75,7 +93,12 @@ where
 /// `x-amzn-query-error`: 400 and `Sender` for the caller's errors, 500 and `Receiver` for smemu's.
 pub(crate) fn error(err: &ApiError, request_id: &str) -> Response {
     let (status, code, message, fault) = match err {
-        ApiError::Client { code, message } => (StatusCode::BAD_REQUEST, code.as_str(), message.as_str(), "Sender"),
+        // The model's `httpStatusCode`: 404 for ResourceNotFound, 400 for every other client error.
+        ApiError::Client { code, message } => {
+            let status =
+                if *code == ErrorCode::CwResourceNotFound { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+            (status, code.as_str(), message.as_str(), "Sender")
+        }
         ApiError::Internal(source) => {
             tracing::error!(request_id = %request_id, error = %source, "internal error");
             (
@@ -101,6 +124,8 @@ pub(crate) fn shape_of(code: &str) -> &str {
         c if c == ErrorCode::CwInvalidParameterValue.as_str() => "InvalidParameterValueException",
         c if c == ErrorCode::CwMissingParameter.as_str() => "MissingRequiredParameterException",
         c if c == ErrorCode::CwInvalidParameterCombination.as_str() => "InvalidParameterCombinationException",
+        c if c == ErrorCode::CwLimitExceeded.as_str() => "LimitExceededFault",
+        c if c == ErrorCode::CwInvalidFormat.as_str() => "InvalidFormatFault",
         "InternalServiceError" => "InternalServiceFault",
         other => other,
     }

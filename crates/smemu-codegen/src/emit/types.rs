@@ -1,15 +1,18 @@
-//! Structure shapes → structs of `Option` fields; enum string shapes → enums with an `Unknown` catch-all.
+//! Structure (and union) shapes → structs of `Option` fields; enum string shapes → enums with an `Unknown` catch-all.
 
 use super::{Service, element, line};
 use crate::model::{Member, Shape};
 use crate::names::{self, doc_code, str_lit};
 
 pub fn structure(service: &Service<'_>, name: &str, shape: &Shape, out: &mut String) -> Result<(), String> {
-    if shape.union {
-        return Err(format!("union `{name}` is not supported"));
-    }
     let rust = service.type_name(name)?;
     line!(out, "/// Shape `{name}`{}.", role(service, name, shape));
+    if shape.union {
+        // A union travels as a structure with exactly one member set (in JSON, CBOR and the
+        // query form alike), so it is one here too; which member is set is the reader's concern.
+        line!(out, "///");
+        line!(out, "/// A union: exactly one member is set.");
+    }
     line!(out, "#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]");
     line!(out, "pub struct {rust} {{");
     let mut fields = std::collections::BTreeSet::new();

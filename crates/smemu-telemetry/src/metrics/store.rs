@@ -57,6 +57,11 @@ impl MetricStore {
         Ok(MetricStore { pool, write: Default::default() })
     }
 
+    /// The pool, for the alarms kept in the same file (`crate::alarms`).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

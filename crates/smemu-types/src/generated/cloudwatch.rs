@@ -4,41 +4,85 @@
 //! Every structure member is an `Option` (inputs decode leniently; `Validate` reports missing ones).
 //! Members bound to HTTP headers, URI labels or the payload are `#[serde(skip)]`: the wire layer fills them.
 
-/// The operations of the model (4 of them), by wire name.
+/// The operations of the model (12 of them), by wire name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
+    /// `DeleteAlarms`: input `DeleteAlarmsInput`, no output.
+    DeleteAlarms,
+    /// `DescribeAlarmHistory`: input `DescribeAlarmHistoryInput`, output `DescribeAlarmHistoryOutput`.
+    DescribeAlarmHistory,
+    /// `DescribeAlarms`: input `DescribeAlarmsInput`, output `DescribeAlarmsOutput`.
+    DescribeAlarms,
+    /// `DescribeAlarmsForMetric`: input `DescribeAlarmsForMetricInput`, output `DescribeAlarmsForMetricOutput`.
+    DescribeAlarmsForMetric,
+    /// `DisableAlarmActions`: input `DisableAlarmActionsInput`, no output.
+    DisableAlarmActions,
+    /// `EnableAlarmActions`: input `EnableAlarmActionsInput`, no output.
+    EnableAlarmActions,
     /// `GetMetricData`: input `GetMetricDataInput`, output `GetMetricDataOutput`.
     GetMetricData,
     /// `GetMetricStatistics`: input `GetMetricStatisticsInput`, output `GetMetricStatisticsOutput`.
     GetMetricStatistics,
     /// `ListMetrics`: input `ListMetricsInput`, output `ListMetricsOutput`.
     ListMetrics,
+    /// `PutMetricAlarm`: input `PutMetricAlarmInput`, no output.
+    PutMetricAlarm,
     /// `PutMetricData`: input `PutMetricDataInput`, no output.
     PutMetricData,
+    /// `SetAlarmState`: input `SetAlarmStateInput`, no output.
+    SetAlarmState,
 }
 
 impl Operation {
     /// Every operation, sorted by name.
-    pub const ALL: &'static [Operation] =
-        &[Self::GetMetricData, Self::GetMetricStatistics, Self::ListMetrics, Self::PutMetricData];
+    pub const ALL: &'static [Operation] = &[
+        Self::DeleteAlarms,
+        Self::DescribeAlarmHistory,
+        Self::DescribeAlarms,
+        Self::DescribeAlarmsForMetric,
+        Self::DisableAlarmActions,
+        Self::EnableAlarmActions,
+        Self::GetMetricData,
+        Self::GetMetricStatistics,
+        Self::ListMetrics,
+        Self::PutMetricAlarm,
+        Self::PutMetricData,
+        Self::SetAlarmState,
+    ];
 
     /// The operation's wire name (`X-Amz-Target` suffix / model name).
     pub fn name(&self) -> &'static str {
         match self {
+            Self::DeleteAlarms => "DeleteAlarms",
+            Self::DescribeAlarmHistory => "DescribeAlarmHistory",
+            Self::DescribeAlarms => "DescribeAlarms",
+            Self::DescribeAlarmsForMetric => "DescribeAlarmsForMetric",
+            Self::DisableAlarmActions => "DisableAlarmActions",
+            Self::EnableAlarmActions => "EnableAlarmActions",
             Self::GetMetricData => "GetMetricData",
             Self::GetMetricStatistics => "GetMetricStatistics",
             Self::ListMetrics => "ListMetrics",
+            Self::PutMetricAlarm => "PutMetricAlarm",
             Self::PutMetricData => "PutMetricData",
+            Self::SetAlarmState => "SetAlarmState",
         }
     }
 
     /// The operation with this wire name (case-sensitive).
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
+            "DeleteAlarms" => Some(Self::DeleteAlarms),
+            "DescribeAlarmHistory" => Some(Self::DescribeAlarmHistory),
+            "DescribeAlarms" => Some(Self::DescribeAlarms),
+            "DescribeAlarmsForMetric" => Some(Self::DescribeAlarmsForMetric),
+            "DisableAlarmActions" => Some(Self::DisableAlarmActions),
+            "EnableAlarmActions" => Some(Self::EnableAlarmActions),
             "GetMetricData" => Some(Self::GetMetricData),
             "GetMetricStatistics" => Some(Self::GetMetricStatistics),
             "ListMetrics" => Some(Self::ListMetrics),
+            "PutMetricAlarm" => Some(Self::PutMetricAlarm),
             "PutMetricData" => Some(Self::PutMetricData),
+            "SetAlarmState" => Some(Self::SetAlarmState),
             _ => None,
         }
     }
@@ -46,20 +90,36 @@ impl Operation {
     /// The name of the operation's input shape, if it has one.
     pub fn input_shape(&self) -> Option<&'static str> {
         match self {
+            Self::DeleteAlarms => Some("DeleteAlarmsInput"),
+            Self::DescribeAlarmHistory => Some("DescribeAlarmHistoryInput"),
+            Self::DescribeAlarms => Some("DescribeAlarmsInput"),
+            Self::DescribeAlarmsForMetric => Some("DescribeAlarmsForMetricInput"),
+            Self::DisableAlarmActions => Some("DisableAlarmActionsInput"),
+            Self::EnableAlarmActions => Some("EnableAlarmActionsInput"),
             Self::GetMetricData => Some("GetMetricDataInput"),
             Self::GetMetricStatistics => Some("GetMetricStatisticsInput"),
             Self::ListMetrics => Some("ListMetricsInput"),
+            Self::PutMetricAlarm => Some("PutMetricAlarmInput"),
             Self::PutMetricData => Some("PutMetricDataInput"),
+            Self::SetAlarmState => Some("SetAlarmStateInput"),
         }
     }
 
     /// The name of the operation's output shape, if it has one.
     pub fn output_shape(&self) -> Option<&'static str> {
         match self {
+            Self::DeleteAlarms => None,
+            Self::DescribeAlarmHistory => Some("DescribeAlarmHistoryOutput"),
+            Self::DescribeAlarms => Some("DescribeAlarmsOutput"),
+            Self::DescribeAlarmsForMetric => Some("DescribeAlarmsForMetricOutput"),
+            Self::DisableAlarmActions => None,
+            Self::EnableAlarmActions => None,
             Self::GetMetricData => Some("GetMetricDataOutput"),
             Self::GetMetricStatistics => Some("GetMetricStatisticsOutput"),
             Self::ListMetrics => Some("ListMetricsOutput"),
+            Self::PutMetricAlarm => None,
             Self::PutMetricData => None,
+            Self::SetAlarmState => None,
         }
     }
 }
@@ -67,6 +127,497 @@ impl Operation {
 impl std::fmt::Display for Operation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Shape `ActionConfiguration`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ActionConfiguration {
+    /// `AlarmTagsPropagation`: shape `AlarmTagsPropagation`, structure.
+    #[serde(rename = "AlarmTagsPropagation", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_tags_propagation: Option<AlarmTagsPropagation>,
+}
+
+impl crate::render::Render for ActionConfiguration {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for ActionConfiguration {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.alarm_tags_propagation {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "alarmTagsPropagation"), out);
+        }
+    }
+}
+
+/// Enum shape `ActionsSuppressedBy` (3 values); a string the model does not list decodes into `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ActionsSuppressedBy {
+    /// `WaitPeriod`
+    WaitPeriod,
+    /// `ExtensionPeriod`
+    ExtensionPeriod,
+    /// `Alarm`
+    Alarm,
+    /// A value the model does not list, as sent (validation reports it).
+    Unknown(String),
+}
+
+impl ActionsSuppressedBy {
+    /// The values the model lists, in model order.
+    pub fn values() -> &'static [&'static str] {
+        &["WaitPeriod", "ExtensionPeriod", "Alarm"]
+    }
+
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::WaitPeriod => "WaitPeriod",
+            Self::ExtensionPeriod => "ExtensionPeriod",
+            Self::Alarm => "Alarm",
+            Self::Unknown(value) => value,
+        }
+    }
+}
+
+impl From<&str> for ActionsSuppressedBy {
+    fn from(value: &str) -> Self {
+        match value {
+            "WaitPeriod" => Self::WaitPeriod,
+            "ExtensionPeriod" => Self::ExtensionPeriod,
+            "Alarm" => Self::Alarm,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for ActionsSuppressedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ActionsSuppressedBy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ActionsSuppressedBy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::enum_value::deserialize(deserializer)
+    }
+}
+
+impl crate::render::Render for ActionsSuppressedBy {
+    fn render(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+/// Shape `AlarmHistoryItem`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AlarmHistoryItem {
+    /// `AlarmContributorAttributes`: shape `ContributorAttributes`, map of `AttributeName` to `AttributeValue`, length 0..=150.
+    #[serde(rename = "AlarmContributorAttributes", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_contributor_attributes: Option<std::collections::BTreeMap<String, String>>,
+    /// `AlarmContributorId`: shape `ContributorId`, string, length 1..=16.
+    #[serde(rename = "AlarmContributorId", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_contributor_id: Option<String>,
+    /// `AlarmName`: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "AlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_name: Option<String>,
+    /// `AlarmType`: shape `AlarmType`, enum.
+    #[serde(rename = "AlarmType", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_type: Option<AlarmType>,
+    /// `HistoryData`: shape `HistoryData`, string, length 1..=4095.
+    #[serde(rename = "HistoryData", skip_serializing_if = "Option::is_none", default)]
+    pub history_data: Option<String>,
+    /// `HistoryItemType`: shape `HistoryItemType`, enum.
+    #[serde(rename = "HistoryItemType", skip_serializing_if = "Option::is_none", default)]
+    pub history_item_type: Option<HistoryItemType>,
+    /// `HistorySummary`: shape `HistorySummary`, string, length 1..=255.
+    #[serde(rename = "HistorySummary", skip_serializing_if = "Option::is_none", default)]
+    pub history_summary: Option<String>,
+    /// `Timestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "Timestamp", skip_serializing_if = "Option::is_none", default)]
+    pub timestamp: Option<crate::Timestamp>,
+}
+
+impl crate::render::Render for AlarmHistoryItem {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for AlarmHistoryItem {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.alarm_contributor_attributes {
+            check_contributor_attributes(v, &crate::check::member_path(path, "alarmContributorAttributes"), out);
+        }
+        if let Some(v) = &self.alarm_contributor_id {
+            check_contributor_id(v, &crate::check::member_path(path, "alarmContributorId"), out);
+        }
+        if let Some(v) = &self.alarm_name {
+            check_alarm_name(v, &crate::check::member_path(path, "alarmName"), out);
+        }
+        if let Some(v) = &self.alarm_type {
+            check_alarm_type(v, &crate::check::member_path(path, "alarmType"), out);
+        }
+        if let Some(v) = &self.history_data {
+            check_history_data(v, &crate::check::member_path(path, "historyData"), out);
+        }
+        if let Some(v) = &self.history_item_type {
+            check_history_item_type(v, &crate::check::member_path(path, "historyItemType"), out);
+        }
+        if let Some(v) = &self.history_summary {
+            check_history_summary(v, &crate::check::member_path(path, "historySummary"), out);
+        }
+    }
+}
+
+/// Shape `AlarmPromQLCriteria`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AlarmPromQLCriteria {
+    /// `PendingPeriod`: shape `PendingPeriod`, integer, value 0..=86400.
+    #[serde(rename = "PendingPeriod", skip_serializing_if = "Option::is_none", default)]
+    pub pending_period: Option<i32>,
+    /// `Query`, required: shape `Query`, string, length 1..=10000.
+    #[serde(rename = "Query", skip_serializing_if = "Option::is_none", default)]
+    pub query: Option<String>,
+    /// `RecoveryPeriod`: shape `RecoveryPeriod`, integer, value 0..=86400.
+    #[serde(rename = "RecoveryPeriod", skip_serializing_if = "Option::is_none", default)]
+    pub recovery_period: Option<i32>,
+}
+
+impl crate::render::Render for AlarmPromQLCriteria {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for AlarmPromQLCriteria {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.pending_period {
+            check_pending_period(v, &crate::check::member_path(path, "pendingPeriod"), out);
+        }
+        match &self.query {
+            Some(v) => {
+                check_query(v, &crate::check::member_path(path, "query"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "query"))),
+        }
+        if let Some(v) = &self.recovery_period {
+            check_recovery_period(v, &crate::check::member_path(path, "recoveryPeriod"), out);
+        }
+    }
+}
+
+/// Shape `AlarmTagsPropagation`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AlarmTagsPropagation {
+    /// `Enabled`, required: shape `AlarmTagsPropagationEnabled`, boolean.
+    #[serde(rename = "Enabled", skip_serializing_if = "Option::is_none", default)]
+    pub enabled: Option<bool>,
+    /// `ExcludedTagKeys`: shape `AlarmTagsPropagationTagKeys`, list of `AlarmTagsPropagationTagKey`, length 1..=50.
+    #[serde(rename = "ExcludedTagKeys", skip_serializing_if = "Option::is_none", default)]
+    pub excluded_tag_keys: Option<Vec<String>>,
+    /// `IncludedTagKeys`: shape `AlarmTagsPropagationTagKeys`, list of `AlarmTagsPropagationTagKey`, length 1..=50.
+    #[serde(rename = "IncludedTagKeys", skip_serializing_if = "Option::is_none", default)]
+    pub included_tag_keys: Option<Vec<String>>,
+}
+
+impl crate::render::Render for AlarmTagsPropagation {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for AlarmTagsPropagation {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if self.enabled.is_none() {
+            out.push(crate::Violation::null(crate::check::member_path(path, "enabled")));
+        }
+        if let Some(v) = &self.excluded_tag_keys {
+            check_alarm_tags_propagation_tag_keys(v, &crate::check::member_path(path, "excludedTagKeys"), out);
+        }
+        if let Some(v) = &self.included_tag_keys {
+            check_alarm_tags_propagation_tag_keys(v, &crate::check::member_path(path, "includedTagKeys"), out);
+        }
+    }
+}
+
+/// Enum shape `AlarmType` (3 values); a string the model does not list decodes into `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AlarmType {
+    /// `CompositeAlarm`
+    CompositeAlarm,
+    /// `MetricAlarm`
+    MetricAlarm,
+    /// `LogAlarm`
+    LogAlarm,
+    /// A value the model does not list, as sent (validation reports it).
+    Unknown(String),
+}
+
+impl AlarmType {
+    /// The values the model lists, in model order.
+    pub fn values() -> &'static [&'static str] {
+        &["CompositeAlarm", "MetricAlarm", "LogAlarm"]
+    }
+
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CompositeAlarm => "CompositeAlarm",
+            Self::MetricAlarm => "MetricAlarm",
+            Self::LogAlarm => "LogAlarm",
+            Self::Unknown(value) => value,
+        }
+    }
+}
+
+impl From<&str> for AlarmType {
+    fn from(value: &str) -> Self {
+        match value {
+            "CompositeAlarm" => Self::CompositeAlarm,
+            "MetricAlarm" => Self::MetricAlarm,
+            "LogAlarm" => Self::LogAlarm,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for AlarmType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for AlarmType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AlarmType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::enum_value::deserialize(deserializer)
+    }
+}
+
+impl crate::render::Render for AlarmType {
+    fn render(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+/// Enum shape `ComparisonOperator` (7 values); a string the model does not list decodes into `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ComparisonOperator {
+    /// `GreaterThanOrEqualToThreshold`
+    GreaterThanOrEqualToThreshold,
+    /// `GreaterThanThreshold`
+    GreaterThanThreshold,
+    /// `LessThanThreshold`
+    LessThanThreshold,
+    /// `LessThanOrEqualToThreshold`
+    LessThanOrEqualToThreshold,
+    /// `LessThanLowerOrGreaterThanUpperThreshold`
+    LessThanLowerOrGreaterThanUpperThreshold,
+    /// `LessThanLowerThreshold`
+    LessThanLowerThreshold,
+    /// `GreaterThanUpperThreshold`
+    GreaterThanUpperThreshold,
+    /// A value the model does not list, as sent (validation reports it).
+    Unknown(String),
+}
+
+impl ComparisonOperator {
+    /// The values the model lists, in model order.
+    pub fn values() -> &'static [&'static str] {
+        &[
+            "GreaterThanOrEqualToThreshold",
+            "GreaterThanThreshold",
+            "LessThanThreshold",
+            "LessThanOrEqualToThreshold",
+            "LessThanLowerOrGreaterThanUpperThreshold",
+            "LessThanLowerThreshold",
+            "GreaterThanUpperThreshold",
+        ]
+    }
+
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::GreaterThanOrEqualToThreshold => "GreaterThanOrEqualToThreshold",
+            Self::GreaterThanThreshold => "GreaterThanThreshold",
+            Self::LessThanThreshold => "LessThanThreshold",
+            Self::LessThanOrEqualToThreshold => "LessThanOrEqualToThreshold",
+            Self::LessThanLowerOrGreaterThanUpperThreshold => "LessThanLowerOrGreaterThanUpperThreshold",
+            Self::LessThanLowerThreshold => "LessThanLowerThreshold",
+            Self::GreaterThanUpperThreshold => "GreaterThanUpperThreshold",
+            Self::Unknown(value) => value,
+        }
+    }
+}
+
+impl From<&str> for ComparisonOperator {
+    fn from(value: &str) -> Self {
+        match value {
+            "GreaterThanOrEqualToThreshold" => Self::GreaterThanOrEqualToThreshold,
+            "GreaterThanThreshold" => Self::GreaterThanThreshold,
+            "LessThanThreshold" => Self::LessThanThreshold,
+            "LessThanOrEqualToThreshold" => Self::LessThanOrEqualToThreshold,
+            "LessThanLowerOrGreaterThanUpperThreshold" => Self::LessThanLowerOrGreaterThanUpperThreshold,
+            "LessThanLowerThreshold" => Self::LessThanLowerThreshold,
+            "GreaterThanUpperThreshold" => Self::GreaterThanUpperThreshold,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for ComparisonOperator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ComparisonOperator {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ComparisonOperator {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::enum_value::deserialize(deserializer)
+    }
+}
+
+impl crate::render::Render for ComparisonOperator {
+    fn render(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+/// Shape `CompositeAlarm`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CompositeAlarm {
+    /// `ActionConfiguration`: shape `ActionConfiguration`, structure.
+    #[serde(rename = "ActionConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub action_configuration: Option<ActionConfiguration>,
+    /// `ActionsEnabled`: shape `ActionsEnabled`, boolean.
+    #[serde(rename = "ActionsEnabled", skip_serializing_if = "Option::is_none", default)]
+    pub actions_enabled: Option<bool>,
+    /// `ActionsSuppressedBy`: shape `ActionsSuppressedBy`, enum.
+    #[serde(rename = "ActionsSuppressedBy", skip_serializing_if = "Option::is_none", default)]
+    pub actions_suppressed_by: Option<ActionsSuppressedBy>,
+    /// `ActionsSuppressedReason`: shape `ActionsSuppressedReason`, string, length 0..=1024.
+    #[serde(rename = "ActionsSuppressedReason", skip_serializing_if = "Option::is_none", default)]
+    pub actions_suppressed_reason: Option<String>,
+    /// `ActionsSuppressor`: shape `AlarmArn`, string, length 1..=1600.
+    #[serde(rename = "ActionsSuppressor", skip_serializing_if = "Option::is_none", default)]
+    pub actions_suppressor: Option<String>,
+    /// `ActionsSuppressorExtensionPeriod`: shape `SuppressorPeriod`, integer.
+    #[serde(rename = "ActionsSuppressorExtensionPeriod", skip_serializing_if = "Option::is_none", default)]
+    pub actions_suppressor_extension_period: Option<i32>,
+    /// `ActionsSuppressorWaitPeriod`: shape `SuppressorPeriod`, integer.
+    #[serde(rename = "ActionsSuppressorWaitPeriod", skip_serializing_if = "Option::is_none", default)]
+    pub actions_suppressor_wait_period: Option<i32>,
+    /// `AlarmActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "AlarmActions", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_actions: Option<Vec<String>>,
+    /// `AlarmArn`: shape `AlarmArn`, string, length 1..=1600.
+    #[serde(rename = "AlarmArn", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_arn: Option<String>,
+    /// `AlarmConfigurationUpdatedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "AlarmConfigurationUpdatedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_configuration_updated_timestamp: Option<crate::Timestamp>,
+    /// `AlarmDescription`: shape `AlarmDescription`, string, length 0..=1024.
+    #[serde(rename = "AlarmDescription", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_description: Option<String>,
+    /// `AlarmName`: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "AlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_name: Option<String>,
+    /// `AlarmRule`: shape `AlarmRule`, string, length 1..=10240.
+    #[serde(rename = "AlarmRule", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_rule: Option<String>,
+    /// `InsufficientDataActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "InsufficientDataActions", skip_serializing_if = "Option::is_none", default)]
+    pub insufficient_data_actions: Option<Vec<String>>,
+    /// `OKActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "OKActions", skip_serializing_if = "Option::is_none", default)]
+    pub ok_actions: Option<Vec<String>>,
+    /// `StateReason`: shape `StateReason`, string, length 0..=1023.
+    #[serde(rename = "StateReason", skip_serializing_if = "Option::is_none", default)]
+    pub state_reason: Option<String>,
+    /// `StateReasonData`: shape `StateReasonData`, string, length 0..=4000.
+    #[serde(rename = "StateReasonData", skip_serializing_if = "Option::is_none", default)]
+    pub state_reason_data: Option<String>,
+    /// `StateTransitionedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "StateTransitionedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub state_transitioned_timestamp: Option<crate::Timestamp>,
+    /// `StateUpdatedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "StateUpdatedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub state_updated_timestamp: Option<crate::Timestamp>,
+    /// `StateValue`: shape `StateValue`, enum.
+    #[serde(rename = "StateValue", skip_serializing_if = "Option::is_none", default)]
+    pub state_value: Option<StateValue>,
+}
+
+impl crate::render::Render for CompositeAlarm {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for CompositeAlarm {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.action_configuration {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "actionConfiguration"), out);
+        }
+        if let Some(v) = &self.actions_suppressed_by {
+            check_actions_suppressed_by(v, &crate::check::member_path(path, "actionsSuppressedBy"), out);
+        }
+        if let Some(v) = &self.actions_suppressed_reason {
+            check_actions_suppressed_reason(v, &crate::check::member_path(path, "actionsSuppressedReason"), out);
+        }
+        if let Some(v) = &self.actions_suppressor {
+            check_alarm_arn(v, &crate::check::member_path(path, "actionsSuppressor"), out);
+        }
+        if let Some(v) = &self.alarm_actions {
+            check_resource_list(v, &crate::check::member_path(path, "alarmActions"), out);
+        }
+        if let Some(v) = &self.alarm_arn {
+            check_alarm_arn(v, &crate::check::member_path(path, "alarmArn"), out);
+        }
+        if let Some(v) = &self.alarm_description {
+            check_alarm_description(v, &crate::check::member_path(path, "alarmDescription"), out);
+        }
+        if let Some(v) = &self.alarm_name {
+            check_alarm_name(v, &crate::check::member_path(path, "alarmName"), out);
+        }
+        if let Some(v) = &self.alarm_rule {
+            check_alarm_rule(v, &crate::check::member_path(path, "alarmRule"), out);
+        }
+        if let Some(v) = &self.insufficient_data_actions {
+            check_resource_list(v, &crate::check::member_path(path, "insufficientDataActions"), out);
+        }
+        if let Some(v) = &self.ok_actions {
+            check_resource_list(v, &crate::check::member_path(path, "oKActions"), out);
+        }
+        if let Some(v) = &self.state_reason {
+            check_state_reason(v, &crate::check::member_path(path, "stateReason"), out);
+        }
+        if let Some(v) = &self.state_reason_data {
+            check_state_reason_data(v, &crate::check::member_path(path, "stateReasonData"), out);
+        }
+        if let Some(v) = &self.state_value {
+            check_state_value(v, &crate::check::member_path(path, "stateValue"), out);
+        }
     }
 }
 
@@ -109,6 +660,304 @@ impl crate::Validate for Datapoint {
     fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
         if let Some(v) = &self.unit {
             check_standard_unit(v, &crate::check::member_path(path, "unit"), out);
+        }
+    }
+}
+
+/// Shape `DeleteAlarmsInput` (input of `DeleteAlarms`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteAlarmsInput {
+    /// `AlarmNames`, required: shape `AlarmNames`, list of `AlarmName`, length ..=100.
+    #[serde(rename = "AlarmNames", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_names: Option<Vec<String>>,
+}
+
+impl crate::render::Render for DeleteAlarmsInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for DeleteAlarmsInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        match &self.alarm_names {
+            Some(v) => {
+                check_alarm_names(v, &crate::check::member_path(path, "alarmNames"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "alarmNames"))),
+        }
+    }
+}
+
+/// Shape `DescribeAlarmHistoryInput` (input of `DescribeAlarmHistory`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeAlarmHistoryInput {
+    /// `AlarmContributorId`: shape `ContributorId`, string, length 1..=16.
+    #[serde(rename = "AlarmContributorId", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_contributor_id: Option<String>,
+    /// `AlarmName`: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "AlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_name: Option<String>,
+    /// `AlarmTypes`: shape `AlarmTypes`, list of `AlarmType`.
+    #[serde(rename = "AlarmTypes", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_types: Option<Vec<AlarmType>>,
+    /// `EndDate`: shape `Timestamp`, timestamp.
+    #[serde(rename = "EndDate", skip_serializing_if = "Option::is_none", default)]
+    pub end_date: Option<crate::Timestamp>,
+    /// `HistoryItemType`: shape `HistoryItemType`, enum.
+    #[serde(rename = "HistoryItemType", skip_serializing_if = "Option::is_none", default)]
+    pub history_item_type: Option<HistoryItemType>,
+    /// `MaxRecords`: shape `MaxRecords`, integer, value 1..=100.
+    #[serde(rename = "MaxRecords", skip_serializing_if = "Option::is_none", default)]
+    pub max_records: Option<i32>,
+    /// `NextToken`: shape `NextToken`, string.
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none", default)]
+    pub next_token: Option<String>,
+    /// `ScanBy`: shape `ScanBy`, enum.
+    #[serde(rename = "ScanBy", skip_serializing_if = "Option::is_none", default)]
+    pub scan_by: Option<ScanBy>,
+    /// `StartDate`: shape `Timestamp`, timestamp.
+    #[serde(rename = "StartDate", skip_serializing_if = "Option::is_none", default)]
+    pub start_date: Option<crate::Timestamp>,
+}
+
+impl crate::render::Render for DescribeAlarmHistoryInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for DescribeAlarmHistoryInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.alarm_contributor_id {
+            check_contributor_id(v, &crate::check::member_path(path, "alarmContributorId"), out);
+        }
+        if let Some(v) = &self.alarm_name {
+            check_alarm_name(v, &crate::check::member_path(path, "alarmName"), out);
+        }
+        if let Some(v) = &self.alarm_types {
+            check_alarm_types(v, &crate::check::member_path(path, "alarmTypes"), out);
+        }
+        if let Some(v) = &self.history_item_type {
+            check_history_item_type(v, &crate::check::member_path(path, "historyItemType"), out);
+        }
+        if let Some(v) = &self.max_records {
+            check_max_records(v, &crate::check::member_path(path, "maxRecords"), out);
+        }
+        if let Some(v) = &self.scan_by {
+            check_scan_by(v, &crate::check::member_path(path, "scanBy"), out);
+        }
+    }
+}
+
+/// Shape `DescribeAlarmHistoryOutput` (output of `DescribeAlarmHistory`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeAlarmHistoryOutput {
+    /// `AlarmHistoryItems`: shape `AlarmHistoryItems`, list of `AlarmHistoryItem`.
+    #[serde(rename = "AlarmHistoryItems", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_history_items: Option<Vec<AlarmHistoryItem>>,
+    /// `NextToken`: shape `NextToken`, string.
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none", default)]
+    pub next_token: Option<String>,
+}
+
+impl crate::render::Render for DescribeAlarmHistoryOutput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for DescribeAlarmHistoryOutput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.alarm_history_items {
+            check_alarm_history_items(v, &crate::check::member_path(path, "alarmHistoryItems"), out);
+        }
+    }
+}
+
+/// Shape `DescribeAlarmsForMetricInput` (input of `DescribeAlarmsForMetric`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeAlarmsForMetricInput {
+    /// `Dimensions`: shape `Dimensions`, list of `Dimension`, length ..=30.
+    #[serde(rename = "Dimensions", skip_serializing_if = "Option::is_none", default)]
+    pub dimensions: Option<Vec<Dimension>>,
+    /// `ExtendedStatistic`: shape `ExtendedStatistic`, string.
+    #[serde(rename = "ExtendedStatistic", skip_serializing_if = "Option::is_none", default)]
+    pub extended_statistic: Option<String>,
+    /// `MetricName`, required: shape `MetricName`, string, length 1..=255.
+    #[serde(rename = "MetricName", skip_serializing_if = "Option::is_none", default)]
+    pub metric_name: Option<String>,
+    /// `Namespace`, required: shape `Namespace`, string, length 1..=255, pattern `[^:].*`.
+    #[serde(rename = "Namespace", skip_serializing_if = "Option::is_none", default)]
+    pub namespace: Option<String>,
+    /// `Period`: shape `Period`, integer, value 1...
+    #[serde(rename = "Period", skip_serializing_if = "Option::is_none", default)]
+    pub period: Option<i32>,
+    /// `Statistic`: shape `Statistic`, enum.
+    #[serde(rename = "Statistic", skip_serializing_if = "Option::is_none", default)]
+    pub statistic: Option<Statistic>,
+    /// `Unit`: shape `StandardUnit`, enum.
+    #[serde(rename = "Unit", skip_serializing_if = "Option::is_none", default)]
+    pub unit: Option<StandardUnit>,
+}
+
+impl crate::render::Render for DescribeAlarmsForMetricInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for DescribeAlarmsForMetricInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.dimensions {
+            check_dimensions(v, &crate::check::member_path(path, "dimensions"), out);
+        }
+        match &self.metric_name {
+            Some(v) => {
+                check_metric_name(v, &crate::check::member_path(path, "metricName"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "metricName"))),
+        }
+        match &self.namespace {
+            Some(v) => {
+                check_namespace(v, &crate::check::member_path(path, "namespace"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "namespace"))),
+        }
+        if let Some(v) = &self.period {
+            check_period(v, &crate::check::member_path(path, "period"), out);
+        }
+        if let Some(v) = &self.statistic {
+            check_statistic(v, &crate::check::member_path(path, "statistic"), out);
+        }
+        if let Some(v) = &self.unit {
+            check_standard_unit(v, &crate::check::member_path(path, "unit"), out);
+        }
+    }
+}
+
+/// Shape `DescribeAlarmsForMetricOutput` (output of `DescribeAlarmsForMetric`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeAlarmsForMetricOutput {
+    /// `MetricAlarms`: shape `MetricAlarms`, list of `MetricAlarm`.
+    #[serde(rename = "MetricAlarms", skip_serializing_if = "Option::is_none", default)]
+    pub metric_alarms: Option<Vec<MetricAlarm>>,
+}
+
+impl crate::render::Render for DescribeAlarmsForMetricOutput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for DescribeAlarmsForMetricOutput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.metric_alarms {
+            check_metric_alarms(v, &crate::check::member_path(path, "metricAlarms"), out);
+        }
+    }
+}
+
+/// Shape `DescribeAlarmsInput` (input of `DescribeAlarms`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeAlarmsInput {
+    /// `ActionPrefix`: shape `ActionPrefix`, string, length 1..=1024.
+    #[serde(rename = "ActionPrefix", skip_serializing_if = "Option::is_none", default)]
+    pub action_prefix: Option<String>,
+    /// `AlarmNamePrefix`: shape `AlarmNamePrefix`, string, length 1..=255.
+    #[serde(rename = "AlarmNamePrefix", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_name_prefix: Option<String>,
+    /// `AlarmNames`: shape `AlarmNames`, list of `AlarmName`, length ..=100.
+    #[serde(rename = "AlarmNames", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_names: Option<Vec<String>>,
+    /// `AlarmTypes`: shape `AlarmTypes`, list of `AlarmType`.
+    #[serde(rename = "AlarmTypes", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_types: Option<Vec<AlarmType>>,
+    /// `ChildrenOfAlarmName`: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "ChildrenOfAlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub children_of_alarm_name: Option<String>,
+    /// `MaxRecords`: shape `MaxRecords`, integer, value 1..=100.
+    #[serde(rename = "MaxRecords", skip_serializing_if = "Option::is_none", default)]
+    pub max_records: Option<i32>,
+    /// `NextToken`: shape `NextToken`, string.
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none", default)]
+    pub next_token: Option<String>,
+    /// `ParentsOfAlarmName`: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "ParentsOfAlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub parents_of_alarm_name: Option<String>,
+    /// `StateValue`: shape `StateValue`, enum.
+    #[serde(rename = "StateValue", skip_serializing_if = "Option::is_none", default)]
+    pub state_value: Option<StateValue>,
+}
+
+impl crate::render::Render for DescribeAlarmsInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for DescribeAlarmsInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.action_prefix {
+            check_action_prefix(v, &crate::check::member_path(path, "actionPrefix"), out);
+        }
+        if let Some(v) = &self.alarm_name_prefix {
+            check_alarm_name_prefix(v, &crate::check::member_path(path, "alarmNamePrefix"), out);
+        }
+        if let Some(v) = &self.alarm_names {
+            check_alarm_names(v, &crate::check::member_path(path, "alarmNames"), out);
+        }
+        if let Some(v) = &self.alarm_types {
+            check_alarm_types(v, &crate::check::member_path(path, "alarmTypes"), out);
+        }
+        if let Some(v) = &self.children_of_alarm_name {
+            check_alarm_name(v, &crate::check::member_path(path, "childrenOfAlarmName"), out);
+        }
+        if let Some(v) = &self.max_records {
+            check_max_records(v, &crate::check::member_path(path, "maxRecords"), out);
+        }
+        if let Some(v) = &self.parents_of_alarm_name {
+            check_alarm_name(v, &crate::check::member_path(path, "parentsOfAlarmName"), out);
+        }
+        if let Some(v) = &self.state_value {
+            check_state_value(v, &crate::check::member_path(path, "stateValue"), out);
+        }
+    }
+}
+
+/// Shape `DescribeAlarmsOutput` (output of `DescribeAlarms`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeAlarmsOutput {
+    /// `CompositeAlarms`: shape `CompositeAlarms`, list of `CompositeAlarm`.
+    #[serde(rename = "CompositeAlarms", skip_serializing_if = "Option::is_none", default)]
+    pub composite_alarms: Option<Vec<CompositeAlarm>>,
+    /// `LogAlarms`: shape `LogAlarms`, list of `LogAlarm`.
+    #[serde(rename = "LogAlarms", skip_serializing_if = "Option::is_none", default)]
+    pub log_alarms: Option<Vec<LogAlarm>>,
+    /// `MetricAlarms`: shape `MetricAlarms`, list of `MetricAlarm`.
+    #[serde(rename = "MetricAlarms", skip_serializing_if = "Option::is_none", default)]
+    pub metric_alarms: Option<Vec<MetricAlarm>>,
+    /// `NextToken`: shape `NextToken`, string.
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none", default)]
+    pub next_token: Option<String>,
+}
+
+impl crate::render::Render for DescribeAlarmsOutput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for DescribeAlarmsOutput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.composite_alarms {
+            check_composite_alarms(v, &crate::check::member_path(path, "compositeAlarms"), out);
+        }
+        if let Some(v) = &self.log_alarms {
+            check_log_alarms(v, &crate::check::member_path(path, "logAlarms"), out);
+        }
+        if let Some(v) = &self.metric_alarms {
+            check_metric_alarms(v, &crate::check::member_path(path, "metricAlarms"), out);
         }
     }
 }
@@ -178,6 +1027,56 @@ impl crate::Validate for DimensionFilter {
     }
 }
 
+/// Shape `DisableAlarmActionsInput` (input of `DisableAlarmActions`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DisableAlarmActionsInput {
+    /// `AlarmNames`, required: shape `AlarmNames`, list of `AlarmName`, length ..=100.
+    #[serde(rename = "AlarmNames", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_names: Option<Vec<String>>,
+}
+
+impl crate::render::Render for DisableAlarmActionsInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for DisableAlarmActionsInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        match &self.alarm_names {
+            Some(v) => {
+                check_alarm_names(v, &crate::check::member_path(path, "alarmNames"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "alarmNames"))),
+        }
+    }
+}
+
+/// Shape `EnableAlarmActionsInput` (input of `EnableAlarmActions`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct EnableAlarmActionsInput {
+    /// `AlarmNames`, required: shape `AlarmNames`, list of `AlarmName`, length ..=100.
+    #[serde(rename = "AlarmNames", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_names: Option<Vec<String>>,
+}
+
+impl crate::render::Render for EnableAlarmActionsInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for EnableAlarmActionsInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        match &self.alarm_names {
+            Some(v) => {
+                check_alarm_names(v, &crate::check::member_path(path, "alarmNames"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "alarmNames"))),
+        }
+    }
+}
+
 /// Shape `Entity`.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Entity {
@@ -230,6 +1129,122 @@ impl crate::Validate for EntityMetricData {
         }
         if let Some(v) = &self.metric_data {
             check_metric_data(v, &crate::check::member_path(path, "metricData"), out);
+        }
+    }
+}
+
+/// Shape `EvaluationCriteria`.
+///
+/// A union: exactly one member is set.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct EvaluationCriteria {
+    /// `PromQLCriteria`: shape `AlarmPromQLCriteria`, structure.
+    #[serde(rename = "PromQLCriteria", skip_serializing_if = "Option::is_none", default)]
+    pub prom_ql_criteria: Option<AlarmPromQLCriteria>,
+}
+
+impl crate::render::Render for EvaluationCriteria {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for EvaluationCriteria {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.prom_ql_criteria {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "promQLCriteria"), out);
+        }
+    }
+}
+
+/// Enum shape `EvaluationState` (3 values); a string the model does not list decodes into `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EvaluationState {
+    /// `PARTIAL_DATA`
+    PartialData,
+    /// `EVALUATION_FAILURE`
+    EvaluationFailure,
+    /// `EVALUATION_ERROR`
+    EvaluationError,
+    /// A value the model does not list, as sent (validation reports it).
+    Unknown(String),
+}
+
+impl EvaluationState {
+    /// The values the model lists, in model order.
+    pub fn values() -> &'static [&'static str] {
+        &["PARTIAL_DATA", "EVALUATION_FAILURE", "EVALUATION_ERROR"]
+    }
+
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::PartialData => "PARTIAL_DATA",
+            Self::EvaluationFailure => "EVALUATION_FAILURE",
+            Self::EvaluationError => "EVALUATION_ERROR",
+            Self::Unknown(value) => value,
+        }
+    }
+}
+
+impl From<&str> for EvaluationState {
+    fn from(value: &str) -> Self {
+        match value {
+            "PARTIAL_DATA" => Self::PartialData,
+            "EVALUATION_FAILURE" => Self::EvaluationFailure,
+            "EVALUATION_ERROR" => Self::EvaluationError,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for EvaluationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for EvaluationState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EvaluationState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::enum_value::deserialize(deserializer)
+    }
+}
+
+impl crate::render::Render for EvaluationState {
+    fn render(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+/// Shape `EvaluationWindow`.
+///
+/// A union: exactly one member is set.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct EvaluationWindow {
+    /// `SlidingWindow`: shape `SlidingWindow`, structure.
+    #[serde(rename = "SlidingWindow", skip_serializing_if = "Option::is_none", default)]
+    pub sliding_window: Option<SlidingWindow>,
+    /// `WallClockWindow`: shape `WallClockWindow`, structure.
+    #[serde(rename = "WallClockWindow", skip_serializing_if = "Option::is_none", default)]
+    pub wall_clock_window: Option<WallClockWindow>,
+}
+
+impl crate::render::Render for EvaluationWindow {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for EvaluationWindow {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.wall_clock_window {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "wallClockWindow"), out);
         }
     }
 }
@@ -418,6 +1433,79 @@ impl crate::Validate for GetMetricStatisticsOutput {
     }
 }
 
+/// Enum shape `HistoryItemType` (5 values); a string the model does not list decodes into `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HistoryItemType {
+    /// `ConfigurationUpdate`
+    ConfigurationUpdate,
+    /// `StateUpdate`
+    StateUpdate,
+    /// `Action`
+    Action,
+    /// `AlarmContributorStateUpdate`
+    AlarmContributorStateUpdate,
+    /// `AlarmContributorAction`
+    AlarmContributorAction,
+    /// A value the model does not list, as sent (validation reports it).
+    Unknown(String),
+}
+
+impl HistoryItemType {
+    /// The values the model lists, in model order.
+    pub fn values() -> &'static [&'static str] {
+        &["ConfigurationUpdate", "StateUpdate", "Action", "AlarmContributorStateUpdate", "AlarmContributorAction"]
+    }
+
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ConfigurationUpdate => "ConfigurationUpdate",
+            Self::StateUpdate => "StateUpdate",
+            Self::Action => "Action",
+            Self::AlarmContributorStateUpdate => "AlarmContributorStateUpdate",
+            Self::AlarmContributorAction => "AlarmContributorAction",
+            Self::Unknown(value) => value,
+        }
+    }
+}
+
+impl From<&str> for HistoryItemType {
+    fn from(value: &str) -> Self {
+        match value {
+            "ConfigurationUpdate" => Self::ConfigurationUpdate,
+            "StateUpdate" => Self::StateUpdate,
+            "Action" => Self::Action,
+            "AlarmContributorStateUpdate" => Self::AlarmContributorStateUpdate,
+            "AlarmContributorAction" => Self::AlarmContributorAction,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for HistoryItemType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for HistoryItemType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HistoryItemType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::enum_value::deserialize(deserializer)
+    }
+}
+
+impl crate::render::Render for HistoryItemType {
+    fn render(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
 /// Shape `InternalServiceFault` (an exception).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct InternalServiceFault {
@@ -434,6 +1522,28 @@ impl crate::render::Render for InternalServiceFault {
 
 impl crate::Validate for InternalServiceFault {
     fn validate_into(&self, _path: &str, _out: &mut Vec<crate::Violation>) {}
+}
+
+/// Shape `InvalidFormatFault` (an exception).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InvalidFormatFault {
+    /// `message`: shape `ErrorMessage`, string, length 1..=255.
+    #[serde(rename = "message", skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+impl crate::render::Render for InvalidFormatFault {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for InvalidFormatFault {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.message {
+            check_error_message(v, &crate::check::member_path(path, "message"), out);
+        }
+    }
 }
 
 /// Shape `InvalidNextToken` (an exception).
@@ -510,6 +1620,28 @@ impl crate::render::Render for LabelOptions {
 
 impl crate::Validate for LabelOptions {
     fn validate_into(&self, _path: &str, _out: &mut Vec<crate::Violation>) {}
+}
+
+/// Shape `LimitExceededFault` (an exception).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct LimitExceededFault {
+    /// `message`: shape `ErrorMessage`, string, length 1..=255.
+    #[serde(rename = "message", skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+impl crate::render::Render for LimitExceededFault {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for LimitExceededFault {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.message {
+            check_error_message(v, &crate::check::member_path(path, "message"), out);
+        }
+    }
 }
 
 /// Shape `ListMetricsInput` (input of `ListMetrics`).
@@ -595,6 +1727,145 @@ impl crate::Validate for ListMetricsOutput {
     }
 }
 
+/// Shape `LogAlarm`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct LogAlarm {
+    /// `ActionConfiguration`: shape `ActionConfiguration`, structure.
+    #[serde(rename = "ActionConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub action_configuration: Option<ActionConfiguration>,
+    /// `ActionLogLineCount`: shape `ActionLogLineCount`, integer.
+    #[serde(rename = "ActionLogLineCount", skip_serializing_if = "Option::is_none", default)]
+    pub action_log_line_count: Option<i32>,
+    /// `ActionLogLineRoleArn`: shape `ActionLogLineRoleArn`, string.
+    #[serde(rename = "ActionLogLineRoleArn", skip_serializing_if = "Option::is_none", default)]
+    pub action_log_line_role_arn: Option<String>,
+    /// `ActionsEnabled`: shape `ActionsEnabled`, boolean.
+    #[serde(rename = "ActionsEnabled", skip_serializing_if = "Option::is_none", default)]
+    pub actions_enabled: Option<bool>,
+    /// `AlarmActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "AlarmActions", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_actions: Option<Vec<String>>,
+    /// `AlarmArn`: shape `AlarmArn`, string, length 1..=1600.
+    #[serde(rename = "AlarmArn", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_arn: Option<String>,
+    /// `AlarmConfigurationUpdatedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "AlarmConfigurationUpdatedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_configuration_updated_timestamp: Option<crate::Timestamp>,
+    /// `AlarmDescription`: shape `AlarmDescription`, string, length 0..=1024.
+    #[serde(rename = "AlarmDescription", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_description: Option<String>,
+    /// `AlarmName`: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "AlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_name: Option<String>,
+    /// `ComparisonOperator`: shape `ComparisonOperator`, enum.
+    #[serde(rename = "ComparisonOperator", skip_serializing_if = "Option::is_none", default)]
+    pub comparison_operator: Option<ComparisonOperator>,
+    /// `EvaluationState`: shape `EvaluationState`, enum.
+    #[serde(rename = "EvaluationState", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_state: Option<EvaluationState>,
+    /// `InsufficientDataActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "InsufficientDataActions", skip_serializing_if = "Option::is_none", default)]
+    pub insufficient_data_actions: Option<Vec<String>>,
+    /// `OKActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "OKActions", skip_serializing_if = "Option::is_none", default)]
+    pub ok_actions: Option<Vec<String>>,
+    /// `QueryResultsToAlarm`: shape `QueryResultsToAlarm`, integer, value 1...
+    #[serde(rename = "QueryResultsToAlarm", skip_serializing_if = "Option::is_none", default)]
+    pub query_results_to_alarm: Option<i32>,
+    /// `QueryResultsToEvaluate`: shape `QueryResultsToEvaluate`, integer, value 1...
+    #[serde(rename = "QueryResultsToEvaluate", skip_serializing_if = "Option::is_none", default)]
+    pub query_results_to_evaluate: Option<i32>,
+    /// `ScheduledQueryConfiguration`: shape `ScheduledQueryConfiguration`, structure.
+    #[serde(rename = "ScheduledQueryConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub scheduled_query_configuration: Option<ScheduledQueryConfiguration>,
+    /// `StateReason`: shape `StateReason`, string, length 0..=1023.
+    #[serde(rename = "StateReason", skip_serializing_if = "Option::is_none", default)]
+    pub state_reason: Option<String>,
+    /// `StateReasonData`: shape `StateReasonData`, string, length 0..=4000.
+    #[serde(rename = "StateReasonData", skip_serializing_if = "Option::is_none", default)]
+    pub state_reason_data: Option<String>,
+    /// `StateTransitionedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "StateTransitionedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub state_transitioned_timestamp: Option<crate::Timestamp>,
+    /// `StateUpdatedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "StateUpdatedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub state_updated_timestamp: Option<crate::Timestamp>,
+    /// `StateValue`: shape `StateValue`, enum.
+    #[serde(rename = "StateValue", skip_serializing_if = "Option::is_none", default)]
+    pub state_value: Option<StateValue>,
+    /// `Threshold`: shape `Threshold`, double.
+    #[serde(rename = "Threshold", skip_serializing_if = "Option::is_none", default)]
+    pub threshold: Option<f64>,
+    /// `TreatMissingData`: shape `TreatMissingData`, string, length 1..=255.
+    #[serde(rename = "TreatMissingData", skip_serializing_if = "Option::is_none", default)]
+    pub treat_missing_data: Option<String>,
+    /// `WarmUpConfiguration`: shape `WarmUpConfiguration`, structure.
+    #[serde(rename = "WarmUpConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub warm_up_configuration: Option<WarmUpConfiguration>,
+}
+
+impl crate::render::Render for LogAlarm {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for LogAlarm {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.action_configuration {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "actionConfiguration"), out);
+        }
+        if let Some(v) = &self.alarm_actions {
+            check_resource_list(v, &crate::check::member_path(path, "alarmActions"), out);
+        }
+        if let Some(v) = &self.alarm_arn {
+            check_alarm_arn(v, &crate::check::member_path(path, "alarmArn"), out);
+        }
+        if let Some(v) = &self.alarm_description {
+            check_alarm_description(v, &crate::check::member_path(path, "alarmDescription"), out);
+        }
+        if let Some(v) = &self.alarm_name {
+            check_alarm_name(v, &crate::check::member_path(path, "alarmName"), out);
+        }
+        if let Some(v) = &self.comparison_operator {
+            check_comparison_operator(v, &crate::check::member_path(path, "comparisonOperator"), out);
+        }
+        if let Some(v) = &self.evaluation_state {
+            check_evaluation_state(v, &crate::check::member_path(path, "evaluationState"), out);
+        }
+        if let Some(v) = &self.insufficient_data_actions {
+            check_resource_list(v, &crate::check::member_path(path, "insufficientDataActions"), out);
+        }
+        if let Some(v) = &self.ok_actions {
+            check_resource_list(v, &crate::check::member_path(path, "oKActions"), out);
+        }
+        if let Some(v) = &self.query_results_to_alarm {
+            check_query_results_to_alarm(v, &crate::check::member_path(path, "queryResultsToAlarm"), out);
+        }
+        if let Some(v) = &self.query_results_to_evaluate {
+            check_query_results_to_evaluate(v, &crate::check::member_path(path, "queryResultsToEvaluate"), out);
+        }
+        if let Some(v) = &self.scheduled_query_configuration {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "scheduledQueryConfiguration"), out);
+        }
+        if let Some(v) = &self.state_reason {
+            check_state_reason(v, &crate::check::member_path(path, "stateReason"), out);
+        }
+        if let Some(v) = &self.state_reason_data {
+            check_state_reason_data(v, &crate::check::member_path(path, "stateReasonData"), out);
+        }
+        if let Some(v) = &self.state_value {
+            check_state_value(v, &crate::check::member_path(path, "stateValue"), out);
+        }
+        if let Some(v) = &self.treat_missing_data {
+            check_treat_missing_data(v, &crate::check::member_path(path, "treatMissingData"), out);
+        }
+        if let Some(v) = &self.warm_up_configuration {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "warmUpConfiguration"), out);
+        }
+    }
+}
+
 /// Shape `MessageData`.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct MessageData {
@@ -646,6 +1917,212 @@ impl crate::Validate for Metric {
         }
         if let Some(v) = &self.namespace {
             check_namespace(v, &crate::check::member_path(path, "namespace"), out);
+        }
+    }
+}
+
+/// Shape `MetricAlarm`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct MetricAlarm {
+    /// `ActionConfiguration`: shape `ActionConfiguration`, structure.
+    #[serde(rename = "ActionConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub action_configuration: Option<ActionConfiguration>,
+    /// `ActionsEnabled`: shape `ActionsEnabled`, boolean.
+    #[serde(rename = "ActionsEnabled", skip_serializing_if = "Option::is_none", default)]
+    pub actions_enabled: Option<bool>,
+    /// `AlarmActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "AlarmActions", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_actions: Option<Vec<String>>,
+    /// `AlarmArn`: shape `AlarmArn`, string, length 1..=1600.
+    #[serde(rename = "AlarmArn", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_arn: Option<String>,
+    /// `AlarmConfigurationUpdatedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "AlarmConfigurationUpdatedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_configuration_updated_timestamp: Option<crate::Timestamp>,
+    /// `AlarmDescription`: shape `AlarmDescription`, string, length 0..=1024.
+    #[serde(rename = "AlarmDescription", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_description: Option<String>,
+    /// `AlarmName`: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "AlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_name: Option<String>,
+    /// `ComparisonOperator`: shape `ComparisonOperator`, enum.
+    #[serde(rename = "ComparisonOperator", skip_serializing_if = "Option::is_none", default)]
+    pub comparison_operator: Option<ComparisonOperator>,
+    /// `DatapointsToAlarm`: shape `DatapointsToAlarm`, integer, value 1...
+    #[serde(rename = "DatapointsToAlarm", skip_serializing_if = "Option::is_none", default)]
+    pub datapoints_to_alarm: Option<i32>,
+    /// `Dimensions`: shape `Dimensions`, list of `Dimension`, length ..=30.
+    #[serde(rename = "Dimensions", skip_serializing_if = "Option::is_none", default)]
+    pub dimensions: Option<Vec<Dimension>>,
+    /// `EvaluateLowSampleCountPercentile`: shape `EvaluateLowSampleCountPercentile`, string, length 1..=255.
+    #[serde(rename = "EvaluateLowSampleCountPercentile", skip_serializing_if = "Option::is_none", default)]
+    pub evaluate_low_sample_count_percentile: Option<String>,
+    /// `EvaluationCriteria`: shape `EvaluationCriteria`, structure.
+    #[serde(rename = "EvaluationCriteria", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_criteria: Option<EvaluationCriteria>,
+    /// `EvaluationInterval`: shape `EvaluationInterval`, integer, value 10..=3600.
+    #[serde(rename = "EvaluationInterval", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_interval: Option<i32>,
+    /// `EvaluationPeriods`: shape `EvaluationPeriods`, integer, value 1...
+    #[serde(rename = "EvaluationPeriods", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_periods: Option<i32>,
+    /// `EvaluationState`: shape `EvaluationState`, enum.
+    #[serde(rename = "EvaluationState", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_state: Option<EvaluationState>,
+    /// `EvaluationWindow`: shape `EvaluationWindow`, structure.
+    #[serde(rename = "EvaluationWindow", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_window: Option<EvaluationWindow>,
+    /// `ExtendedStatistic`: shape `ExtendedStatistic`, string.
+    #[serde(rename = "ExtendedStatistic", skip_serializing_if = "Option::is_none", default)]
+    pub extended_statistic: Option<String>,
+    /// `InsufficientDataActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "InsufficientDataActions", skip_serializing_if = "Option::is_none", default)]
+    pub insufficient_data_actions: Option<Vec<String>>,
+    /// `MetricName`: shape `MetricName`, string, length 1..=255.
+    #[serde(rename = "MetricName", skip_serializing_if = "Option::is_none", default)]
+    pub metric_name: Option<String>,
+    /// `Metrics`: shape `MetricDataQueries`, list of `MetricDataQuery`.
+    #[serde(rename = "Metrics", skip_serializing_if = "Option::is_none", default)]
+    pub metrics: Option<Vec<MetricDataQuery>>,
+    /// `Namespace`: shape `Namespace`, string, length 1..=255, pattern `[^:].*`.
+    #[serde(rename = "Namespace", skip_serializing_if = "Option::is_none", default)]
+    pub namespace: Option<String>,
+    /// `OKActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "OKActions", skip_serializing_if = "Option::is_none", default)]
+    pub ok_actions: Option<Vec<String>>,
+    /// `Period`: shape `Period`, integer, value 1...
+    #[serde(rename = "Period", skip_serializing_if = "Option::is_none", default)]
+    pub period: Option<i32>,
+    /// `StateReason`: shape `StateReason`, string, length 0..=1023.
+    #[serde(rename = "StateReason", skip_serializing_if = "Option::is_none", default)]
+    pub state_reason: Option<String>,
+    /// `StateReasonData`: shape `StateReasonData`, string, length 0..=4000.
+    #[serde(rename = "StateReasonData", skip_serializing_if = "Option::is_none", default)]
+    pub state_reason_data: Option<String>,
+    /// `StateTransitionedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "StateTransitionedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub state_transitioned_timestamp: Option<crate::Timestamp>,
+    /// `StateUpdatedTimestamp`: shape `Timestamp`, timestamp.
+    #[serde(rename = "StateUpdatedTimestamp", skip_serializing_if = "Option::is_none", default)]
+    pub state_updated_timestamp: Option<crate::Timestamp>,
+    /// `StateValue`: shape `StateValue`, enum.
+    #[serde(rename = "StateValue", skip_serializing_if = "Option::is_none", default)]
+    pub state_value: Option<StateValue>,
+    /// `Statistic`: shape `Statistic`, enum.
+    #[serde(rename = "Statistic", skip_serializing_if = "Option::is_none", default)]
+    pub statistic: Option<Statistic>,
+    /// `Threshold`: shape `Threshold`, double.
+    #[serde(rename = "Threshold", skip_serializing_if = "Option::is_none", default)]
+    pub threshold: Option<f64>,
+    /// `ThresholdMetricId`: shape `MetricId`, string, length 1..=255.
+    #[serde(rename = "ThresholdMetricId", skip_serializing_if = "Option::is_none", default)]
+    pub threshold_metric_id: Option<String>,
+    /// `TreatMissingData`: shape `TreatMissingData`, string, length 1..=255.
+    #[serde(rename = "TreatMissingData", skip_serializing_if = "Option::is_none", default)]
+    pub treat_missing_data: Option<String>,
+    /// `Unit`: shape `StandardUnit`, enum.
+    #[serde(rename = "Unit", skip_serializing_if = "Option::is_none", default)]
+    pub unit: Option<StandardUnit>,
+    /// `WarmUpConfiguration`: shape `WarmUpConfiguration`, structure.
+    #[serde(rename = "WarmUpConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub warm_up_configuration: Option<WarmUpConfiguration>,
+}
+
+impl crate::render::Render for MetricAlarm {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for MetricAlarm {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.action_configuration {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "actionConfiguration"), out);
+        }
+        if let Some(v) = &self.alarm_actions {
+            check_resource_list(v, &crate::check::member_path(path, "alarmActions"), out);
+        }
+        if let Some(v) = &self.alarm_arn {
+            check_alarm_arn(v, &crate::check::member_path(path, "alarmArn"), out);
+        }
+        if let Some(v) = &self.alarm_description {
+            check_alarm_description(v, &crate::check::member_path(path, "alarmDescription"), out);
+        }
+        if let Some(v) = &self.alarm_name {
+            check_alarm_name(v, &crate::check::member_path(path, "alarmName"), out);
+        }
+        if let Some(v) = &self.comparison_operator {
+            check_comparison_operator(v, &crate::check::member_path(path, "comparisonOperator"), out);
+        }
+        if let Some(v) = &self.datapoints_to_alarm {
+            check_datapoints_to_alarm(v, &crate::check::member_path(path, "datapointsToAlarm"), out);
+        }
+        if let Some(v) = &self.dimensions {
+            check_dimensions(v, &crate::check::member_path(path, "dimensions"), out);
+        }
+        if let Some(v) = &self.evaluate_low_sample_count_percentile {
+            check_evaluate_low_sample_count_percentile(
+                v,
+                &crate::check::member_path(path, "evaluateLowSampleCountPercentile"),
+                out,
+            );
+        }
+        if let Some(v) = &self.evaluation_criteria {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "evaluationCriteria"), out);
+        }
+        if let Some(v) = &self.evaluation_interval {
+            check_evaluation_interval(v, &crate::check::member_path(path, "evaluationInterval"), out);
+        }
+        if let Some(v) = &self.evaluation_periods {
+            check_evaluation_periods(v, &crate::check::member_path(path, "evaluationPeriods"), out);
+        }
+        if let Some(v) = &self.evaluation_state {
+            check_evaluation_state(v, &crate::check::member_path(path, "evaluationState"), out);
+        }
+        if let Some(v) = &self.evaluation_window {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "evaluationWindow"), out);
+        }
+        if let Some(v) = &self.insufficient_data_actions {
+            check_resource_list(v, &crate::check::member_path(path, "insufficientDataActions"), out);
+        }
+        if let Some(v) = &self.metric_name {
+            check_metric_name(v, &crate::check::member_path(path, "metricName"), out);
+        }
+        if let Some(v) = &self.metrics {
+            check_metric_data_queries(v, &crate::check::member_path(path, "metrics"), out);
+        }
+        if let Some(v) = &self.namespace {
+            check_namespace(v, &crate::check::member_path(path, "namespace"), out);
+        }
+        if let Some(v) = &self.ok_actions {
+            check_resource_list(v, &crate::check::member_path(path, "oKActions"), out);
+        }
+        if let Some(v) = &self.period {
+            check_period(v, &crate::check::member_path(path, "period"), out);
+        }
+        if let Some(v) = &self.state_reason {
+            check_state_reason(v, &crate::check::member_path(path, "stateReason"), out);
+        }
+        if let Some(v) = &self.state_reason_data {
+            check_state_reason_data(v, &crate::check::member_path(path, "stateReasonData"), out);
+        }
+        if let Some(v) = &self.state_value {
+            check_state_value(v, &crate::check::member_path(path, "stateValue"), out);
+        }
+        if let Some(v) = &self.statistic {
+            check_statistic(v, &crate::check::member_path(path, "statistic"), out);
+        }
+        if let Some(v) = &self.threshold_metric_id {
+            check_metric_id(v, &crate::check::member_path(path, "thresholdMetricId"), out);
+        }
+        if let Some(v) = &self.treat_missing_data {
+            check_treat_missing_data(v, &crate::check::member_path(path, "treatMissingData"), out);
+        }
+        if let Some(v) = &self.unit {
+            check_standard_unit(v, &crate::check::member_path(path, "unit"), out);
+        }
+        if let Some(v) = &self.warm_up_configuration {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "warmUpConfiguration"), out);
         }
     }
 }
@@ -870,6 +2347,182 @@ impl crate::Validate for MissingRequiredParameterException {
     fn validate_into(&self, _path: &str, _out: &mut Vec<crate::Violation>) {}
 }
 
+/// Shape `PutMetricAlarmInput` (input of `PutMetricAlarm`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PutMetricAlarmInput {
+    /// `ActionConfiguration`: shape `ActionConfiguration`, structure.
+    #[serde(rename = "ActionConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub action_configuration: Option<ActionConfiguration>,
+    /// `ActionsEnabled`: shape `ActionsEnabled`, boolean.
+    #[serde(rename = "ActionsEnabled", skip_serializing_if = "Option::is_none", default)]
+    pub actions_enabled: Option<bool>,
+    /// `AlarmActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "AlarmActions", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_actions: Option<Vec<String>>,
+    /// `AlarmDescription`: shape `AlarmDescription`, string, length 0..=1024.
+    #[serde(rename = "AlarmDescription", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_description: Option<String>,
+    /// `AlarmName`, required: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "AlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_name: Option<String>,
+    /// `ComparisonOperator`: shape `ComparisonOperator`, enum.
+    #[serde(rename = "ComparisonOperator", skip_serializing_if = "Option::is_none", default)]
+    pub comparison_operator: Option<ComparisonOperator>,
+    /// `DatapointsToAlarm`: shape `DatapointsToAlarm`, integer, value 1...
+    #[serde(rename = "DatapointsToAlarm", skip_serializing_if = "Option::is_none", default)]
+    pub datapoints_to_alarm: Option<i32>,
+    /// `Dimensions`: shape `Dimensions`, list of `Dimension`, length ..=30.
+    #[serde(rename = "Dimensions", skip_serializing_if = "Option::is_none", default)]
+    pub dimensions: Option<Vec<Dimension>>,
+    /// `EvaluateLowSampleCountPercentile`: shape `EvaluateLowSampleCountPercentile`, string, length 1..=255.
+    #[serde(rename = "EvaluateLowSampleCountPercentile", skip_serializing_if = "Option::is_none", default)]
+    pub evaluate_low_sample_count_percentile: Option<String>,
+    /// `EvaluationCriteria`: shape `EvaluationCriteria`, structure.
+    #[serde(rename = "EvaluationCriteria", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_criteria: Option<EvaluationCriteria>,
+    /// `EvaluationInterval`: shape `EvaluationInterval`, integer, value 10..=3600.
+    #[serde(rename = "EvaluationInterval", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_interval: Option<i32>,
+    /// `EvaluationPeriods`: shape `EvaluationPeriods`, integer, value 1...
+    #[serde(rename = "EvaluationPeriods", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_periods: Option<i32>,
+    /// `EvaluationWindow`: shape `EvaluationWindow`, structure.
+    #[serde(rename = "EvaluationWindow", skip_serializing_if = "Option::is_none", default)]
+    pub evaluation_window: Option<EvaluationWindow>,
+    /// `ExtendedStatistic`: shape `ExtendedStatistic`, string.
+    #[serde(rename = "ExtendedStatistic", skip_serializing_if = "Option::is_none", default)]
+    pub extended_statistic: Option<String>,
+    /// `InsufficientDataActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "InsufficientDataActions", skip_serializing_if = "Option::is_none", default)]
+    pub insufficient_data_actions: Option<Vec<String>>,
+    /// `MetricName`: shape `MetricName`, string, length 1..=255.
+    #[serde(rename = "MetricName", skip_serializing_if = "Option::is_none", default)]
+    pub metric_name: Option<String>,
+    /// `Metrics`: shape `MetricDataQueries`, list of `MetricDataQuery`.
+    #[serde(rename = "Metrics", skip_serializing_if = "Option::is_none", default)]
+    pub metrics: Option<Vec<MetricDataQuery>>,
+    /// `Namespace`: shape `Namespace`, string, length 1..=255, pattern `[^:].*`.
+    #[serde(rename = "Namespace", skip_serializing_if = "Option::is_none", default)]
+    pub namespace: Option<String>,
+    /// `OKActions`: shape `ResourceList`, list of `ResourceName`, length ..=5.
+    #[serde(rename = "OKActions", skip_serializing_if = "Option::is_none", default)]
+    pub ok_actions: Option<Vec<String>>,
+    /// `Period`: shape `Period`, integer, value 1...
+    #[serde(rename = "Period", skip_serializing_if = "Option::is_none", default)]
+    pub period: Option<i32>,
+    /// `Statistic`: shape `Statistic`, enum.
+    #[serde(rename = "Statistic", skip_serializing_if = "Option::is_none", default)]
+    pub statistic: Option<Statistic>,
+    /// `Tags`: shape `TagList`, list of `Tag`.
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none", default)]
+    pub tags: Option<Vec<Tag>>,
+    /// `Threshold`: shape `Threshold`, double.
+    #[serde(rename = "Threshold", skip_serializing_if = "Option::is_none", default)]
+    pub threshold: Option<f64>,
+    /// `ThresholdMetricId`: shape `MetricId`, string, length 1..=255.
+    #[serde(rename = "ThresholdMetricId", skip_serializing_if = "Option::is_none", default)]
+    pub threshold_metric_id: Option<String>,
+    /// `TreatMissingData`: shape `TreatMissingData`, string, length 1..=255.
+    #[serde(rename = "TreatMissingData", skip_serializing_if = "Option::is_none", default)]
+    pub treat_missing_data: Option<String>,
+    /// `Unit`: shape `StandardUnit`, enum.
+    #[serde(rename = "Unit", skip_serializing_if = "Option::is_none", default)]
+    pub unit: Option<StandardUnit>,
+    /// `WarmUpConfiguration`: shape `WarmUpConfiguration`, structure.
+    #[serde(rename = "WarmUpConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub warm_up_configuration: Option<WarmUpConfiguration>,
+}
+
+impl crate::render::Render for PutMetricAlarmInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for PutMetricAlarmInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.action_configuration {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "actionConfiguration"), out);
+        }
+        if let Some(v) = &self.alarm_actions {
+            check_resource_list(v, &crate::check::member_path(path, "alarmActions"), out);
+        }
+        if let Some(v) = &self.alarm_description {
+            check_alarm_description(v, &crate::check::member_path(path, "alarmDescription"), out);
+        }
+        match &self.alarm_name {
+            Some(v) => {
+                check_alarm_name(v, &crate::check::member_path(path, "alarmName"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "alarmName"))),
+        }
+        if let Some(v) = &self.comparison_operator {
+            check_comparison_operator(v, &crate::check::member_path(path, "comparisonOperator"), out);
+        }
+        if let Some(v) = &self.datapoints_to_alarm {
+            check_datapoints_to_alarm(v, &crate::check::member_path(path, "datapointsToAlarm"), out);
+        }
+        if let Some(v) = &self.dimensions {
+            check_dimensions(v, &crate::check::member_path(path, "dimensions"), out);
+        }
+        if let Some(v) = &self.evaluate_low_sample_count_percentile {
+            check_evaluate_low_sample_count_percentile(
+                v,
+                &crate::check::member_path(path, "evaluateLowSampleCountPercentile"),
+                out,
+            );
+        }
+        if let Some(v) = &self.evaluation_criteria {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "evaluationCriteria"), out);
+        }
+        if let Some(v) = &self.evaluation_interval {
+            check_evaluation_interval(v, &crate::check::member_path(path, "evaluationInterval"), out);
+        }
+        if let Some(v) = &self.evaluation_periods {
+            check_evaluation_periods(v, &crate::check::member_path(path, "evaluationPeriods"), out);
+        }
+        if let Some(v) = &self.evaluation_window {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "evaluationWindow"), out);
+        }
+        if let Some(v) = &self.insufficient_data_actions {
+            check_resource_list(v, &crate::check::member_path(path, "insufficientDataActions"), out);
+        }
+        if let Some(v) = &self.metric_name {
+            check_metric_name(v, &crate::check::member_path(path, "metricName"), out);
+        }
+        if let Some(v) = &self.metrics {
+            check_metric_data_queries(v, &crate::check::member_path(path, "metrics"), out);
+        }
+        if let Some(v) = &self.namespace {
+            check_namespace(v, &crate::check::member_path(path, "namespace"), out);
+        }
+        if let Some(v) = &self.ok_actions {
+            check_resource_list(v, &crate::check::member_path(path, "oKActions"), out);
+        }
+        if let Some(v) = &self.period {
+            check_period(v, &crate::check::member_path(path, "period"), out);
+        }
+        if let Some(v) = &self.statistic {
+            check_statistic(v, &crate::check::member_path(path, "statistic"), out);
+        }
+        if let Some(v) = &self.tags {
+            check_tag_list(v, &crate::check::member_path(path, "tags"), out);
+        }
+        if let Some(v) = &self.threshold_metric_id {
+            check_metric_id(v, &crate::check::member_path(path, "thresholdMetricId"), out);
+        }
+        if let Some(v) = &self.treat_missing_data {
+            check_treat_missing_data(v, &crate::check::member_path(path, "treatMissingData"), out);
+        }
+        if let Some(v) = &self.unit {
+            check_standard_unit(v, &crate::check::member_path(path, "unit"), out);
+        }
+        if let Some(v) = &self.warm_up_configuration {
+            crate::Validate::validate_into(v, &crate::check::member_path(path, "warmUpConfiguration"), out);
+        }
+    }
+}
+
 /// Shape `PutMetricDataInput` (input of `PutMetricData`).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PutMetricDataInput {
@@ -967,6 +2620,50 @@ impl crate::render::Render for RecentlyActive {
     }
 }
 
+/// Shape `ResourceConflict` (an exception).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ResourceConflict {
+    /// `message`: shape `ErrorMessage`, string, length 1..=255.
+    #[serde(rename = "message", skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+impl crate::render::Render for ResourceConflict {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for ResourceConflict {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.message {
+            check_error_message(v, &crate::check::member_path(path, "message"), out);
+        }
+    }
+}
+
+/// Shape `ResourceNotFound` (an exception).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ResourceNotFound {
+    /// `message`: shape `ErrorMessage`, string, length 1..=255.
+    #[serde(rename = "message", skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+impl crate::render::Render for ResourceNotFound {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for ResourceNotFound {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.message {
+            check_error_message(v, &crate::check::member_path(path, "message"), out);
+        }
+    }
+}
+
 /// Enum shape `ScanBy` (2 values); a string the model does not list decodes into `Unknown`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ScanBy {
@@ -1026,6 +2723,179 @@ impl crate::render::Render for ScanBy {
     fn render(&self) -> String {
         self.as_str().to_owned()
     }
+}
+
+/// Shape `ScheduleConfiguration`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ScheduleConfiguration {
+    /// `EndTimeOffset`: shape `EndTimeOffset`, long, value 0..=2592000.
+    #[serde(rename = "EndTimeOffset", skip_serializing_if = "Option::is_none", default)]
+    pub end_time_offset: Option<i64>,
+    /// `ScheduleExpression`, required: shape `ScheduleExpression`, string, length 1..=256.
+    #[serde(rename = "ScheduleExpression", skip_serializing_if = "Option::is_none", default)]
+    pub schedule_expression: Option<String>,
+    /// `StartTimeOffset`, required: shape `StartTimeOffset`, long, value 1..=2592000.
+    #[serde(rename = "StartTimeOffset", skip_serializing_if = "Option::is_none", default)]
+    pub start_time_offset: Option<i64>,
+}
+
+impl crate::render::Render for ScheduleConfiguration {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for ScheduleConfiguration {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.end_time_offset {
+            check_end_time_offset(v, &crate::check::member_path(path, "endTimeOffset"), out);
+        }
+        match &self.schedule_expression {
+            Some(v) => {
+                check_schedule_expression(v, &crate::check::member_path(path, "scheduleExpression"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "scheduleExpression"))),
+        }
+        match &self.start_time_offset {
+            Some(v) => {
+                check_start_time_offset(v, &crate::check::member_path(path, "startTimeOffset"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "startTimeOffset"))),
+        }
+    }
+}
+
+/// Shape `ScheduledQueryConfiguration`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ScheduledQueryConfiguration {
+    /// `AggregationExpression`, required: shape `AggregationExpression`, string, length 1..=2048.
+    #[serde(rename = "AggregationExpression", skip_serializing_if = "Option::is_none", default)]
+    pub aggregation_expression: Option<String>,
+    /// `LogGroupIdentifiers`: shape `LogGroupIdentifiers`, list of `AmazonResourceName`, length 1..=50.
+    #[serde(rename = "LogGroupIdentifiers", skip_serializing_if = "Option::is_none", default)]
+    pub log_group_identifiers: Option<Vec<String>>,
+    /// `QueryARN`: shape `AmazonResourceName`, string, length 1..=1024.
+    #[serde(rename = "QueryARN", skip_serializing_if = "Option::is_none", default)]
+    pub query_arn: Option<String>,
+    /// `QueryString`, required: shape `QueryString`, string, length 0..=10000.
+    #[serde(rename = "QueryString", skip_serializing_if = "Option::is_none", default)]
+    pub query_string: Option<String>,
+    /// `ScheduleConfiguration`, required: shape `ScheduleConfiguration`, structure.
+    #[serde(rename = "ScheduleConfiguration", skip_serializing_if = "Option::is_none", default)]
+    pub schedule_configuration: Option<ScheduleConfiguration>,
+    /// `ScheduledQueryRoleARN`, required: shape `AmazonResourceName`, string, length 1..=1024.
+    #[serde(rename = "ScheduledQueryRoleARN", skip_serializing_if = "Option::is_none", default)]
+    pub scheduled_query_role_arn: Option<String>,
+    /// `Tags`: shape `TagList`, list of `Tag`.
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none", default)]
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl crate::render::Render for ScheduledQueryConfiguration {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for ScheduledQueryConfiguration {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        match &self.aggregation_expression {
+            Some(v) => {
+                check_aggregation_expression(v, &crate::check::member_path(path, "aggregationExpression"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "aggregationExpression"))),
+        }
+        if let Some(v) = &self.log_group_identifiers {
+            check_log_group_identifiers(v, &crate::check::member_path(path, "logGroupIdentifiers"), out);
+        }
+        if let Some(v) = &self.query_arn {
+            check_amazon_resource_name(v, &crate::check::member_path(path, "queryARN"), out);
+        }
+        match &self.query_string {
+            Some(v) => {
+                check_query_string(v, &crate::check::member_path(path, "queryString"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "queryString"))),
+        }
+        match &self.schedule_configuration {
+            Some(v) => {
+                crate::Validate::validate_into(v, &crate::check::member_path(path, "scheduleConfiguration"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "scheduleConfiguration"))),
+        }
+        match &self.scheduled_query_role_arn {
+            Some(v) => {
+                check_amazon_resource_name(v, &crate::check::member_path(path, "scheduledQueryRoleARN"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "scheduledQueryRoleARN"))),
+        }
+        if let Some(v) = &self.tags {
+            check_tag_list(v, &crate::check::member_path(path, "tags"), out);
+        }
+    }
+}
+
+/// Shape `SetAlarmStateInput` (input of `SetAlarmState`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SetAlarmStateInput {
+    /// `AlarmName`, required: shape `AlarmName`, string, length 1..=255.
+    #[serde(rename = "AlarmName", skip_serializing_if = "Option::is_none", default)]
+    pub alarm_name: Option<String>,
+    /// `StateReason`, required: shape `StateReason`, string, length 0..=1023.
+    #[serde(rename = "StateReason", skip_serializing_if = "Option::is_none", default)]
+    pub state_reason: Option<String>,
+    /// `StateReasonData`: shape `StateReasonData`, string, length 0..=4000.
+    #[serde(rename = "StateReasonData", skip_serializing_if = "Option::is_none", default)]
+    pub state_reason_data: Option<String>,
+    /// `StateValue`, required: shape `StateValue`, enum.
+    #[serde(rename = "StateValue", skip_serializing_if = "Option::is_none", default)]
+    pub state_value: Option<StateValue>,
+}
+
+impl crate::render::Render for SetAlarmStateInput {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for SetAlarmStateInput {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        match &self.alarm_name {
+            Some(v) => {
+                check_alarm_name(v, &crate::check::member_path(path, "alarmName"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "alarmName"))),
+        }
+        match &self.state_reason {
+            Some(v) => {
+                check_state_reason(v, &crate::check::member_path(path, "stateReason"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "stateReason"))),
+        }
+        if let Some(v) = &self.state_reason_data {
+            check_state_reason_data(v, &crate::check::member_path(path, "stateReasonData"), out);
+        }
+        match &self.state_value {
+            Some(v) => {
+                check_state_value(v, &crate::check::member_path(path, "stateValue"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "stateValue"))),
+        }
+    }
+}
+
+/// Shape `SlidingWindow`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SlidingWindow {}
+
+impl crate::render::Render for SlidingWindow {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for SlidingWindow {
+    fn validate_into(&self, _path: &str, _out: &mut Vec<crate::Violation>) {}
 }
 
 /// Enum shape `StandardUnit` (27 values); a string the model does not list decodes into `Unknown`.
@@ -1217,6 +3087,71 @@ impl crate::render::Render for StandardUnit {
     }
 }
 
+/// Enum shape `StateValue` (3 values); a string the model does not list decodes into `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StateValue {
+    /// `OK`
+    Ok,
+    /// `ALARM`
+    Alarm,
+    /// `INSUFFICIENT_DATA`
+    InsufficientData,
+    /// A value the model does not list, as sent (validation reports it).
+    Unknown(String),
+}
+
+impl StateValue {
+    /// The values the model lists, in model order.
+    pub fn values() -> &'static [&'static str] {
+        &["OK", "ALARM", "INSUFFICIENT_DATA"]
+    }
+
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Ok => "OK",
+            Self::Alarm => "ALARM",
+            Self::InsufficientData => "INSUFFICIENT_DATA",
+            Self::Unknown(value) => value,
+        }
+    }
+}
+
+impl From<&str> for StateValue {
+    fn from(value: &str) -> Self {
+        match value {
+            "OK" => Self::Ok,
+            "ALARM" => Self::Alarm,
+            "INSUFFICIENT_DATA" => Self::InsufficientData,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for StateValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for StateValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StateValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::enum_value::deserialize(deserializer)
+    }
+}
+
+impl crate::render::Render for StateValue {
+    fn render(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
 /// Enum shape `Statistic` (5 values); a string the model does not list decodes into `Unknown`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Statistic {
@@ -1399,9 +3334,236 @@ impl crate::render::Render for StatusCode {
     }
 }
 
+/// Shape `Tag`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Tag {
+    /// `Key`, required: shape `TagKey`, string, length 1..=128.
+    #[serde(rename = "Key", skip_serializing_if = "Option::is_none", default)]
+    pub key: Option<String>,
+    /// `Value`, required: shape `TagValue`, string, length 0..=256.
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<String>,
+}
+
+impl crate::render::Render for Tag {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for Tag {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        match &self.key {
+            Some(v) => {
+                check_tag_key(v, &crate::check::member_path(path, "key"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "key"))),
+        }
+        match &self.value {
+            Some(v) => {
+                check_tag_value(v, &crate::check::member_path(path, "value"), out);
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "value"))),
+        }
+    }
+}
+
+/// Shape `WallClockWindow`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct WallClockWindow {
+    /// `Timezone`: shape `Timezone`, string, length 1..=50.
+    #[serde(rename = "Timezone", skip_serializing_if = "Option::is_none", default)]
+    pub timezone: Option<String>,
+}
+
+impl crate::render::Render for WallClockWindow {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for WallClockWindow {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        if let Some(v) = &self.timezone {
+            check_timezone(v, &crate::check::member_path(path, "timezone"), out);
+        }
+    }
+}
+
+/// Shape `WarmUpConfiguration`.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct WarmUpConfiguration {
+    /// `OnlyStartEvaluatingAfterWarmUpPeriodEnds`: shape `OnlyStartEvaluatingAfterWarmUpPeriodEnds`, boolean.
+    #[serde(rename = "OnlyStartEvaluatingAfterWarmUpPeriodEnds", skip_serializing_if = "Option::is_none", default)]
+    pub only_start_evaluating_after_warm_up_period_ends: Option<bool>,
+    /// `WarmUpPeriodDurationInMinutes`, required: shape `WarmUpPeriodDurationInMinutes`, integer, value 1..=2880.
+    #[serde(rename = "WarmUpPeriodDurationInMinutes", skip_serializing_if = "Option::is_none", default)]
+    pub warm_up_period_duration_in_minutes: Option<i32>,
+}
+
+impl crate::render::Render for WarmUpConfiguration {
+    fn render(&self) -> String {
+        crate::render::json(self)
+    }
+}
+
+impl crate::Validate for WarmUpConfiguration {
+    fn validate_into(&self, path: &str, out: &mut Vec<crate::Violation>) {
+        match &self.warm_up_period_duration_in_minutes {
+            Some(v) => {
+                check_warm_up_period_duration_in_minutes(
+                    v,
+                    &crate::check::member_path(path, "warmUpPeriodDurationInMinutes"),
+                    out,
+                );
+            }
+            None => out.push(crate::Violation::null(crate::check::member_path(path, "warmUpPeriodDurationInMinutes"))),
+        }
+    }
+}
+
 /// Checks of shape `AccountId`.
 fn check_account_id(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::length(v, v.chars().count(), Some(1), Some(255), path, out);
+}
+
+/// Checks of shape `ActionPrefix`.
+fn check_action_prefix(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(1024), path, out);
+}
+
+/// Checks of shape `ActionsSuppressedBy`.
+fn check_actions_suppressed_by(v: &ActionsSuppressedBy, path: &str, out: &mut Vec<crate::Violation>) {
+    if let ActionsSuppressedBy::Unknown(unknown) = v {
+        crate::check::enum_value(unknown, ActionsSuppressedBy::values(), path, out);
+    }
+}
+
+/// Checks of shape `ActionsSuppressedReason`.
+fn check_actions_suppressed_reason(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), None, Some(1024), path, out);
+}
+
+/// Checks of shape `AggregationExpression`.
+fn check_aggregation_expression(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(2048), path, out);
+}
+
+/// Checks of shape `AlarmArn`.
+fn check_alarm_arn(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(1600), path, out);
+}
+
+/// Checks of shape `AlarmDescription`.
+fn check_alarm_description(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), None, Some(1024), path, out);
+}
+
+/// Checks of shape `AlarmHistoryItems`.
+fn check_alarm_history_items(v: &[AlarmHistoryItem], path: &str, out: &mut Vec<crate::Violation>) {
+    for (i, item) in v.iter().enumerate() {
+        crate::Validate::validate_into(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `AlarmName`.
+fn check_alarm_name(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(255), path, out);
+}
+
+/// Checks of shape `AlarmNamePrefix`.
+fn check_alarm_name_prefix(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(255), path, out);
+}
+
+/// Checks of shape `AlarmNames`.
+fn check_alarm_names(v: &[String], path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.len(), None, Some(100), path, out);
+    for (i, item) in v.iter().enumerate() {
+        check_alarm_name(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `AlarmRule`.
+fn check_alarm_rule(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(10240), path, out);
+}
+
+/// Checks of shape `AlarmTagsPropagationTagKey`.
+fn check_alarm_tags_propagation_tag_key(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(128), path, out);
+}
+
+/// Checks of shape `AlarmTagsPropagationTagKeys`.
+fn check_alarm_tags_propagation_tag_keys(v: &[String], path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.len(), Some(1), Some(50), path, out);
+    for (i, item) in v.iter().enumerate() {
+        check_alarm_tags_propagation_tag_key(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `AlarmType`.
+fn check_alarm_type(v: &AlarmType, path: &str, out: &mut Vec<crate::Violation>) {
+    if let AlarmType::Unknown(unknown) = v {
+        crate::check::enum_value(unknown, AlarmType::values(), path, out);
+    }
+}
+
+/// Checks of shape `AlarmTypes`.
+fn check_alarm_types(v: &[AlarmType], path: &str, out: &mut Vec<crate::Violation>) {
+    for (i, item) in v.iter().enumerate() {
+        check_alarm_type(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `AmazonResourceName`.
+fn check_amazon_resource_name(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(1024), path, out);
+}
+
+/// Checks of shape `AttributeName`.
+fn check_attribute_name(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(255), path, out);
+}
+
+/// Checks of shape `AttributeValue`.
+fn check_attribute_value(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(1024), path, out);
+}
+
+/// Checks of shape `ComparisonOperator`.
+fn check_comparison_operator(v: &ComparisonOperator, path: &str, out: &mut Vec<crate::Violation>) {
+    if let ComparisonOperator::Unknown(unknown) = v {
+        crate::check::enum_value(unknown, ComparisonOperator::values(), path, out);
+    }
+}
+
+/// Checks of shape `CompositeAlarms`.
+fn check_composite_alarms(v: &[CompositeAlarm], path: &str, out: &mut Vec<crate::Violation>) {
+    for (i, item) in v.iter().enumerate() {
+        crate::Validate::validate_into(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `ContributorAttributes`.
+fn check_contributor_attributes(
+    v: &std::collections::BTreeMap<String, String>,
+    path: &str,
+    out: &mut Vec<crate::Violation>,
+) {
+    crate::check::length(v, v.len(), None, Some(150), path, out);
+    // Keys are reported together, against the whole map (as the service does).
+    let mut key_violations = Vec::new();
+    for (key, value) in v {
+        check_attribute_name(key, path, &mut key_violations);
+        check_attribute_value(value, &crate::check::value_path(path, key), out);
+    }
+    crate::check::map_keys(v, &key_violations, path, out);
+}
+
+/// Checks of shape `ContributorId`.
+fn check_contributor_id(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(16), path, out);
 }
 
 /// Checks of shape `Datapoints`.
@@ -1409,6 +3571,11 @@ fn check_datapoints(v: &[Datapoint], path: &str, out: &mut Vec<crate::Violation>
     for (i, item) in v.iter().enumerate() {
         crate::Validate::validate_into(item, &crate::check::item_path(path, i), out);
     }
+}
+
+/// Checks of shape `DatapointsToAlarm`.
+fn check_datapoints_to_alarm(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 1, "1", path, out);
 }
 
 /// Checks of shape `DimensionFilters`.
@@ -1435,6 +3602,12 @@ fn check_dimensions(v: &[Dimension], path: &str, out: &mut Vec<crate::Violation>
     for (i, item) in v.iter().enumerate() {
         crate::Validate::validate_into(item, &crate::check::item_path(path, i), out);
     }
+}
+
+/// Checks of shape `EndTimeOffset`.
+fn check_end_time_offset(v: &i64, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 0, "0", path, out);
+    crate::check::max_value(v, 2592000, "2592000", path, out);
 }
 
 /// Checks of shape `EntityAttributesMap`.
@@ -1501,9 +3674,77 @@ fn check_error_message(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::length(v, v.chars().count(), Some(1), Some(255), path, out);
 }
 
+/// Checks of shape `EvaluateLowSampleCountPercentile`.
+fn check_evaluate_low_sample_count_percentile(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(255), path, out);
+}
+
+/// Checks of shape `EvaluationInterval`.
+fn check_evaluation_interval(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 10, "10", path, out);
+    crate::check::max_value(v, 3600, "3600", path, out);
+}
+
+/// Checks of shape `EvaluationPeriods`.
+fn check_evaluation_periods(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 1, "1", path, out);
+}
+
+/// Checks of shape `EvaluationState`.
+fn check_evaluation_state(v: &EvaluationState, path: &str, out: &mut Vec<crate::Violation>) {
+    if let EvaluationState::Unknown(unknown) = v {
+        crate::check::enum_value(unknown, EvaluationState::values(), path, out);
+    }
+}
+
 /// Checks of shape `ExtendedStatistics`.
 fn check_extended_statistics(v: &[String], path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::length(v, v.len(), Some(1), Some(10), path, out);
+}
+
+/// Checks of shape `HistoryData`.
+fn check_history_data(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(4095), path, out);
+}
+
+/// Checks of shape `HistoryItemType`.
+fn check_history_item_type(v: &HistoryItemType, path: &str, out: &mut Vec<crate::Violation>) {
+    if let HistoryItemType::Unknown(unknown) = v {
+        crate::check::enum_value(unknown, HistoryItemType::values(), path, out);
+    }
+}
+
+/// Checks of shape `HistorySummary`.
+fn check_history_summary(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(255), path, out);
+}
+
+/// Checks of shape `LogAlarms`.
+fn check_log_alarms(v: &[LogAlarm], path: &str, out: &mut Vec<crate::Violation>) {
+    for (i, item) in v.iter().enumerate() {
+        crate::Validate::validate_into(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `LogGroupIdentifiers`.
+fn check_log_group_identifiers(v: &[String], path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.len(), Some(1), Some(50), path, out);
+    for (i, item) in v.iter().enumerate() {
+        check_amazon_resource_name(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `MaxRecords`.
+fn check_max_records(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 1, "1", path, out);
+    crate::check::max_value(v, 100, "100", path, out);
+}
+
+/// Checks of shape `MetricAlarms`.
+fn check_metric_alarms(v: &[MetricAlarm], path: &str, out: &mut Vec<crate::Violation>) {
+    for (i, item) in v.iter().enumerate() {
+        crate::Validate::validate_into(item, &crate::check::item_path(path, i), out);
+    }
 }
 
 /// Checks of shape `MetricData`.
@@ -1564,9 +3805,35 @@ fn check_owning_accounts(v: &[String], path: &str, out: &mut Vec<crate::Violatio
     }
 }
 
+/// Checks of shape `PendingPeriod`.
+fn check_pending_period(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 0, "0", path, out);
+    crate::check::max_value(v, 86400, "86400", path, out);
+}
+
 /// Checks of shape `Period`.
 fn check_period(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::min_value(v, 1, "1", path, out);
+}
+
+/// Checks of shape `Query`.
+fn check_query(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(10000), path, out);
+}
+
+/// Checks of shape `QueryResultsToAlarm`.
+fn check_query_results_to_alarm(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 1, "1", path, out);
+}
+
+/// Checks of shape `QueryResultsToEvaluate`.
+fn check_query_results_to_evaluate(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 1, "1", path, out);
+}
+
+/// Checks of shape `QueryString`.
+fn check_query_string(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), None, Some(10000), path, out);
 }
 
 /// Checks of shape `RecentlyActive`.
@@ -1576,6 +3843,25 @@ fn check_recently_active(v: &RecentlyActive, path: &str, out: &mut Vec<crate::Vi
     }
 }
 
+/// Checks of shape `RecoveryPeriod`.
+fn check_recovery_period(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 0, "0", path, out);
+    crate::check::max_value(v, 86400, "86400", path, out);
+}
+
+/// Checks of shape `ResourceList`.
+fn check_resource_list(v: &[String], path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.len(), None, Some(5), path, out);
+    for (i, item) in v.iter().enumerate() {
+        check_resource_name(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `ResourceName`.
+fn check_resource_name(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(1024), path, out);
+}
+
 /// Checks of shape `ScanBy`.
 fn check_scan_by(v: &ScanBy, path: &str, out: &mut Vec<crate::Violation>) {
     if let ScanBy::Unknown(unknown) = v {
@@ -1583,10 +3869,38 @@ fn check_scan_by(v: &ScanBy, path: &str, out: &mut Vec<crate::Violation>) {
     }
 }
 
+/// Checks of shape `ScheduleExpression`.
+fn check_schedule_expression(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(256), path, out);
+}
+
 /// Checks of shape `StandardUnit`.
 fn check_standard_unit(v: &StandardUnit, path: &str, out: &mut Vec<crate::Violation>) {
     if let StandardUnit::Unknown(unknown) = v {
         crate::check::enum_value(unknown, StandardUnit::values(), path, out);
+    }
+}
+
+/// Checks of shape `StartTimeOffset`.
+fn check_start_time_offset(v: &i64, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 1, "1", path, out);
+    crate::check::max_value(v, 2592000, "2592000", path, out);
+}
+
+/// Checks of shape `StateReason`.
+fn check_state_reason(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), None, Some(1023), path, out);
+}
+
+/// Checks of shape `StateReasonData`.
+fn check_state_reason_data(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), None, Some(4000), path, out);
+}
+
+/// Checks of shape `StateValue`.
+fn check_state_value(v: &StateValue, path: &str, out: &mut Vec<crate::Violation>) {
+    if let StateValue::Unknown(unknown) = v {
+        crate::check::enum_value(unknown, StateValue::values(), path, out);
     }
 }
 
@@ -1615,4 +3929,37 @@ fn check_status_code(v: &StatusCode, path: &str, out: &mut Vec<crate::Violation>
 /// Checks of shape `StorageResolution`.
 fn check_storage_resolution(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
     crate::check::min_value(v, 1, "1", path, out);
+}
+
+/// Checks of shape `TagKey`.
+fn check_tag_key(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(128), path, out);
+}
+
+/// Checks of shape `TagList`.
+fn check_tag_list(v: &[Tag], path: &str, out: &mut Vec<crate::Violation>) {
+    for (i, item) in v.iter().enumerate() {
+        crate::Validate::validate_into(item, &crate::check::item_path(path, i), out);
+    }
+}
+
+/// Checks of shape `TagValue`.
+fn check_tag_value(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), None, Some(256), path, out);
+}
+
+/// Checks of shape `Timezone`.
+fn check_timezone(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(50), path, out);
+}
+
+/// Checks of shape `TreatMissingData`.
+fn check_treat_missing_data(v: &str, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::length(v, v.chars().count(), Some(1), Some(255), path, out);
+}
+
+/// Checks of shape `WarmUpPeriodDurationInMinutes`.
+fn check_warm_up_period_duration_in_minutes(v: &i32, path: &str, out: &mut Vec<crate::Violation>) {
+    crate::check::min_value(v, 1, "1", path, out);
+    crate::check::max_value(v, 2880, "2880", path, out);
 }
