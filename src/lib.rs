@@ -120,6 +120,22 @@ pub async fn run(
             .await
             .context("opening the log store")?;
     runtime.capture_logs(logs.clone());
+    // CloudWatch's metrics: their own file, so that the flusher never waits on the state's writer.
+    let metric_store =
+        smemu_telemetry::metrics::MetricStore::open(&config.data_dir.join(smemu_telemetry::metrics::STORE_FILE))
+            .await?;
+    // CloudWatch alarms: in the metric store's file, loaded before start-up so that a deployment
+    // adopted mid-way watches its AutoRollbackConfiguration alarms from the first second; judged by
+    // their own task a little after each period ends (once the flusher has written it).
+    let alarms = smemu_telemetry::alarms::Alarms::open(
+        &metric_store,
+        smemu_telemetry::alarms::AlarmsConfig {
+            max_alarms: config.max_alarms,
+            history_retention: config.alarm_history_retention,
+        },
+    )
+    .await?;
+    runtime.set_alarms(Arc::new(alarms.clone()));
     // Before serving: what an earlier smemu left is settled, adopted or removed.
     Box::pin(runtime.start()).await;
     let api_config = ApiConfig {
@@ -134,10 +150,6 @@ pub async fn run(
         max_buffered_bytes: config.max_buffered_bytes,
         min_body_rate: config.min_body_rate,
     };
-    // CloudWatch's metrics: their own file, so that the flusher never waits on the state's writer.
-    let metric_store =
-        smemu_telemetry::metrics::MetricStore::open(&config.data_dir.join(smemu_telemetry::metrics::STORE_FILE))
-            .await?;
     let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
     let flusher = {
         let mut stopped = metrics_stopped.clone();
@@ -155,16 +167,6 @@ pub async fn run(
         ))
     };
     let sampler = state.runtime.start_instance_metrics(config.instance_metrics_interval);
-    // CloudWatch alarms: in the metric store's file, loaded before the API answers, judged by
-    // their own task a little after each period ends (once the flusher has written it).
-    let alarms = smemu_telemetry::alarms::Alarms::open(
-        &metric_store,
-        smemu_telemetry::alarms::AlarmsConfig {
-            max_alarms: config.max_alarms,
-            history_retention: config.alarm_history_retention,
-        },
-    )
-    .await?;
     let evaluator = {
         let mut stopped = metrics_stopped.clone();
         tokio::spawn(smemu_telemetry::alarms::evaluator::run(

@@ -1,7 +1,8 @@
 //! UpdateEndpoint with deployment guardrails, end to end with real containers of the test image
 //! (`tagger`: each answer names the fleet that gave it): a canary of one instance in three under a
 //! client load with no failed call, a linear update through the AWS SDK for Rust, a rolling update
-//! in batches, and the refusal of a canary too large.
+//! in batches, the refusal of a canary too large, and rollbacks by CloudWatch alarms: one on the
+//! new fleet's 5XX errors, one forced with SetAlarmState.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -263,4 +264,172 @@ fn a_canary_larger_than_half_the_fleet_is_refused_as_the_service_refuses_it() {
         "CanarySize must be less than or equal to 50% of the variant's total instance count: variant AllTraffic has 3 instances.",
     );
     assert_eq!(aws.describe_endpoint(&name)["EndpointStatus"], "InService");
+}
+
+/// The changes of `EndpointStatus` (and the final description) while `name` moves, polled twice a
+/// second until it is `InService` with no pending deployment. A rollback is quick here (the old
+/// fleet never stopped serving), so a poll may miss `RollingBack`; the statuses seen are checked
+/// for order, the outcome by `FailureReason` and by who answers.
+fn statuses_until_in_service(aws: &AwsCli, name: &str, secs: u64) -> (Vec<String>, Value) {
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let described = aws.describe_endpoint(name);
+        let status = described["EndpointStatus"].as_str().unwrap_or_default().to_owned();
+        if seen.last() != Some(&status) {
+            seen.push(status.clone());
+        }
+        if status == "InService" && described.get("PendingDeploymentSummary").is_none() {
+            return (seen, described);
+        }
+        assert!(std::time::Instant::now() < deadline, "{name} did not settle: {seen:?}, last {described}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// `aws cloudwatch put-metric-alarm` with a 10 s period, breached by any datapoint above 0.
+fn put_alarm(aws: &AwsCli, alarm: &str, namespace: &str, metric: &str, dimensions: &[String]) {
+    let mut args = vec![
+        "put-metric-alarm",
+        "--alarm-name",
+        alarm,
+        "--namespace",
+        namespace,
+        "--metric-name",
+        metric,
+        "--statistic",
+        "Sum",
+        "--period",
+        "10",
+        "--evaluation-periods",
+        "1",
+        "--threshold",
+        "0",
+        "--comparison-operator",
+        "GreaterThanThreshold",
+        "--treat-missing-data",
+        "notBreaching",
+    ];
+    if !dimensions.is_empty() {
+        args.push("--dimensions");
+        args.extend(dimensions.iter().map(String::as_str));
+    }
+    let put = aws.run("cloudwatch", &args);
+    assert!(put.success, "put-metric-alarm: {}", put.stderr);
+}
+
+/// Statuses of a rollback in their order: `Updating`, then `RollingBack` (if a poll saw it), then
+/// `InService`; never `Failed`.
+fn assert_rolled_back(seen: &[String]) {
+    let order = ["Updating", "RollingBack", "InService"];
+    let ranks: Vec<Option<usize>> = seen.iter().map(|s| order.iter().position(|o| o == s)).collect();
+    assert!(ranks.iter().all(Option::is_some) && ranks.is_sorted(), "statuses as they changed: {seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("InService"), "{seen:?}");
+}
+
+fn alarm_state(aws: &AwsCli, alarm: &str) -> String {
+    let described = aws.run("cloudwatch", &["describe-alarms", "--alarm-names", alarm]).json();
+    described["MetricAlarms"][0]["StateValue"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_alarm_on_5xx_errors_of_a_bad_canary_rolls_the_update_back_with_no_other_failed_call() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let name = deploy_v1(&aws, 2);
+    // The bad model: every answer a 500 (the test image's `flaky` role at its default 100 %).
+    let bad = unique("bad");
+    let container = json!([{"Image": crate::common::TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "flaky"}}]);
+    aws.sagemaker(&["create-model", "--model-name", &bad, "--containers", &container.to_string()]).json();
+    let variant = format!("VariantName=AllTraffic,ModelName={bad},InstanceType=ml.m5.large,InitialInstanceCount=2");
+    aws.sagemaker(&["create-endpoint-config", "--endpoint-config-name", &bad, "--production-variants", &variant])
+        .json();
+    let v1_config = aws.describe_endpoint(&name)["EndpointConfigName"].as_str().unwrap().to_owned();
+    let alarm = unique("errors");
+    let dimensions = [format!("Name=EndpointName,Value={name}"), "Name=VariantName,Value=AllTraffic".to_owned()];
+    put_alarm(&aws, &alarm, "AWS/SageMaker", "Invocation5XXErrors", &dimensions);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(&smemu, &name, &stop);
+    let config = json!({
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY", "WaitIntervalInSeconds": 300,
+                "CanarySize": { "Type": "INSTANCE_COUNT", "Value": 1 }
+            },
+            "TerminationWaitInSeconds": 0
+        },
+        "AutoRollbackConfiguration": { "Alarms": [{ "AlarmName": alarm }] }
+    });
+    aws.sagemaker(&[
+        "update-endpoint",
+        "--endpoint-name",
+        &name,
+        "--endpoint-config-name",
+        &bad,
+        "--deployment-config",
+        &config.to_string(),
+    ])
+    .json();
+    // The canary's errors trip the alarm long before its 300 s wait ends.
+    let (seen, done) = statuses_until_in_service(&aws, &name, 240);
+    stop.store(true, Ordering::Relaxed);
+    assert_rolled_back(&seen);
+    assert_eq!(alarm_state(&aws, &alarm), "ALARM");
+    assert_eq!(done["EndpointConfigName"], v1_config.as_str(), "{done}");
+    let reason = done["FailureReason"].as_str().unwrap_or_default();
+    assert!(reason.contains(&alarm) && reason.contains("rolled back"), "FailureReason: {reason}");
+    assert_eq!(share_of_v2(&smemu.url, &name, 20), 0.0, "all traffic back on the old fleet");
+    // Every failed call is one the bad model answered itself.
+    let answers: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let bad_answers = answers.iter().filter(|a| a.contains("flaky model failure")).count();
+    let failed: Vec<&String> = answers.iter().filter(|a| *a != "x|v1" && !a.contains("flaky model failure")).collect();
+    assert!(bad_answers > 0, "the canary served no call of the load");
+    assert!(failed.is_empty(), "{} of {} calls failed otherwise: {:?}", failed.len(), answers.len(), &failed[..1]);
+    eventually(30, "the bad fleet to be removed", || (smemu.containers(&[]).len() == 2).then_some(()));
+}
+
+#[test]
+fn set_alarm_state_forces_a_rollback_while_the_new_fleet_bakes() {
+    let smemu = Smemu::start();
+    let aws = smemu.aws();
+    let name = deploy_v1(&aws, 1);
+    let v1_config = aws.describe_endpoint(&name)["EndpointConfigName"].as_str().unwrap().to_owned();
+    let v2 = tagged_config(&aws, "v2", 1);
+    // An alarm on a metric nobody publishes: only SetAlarmState moves it.
+    let alarm = unique("manual");
+    put_alarm(&aws, &alarm, "Custom/Guardrails", "NeverPublished", &[]);
+    let config = json!({
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": { "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300 },
+            "TerminationWaitInSeconds": 0
+        },
+        "AutoRollbackConfiguration": { "Alarms": [{ "AlarmName": alarm }] }
+    });
+    aws.sagemaker(&[
+        "update-endpoint",
+        "--endpoint-name",
+        &name,
+        "--endpoint-config-name",
+        &v2,
+        "--deployment-config",
+        &config.to_string(),
+    ])
+    .json();
+    // All traffic on the new fleet, which bakes for 300 s.
+    eventually(120, "the new fleet to take the traffic", || {
+        let described = aws.describe_endpoint(&name);
+        (pending_status(&described).is_some() && share_of_v2(&smemu.url, &name, 5) == 1.0).then_some(())
+    });
+    let set = aws.run(
+        "cloudwatch",
+        &["set-alarm-state", "--alarm-name", &alarm, "--state-value", "ALARM", "--state-reason", "forced by the test"],
+    );
+    assert!(set.success, "set-alarm-state: {}", set.stderr);
+    let (seen, done) = statuses_until_in_service(&aws, &name, 120);
+    assert_rolled_back(&seen);
+    assert_eq!(done["EndpointConfigName"], v1_config.as_str(), "{done}");
+    assert!(done["FailureReason"].as_str().unwrap_or_default().contains(&alarm), "{done}");
+    assert_eq!(share_of_v2(&smemu.url, &name, 20), 0.0);
+    eventually(30, "the new fleet to be removed", || (smemu.containers(&[]).len() == 1).then_some(()));
 }

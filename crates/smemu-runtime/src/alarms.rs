@@ -17,3 +17,13 @@ impl AlarmStates for NoAlarms {
         None
     }
 }
+
+/// The alarms smemu evaluates (`smemu-telemetry`), read from memory: no await, no SQL.
+impl AlarmStates for smemu_telemetry::alarms::Alarms {
+    fn in_alarm(&self, account: &str, region: &str, names: &[String]) -> Option<String> {
+        names
+            .iter()
+            .find(|name| self.state(account, region, name) == Some(smemu_telemetry::alarms::AlarmState::Alarm))
+            .cloned()
+    }
+}
