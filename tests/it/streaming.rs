@@ -222,8 +222,8 @@ async fn streamed_calls_count_in_the_metrics_and_an_abandoned_stream_is_no_succe
     // A client that reads the first part, then closes its connection.
     abandon_after_first_part(&smemu.url, &name).await;
 
-    let dims = [("EndpointName", name.as_str()), ("VariantName", "AllTraffic")];
     let (latency, errors_4xx, errors_5xx) = tokio::task::spawn_blocking(move || {
+        let dims = [("EndpointName", name.as_str()), ("VariantName", "AllTraffic")];
         let latency = crate::common::eventually(30, "three streamed invocations", || {
             let answer = crate::metrics::statistics(
                 &aws,
