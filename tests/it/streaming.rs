@@ -269,7 +269,7 @@ async fn abandon_after_first_part(url: &str, endpoint: &str) {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     // The head, then at least one byte of the body (the first PayloadPart frame).
-    while !seen.windows(4).position(|w| w == b"\r\n\r\n").is_some_and(|at| seen.len() > at + 4) {
+    while seen.windows(4).position(|w| w == b"\r\n\r\n").is_none_or(|at| seen.len() <= at + 4) {
         let n = tcp.read(&mut buf).await.unwrap();
         assert!(n > 0, "closed before the first part: {}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buf[..n]);
