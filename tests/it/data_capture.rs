@@ -262,7 +262,10 @@ fn wait_records(s3: &AwsCli, bucket: &str, endpoint: &str, count: usize) -> Vec<
 /// InvokeEndpoint is.
 #[test]
 fn streamed_and_async_invocations_are_captured_with_their_whole_answers() {
-    let smemu = Smemu::start();
+    // The capture flags as a user gives them (the shorter flush makes the records come sooner).
+    let data = tempfile::tempdir().unwrap();
+    let flags = ["--capture-flush-interval", "500ms", "--capture-queue-bytes", "8MiB", "--capture-file-records", "10"];
+    let smemu = Smemu::start_with(&data.path().join("data"), &flags);
     let aws = smemu.aws();
     let s3 = AwsCli::new(&smemu.s3_url);
     let bucket = unique("capture-paths");
