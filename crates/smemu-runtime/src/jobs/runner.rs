@@ -300,16 +300,23 @@ impl Work<'_> {
             futures::future::join_all(per_instance).await.into_iter().flatten().collect();
         // The job fails with the first failed object in input order; the others kept their output.
         results.sort_by_key(|(index, _)| *index);
-        if let Some(destination) = destination
-            && !*self.stop.borrow()
-        {
-            let done: Vec<&Input> =
-                results.iter().filter(|(_, result)| result.is_ok()).map(|(index, _)| &inputs.items[*index]).collect();
-            self.write_capture(&running, destination, started_ms, &done).await?;
-        }
+        let done: Vec<&Input> =
+            results.iter().filter(|(_, result)| result.is_ok()).map(|(index, _)| &inputs.items[*index]).collect();
+        let captured = match destination {
+            Some(destination) if !*self.stop.borrow() => {
+                self.write_capture(&running, destination, started_ms, &done).await
+            }
+            _ => Ok(()),
+        };
+        // An object's failure is the job's reason before a capture that could not be written.
         match results.into_iter().find_map(|(_, result)| result.err()) {
-            Some(failure) => Err(failure),
-            None => Ok(()),
+            Some(failure) => {
+                if let Err(err) = captured {
+                    tracing::warn!(job = %self.key.name, error = %err, "writing a failed job's captured data");
+                }
+                Err(failure)
+            }
+            None => captured,
         }
     }
 
