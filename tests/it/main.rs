@@ -13,6 +13,7 @@ mod cli_tags;
 mod cli_transform;
 mod cloudwatch_protocols;
 mod data_capture;
+mod guardrails;
 mod hardening_auth;
 mod hardening_batch;
 mod hardening_objects;

@@ -335,6 +335,7 @@ impl ApiError {
         match err {
             RuntimeError::InstanceQuota { limit, used, delta } => Self::instance_quota_exceeded(limit, used, delta),
             RuntimeError::EndpointInProgress { arn } => Self::endpoint_in_progress(&arn),
+            RuntimeError::InvalidDeploymentConfig(message) => Self::validation(message),
             RuntimeError::VariantNamedTwice { name } => {
                 Self::validation(format!("The variant name \"{name}\" was non-unique within the request."))
             }

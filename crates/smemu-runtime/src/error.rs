@@ -35,6 +35,9 @@ pub enum RuntimeError {
     /// The endpoint configuration or a model to deploy is not there (or cannot be read).
     #[error("{} {name}: {source}", kind.noun())]
     Lookup { kind: ImmutableKind, name: String, source: StoreError },
+    /// A `DeploymentConfig` the fleet it deploys cannot run (the deployment guardrails' rules).
+    #[error("{0}")]
+    InvalidDeploymentConfig(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -18,6 +18,7 @@
 //!
 //! Containers are placed by a [`smemu_backend::Backend`].
 
+pub mod alarms;
 mod async_inference;
 mod capture;
 pub mod clock;
@@ -35,13 +36,14 @@ mod quota;
 mod routing;
 mod runtime;
 
+pub use alarms::{AlarmStates, NoAlarms};
 pub use async_inference::{
     AcceptedAsync, DEFAULT_INVOCATION_TIMEOUT_S, DEFAULT_MAX_CONCURRENT_PER_INSTANCE, DEFAULT_REQUEST_TTL_S,
     NewAsyncRequest,
 };
 pub use config::{BackendUnavailable, ControllerConfig};
 pub(crate) use endpoints::Endpoints;
-pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, VariantPlan};
+pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, Phase, Rollout, VariantPlan};
 pub use error::RuntimeError;
 pub use invoke::stream::{InvokedStream, StreamErrorCode, StreamEvent};
 pub use invoke::{CUSTOM_ATTRIBUTES, Invocation, InvokeError, Invoked, MAX_PAYLOAD};

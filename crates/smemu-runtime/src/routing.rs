@@ -83,6 +83,18 @@ pub struct LiveVariant {
     /// `ContainerLatency` of each container, in pipeline order (empty for one container: the
     /// service publishes it for inference pipelines).
     pub container_latency: Vec<Arc<Latency>>,
+    /// While a deployment moves traffic step by step (canary, linear, rolling): the new fleet's
+    /// variant of this name and the share of this variant's calls it takes. Swapped with the whole
+    /// routing at each step, so an invocation reads it without a lock.
+    pub shift: Option<Arc<Shift>>,
+}
+
+/// The new fleet's side of a variant while traffic moves to it.
+#[derive(Debug, Clone)]
+pub struct Shift {
+    pub to: LiveVariant,
+    /// In [0, 1]: the chance that a call goes to `to`.
+    pub share: f64,
 }
 
 impl LiveVariant {
@@ -96,6 +108,16 @@ impl LiveVariant {
             next: Arc::default(),
             metrics: Arc::default(),
             container_latency: Vec::new(),
+            shift: None,
+        }
+    }
+
+    /// The fleet that answers one call: this variant's, or, with the chance of the share a
+    /// deployment has moved, the new fleet's. One branch when no deployment runs.
+    pub fn fleet_for_call(&self) -> &LiveVariant {
+        match &self.shift {
+            Some(shift) if rand::random::<f64>() < shift.share => &shift.to,
+            _ => self,
         }
     }
 
@@ -169,21 +191,34 @@ impl LiveTable {
     /// its recorders here, once per fleet, so that invocations look nothing up.
     pub fn put(&self, key: EndpointKey, mut live: LiveEndpoint) -> Option<Arc<LiveEndpoint>> {
         for variant in &mut live.variants {
-            let variant_key = VariantKey {
-                account: key.account.clone(),
-                region: key.region.clone(),
-                endpoint: key.name.clone(),
-                variant: variant.name.clone(),
-            };
-            variant.metrics = self.recorders.variant(&variant_key);
-            variant.metrics.set_instances(variant.instances.len());
-            variant.container_latency = if variant.who.len() > 1 {
-                variant.who.iter().map(|who| self.recorders.container(&variant_key, who)).collect()
-            } else {
-                Vec::new()
-            };
+            self.attach(&key, variant);
+            let shifted = variant.shift.as_ref().map_or(0, |shift| shift.to.instances.len());
+            variant.metrics.set_instances(variant.instances.len() + shifted);
         }
         self.endpoints.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, Arc::new(live))
+    }
+
+    /// Gives a variant (and the new fleet's side of it) the recorders of its name: both fleets
+    /// count into the variant's metrics, as the service publishes them per variant.
+    fn attach(&self, key: &EndpointKey, variant: &mut LiveVariant) {
+        let variant_key = VariantKey {
+            account: key.account.clone(),
+            region: key.region.clone(),
+            endpoint: key.name.clone(),
+            variant: variant.name.clone(),
+        };
+        variant.metrics = self.recorders.variant(&variant_key);
+        variant.container_latency = if variant.who.len() > 1 {
+            variant.who.iter().map(|who| self.recorders.container(&variant_key, who)).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(shift) = variant.shift.take() {
+            let mut shift = Shift::clone(&shift);
+            shift.to.shift = None;
+            self.attach(key, &mut shift.to);
+            variant.shift = Some(Arc::new(shift));
+        }
     }
 
     pub fn remove(&self, key: &EndpointKey) -> Option<Arc<LiveEndpoint>> {

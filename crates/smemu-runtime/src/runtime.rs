@@ -13,12 +13,14 @@ use smemu_backend::Backend;
 use smemu_objects::Objects;
 use smemu_store::{EndpointRecord, ImmutableKind, Scope, Store, StoreError, Tag, TransformJobRecord};
 use smemu_types::sagemaker::{
-    CreateEndpointConfigInput, CreateModelInput, CreateTransformJobRequest, EndpointStatus, TransformJobStatus,
+    CreateEndpointConfigInput, CreateModelInput, CreateTransformJobRequest, DeploymentConfig, EndpointStatus,
+    TransformJobStatus,
 };
 
 use crate::async_inference::{AcceptedAsync, AsyncQueue, NewAsyncRequest};
 use crate::clock::now_ms;
 use crate::endpoints::plan::{EndpointDoc, Fleet};
+use crate::endpoints::policy;
 use crate::error::{RuntimeError, read_doc, write_doc};
 use crate::invoke::stream::{InvokedStream, StreamTarget};
 use crate::invoke::{self, INVOCATION_TIMEOUT, Invocation, InvokeError, Invoked, LogLocation};
@@ -50,8 +52,9 @@ pub struct NewEndpoint<'a> {
     pub name: &'a str,
     pub arn: &'a str,
     pub config_name: &'a str,
-    /// `DeploymentConfig`, kept as given and reported as `LastDeploymentConfig`.
-    pub deployment_config: Option<serde_json::Value>,
+    /// `DeploymentConfig`, kept as given (used by later updates that retain it) and reported as
+    /// `LastDeploymentConfig`.
+    pub deployment_config: Option<DeploymentConfig>,
     pub tags: &'a [Tag],
 }
 
@@ -62,7 +65,7 @@ pub struct EndpointUpdate<'a> {
     /// except those the request excludes.
     pub retain: Option<Retained>,
     /// `None` keeps the endpoint's deployment config (`RetainDeploymentConfig`); `Some` replaces it.
-    pub deployment_config: Option<Option<serde_json::Value>>,
+    pub deployment_config: Option<Option<DeploymentConfig>>,
 }
 
 /// The variant properties UpdateEndpoint carries over.
@@ -84,6 +87,22 @@ pub struct VariantChange<'a> {
 pub struct EndpointView {
     pub record: EndpointRecord,
     pub doc: EndpointDoc,
+}
+
+impl EndpointView {
+    /// While an UpdateEndpoint moves traffic: the share of variant `name`'s calls the new fleet
+    /// takes, and the step and number of steps it is at.
+    pub fn traffic_share(&self, name: &str) -> Option<(f64, u32, u32)> {
+        let rollout = self.doc.rollout.as_ref()?;
+        let green = self.doc.pending.as_ref()?;
+        let guard = policy::Guardrails::of_doc(&self.doc);
+        Some((guard.share(green, name, rollout.step), rollout.step + 1, guard.steps(green)))
+    }
+
+    /// How long each step of the running deployment bakes (`WaitIntervalInSeconds`).
+    pub fn wait_s(&self) -> u64 {
+        policy::Guardrails::of_doc(&self.doc).wait_s()
+    }
 }
 
 /// CreateTransformJob: run `model` over the request's inputs.
@@ -133,6 +152,12 @@ impl Runtime {
     /// so that the instances it adopts are followed too. Without it nothing is captured.
     pub fn capture_logs(&self, store: smemu_telemetry::logs::LogStore) {
         self.launcher.set_capture(crate::capture::Capture::new(store));
+    }
+
+    /// Reads the alarms deployments watch (`AutoRollbackConfiguration`) from `alarms` from now on;
+    /// until then none is in ALARM.
+    pub fn set_alarms(&self, alarms: Arc<dyn crate::AlarmStates>) {
+        self.endpoints.set_alarms(alarms);
     }
 
     /// At start-up, before serving: settles the transform jobs an earlier smemu left running (never
@@ -246,11 +271,15 @@ impl Runtime {
 
     pub async fn deploy(&self, new: NewEndpoint<'_>) -> Result<(), RuntimeError> {
         let fleet = self.resolve(new.scope, new.config_name).await?;
+        if let Some(config) = &new.deployment_config {
+            policy::check(config, &fleet, None).map_err(RuntimeError::InvalidDeploymentConfig)?;
+        }
         let doc = EndpointDoc {
             failure_reason: None,
-            last_deployment_config: new.deployment_config,
+            last_deployment_config: new.deployment_config.as_ref().map(|c| write_doc(new.name, c)).transpose()?,
             current: fleet,
             pending: None,
+            rollout: None,
         };
         let now = now_ms();
         let record = EndpointRecord {
@@ -290,12 +319,19 @@ impl Runtime {
             }
         }
         if let Some(config) = update.deployment_config {
-            doc.last_deployment_config = config;
+            doc.last_deployment_config = config.as_ref().map(|c| write_doc(name, c)).transpose()?;
+        }
+        // The config this update runs with (given, or retained), checked against both fleets.
+        let config: Option<DeploymentConfig> =
+            doc.last_deployment_config.clone().and_then(|value| serde_json::from_value(value).ok());
+        if let Some(config) = &config {
+            policy::check(config, &fleet, Some(&doc.current)).map_err(RuntimeError::InvalidDeploymentConfig)?;
         }
         // The new fleet comes up beside the old one: both run until traffic moves.
         quota.admit(self.store.as_ref(), self.max_instances(), fleet.instances()).await?;
         doc.failure_reason = None;
         doc.pending = Some(fleet);
+        doc.rollout = None;
         self.save_and_kick(record, EndpointStatus::Updating, &doc).await
     }
 
@@ -342,7 +378,10 @@ impl Runtime {
     /// Removes the endpoint's containers, then the endpoint.
     pub async fn delete(&self, scope: &Scope, name: &str) -> Result<(), RuntimeError> {
         let EndpointView { record, doc } = self.describe(scope, name).await?;
-        if record.status != EndpointStatus::InService && record.status != EndpointStatus::Failed {
+        if !matches!(
+            record.status,
+            EndpointStatus::InService | EndpointStatus::Failed | EndpointStatus::UpdateRollbackFailed
+        ) {
             return Err(RuntimeError::EndpointInProgress { arn: record.arn });
         }
         self.save_and_kick(record, EndpointStatus::Deleting, &doc).await?;
@@ -488,8 +527,10 @@ impl Runtime {
     }
 }
 
+/// UpdateEndpoint (and UpdateEndpointWeightsAndCapacities) run on an endpoint in service, or one
+/// whose rollback failed (updating it again is how it recovers).
 fn must_be_in_service(record: &EndpointRecord) -> Result<(), RuntimeError> {
-    if record.status == EndpointStatus::InService {
+    if matches!(record.status, EndpointStatus::InService | EndpointStatus::UpdateRollbackFailed) {
         Ok(())
     } else {
         Err(RuntimeError::EndpointInProgress { arn: record.arn.clone() })

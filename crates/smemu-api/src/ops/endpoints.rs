@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use smemu_runtime::{EndpointUpdate, EndpointView, NewEndpoint, Retained, VariantChange, VariantPlan};
+use smemu_runtime::{EndpointUpdate, EndpointView, NewEndpoint, Phase, Retained, VariantChange, VariantPlan};
 use smemu_store::Scope;
 use smemu_types::sagemaker::{
     CreateEndpointInput, CreateEndpointOutput, DeleteEndpointInput, DeployedImage, DescribeEndpointInput,
@@ -26,8 +26,7 @@ pub(crate) async fn create(
 ) -> Result<CreateEndpointOutput, ApiError> {
     let name = input.endpoint_name.clone().unwrap_or_default();
     let endpoint_arn = arn(&ctx.scope, ResourceType::Endpoint, &name);
-    let deployment_config =
-        input.deployment_config.as_ref().map(serde_json::to_value).transpose().map_err(ApiError::internal)?;
+    let deployment_config = input.deployment_config.clone();
     state
         .runtime
         .deploy(NewEndpoint {
@@ -48,8 +47,8 @@ pub(crate) async fn describe(
     ctx: &RequestContext,
     input: DescribeEndpointInput,
 ) -> Result<DescribeEndpointOutput, ApiError> {
-    let EndpointView { record, doc } =
-        load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
+    let view = load(state, &ctx.scope, input.endpoint_name.as_deref().unwrap_or_default()).await?;
+    let (record, doc) = (&view.record, &view.doc);
     let in_progress = record.status != EndpointStatus::InService && record.status != EndpointStatus::Failed;
     let variant_status = |status: VariantStatus, since: i64| {
         in_progress.then(|| {
@@ -85,46 +84,87 @@ pub(crate) async fn describe(
         .collect();
     let pending = doc.pending.as_ref().map(|fleet| PendingDeploymentSummary {
         endpoint_config_name: Some(fleet.config_name.clone()),
-        start_time: Some(timestamp(fleet.started_ms)),
+        start_time: Some(timestamp(doc.rollout.as_ref().map_or(fleet.started_ms, |r| r.started_ms))),
         production_variants: Some(
             fleet
                 .variants
                 .iter()
-                .map(|v| PendingProductionVariantSummary {
-                    variant_name: Some(v.name.clone()),
-                    deployed_images: Some(deployed_images(v)),
-                    current_weight: Some(v.current_weight),
-                    desired_weight: Some(v.desired_weight),
-                    current_instance_count: Some(v.current_instances),
-                    desired_instance_count: Some(v.desired_instances),
-                    instance_type: v.instance_type.as_deref().map(Into::into),
-                    variant_status: Some(vec![ProductionVariantStatus {
-                        status: Some(VariantStatus::Creating),
-                        start_time: Some(timestamp(fleet.started_ms)),
-                        status_message: None,
-                    }]),
-                    ..Default::default()
+                .map(|v| {
+                    let (status, up, share) = pending_status(&view, &record.status, v);
+                    PendingProductionVariantSummary {
+                        variant_name: Some(v.name.clone()),
+                        deployed_images: Some(deployed_images(v)),
+                        current_weight: Some(v.desired_weight * share),
+                        desired_weight: Some(v.desired_weight),
+                        current_instance_count: Some(if up { v.desired_instances } else { 0 }),
+                        desired_instance_count: Some(v.desired_instances),
+                        instance_type: v.instance_type.as_deref().map(Into::into),
+                        variant_status: Some(vec![status]),
+                        ..Default::default()
+                    }
                 })
                 .collect(),
         ),
         ..Default::default()
     });
     Ok(DescribeEndpointOutput {
-        endpoint_name: Some(record.name),
-        endpoint_arn: Some(record.arn),
+        endpoint_name: Some(record.name.clone()),
+        endpoint_arn: Some(record.arn.clone()),
         endpoint_config_name: Some(doc.current.config_name.clone()),
-        endpoint_status: Some(record.status),
-        failure_reason: doc.failure_reason,
+        endpoint_status: Some(record.status.clone()),
+        failure_reason: doc.failure_reason.clone(),
         creation_time: Some(timestamp(record.created_ms)),
         last_modified_time: Some(timestamp(record.modified_ms)),
         production_variants: Some(production_variants),
-        last_deployment_config: doc.last_deployment_config.map(from_json).transpose()?,
+        last_deployment_config: doc.last_deployment_config.clone().map(from_json).transpose()?,
         pending_deployment_summary: pending,
         data_capture_config: doc.current.data_capture.as_ref().map(capture_summary),
         // Reported as the config gave it, NotificationConfig included (botocore's DescribeEndpointOutput).
-        async_inference_config: doc.current.async_inference,
+        async_inference_config: doc.current.async_inference.clone(),
         ..Default::default()
     })
+}
+
+/// A pending variant's `VariantStatus` while an UpdateEndpoint runs, whether its instances are up,
+/// and the share of the variant's traffic it takes.
+fn pending_status(
+    view: &EndpointView,
+    status: &EndpointStatus,
+    variant: &VariantPlan,
+) -> (ProductionVariantStatus, bool, f64) {
+    let rollout = view.doc.rollout.as_ref();
+    let since = rollout.map_or_else(|| view.doc.pending.as_ref().map_or(0, |f| f.started_ms), |r| r.step_started_ms);
+    let (share, step, steps) = view.traffic_share(&variant.name).unwrap_or((0.0, 1, 1));
+    let percent = (share * 100.0).round();
+    let (status, message, up, share) = match rollout.map(|r| r.phase) {
+        _ if *status == EndpointStatus::RollingBack => (
+            VariantStatus::Deleting,
+            Some("Rolling back: all traffic is back on the old fleet; the new fleet is being removed.".to_owned()),
+            true,
+            0.0,
+        ),
+        Some(Phase::ActivatingTraffic) => (
+            VariantStatus::ActivatingTraffic,
+            Some(format!(
+                "Traffic step {step} of {steps}: {percent}% of the variant's traffic on the new fleet, baking for {} seconds.",
+                view.wait_s()
+            )),
+            true,
+            share,
+        ),
+        Some(Phase::Baking) => (
+            VariantStatus::Baking,
+            Some(format!("All traffic on the new fleet; final baking period of {} seconds.", view.wait_s())),
+            true,
+            share,
+        ),
+        _ => (VariantStatus::Creating, None, false, 0.0),
+    };
+    (
+        ProductionVariantStatus { status: Some(status), start_time: Some(timestamp(since)), status_message: message },
+        up,
+        share,
+    )
 }
 
 /// DescribeEndpoint's `DataCaptureConfig`: the config's settings and whether capture runs
@@ -201,11 +241,8 @@ pub(crate) async fn update(
             weight: !excluded.contains(&VariantPropertyType::DesiredWeight),
         }
     });
-    let deployment_config = if input.retain_deployment_config == Some(true) {
-        None
-    } else {
-        Some(input.deployment_config.as_ref().map(serde_json::to_value).transpose().map_err(ApiError::internal)?)
-    };
+    let deployment_config =
+        if input.retain_deployment_config == Some(true) { None } else { Some(input.deployment_config.clone()) };
     let update = EndpointUpdate {
         config_name: input.endpoint_config_name.as_deref().unwrap_or_default(),
         retain,

@@ -3,15 +3,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use smemu_store::EndpointRecord;
+use smemu_types::sagemaker::EndpointStatus;
+
 use smemu_backend::{Backend, OwnerKind, PlacedInstance};
 
 use super::Endpoints;
-use super::plan::{DeployedImageDoc, Fleet, VariantPlan};
+use super::plan::{DeployedImageDoc, EndpointDoc, Fleet, VariantPlan};
 use crate::clock::now_ms;
 use crate::failure::INSTANCE_QUOTA_NAME;
 use crate::launch::LaunchSpec;
 use crate::pipeline::ContainerPlan;
 use crate::routing::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
+
+/// How long an old fleet may keep finishing requests after traffic moved away from it.
+const DRAIN_LIMIT: Duration = Duration::from_secs(65);
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a fleet could not be brought up: the endpoint's FailureReason.
 pub type DeployFailure = String;
@@ -146,4 +154,55 @@ async fn deployed_images(backend: &dyn Backend, containers: &[ContainerPlan]) ->
         images.push(DeployedImageDoc { specified: container.image.clone(), resolved, resolution_ms: now_ms() });
     }
     images
+}
+
+pub(super) async fn save(
+    ctl: &Endpoints,
+    record: EndpointRecord,
+    status: EndpointStatus,
+    doc: &EndpointDoc,
+) -> Result<(), Error> {
+    let changed = EndpointRecord { status, modified_ms: now_ms(), state: serde_json::to_value(doc)?, ..record };
+    ctl.inner.store.update_endpoint(&changed).await?;
+    Ok(())
+}
+
+/// [`save`], returning the stored record, for the next compare-and-set.
+pub(super) async fn save_kept(
+    ctl: &Endpoints,
+    record: EndpointRecord,
+    status: EndpointStatus,
+    doc: &EndpointDoc,
+) -> Result<EndpointRecord, Error> {
+    let changed = EndpointRecord { status, modified_ms: now_ms(), state: serde_json::to_value(doc)?, ..record };
+    Ok(ctl.inner.store.update_endpoint(&changed).await?)
+}
+
+/// Waits until no request is in flight on an old fleet (bounded), so that an update or delete
+/// fails no invocation.
+pub(super) async fn drain(old: &LiveEndpoint) {
+    for instance in old.instances() {
+        drain_instance(instance).await;
+    }
+}
+
+pub(super) async fn drain_instance(instance: &LiveInstance) {
+    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+    while instance.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Removes the endpoint's containers: all of them, or those of one fleet.
+pub(super) async fn remove_endpoint_containers(ctl: &Endpoints, key: &EndpointKey, fleet: Option<&str>) {
+    ctl.inner.launcher.remove_resource(OwnerKind::Endpoint, &key.resource_label(), fleet).await;
+}
+
+/// Instance ids end in their index within the variant; new ones continue after the highest.
+pub(super) fn next_index(instances: &[Arc<LiveInstance>]) -> usize {
+    instances
+        .iter()
+        .filter_map(|i| i.instance_id.rsplit('-').next().and_then(|n| n.parse::<usize>().ok()))
+        .max()
+        .map_or(0, |n| n + 1)
 }

@@ -8,13 +8,17 @@
 
 mod deploy;
 pub mod plan;
+pub mod policy;
 mod reconcile;
+mod rolling;
+mod rollout;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use smemu_store::{Scope, Store};
 
+use crate::alarms::{AlarmStates, NoAlarms};
 use crate::data_capture::{CaptureSink, DataCapture};
 use crate::invoke::InvokeError;
 use crate::launch::Launcher;
@@ -33,6 +37,8 @@ struct Inner {
     capture: DataCapture,
     /// One reconcile at a time per endpoint.
     locks: Mutex<HashMap<EndpointKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// The alarms' states deployments watch (`AutoRollbackConfiguration`).
+    alarms: RwLock<Arc<dyn AlarmStates>>,
 }
 
 impl Endpoints {
@@ -45,8 +51,23 @@ impl Endpoints {
                 live: LiveTable::default(),
                 capture,
                 locks: Mutex::new(HashMap::new()),
+                alarms: RwLock::new(Arc::new(NoAlarms)),
             }),
         }
+    }
+
+    /// Where deployments read alarm states from now on.
+    pub fn set_alarms(&self, alarms: Arc<dyn AlarmStates>) {
+        *self.inner.alarms.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = alarms;
+    }
+
+    /// The first of `names` in ALARM, if any.
+    pub(super) fn in_alarm(&self, key: &EndpointKey, names: &[String]) -> Option<String> {
+        if names.is_empty() {
+            return None;
+        }
+        let alarms = self.inner.alarms.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        alarms.in_alarm(&key.account, &key.region, names)
     }
 
     /// `--max-instances`.

@@ -19,6 +19,39 @@ pub struct EndpointDoc {
     /// The fleet `UpdateEndpoint` is bringing up; traffic moves to it once it is healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Fleet>,
+    /// How far the deployment of `pending` has gone (absent before it starts and in documents of
+    /// an older smemu): stored at each step, so that a restart goes on from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+}
+
+/// The progress of one UpdateEndpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub started_ms: i64,
+    pub phase: Phase,
+    /// The step of traffic the new fleet has reached (its share: `policy::Routing::shares`).
+    pub step: u32,
+    pub step_started_ms: i64,
+    /// Why the deployment rolls back (the endpoint's FailureReason once it has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where a deployment is: the new fleet coming up, traffic moving to it, a step baking, or the
+/// way back to the old fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    Creating,
+    ActivatingTraffic,
+    Baking,
+    RollingBack,
+}
+
+impl Rollout {
+    pub fn new(now_ms: i64) -> Rollout {
+        Rollout { started_ms: now_ms, phase: Phase::Creating, step: 0, step_started_ms: now_ms, reason: None }
+    }
 }
 
 /// One deployment of an endpoint configuration: its variants and their instances.
@@ -53,6 +86,9 @@ pub struct VariantPlan {
     pub startup_timeout_s: u64,
     #[serde(default)]
     pub deployed_images: Vec<DeployedImageDoc>,
+    /// `ServerlessConfig`: run as one local instance (rolling deployments exclude it).
+    #[serde(default)]
+    pub serverless: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +166,7 @@ impl Fleet {
                     .and_then(|s| u64::try_from(s).ok())
                     .unwrap_or(DEFAULT_STARTUP_TIMEOUT_S),
                 deployed_images: Vec::new(),
+                serverless: variant.serverless_config.is_some(),
             })
             .collect();
         Fleet {
@@ -160,6 +197,7 @@ mod tests {
             current_weight: 1.0,
             startup_timeout_s: 1,
             deployed_images: Vec::new(),
+            serverless: false,
         }
     }
 
@@ -188,6 +226,7 @@ mod tests {
             last_deployment_config: None,
             current: fleet(vec![variant(2, 2), variant(1, 0)]),
             pending: Some(fleet(vec![variant(4, 0)])),
+            rollout: None,
         };
         assert_eq!(doc.instances(), 7);
         let huge = fleet((0..10).map(|_| variant(i32::MAX, i32::MAX)).collect());

@@ -9,14 +9,12 @@ use smemu_store::{EndpointRecord, StoreError};
 use smemu_types::sagemaker::EndpointStatus;
 
 use super::Endpoints;
-use super::deploy::live_variant;
-use super::plan::EndpointDoc;
+use super::deploy::{drain, drain_instance, live_variant, next_index, remove_endpoint_containers, save};
+use super::plan::{EndpointDoc, Fleet, Phase};
+use super::policy::{Guardrails, Update};
+use super::{rolling, rollout};
 use crate::capture::Followed;
-use crate::clock::now_ms;
-use crate::routing::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant};
-
-/// How long an old fleet may keep finishing requests after traffic moved away from it.
-const DRAIN_LIMIT: Duration = Duration::from_secs(65);
+use crate::routing::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant, Shift};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -56,7 +54,7 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
                 }
             }
         }
-        EndpointStatus::Updating => {
+        EndpointStatus::Updating | EndpointStatus::RollingBack => {
             if ctl.inner.live.get(key).is_none() {
                 // A restart interrupted the update: the current fleet serves again (what of it
                 // still runs) before the change goes on; what a half-built new fleet left goes
@@ -84,35 +82,20 @@ pub(super) async fn run(ctl: &Endpoints, key: &EndpointKey) -> Result<(), Error>
     Ok(())
 }
 
-/// An `Updating` endpoint: UpdateEndpoint brings the pending fleet up blue/green;
-/// UpdateEndpointWeightsAndCapacities (no pending fleet) rescales the current one.
+/// An `Updating` (or `RollingBack`) endpoint: UpdateEndpoint deploys the pending fleet as its
+/// `DeploymentConfig` says (`rollout`); UpdateEndpointWeightsAndCapacities (no pending fleet)
+/// rescales the current one.
 async fn update(ctl: &Endpoints, key: &EndpointKey, record: EndpointRecord, mut doc: EndpointDoc) -> Result<(), Error> {
-    match doc.pending.take() {
-        Some(mut pending) => match ctl.bring_up_fleet(key, &mut pending).await {
-            Ok(live) => {
-                let old = ctl.inner.live.put(key.clone(), live);
-                let old_fleet = std::mem::replace(&mut doc.current, pending);
-                doc.failure_reason = None;
-                save(ctl, record, EndpointStatus::InService, &doc).await?;
-                if let Some(old) = old {
-                    drain(&old).await;
-                }
-                remove_endpoint_containers(ctl, key, Some(&old_fleet.id)).await;
-            }
-            Err(reason) => {
-                // The old fleet never stopped serving: back to InService on it.
-                remove_endpoint_containers(ctl, key, Some(&pending.id)).await;
-                doc.failure_reason = Some(reason);
-                save(ctl, record, EndpointStatus::InService, &doc).await?;
-            }
-        },
-        None => {
-            if let Err(reason) = rescale(ctl, key, &mut doc).await {
-                doc.failure_reason = Some(reason);
-            }
-            save(ctl, record, EndpointStatus::InService, &doc).await?;
-        }
+    if doc.pending.is_some() {
+        return match Guardrails::of_doc(&doc).update {
+            Update::Rolling { .. } => rolling::run(ctl, key, record, doc).await,
+            Update::BlueGreen { .. } => rollout::run(ctl, key, record, doc).await,
+        };
     }
+    if let Err(reason) = rescale(ctl, key, &mut doc).await {
+        doc.failure_reason = Some(reason);
+    }
+    save(ctl, record, EndpointStatus::InService, &doc).await?;
     Ok(())
 }
 
@@ -155,15 +138,6 @@ async fn rescale(ctl: &Endpoints, key: &EndpointKey, doc: &mut EndpointDoc) -> R
         ctl.inner.launcher.remove_by_id(&instance.instance_id).await;
     }
     failure.map_or(Ok(()), Err)
-}
-
-/// Instance ids end in their index within the variant; new ones continue after the highest.
-fn next_index(instances: &[Arc<LiveInstance>]) -> usize {
-    instances
-        .iter()
-        .filter_map(|i| i.instance_id.rsplit('-').next().and_then(|n| n.parse::<usize>().ok()))
-        .max()
-        .map_or(0, |n| n + 1)
 }
 
 /// An InService endpoint: every instance of its fleet must be running; dead ones are replaced.
@@ -230,23 +204,66 @@ async fn adopt_running(ctl: &Endpoints, key: &EndpointKey, doc: &EndpointDoc) ->
     adopt(ctl, key, doc, &observed).await
 }
 
-/// Routes to the healthy instances of the current fleet that an earlier smemu left running; other
-/// containers of the endpoint go. Missing instances are left to the watchdog's next [`heal`], so
-/// that start-up never waits for containers to come up.
+/// Routes to the healthy instances of the current fleet that an earlier smemu left running (and,
+/// when it stopped in the middle of a step of traffic, to the new fleet's beside them at the
+/// stored share); other containers of the endpoint go. Missing instances are left to the
+/// watchdog's next [`heal`], so that start-up never waits for containers to come up.
 async fn adopt(
     ctl: &Endpoints,
     key: &EndpointKey,
     doc: &EndpointDoc,
     observed: &[ObservedInstance],
 ) -> Result<(), Error> {
+    let mut variants = adopt_fleet(ctl, key, &doc.current, observed).await;
+    let shifting = doc.rollout.as_ref().filter(|r| matches!(r.phase, Phase::ActivatingTraffic | Phase::Baking));
+    if let (Some(rollout), Some(green_fleet)) = (shifting, &doc.pending) {
+        let green = adopt_fleet(ctl, key, green_fleet, observed).await;
+        let guard = Guardrails::of_doc(doc);
+        for variant in &mut variants {
+            if let Some(to) = green.iter().find(|g| g.name == variant.name && !g.instances.is_empty()) {
+                let share = match guard.update {
+                    // A rolling update's share is what each fleet runs of the variant.
+                    Update::Rolling { .. } => rolling::share(variant.instances.len(), to.instances.len()),
+                    Update::BlueGreen { .. } => guard.share(green_fleet, &variant.name, rollout.step),
+                };
+                variant.shift = Some(Arc::new(Shift { to: to.clone(), share }));
+            }
+        }
+    }
+    let keep: HashSet<String> = variants
+        .iter()
+        .flat_map(|v| v.instances.iter().chain(v.shift.iter().flat_map(|s| s.to.instances.iter())))
+        .map(|i| i.instance_id.clone())
+        .collect();
+    ctl.inner.live.put(
+        key.clone(),
+        LiveEndpoint {
+            variants,
+            capture: ctl.capture_sink(key, &doc.current),
+            async_inference: doc.current.async_inference.is_some(),
+        },
+    );
+    for stale in observed.iter().filter(|o| {
+        o.kind == OwnerKind::Endpoint && o.resource == key.resource_label() && !keep.contains(&o.instance_id)
+    }) {
+        ctl.inner.launcher.remove_by_id(&stale.instance_id).await;
+    }
+    Ok(())
+}
+
+/// The running, healthy instances of one fleet of the endpoint, by variant (at most as many as
+/// each wants); those that do not answer are removed.
+async fn adopt_fleet(
+    ctl: &Endpoints,
+    key: &EndpointKey,
+    fleet: &Fleet,
+    observed: &[ObservedInstance],
+) -> Vec<LiveVariant> {
     let mut variants = Vec::new();
-    for plan in &doc.current.variants {
+    for plan in &fleet.variants {
         let mut instances: Vec<Arc<LiveInstance>> = Vec::new();
         for found in observed.iter().filter(|o| {
-            o.resource == key.resource_label()
-                && o.generation == doc.current.id
-                && o.variant == plan.name
-                && o.all_running()
+            o.resource == key.resource_label() && o.generation == fleet.id && o.variant == plan.name && o.all_running()
         }) {
             let containers: Vec<_> = plan
                 .containers
@@ -270,22 +287,7 @@ async fn adopt(
         instances.truncate(desired);
         variants.push(live_variant(plan, instances));
     }
-    let keep: HashSet<String> =
-        variants.iter().flat_map(|v| v.instances.iter().map(|i| i.instance_id.clone())).collect();
-    ctl.inner.live.put(
-        key.clone(),
-        LiveEndpoint {
-            variants,
-            capture: ctl.capture_sink(key, &doc.current),
-            async_inference: doc.current.async_inference.is_some(),
-        },
-    );
-    for stale in observed.iter().filter(|o| {
-        o.kind == OwnerKind::Endpoint && o.resource == key.resource_label() && !keep.contains(&o.instance_id)
-    }) {
-        ctl.inner.launcher.remove_by_id(&stale.instance_id).await;
-    }
-    Ok(())
+    variants
 }
 
 /// Start-up: every endpoint reconciled (InService ones adopt their containers before this returns,
@@ -307,7 +309,21 @@ pub(super) async fn adopt_all(ctl: &Endpoints) -> Result<(), Error> {
     }
     for record in records {
         let key = EndpointKey::new(&record.scope, &record.name);
-        if matches!(record.status, EndpointStatus::Creating | EndpointStatus::Updating | EndpointStatus::Deleting) {
+        if matches!(record.status, EndpointStatus::Updating | EndpointStatus::RollingBack) {
+            // The fleets that served when smemu stopped serve again before the API answers, at the
+            // share a deployment had reached; the deployment goes on in the background.
+            match serde_json::from_value::<EndpointDoc>(record.state.clone()) {
+                Ok(doc) => adopt_running(ctl, &key, &doc).await?,
+                Err(err) => tracing::error!(endpoint = %key.name, error = %err, "reading endpoint"),
+            }
+        }
+        if matches!(
+            record.status,
+            EndpointStatus::Creating
+                | EndpointStatus::Updating
+                | EndpointStatus::RollingBack
+                | EndpointStatus::Deleting
+        ) {
             // Bringing a fleet up can take minutes (up to the start-up health check timeout):
             // the API serves meanwhile, as it does while any endpoint is being created.
             ctl.kick(key);
@@ -341,30 +357,4 @@ fn follow(ctl: &Endpoints, found: &ObservedInstance, names: impl Iterator<Item =
     };
     let ids: Vec<(String, String)> = found.containers.iter().map(|c| c.container_id.clone()).zip(names).collect();
     ctl.inner.launcher.capture(&followed, &ids);
-}
-
-async fn save(ctl: &Endpoints, record: EndpointRecord, status: EndpointStatus, doc: &EndpointDoc) -> Result<(), Error> {
-    let changed = EndpointRecord { status, modified_ms: now_ms(), state: serde_json::to_value(doc)?, ..record };
-    ctl.inner.store.update_endpoint(&changed).await?;
-    Ok(())
-}
-
-/// Waits until no request is in flight on an old fleet (bounded), so that an update or delete
-/// fails no invocation.
-async fn drain(old: &LiveEndpoint) {
-    for instance in old.instances() {
-        drain_instance(instance).await;
-    }
-}
-
-async fn drain_instance(instance: &LiveInstance) {
-    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
-    while instance.in_flight() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Removes the endpoint's containers: all of them, or those of one fleet.
-async fn remove_endpoint_containers(ctl: &Endpoints, key: &EndpointKey, fleet: Option<&str>) {
-    ctl.inner.launcher.remove_resource(OwnerKind::Endpoint, &key.resource_label(), fleet).await;
 }

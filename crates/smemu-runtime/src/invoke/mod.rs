@@ -70,7 +70,8 @@ pub(crate) fn route<'a>(
         None => live
             .pick_variant(if live.variants.len() == 1 { 0.0 } else { rand::random::<f64>() })
             .ok_or_else(|| InvokeError::NoRoutableVariant { endpoint: logs.endpoint.to_owned() })?,
-    };
+    }
+    .fleet_for_call();
     let instance =
         variant.least_busy().ok_or_else(|| logs.unreachable(variant.who.first().map_or("primary", String::as_str)))?;
     let in_flight = instance.begin();

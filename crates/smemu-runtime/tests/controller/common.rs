@@ -89,8 +89,8 @@ impl Env {
 /// One smemu process: the store in the data directory, the controllers, started as `smemu` starts
 /// them (transform jobs settled, endpoints adopted, the watchdog running).
 pub struct Smemu {
-    store: Arc<dyn Store>,
-    runtime: Runtime,
+    pub store: Arc<dyn Store>,
+    pub runtime: Runtime,
     /// Where containers' output is captured (`<tmp>/logs.sqlite`).
     pub logs: LogStore,
 }
@@ -158,7 +158,7 @@ impl Smemu {
     // ---- endpoints ----
 
     /// CreateModel and CreateEndpointConfig of what `config` deploys.
-    async fn store_config(&self, config: &ConfigSpec) {
+    pub async fn store_config(&self, config: &ConfigSpec) {
         let mut variants = Vec::new();
         for variant in &config.variants {
             let model = model_name(&variant.image);
