@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use smemu_runtime::data_capture::CaptureLimits;
 use smemu_types::limits::{parse_bytes, parse_duration};
 
 /// `smemu serve` flags.
@@ -50,6 +51,20 @@ pub struct ServeArgs {
     /// a larger one fails its request (written to the failure location).
     #[arg(long, env = "SMEMU_MAX_ASYNC_INPUT_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
     pub max_async_input_bytes: u64,
+    /// Captured invocations (`DataCaptureConfig`) waiting for the capture writer; past it new
+    /// records are dropped and counted, never waited for.
+    #[arg(long, env = "SMEMU_CAPTURE_QUEUE_RECORDS", default_value_t = 8192)]
+    pub capture_queue_records: usize,
+    /// Payload bytes (requests and answers) of the captured invocations waiting for the writer;
+    /// past it new records are dropped and counted.
+    #[arg(long, env = "SMEMU_CAPTURE_QUEUE_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub capture_queue_bytes: u64,
+    /// The capture writer writes the records it holds at least this often (e.g. `2s`, `500ms`).
+    #[arg(long, env = "SMEMU_CAPTURE_FLUSH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub capture_flush_interval: Duration,
+    /// A capture file is written as soon as it holds this many records.
+    #[arg(long, env = "SMEMU_CAPTURE_FILE_RECORDS", default_value_t = 1000)]
+    pub capture_file_records: usize,
     /// Most bytes one model artifact may extract to (e.g. `20GiB`, `512MiB`, or bytes).
     #[arg(long, env = "SMEMU_MAX_ARTIFACT_SIZE", default_value = "20GiB", value_parser = parse_bytes)]
     pub max_artifact_size: u64,
@@ -152,6 +167,9 @@ pub struct Config {
     pub max_async_queued: u64,
     /// See [`ServeArgs::max_async_input_bytes`].
     pub max_async_input_bytes: u64,
+    /// `--capture-queue-records`, `--capture-queue-bytes`, `--capture-flush-interval`,
+    /// `--capture-file-records`.
+    pub capture: CaptureLimits,
     /// See [`ServeArgs::max_artifact_size`].
     pub max_artifact_size: u64,
     /// See [`ServeArgs::artifact_cache_size`].
@@ -211,6 +229,7 @@ impl Config {
             max_instances: 16,
             max_async_queued: 10_000,
             max_async_input_bytes: 256 << 20,
+            capture: CaptureLimits::default(),
             max_artifact_size: 20 << 30,
             artifact_cache_size: 50 << 30,
             file_roots: default_file_roots(),
@@ -244,6 +263,13 @@ impl From<&ServeArgs> for Config {
             max_instances: args.max_instances,
             max_async_queued: args.max_async_queued,
             max_async_input_bytes: args.max_async_input_bytes,
+            capture: CaptureLimits {
+                queue_records: args.capture_queue_records,
+                queue_bytes: usize::try_from(args.capture_queue_bytes).unwrap_or(usize::MAX),
+                flush_interval: args.capture_flush_interval,
+                file_records: args.capture_file_records,
+                ..CaptureLimits::default()
+            },
             max_artifact_size: args.max_artifact_size,
             artifact_cache_size: args.artifact_cache_size,
             file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },

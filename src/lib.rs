@@ -111,6 +111,7 @@ pub async fn run(
             transform_logs_dir: config.data_dir.join("logs").join("transform-jobs"),
             max_async_queued: config.max_async_queued,
             max_async_input_bytes: config.max_async_input_bytes,
+            capture: config.capture,
         },
     );
     // Containers' output, on a file of its own so that it never contends with the state's writer;

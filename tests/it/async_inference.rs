@@ -184,6 +184,44 @@ fn an_async_config_without_an_output_path_is_refused() {
         r#"{"OutputConfig": {"S3FailurePath": "s3://b/fail"}}"#,
     ]);
     refused.assert_error("ValidationException", "S3OutputPath");
+
+    // No OutputConfig at all: the AWS CLI refuses it before sending (the member is required), so
+    // the request goes on raw HTTP, where smemu answers it as the service's model requires.
+    let body = json!({
+        "EndpointConfigName": name,
+        "ProductionVariants": [{"VariantName": "v", "ModelName": name, "InstanceType": "ml.m5.large",
+                                "InitialInstanceCount": 1}],
+        "AsyncInferenceConfig": {"ClientConfig": {"MaxConcurrentInvocationsPerInstance": 2}},
+    });
+    let answer = raw_control_plane(&smemu.url, "SageMaker.CreateEndpointConfig", &body.to_string());
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(head.to_ascii_lowercase().contains("x-amzn-errortype: validationexception"), "{answer}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["__type"], "ValidationException");
+    assert_eq!(
+        body["message"],
+        "1 validation error detected: Value null at 'asyncInferenceConfig.outputConfig' failed to satisfy constraint: Member must not be null"
+    );
+    // Nothing was stored.
+    aws.sagemaker(&["describe-endpoint-config", "--endpoint-config-name", &name])
+        .assert_error("ValidationException", "Could not find endpoint configuration");
+}
+
+/// One unsigned awsJson1.1 control-plane request on raw HTTP/1.1; the whole answer as sent.
+fn raw_control_plane(url: &str, target: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 /// The keys under `s3://<bucket>/<prefix>/`, one `aws s3 ls` call.

@@ -757,3 +757,108 @@ fn json_lines_joins_and_whole_objects_assembled_as_returned() {
     );
     assert_eq!(batch.outputs(&format!("out/{whole}")), owned(&[("doc.txt.out", "x|t\ny|t")]));
 }
+
+/// `DataCaptureConfig` on a transform job (developer guide, "Capture data from batch transform
+/// job"): manifests of the inputs and outputs under `<DestinationS3Uri>/input` and `/output` and the
+/// hour the job started, and with `GenerateInferenceId` an id and the start time on every CSV and
+/// JSON output record.
+#[test]
+fn a_jobs_data_capture_lists_inputs_and_outputs_and_stamps_inference_ids() {
+    let batch = Batch::start();
+    let tag = unique("captag");
+    batch.model(&tag, json!([tagger("t", None)]));
+    let echo = unique("capecho");
+    batch.model(&echo, json!([{"Image": TEST_IMAGE, "Environment": {"SMEMU_TEST_ROLE": "echo"}}]));
+    batch.put(&[
+        ("cap/csv/a.csv", text("1,2\n3,4\n")),
+        ("cap/csv/sub/b.csv", text("5,6\n")),
+        ("cap/json/rows.jsonl", text("{\"x\":1}\n7\n")),
+    ]);
+    let (csv, jsonl) = (unique("capcsv"), unique("capjson"));
+    let capture = |job: &str, generate: bool| {
+        json!({"DataCaptureConfig": {"DestinationS3Uri": batch.uri(&format!("captured/{job}")),
+                                     "KmsKeyId": "alias/capture", "GenerateInferenceId": generate}})
+    };
+    batch
+        .create(
+            &csv,
+            &tag,
+            s3_input(&batch.uri("cap/csv/"), "text/csv", "Line"),
+            json!({"S3OutputPath": batch.uri(&format!("out/{csv}")), "AssembleWith": "Line", "Accept": "text/csv"}),
+            capture(&csv, true),
+        )
+        .json();
+    batch
+        .create(
+            &jsonl,
+            &echo,
+            s3_input(&batch.uri("cap/json/"), "application/jsonlines", "Line"),
+            json!({"S3OutputPath": batch.uri(&format!("out/{jsonl}")), "AssembleWith": "Line"}),
+            capture(&jsonl, true),
+        )
+        .json();
+    for job in batch.wait_ended(&[&csv, &jsonl]) {
+        assert_eq!(job["TransformJobStatus"], "Completed", "{job}");
+    }
+
+    // Manifests, not copies, under input/ and output/ and the hour the job started.
+    let files = batch.outputs(&format!("captured/{csv}"));
+    let keys: Vec<&String> = files.keys().collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let mut hours = std::collections::HashSet::new();
+    for (key, side) in keys.iter().zip(["input", "output"]) {
+        let parts: Vec<&str> = key.split('/').collect();
+        assert_eq!(parts.len(), 6, "{key}");
+        assert_eq!(parts[0], side, "{key}");
+        for (part, len) in parts[1..5].iter().zip([4, 2, 2, 2]) {
+            assert!(part.len() == len && part.chars().all(|c| c.is_ascii_digit()), "{key}");
+        }
+        assert_eq!(parts[5], format!("{csv}.jsonl"));
+        hours.insert(parts[1..5].join("/"));
+    }
+    let manifest = |side: &str| -> Vec<Value> {
+        let (_, text) = files.iter().find(|(k, _)| k.starts_with(side)).unwrap();
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{side} manifest {text:?}: {e}"))
+    };
+    assert_eq!(manifest("input/"), vec![json!({"prefix": batch.uri("cap/csv/")}), json!("a.csv"), json!("sub/b.csv")]);
+    assert_eq!(
+        manifest("output/"),
+        vec![json!({"prefix": batch.uri(&format!("out/{csv}/"))}), json!("a.csv.out"), json!("sub/b.csv.out")]
+    );
+
+    // Every CSV record: the model's columns, then a UUID and the job's start time.
+    let outputs = batch.outputs(&format!("out/{csv}"));
+    let mut ids = std::collections::HashSet::new();
+    let mut times = std::collections::HashSet::new();
+    let mut models = Vec::new();
+    for text in outputs.values() {
+        for line in text.lines() {
+            let columns: Vec<&str> = line.split(',').collect();
+            assert_eq!(columns.len(), 4, "{line}");
+            models.push(columns[..2].join(","));
+            assert!(uuid::Uuid::parse_str(columns[2]).is_ok(), "{line}");
+            assert!(ids.insert(columns[2].to_owned()), "one id per record: {line}");
+            times.insert(columns[3].to_owned());
+        }
+    }
+    assert_eq!(models, ["1,2|t", "3,4|t", "5,6|t"]);
+    assert_eq!(times.len(), 1, "one start time: {times:?}");
+    let time = times.into_iter().next().unwrap();
+    assert!(time.len() == 20 && time.ends_with('Z') && &time[10..11] == "T", "{time}");
+    // The manifests' folder is the hour of that start time.
+    let hour = format!("{}/{}/{}/{}", &time[0..4], &time[5..7], &time[8..10], &time[11..13]);
+    assert_eq!(hours, std::collections::HashSet::from([hour]));
+
+    // JSON Lines: the reserved fields; a record that is not an object is wrapped.
+    let outputs = batch.outputs(&format!("out/{jsonl}"));
+    let lines: Vec<Value> =
+        outputs["rows.jsonl.out"].lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<_>>();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["x"], 1);
+    assert_eq!(lines[1]["SageMakerOutput"], 7);
+    for line in &lines {
+        assert!(uuid::Uuid::parse_str(line["SageMakerInferenceId"].as_str().unwrap()).is_ok(), "{line}");
+        assert_eq!(line["SageMakerInferenceTime"].as_str().map(str::len), Some(20), "{line}");
+    }
+    assert_eq!(batch.describe(&jsonl)["DataCaptureConfig"]["GenerateInferenceId"], true);
+}

@@ -245,3 +245,147 @@ fn capture_configs_are_validated_as_the_service_does() {
     let out = aws.sagemaker(&["create-transform-job", "--cli-input-json", &bad_job.to_string()]);
     assert!(!out.success && out.stderr.contains("ValidationException"), "{}", out.stderr);
 }
+
+/// The records under `s3://bucket/capture/<endpoint>/`, once there are at least `count`.
+fn wait_records(s3: &AwsCli, bucket: &str, endpoint: &str, count: usize) -> Vec<Value> {
+    records(&eventually(30, &format!("{count} captured records of {endpoint}"), || {
+        let files = captured(s3, bucket, &format!("capture/{endpoint}"));
+        for key in files.keys() {
+            assert_layout(key, "capture", endpoint);
+        }
+        (records(&files).len() >= count).then_some(files)
+    }))
+}
+
+/// A streamed answer is captured whole, once its stream has ended, and an async request with its
+/// InferenceId; InvokeEndpointWithResponseStream on the async endpoint is refused as
+/// InvokeEndpoint is.
+#[test]
+fn streamed_and_async_invocations_are_captured_with_their_whole_answers() {
+    // The capture flags as a user gives them (the shorter flush makes the records come sooner).
+    let data = tempfile::tempdir().unwrap();
+    let flags = ["--capture-flush-interval", "500ms", "--capture-queue-bytes", "8MiB", "--capture-file-records", "10"];
+    let smemu = Smemu::start_with(&data.path().join("data"), &flags);
+    let aws = smemu.aws();
+    let s3 = AwsCli::new(&smemu.s3_url);
+    let bucket = unique("capture-paths");
+    assert!(s3.run("s3", &["mb", &format!("s3://{bucket}")]).success);
+    let capture = json!({
+        "InitialSamplingPercentage": 100, "DestinationS3Uri": format!("s3://{bucket}/capture"),
+        "CaptureOptions": [{"CaptureMode": "InputAndOutput"}],
+        "CaptureContentTypeHeader": {"CsvContentTypes": ["text/plain"]},
+    });
+    let (streamer, asynchronous) = (unique("cap-stream"), unique("cap-async"));
+    let streaming = json!({"Image": TEST_IMAGE, "Environment": {
+        "SMEMU_TEST_ROLE": "stream", "SMEMU_TEST_CHUNKS": "3", "SMEMU_TEST_CHUNK_DELAY_MS": "50"}});
+    aws.sagemaker(&["create-model", "--model-name", &streamer, "--primary-container", &streaming.to_string()]).json();
+    let tagging = tagger("a", None);
+    aws.sagemaker(&["create-model", "--model-name", &asynchronous, "--primary-container", &tagging.to_string()]).json();
+    assert!(create_config(&aws, &streamer, &streamer, capture.clone()).success);
+    let request = json!({
+        "EndpointConfigName": asynchronous,
+        "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": asynchronous,
+                                "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        "DataCaptureConfig": capture,
+        "AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": format!("s3://{bucket}/out")}},
+    });
+    let out = aws.sagemaker(&["create-endpoint-config", "--cli-input-json", &request.to_string()]);
+    assert!(out.success, "{}", out.stderr);
+    for name in [&streamer, &asynchronous] {
+        aws.sagemaker(&["create-endpoint", "--endpoint-name", name, "--endpoint-config-name", name]).json();
+    }
+    for name in [&streamer, &asynchronous] {
+        aws.wait_in_service(name);
+    }
+
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let (parts, refused) = tokio.block_on(async {
+        let config = crate::common::sdk_config(&smemu.url, "AKIDEXAMPLE", "us-east-1").await;
+        let runtime = aws_sdk_sagemakerruntime::Client::new(&config);
+        let mut out = runtime
+            .invoke_endpoint_with_response_stream()
+            .endpoint_name(&streamer)
+            .content_type("text/plain")
+            .inference_id("stream-1")
+            .body(aws_sdk_sagemakerruntime::primitives::Blob::new("abcdef"))
+            .send()
+            .await
+            .unwrap();
+        let mut parts = Vec::new();
+        while let Some(event) = out.body.recv().await.unwrap() {
+            if let aws_sdk_sagemakerruntime::types::ResponseStream::PayloadPart(part) = event {
+                parts.push(String::from_utf8(part.bytes().unwrap().as_ref().to_vec()).unwrap());
+            }
+        }
+        let refused = runtime
+            .invoke_endpoint_with_response_stream()
+            .endpoint_name(&asynchronous)
+            .body(aws_sdk_sagemakerruntime::primitives::Blob::new("x"))
+            .send()
+            .await
+            .err()
+            .unwrap()
+            .into_service_error();
+        (parts, refused)
+    });
+    assert_eq!(parts, ["ab", "cd", "ef"], "three parts");
+    // Streaming on an async endpoint: InvokeEndpoint's refusal.
+    assert_eq!(refused.meta().code(), Some("ValidationError"), "{refused:?}");
+    assert_eq!(
+        refused.meta().message(),
+        Some(
+            format!(
+                "Endpoint {asynchronous} of account 000000000000 is an asynchronous inference endpoint: invoke it with InvokeEndpointAsync."
+            )
+            .as_str()
+        )
+    );
+
+    let streamed = wait_records(&s3, &bucket, &streamer, 1);
+    assert_eq!(streamed.len(), 1, "{streamed:?}");
+    assert_eq!(
+        streamed[0]["captureData"],
+        json!({
+            "endpointInput": {"observedContentType": "text/plain", "mode": "INPUT", "data": "abcdef", "encoding": "CSV"},
+            "endpointOutput": {"observedContentType": "text/plain", "mode": "OUTPUT", "data": "abcdef", "encoding": "CSV"}
+        }),
+        "the whole streamed answer is the output"
+    );
+    assert_eq!(streamed[0]["eventMetadata"]["inferenceId"], "stream-1");
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("request.txt");
+    std::fs::write(&input, "x,y\n").unwrap();
+    let uri = format!("s3://{bucket}/in/request.txt");
+    assert!(s3.run("s3", &["cp", input.to_str().unwrap(), &uri]).success);
+    let accepted = aws.run(
+        "sagemaker-runtime",
+        &[
+            "invoke-endpoint-async",
+            "--endpoint-name",
+            &asynchronous,
+            "--input-location",
+            &uri,
+            "--inference-id",
+            "async-1",
+            "--content-type",
+            "text/plain",
+        ],
+    );
+    assert!(accepted.success, "{}", accepted.stderr);
+    let answered = wait_records(&s3, &bucket, &asynchronous, 1);
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    assert_eq!(
+        answered[0]["captureData"],
+        json!({
+            "endpointInput": {"observedContentType": "text/plain", "mode": "INPUT", "data": "x,y\n", "encoding": "CSV"},
+            "endpointOutput": {"observedContentType": "text/plain", "mode": "OUTPUT", "data": "x,y|a\n", "encoding": "CSV"}
+        })
+    );
+    assert_eq!(answered[0]["eventMetadata"]["inferenceId"], "async-1");
+    let output = eventually(30, "the async output", || {
+        let out = s3.run("s3", &["cp", &format!("s3://{bucket}/out/async-1.out"), "-"]);
+        out.success.then_some(out.stdout)
+    });
+    assert_eq!(output, "x,y|a\n", "the answer the record holds is the one written");
+}

@@ -14,7 +14,7 @@ fn now_s() -> u64 {
 }
 
 /// `get-metric-statistics` over the last 10 minutes (and the next one) with these dimensions.
-fn statistics(
+pub(crate) fn statistics(
     aws: &AwsCli,
     namespace: &str,
     metric: &str,
@@ -56,7 +56,7 @@ fn statistics(
 }
 
 /// The total of `stat` over every datapoint.
-fn total(answer: &Value, stat: &str) -> f64 {
+pub(crate) fn total(answer: &Value, stat: &str) -> f64 {
     answer["Datapoints"].as_array().unwrap().iter().map(|d| d[stat].as_f64().unwrap()).sum()
 }
 

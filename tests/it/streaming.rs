@@ -191,3 +191,90 @@ read("dropper", EndpointName=direct, TargetContainerHostname="dropper", Body=b""
     .await
     .unwrap()
 }
+
+/// Streamed calls are counted as InvokeEndpoint's are, ModelLatency running to the end of the
+/// stream; a stream its client abandons is no success: an Invocation4XXError (the client ended
+/// it), with ModelLatency only up to when it left.
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_calls_count_in_the_metrics_and_an_abandoned_stream_is_no_success() {
+    let smemu = tokio::task::spawn_blocking(Smemu::start).await.unwrap();
+    let aws = smemu.aws();
+    let name = unique("stream-metrics");
+    // Six parts 500 ms apart: a whole stream takes at least 2.5 s.
+    let containers = json!([{"Image": TEST_IMAGE, "Environment": {
+        "SMEMU_TEST_ROLE": "stream", "SMEMU_TEST_CHUNKS": "6", "SMEMU_TEST_CHUNK_DELAY_MS": "500"}}]);
+    let aws = {
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || {
+            aws.deploy(&name, &containers, &[], 1);
+            aws
+        })
+        .await
+        .unwrap()
+    };
+    let config = sdk_config(&smemu.url, "AKIDEXAMPLE", "us-east-1").await;
+    let runtime = aws_sdk_sagemakerruntime::Client::new(&config);
+    for _ in 0..2 {
+        let (_, read) = read_stream(&runtime, &name, None, "abcdef").await.unwrap();
+        assert!(read.error.is_none(), "{:?}", read.error);
+        assert_eq!(texts(&read).concat(), "abcdef");
+    }
+    // A client that reads the first part, then closes its connection.
+    abandon_after_first_part(&smemu.url, &name).await;
+
+    let (latency, errors_4xx, errors_5xx) = tokio::task::spawn_blocking(move || {
+        let dims = [("EndpointName", name.as_str()), ("VariantName", "AllTraffic")];
+        let latency = crate::common::eventually(30, "three streamed invocations", || {
+            let answer = crate::metrics::statistics(
+                &aws,
+                "AWS/SageMaker",
+                "ModelLatency",
+                &dims,
+                60,
+                &["SampleCount", "Minimum", "Maximum"],
+            );
+            (crate::metrics::total(&answer, "SampleCount") >= 3.0).then_some(answer)
+        });
+        let count = |metric: &str| {
+            let answer = crate::metrics::statistics(&aws, "AWS/SageMaker", metric, &dims, 60, &["Sum"]);
+            crate::metrics::total(&answer, "Sum")
+        };
+        let invocations = count("Invocations");
+        assert_eq!(invocations, 3.0, "every streamed call is an invocation");
+        (latency, count("Invocation4XXErrors"), count("Invocation5XXErrors"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(crate::metrics::total(&latency, "SampleCount"), 3.0, "{latency}");
+    assert_eq!(errors_4xx, 1.0, "the abandoned stream");
+    assert_eq!(errors_5xx, 0.0, "the model never failed");
+    let point = |stat: &str, pick: fn(f64, f64) -> f64| {
+        latency["Datapoints"].as_array().unwrap().iter().map(|d| d[stat].as_f64().unwrap()).reduce(pick).unwrap()
+    };
+    // Microseconds: the whole streams ran past their last part, the abandoned one stopped early.
+    assert!(point("Maximum", f64::max) >= 2_500_000.0, "{latency}");
+    assert!(point("Minimum", f64::min) < 2_000_000.0, "{latency}");
+}
+
+/// InvokeEndpointWithResponseStream on raw HTTP/1.1: reads until the first event's bytes, then
+/// resets the connection, as a client process that dies does.
+async fn abandon_after_first_part(url: &str, endpoint: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /endpoints/{endpoint}/invocations-response-stream HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nabcdef"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The head, then at least one byte of the body (the first PayloadPart frame).
+    while seen.windows(4).position(|w| w == b"\r\n\r\n").is_none_or(|at| seen.len() <= at + 4) {
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the first part: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+    tcp.set_zero_linger().unwrap();
+    drop(tcp);
+}

@@ -32,10 +32,12 @@
 //! Modules: [`settings`] (parameters), [`compression`] (gunzip), [`split`] and
 //! [`framing`] (records), [`batching`] (requests), [`jsonpath`], [`csv_record`], [`node`]
 //! and [`join`] (`DataProcessing`), [`assemble`] (output), [`manifest`] and [`naming`]
-//! (input and output URIs), [`distribute`] (objects over instances), [`plan`] (all of it).
+//! (input and output URIs), [`distribute`] (objects over instances), [`plan`] (all of it),
+//! [`capture`] (a job's `DataCaptureConfig`: manifests and inference ids).
 
 pub mod assemble;
 pub mod batching;
+pub mod capture;
 pub mod compression;
 pub mod csv_record;
 pub mod distribute;

@@ -64,6 +64,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     last_env: Vec<String>,
     /// `deploy`: capture every invocation (`DataCaptureConfig` at 100 %, input and output) under this S3 URI.
+    #[arg(long)]
     capture_destination: Option<String>,
     /// `deploy`, `transform`: how many instances.
     #[arg(long, default_value_t = 1)]

@@ -29,6 +29,8 @@ pub struct ControllerConfig {
     pub max_async_queued: u64,
     /// `--max-async-input-bytes`: the largest InvokeEndpointAsync input smemu reads (the service's is 1 GB).
     pub max_async_input_bytes: u64,
+    /// Data capture's queue and writer bounds (`--capture-*`).
+    pub capture: crate::data_capture::CaptureLimits,
 }
 
 /// Why smemu cannot run containers at all (told in every endpoint's and job's FailureReason).

@@ -224,9 +224,22 @@ impl Runtime {
         live: Arc<LiveEndpoint>,
         request: Invocation,
     ) -> Result<InvokedStream, InvokeError> {
+        // The service refuses a real-time call on an async endpoint with ValidationError, streamed
+        // or not (both seen refused: https://github.com/strands-agents/harness-sdk/issues/1969).
+        if live.async_inference {
+            return Err(InvokeError::AsyncEndpoint { endpoint: name.to_owned(), account: scope.account.clone() });
+        }
+        // Captured as InvokeEndpoint is: the developer guide's data capture names no exception for
+        // streamed answers, so the whole streamed answer is the record's endpointOutput, written
+        // once the stream has ended whole.
+        let sampled = live
+            .capture
+            .as_ref()
+            .and_then(|sink| sink.sample(&request.body, request.content_type.as_ref(), request.inference_id.as_ref()));
         let target =
             StreamTarget { region: scope.region.clone(), account: scope.account.clone(), endpoint: name.to_owned() };
-        invoke::stream::invoke_stream(self.launcher.relay().clone(), live, target, request, INVOCATION_TIMEOUT).await
+        invoke::stream::invoke_stream(self.launcher.relay().clone(), live, target, request, INVOCATION_TIMEOUT, sampled)
+            .await
     }
 
     /// InvokeEndpointAsync: stores the request in the endpoint's queue (answered once stored) and

@@ -121,10 +121,20 @@ async fn answer(
     };
     let logs = LogLocation { region: &record.scope.region, account: &record.scope.account, endpoint: &record.endpoint };
     let timeout = Duration::from_secs(u64::from(doc.timeout_s));
-    invoke::invoke(launcher.relay(), live, &logs, request, timeout)
+    // Async endpoints capture what they run as real-time ones do (the same DataCaptureConfig on the
+    // endpoint config), the request's payload as endpointInput and its answer as endpointOutput,
+    // with the request's InferenceId (given or generated) as eventMetadata.inferenceId.
+    let sampled = live
+        .capture
+        .as_ref()
+        .and_then(|sink| sink.sample(&request.body, request.content_type.as_ref(), request.inference_id.as_ref()));
+    let invoked = invoke::invoke(launcher.relay(), live, &logs, request, timeout)
         .await
-        .map(|invoked| invoked.body)
-        .map_err(|err| Failure::Model(err.to_string()))
+        .map_err(|err| Failure::Model(err.to_string()))?;
+    if let Some(sampled) = sampled {
+        sampled.finish(&invoked.variant, &invoked.body, invoked.content_type.as_ref());
+    }
+    Ok(invoked.body)
 }
 
 /// A request whose `RequestTTLSeconds` ended before it started is not run.

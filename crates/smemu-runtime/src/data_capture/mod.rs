@@ -2,14 +2,16 @@
 //! endpoint's `DestinationS3Uri`, off the invocation path.
 //!
 //! The invoke path only draws the sample ([`CaptureSink::sample`]) and, once the answer is in, hands
-//! a [`Captured`] (clones of the `Bytes` it already holds) to a bounded channel with `try_send`: a
+//! a [`Captured`] (its payloads, copied when small: see [`keep`]) to a bounded channel with `try_send`: a
 //! full channel drops the record and counts it, so capture never slows or blocks an invocation. One
 //! writer task (`writer.rs`) encodes the records (`record.rs`) and writes one file per endpoint,
 //! variant and hour each time it flushes, through smemu-objects.
 //! <https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html>
 //!
-//! Other invocation paths (response streaming, async) capture through [`CaptureSink::sample`] and
-//! [`Sampled::finish`] the same way.
+//! InvokeEndpointWithResponseStream captures the same way once its stream has ended whole: the
+//! parts are kept as the stream task forwards them ([`Sampled::keep_part`], clones of the `Bytes`)
+//! and joined by the writer, never on the stream's path. InvokeEndpointAsync's worker captures each
+//! request it runs, with its `InferenceId`.
 
 mod record;
 mod writer;
@@ -24,7 +26,7 @@ use smemu_objects::Objects;
 use smemu_types::sagemaker::{CaptureMode, DataCaptureConfig};
 use tokio::sync::mpsc;
 
-pub use record::{ContentTypes, Encoding};
+pub use record::{ContentTypes, Encoding, hour_folder, inference_time};
 
 /// Records waiting for the writer; past this, new ones are dropped (and counted).
 pub const CHANNEL_RECORDS: usize = 8192;
@@ -37,6 +39,34 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 pub const MAX_BATCH_RECORDS: usize = 1000;
 pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
+/// The capture queue's and writer's bounds (`--capture-queue-records`, `--capture-queue-bytes`,
+/// `--capture-flush-interval`, `--capture-file-records`); the defaults are the constants above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureLimits {
+    /// Records waiting for the writer; past this, new ones are dropped (and counted).
+    pub queue_records: usize,
+    /// Payload bytes waiting for the writer; past this, new records are dropped (and counted).
+    pub queue_bytes: usize,
+    /// The writer writes what it holds at least this often.
+    pub flush_interval: Duration,
+    /// A file is written as soon as it holds this many records...
+    pub file_records: usize,
+    /// ...or this many bytes.
+    pub file_bytes: usize,
+}
+
+impl Default for CaptureLimits {
+    fn default() -> Self {
+        CaptureLimits {
+            queue_records: CHANNEL_RECORDS,
+            queue_bytes: MAX_QUEUED_BYTES,
+            flush_interval: FLUSH_INTERVAL,
+            file_records: MAX_BATCH_RECORDS,
+            file_bytes: MAX_BATCH_BYTES,
+        }
+    }
+}
+
 /// The runtime's capture: one writer for every endpoint, started with the first endpoint that
 /// captures (on the controller's runtime, never on a serving lane).
 #[derive(Clone)]
@@ -46,6 +76,7 @@ pub struct DataCapture {
 
 struct Shared {
     objects: Option<Objects>,
+    limits: CaptureLimits,
     sender: OnceLock<mpsc::Sender<Captured>>,
     /// Records dropped because the writer was behind.
     dropped: AtomicU64,
@@ -54,10 +85,18 @@ struct Shared {
 }
 
 impl DataCapture {
-    pub fn new(objects: Option<Objects>) -> Self {
+    pub fn new(objects: Option<Objects>, limits: CaptureLimits) -> Self {
+        // A zero would make a channel tokio refuses, or a writer that never waits.
+        let limits = CaptureLimits {
+            queue_records: limits.queue_records.max(1),
+            flush_interval: limits.flush_interval.max(Duration::from_millis(1)),
+            file_records: limits.file_records.max(1),
+            ..limits
+        };
         DataCapture {
             inner: Arc::new(Shared {
                 objects,
+                limits,
                 sender: OnceLock::new(),
                 dropped: AtomicU64::new(0),
                 queued_bytes: AtomicUsize::new(0),
@@ -96,9 +135,13 @@ impl DataCapture {
             .inner
             .sender
             .get_or_init(|| {
-                let (tx, rx) = mpsc::channel(CHANNEL_RECORDS);
-                let limits =
-                    writer::Limits { every: FLUSH_INTERVAL, records: MAX_BATCH_RECORDS, bytes: MAX_BATCH_BYTES };
+                let limits = self.inner.limits;
+                let (tx, rx) = mpsc::channel(limits.queue_records);
+                let limits = writer::Limits {
+                    every: limits.flush_interval,
+                    records: limits.file_records,
+                    bytes: limits.file_bytes,
+                };
                 tokio::spawn(writer::run(self.inner.objects.clone(), rx, limits));
                 tx
             })
@@ -142,6 +185,24 @@ pub struct Sampled {
     at_ms: i64,
     input: Option<(Bytes, Option<HeaderValue>)>,
     inference_id: Option<HeaderValue>,
+    /// A streamed answer's parts so far (empty unless the sink captures output), and their length;
+    /// `None` once they pass the queue's byte bound (the record will be dropped).
+    parts: Option<(Vec<Bytes>, usize)>,
+}
+
+/// A captured payload: one body, or a streamed answer's parts, joined by the writer.
+pub(crate) enum Data {
+    Whole(Bytes),
+    Parts(Vec<Bytes>),
+}
+
+impl Data {
+    fn len(&self) -> usize {
+        match self {
+            Data::Whole(bytes) => bytes.len(),
+            Data::Parts(parts) => parts.iter().map(Bytes::len).sum(),
+        }
+    }
 }
 
 /// A captured invocation on its way to the writer.
@@ -150,8 +211,22 @@ pub struct Captured {
     variant: String,
     at_ms: i64,
     input: Option<(Bytes, Option<HeaderValue>)>,
-    output: Option<(Bytes, Option<HeaderValue>)>,
+    output: Option<(Data, Option<HeaderValue>)>,
     inference_id: Option<HeaderValue>,
+}
+
+/// Payloads up to this size are copied into a record of their own rather than shared.
+const COPY_UP_TO: usize = 64 * 1024;
+
+/// What a record keeps of a payload. A request body, a relay answer and a stream's part are
+/// slices of a connection's read buffer (8 KiB, `split_to(..).freeze()`): holding such a slice
+/// until the writer has run (up to `--capture-flush-interval`) pins the whole buffer and stops
+/// the connection from reusing it, so each following read allocates a new one, and the queue's
+/// byte bound undercounts what it holds. A small payload is copied instead (one exact-size
+/// allocation, the cost of capturing it); a large one has its buffer mostly to itself and is
+/// shared.
+fn keep(bytes: &Bytes) -> Bytes {
+    if bytes.len() <= COPY_UP_TO { Bytes::copy_from_slice(bytes) } else { bytes.clone() }
 }
 
 /// Whether a draw in `0..100` falls within `percent`.
@@ -176,8 +251,9 @@ impl CaptureSink {
         take.then(|| Sampled {
             sink: self.clone(),
             at_ms: crate::clock::now_ms(),
-            input: self.input.then(|| (body.clone(), content_type.cloned())),
+            input: self.input.then(|| (keep(body), content_type.cloned())),
             inference_id: inference_id.cloned(),
+            parts: Some((Vec::new(), 0)),
         })
     }
 }
@@ -185,8 +261,8 @@ impl CaptureSink {
 impl Captured {
     /// The payload bytes this record keeps alive.
     fn size(&self) -> usize {
-        let len = |side: &Option<(Bytes, Option<HeaderValue>)>| side.as_ref().map_or(0, |(data, _)| data.len());
-        len(&self.input).saturating_add(len(&self.output))
+        let input = self.input.as_ref().map_or(0, |(data, _)| data.len());
+        input.saturating_add(self.output.as_ref().map_or(0, |(data, _)| data.len()))
     }
 }
 
@@ -203,8 +279,42 @@ impl Shared {
 impl Sampled {
     /// Hands the invocation, with its answer, to the writer; never waits: a full channel drops it.
     pub fn finish(self, variant: &str, body: &Bytes, content_type: Option<&HeaderValue>) {
+        let output = self.sink.output.then(|| Data::Whole(keep(body)));
+        self.send(variant, output, content_type);
+    }
+
+    /// Keeps (a clone of) one part of a streamed answer, when the sink captures output. Past the
+    /// queue's byte bound the parts are let go: such a record could never be queued.
+    pub fn keep_part(&mut self, part: &Bytes) {
+        if !self.sink.output {
+            return;
+        }
+        if let Some((parts, len)) = &mut self.parts {
+            *len = len.saturating_add(part.len());
+            if *len > self.sink.shared.limits.queue_bytes {
+                self.parts = None;
+            } else {
+                parts.push(keep(part));
+            }
+        }
+    }
+
+    /// Hands a streamed invocation whose stream ended whole to the writer, with the parts kept.
+    pub fn finish_stream(mut self, variant: &str, content_type: Option<&HeaderValue>) {
+        let output = match (self.sink.output, self.parts.take()) {
+            (false, _) => None,
+            (true, Some((parts, _))) => Some(Data::Parts(parts)),
+            (true, None) => {
+                self.sink.shared.count_dropped(&self.sink.endpoint);
+                return;
+            }
+        };
+        self.send(variant, output, content_type);
+    }
+
+    fn send(self, variant: &str, output: Option<Data>, content_type: Option<&HeaderValue>) {
         let sink = self.sink;
-        let output = sink.output.then(|| (body.clone(), content_type.cloned()));
+        let output = output.map(|data| (data, content_type.cloned()));
         let captured = Captured {
             variant: variant.to_owned(),
             at_ms: self.at_ms,
@@ -216,7 +326,7 @@ impl Sampled {
         let size = captured.size();
         let queued = sink.shared.queued_bytes.fetch_add(size, Ordering::Relaxed);
         // Over the byte bound, or the channel full: dropped (the `||` sends only within the bound).
-        if queued.saturating_add(size) > MAX_QUEUED_BYTES || sink.sender.try_send(captured).is_err() {
+        if queued.saturating_add(size) > sink.shared.limits.queue_bytes || sink.sender.try_send(captured).is_err() {
             sink.shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             sink.shared.count_dropped(&sink.endpoint);
         }
@@ -249,7 +359,7 @@ mod tests {
 
     #[tokio::test]
     async fn sinks_sample_as_configured_and_a_full_channel_drops_without_waiting() {
-        let capture = DataCapture::new(None);
+        let capture = DataCapture::new(None, CaptureLimits::default());
         assert!(capture.sink("1", "ep", None).is_none());
         let off = DataCaptureConfig { enable_capture: Some(false), ..config(100, &[CaptureMode::Input]) };
         assert!(capture.sink("1", "ep", Some(&off)).is_none());
@@ -272,7 +382,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_channel_drops_and_counts() {
-        let capture = DataCapture::new(None);
+        let capture = DataCapture::new(None, CaptureLimits::default());
         let sink = capture.sink("1", "ep", Some(&config(100, &[CaptureMode::Input]))).unwrap();
         // A sink whose channel holds one record and is never read.
         let (tx, _rx) = mpsc::channel(1);
@@ -300,6 +410,93 @@ mod tests {
         let huge = Bytes::from(vec![0u8; MAX_QUEUED_BYTES]);
         big.sample(&huge, None, None).unwrap().finish("v", &huge, None);
         assert_eq!(capture.dropped(), 3);
+    }
+
+    #[test]
+    fn a_small_payload_is_copied_off_its_connection_buffer() {
+        let mut buf = bytes::BytesMut::with_capacity(8192);
+        buf.extend_from_slice(b"hello world");
+        let body = buf.split_to(5).freeze();
+        assert!(!body.is_unique(), "a slice of the connection's buffer");
+        let kept = keep(&body);
+        assert!(kept.is_unique(), "a record holds its own copy");
+        assert_eq!(kept, body);
+    }
+
+    #[tokio::test]
+    async fn the_queue_bytes_limit_drops_and_counts_what_passes_it() {
+        let limits = CaptureLimits { queue_bytes: 10, ..CaptureLimits::default() };
+        let capture = DataCapture::new(None, limits);
+        let sink = capture.sink("1", "ep", Some(&config(100, &[CaptureMode::InputAndOutput]))).unwrap();
+        let small = Bytes::from_static(b"12345");
+        sink.sample(&small, None, None).unwrap().finish("v", &small, None);
+        assert_eq!(capture.dropped(), 0, "5 + 5 bytes fit in 10");
+        let big = Bytes::from_static(b"123456");
+        sink.sample(&big, None, None).unwrap().finish("v", &big, None);
+        assert_eq!(capture.dropped(), 1, "6 + 6 bytes do not");
+
+        // A streamed answer past the bound is let go as it comes, then counted as dropped.
+        let mut streamed = sink.sample(&small, None, None).unwrap();
+        for _ in 0..3 {
+            streamed.keep_part(&small);
+        }
+        assert!(streamed.parts.is_none(), "15 bytes of parts are more than 10");
+        streamed.finish_stream("v", None);
+        assert_eq!(capture.dropped(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_is_captured_as_its_parts_joined() {
+        let capture = DataCapture::new(None, CaptureLimits::default());
+        let sink = capture.sink("1", "ep", Some(&config(100, &[CaptureMode::InputAndOutput]))).unwrap();
+        let (tx, mut rx) = mpsc::channel(4);
+        let sink = Arc::new(CaptureSink { sender: tx, ..clone_sink(&sink) });
+        let mut sampled = sink.sample(&Bytes::from_static(b"in"), None, None).unwrap();
+        for part in ["to", "ken", "s"] {
+            sampled.keep_part(&Bytes::from_static(part.as_bytes()));
+        }
+        sampled.finish_stream("v", None);
+        let captured = rx.recv().await.unwrap();
+        let Some((Data::Parts(parts), _)) = &captured.output else { panic!("the parts are the output") };
+        assert_eq!(parts.concat(), b"tokens");
+        assert_eq!(captured.size(), 2 + 6);
+    }
+
+    /// `--capture-flush-interval`: a record is written within the interval, not the default 2 s.
+    #[tokio::test]
+    async fn a_shorter_flush_interval_writes_sooner() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(smemu_objects::ObjectsConfig {
+            embedded_endpoint: Some("http://127.0.0.1:9".into()),
+            default_account: "1".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .with_file_roots(smemu_objects::FileRoots::new(&[dir.path().to_path_buf()]));
+        let limits = CaptureLimits { flush_interval: Duration::from_millis(100), ..CaptureLimits::default() };
+        let capture = DataCapture::new(Some(objects), limits);
+        let destination = format!("file://{}/capture", dir.path().display());
+        let config = DataCaptureConfig { destination_s3_uri: Some(destination), ..config(100, &[CaptureMode::Input]) };
+        let sink = capture.sink("1", "ep", Some(&config)).unwrap();
+        let started = std::time::Instant::now();
+        let body = Bytes::from_static(b"x");
+        sink.sample(&body, None, None).unwrap().finish("AllTraffic", &body, None);
+        let root = dir.path().join("capture/ep/AllTraffic");
+        loop {
+            let written = walk(&root).into_iter().any(|p| p.extension().is_some_and(|e| e == "jsonl"));
+            if written {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_millis(1500), "nothing written within 1.5 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
     }
 
     fn clone_sink(sink: &CaptureSink) -> CaptureSink {

@@ -162,8 +162,13 @@ pub fn inference_time(ms: i64) -> String {
 
 /// The folder of the hour `ms` falls in: `<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh`.
 pub fn hour_prefix(destination: &str, endpoint: &str, variant: &str, ms: i64) -> String {
+    format!("{}/{endpoint}/{variant}/{}", destination.trim_end_matches('/'), hour_folder(ms))
+}
+
+/// `yyyy/mm/dd/hh` of the UTC hour `ms` falls in.
+pub fn hour_folder(ms: i64) -> String {
     let (y, mo, d, h, ..) = civil(ms);
-    format!("{}/{endpoint}/{variant}/{y:04}/{mo:02}/{d:02}/{h:02}", destination.trim_end_matches('/'))
+    format!("{y:04}/{mo:02}/{d:02}/{h:02}")
 }
 
 /// A file's name within its hour: minute, second and millisecond of its first record, then a

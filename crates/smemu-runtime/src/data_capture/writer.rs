@@ -1,17 +1,17 @@
 //! The capture writer: one task that gathers captured invocations into one file per destination,
 //! endpoint, variant and hour, and writes each file when it is full or at the next flush.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::HeaderValue;
 use smemu_objects::Objects;
 use tokio::sync::mpsc;
 
-use super::Captured;
 use super::record::{self, Event, Payload};
+use super::{Captured, Data};
 
 /// Where a batch goes: the account whose objects it writes, and the hour's folder.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,9 +68,17 @@ fn add(batches: &mut HashMap<FileKey, Batch>, captured: &Captured, limits: &Limi
         prefix: record::hour_prefix(&sink.destination, &sink.endpoint, &captured.variant, captured.at_ms),
     };
     let event_id = uuid::Uuid::new_v4().to_string();
+    // A streamed answer's parts are joined here, on the writer, never on the stream's path.
+    let output = captured.output.as_ref().map(|(data, content_type)| {
+        let joined = match data {
+            Data::Whole(bytes) => Cow::Borrowed(bytes.as_ref()),
+            Data::Parts(parts) => Cow::Owned(parts.concat()),
+        };
+        (joined, content_type)
+    });
     let event = Event {
-        input: payload(&captured.input),
-        output: payload(&captured.output),
+        input: captured.input.as_ref().map(|(data, content_type)| payload(data, content_type)),
+        output: output.as_ref().map(|(data, content_type)| payload(data, content_type)),
         event_id: &event_id,
         inference_id: captured.inference_id.as_ref().and_then(|v| v.to_str().ok()),
         at_ms: captured.at_ms,
@@ -85,11 +93,8 @@ fn add(batches: &mut HashMap<FileKey, Batch>, captured: &Captured, limits: &Limi
     Some((key, batch.records >= limits.records || batch.bytes.len() >= limits.bytes))
 }
 
-fn payload(side: &Option<(Bytes, Option<HeaderValue>)>) -> Option<Payload<'_>> {
-    side.as_ref().map(|(data, content_type)| Payload {
-        content_type: content_type.as_ref().and_then(|v| v.to_str().ok()),
-        data: data.as_ref(),
-    })
+fn payload<'a>(data: &'a [u8], content_type: &'a Option<HeaderValue>) -> Payload<'a> {
+    Payload { content_type: content_type.as_ref().and_then(|v| v.to_str().ok()), data }
 }
 
 async fn write(objects: Option<&Objects>, key: &FileKey, batch: Batch) {

@@ -43,7 +43,7 @@ struct Inner {
 
 impl Endpoints {
     pub fn new(store: Arc<dyn Store>, launcher: Launcher) -> Self {
-        let capture = DataCapture::new(launcher.objects().cloned());
+        let capture = DataCapture::new(launcher.objects().cloned(), launcher.config().capture);
         Endpoints {
             inner: Arc::new(Inner {
                 store,

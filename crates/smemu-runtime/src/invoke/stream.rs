@@ -22,11 +22,19 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::relay::{PipelineRequest, Relay, micros};
 use super::{Invocation, InvokeError, LogLocation, MAX_PAYLOAD, Route, extra_headers, model_error, outcome_of, route};
+use crate::data_capture::Sampled;
 use crate::routing::LiveEndpoint;
 use smemu_telemetry::metrics::Outcome;
 
 /// Parts read from the container but not yet taken by the wire.
 const PARTS_IN_FLIGHT: usize = 16;
+
+/// How a stream the client abandoned counts: not a success (its answer was never delivered whole)
+/// and not the model's failure. The metrics page defines `Invocation4XXErrors` as requests for
+/// which the model returned a 4xx; the closest it names for a request ended by its client is
+/// that class (the 499 "client closed request" convention), with ModelLatency up to the moment
+/// the client left (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html).
+const CLIENT_GONE: Outcome = Outcome::Error4xx;
 
 /// Why a stream ended early, as `ModelStreamError.ErrorCode` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +106,7 @@ pub async fn invoke_stream(
     target: StreamTarget,
     request: Invocation,
     timeout: Duration,
+    capture: Option<Sampled>,
 ) -> Result<InvokedStream, InvokeError> {
     let (head_tx, head_rx) = oneshot::channel();
     let (events_tx, events) = mpsc::channel(PARTS_IN_FLIGHT);
@@ -106,7 +115,7 @@ pub async fn invoke_stream(
         account: target.account.clone(),
         endpoint: target.endpoint.clone(),
     };
-    tokio::spawn(run(relay, live, target, request, timeout, head_tx, events_tx));
+    tokio::spawn(run(relay, live, target, request, timeout, head_tx, events_tx, capture));
     match head_rx.await {
         Ok(Ok(Head { content_type, custom_attributes, variant })) => {
             Ok(InvokedStream { content_type, custom_attributes, variant, events })
@@ -124,6 +133,7 @@ struct Head {
     variant: String,
 }
 
+#[allow(clippy::too_many_arguments)] // One task's whole state; grouping them would only rename it.
 async fn run(
     relay: Relay,
     live: Arc<LiveEndpoint>,
@@ -132,6 +142,7 @@ async fn run(
     timeout: Duration,
     head_tx: oneshot::Sender<Result<Head, InvokeError>>,
     events: mpsc::Sender<StreamEvent>,
+    mut capture: Option<Sampled>,
 ) {
     let logs = target.logs();
     let Route { variant, hops, _in_flight } = match route(&live, &logs, &request) {
@@ -173,13 +184,15 @@ async fn run(
             return;
         }
     };
+    let content_type = stream.content_type.take();
     let head = Head {
-        content_type: stream.content_type.take(),
+        content_type: content_type.clone(),
         custom_attributes: stream.custom_attributes.take(),
         variant: variant.name.clone(),
     };
     if head_tx.send(Ok(head)).is_err() {
-        // The caller is gone before the first byte: nothing to forward.
+        // The caller is gone before the first byte: a request the client abandoned, not a success.
+        record(Outcome::Error4xx);
         return;
     }
     let overdue = smemu_http1::timers::sleep_until(deadline);
@@ -192,18 +205,27 @@ async fn run(
                 let _ = events.send(StreamEvent::Failed(StreamErrorCode::ModelInvocationTimeExceeded)).await;
                 break Outcome::Error5xx;
             }
+            // The client went away (its connection closed, so the wire dropped the receiver): noticed
+            // at once, not at the container's next part, which may be far off.
+            () = events.closed() => break CLIENT_GONE,
         };
         match next {
             Ok(Some(part)) => {
+                if let Some(capture) = &mut capture {
+                    capture.keep_part(&part);
+                }
                 if events.send(StreamEvent::Part(part)).await.is_err() {
-                    // The client went away; the container's connection is closed with the reader.
-                    break Outcome::Ok;
+                    // The container's connection is closed with the reader.
+                    break CLIENT_GONE;
                 }
             }
             Ok(None) => {
                 let _ = events.send(StreamEvent::End).await;
                 if let Some(latency) = hops.last().and_then(|hop| hop.latency) {
                     latency.record(micros(stream.last_started.elapsed()));
+                }
+                if let Some(capture) = capture.take() {
+                    capture.finish_stream(&variant.name, content_type.as_ref());
                 }
                 break Outcome::Ok;
             }

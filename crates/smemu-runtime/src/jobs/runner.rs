@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 use smemu_backend::{OwnerKind, PlacedInstance};
-use smemu_batch::{PreparedObject, Reassembler, TransformPlan, distribute_objects, output_uri};
+use smemu_batch::capture::{self as batch_capture, StampFormat};
+use smemu_batch::{PreparedObject, Reassembler, TransformPlan, distribute_objects, output_uri, relative_key};
 use smemu_objects::Objects;
 use smemu_types::sagemaker::TransformJobStatus;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -206,6 +207,9 @@ struct Running<'a> {
     transport: BatchTransport,
     concurrency: usize,
     output_path: &'a str,
+    /// `DataCaptureConfig.GenerateInferenceId` on a CSV or JSON output: the records' format and
+    /// the job's start time they carry.
+    stamp: Option<(StampFormat, String)>,
 }
 
 struct Work<'a> {
@@ -239,6 +243,19 @@ impl Work<'_> {
 
         let placed = self.launch().await?;
         self.started().await;
+        // The captured data is labelled with the hour the job started, and its records with the time.
+        let started_ms = now_ms();
+        let capture = request.data_capture_config.as_ref();
+        let destination = capture.and_then(|c| c.destination_s3_uri.as_deref());
+        let output_type = request
+            .transform_output
+            .as_ref()
+            .and_then(|o| o.accept.as_deref())
+            .or_else(|| request.transform_input.as_ref().and_then(|i| i.content_type.as_deref()));
+        let stamp = capture
+            .filter(|c| c.generate_inference_id == Some(true))
+            .and_then(|_| output_type.and_then(StampFormat::of))
+            .map(|format| (format, crate::data_capture::inference_time(started_ms)));
         let resolved = params::resolve(request, self.execution_parameters(&placed[0]).await?.as_ref())
             .map_err(JobFailure::Client)?;
         self.log.push(resolved.log_line());
@@ -252,6 +269,7 @@ impl Work<'_> {
             transport,
             concurrency: usize::try_from(resolved.concurrency).unwrap_or(1),
             output_path: request.transform_output.as_ref().and_then(|o| o.s3_output_path.as_deref()).unwrap_or(""),
+            stamp,
         };
         let single = self.doc.pipeline.len() == 1;
         let instances: Vec<Instance> = placed
@@ -282,10 +300,63 @@ impl Work<'_> {
             futures::future::join_all(per_instance).await.into_iter().flatten().collect();
         // The job fails with the first failed object in input order; the others kept their output.
         results.sort_by_key(|(index, _)| *index);
+        let done: Vec<&Input> =
+            results.iter().filter(|(_, result)| result.is_ok()).map(|(index, _)| &inputs.items[*index]).collect();
+        let captured = match destination {
+            Some(destination) if !*self.stop.borrow() => {
+                self.write_capture(&running, destination, started_ms, &done).await
+            }
+            _ => Ok(()),
+        };
+        // An object's failure is the job's reason before a capture that could not be written.
         match results.into_iter().find_map(|(_, result)| result.err()) {
-            Some(failure) => Err(failure),
-            None => Ok(()),
+            Some(failure) => {
+                if let Err(err) = captured {
+                    tracing::warn!(job = %self.key.name, error = %err, "writing a failed job's captured data");
+                }
+                Err(failure)
+            }
+            None => captured,
         }
+    }
+
+    /// `DataCaptureConfig`: manifests of the inputs and outputs of the objects that succeeded,
+    /// under `<DestinationS3Uri>/input` and `/output` and the hour the job started
+    /// (`smemu_batch::capture`).
+    async fn write_capture(
+        &self,
+        running: &Running<'_>,
+        destination: &str,
+        started_ms: i64,
+        done: &[&Input],
+    ) -> Result<(), JobFailure> {
+        let Some(first) = done.first() else { return Ok(()) };
+        let base = &running.inputs.base;
+        // The folder every input's relative key hangs from (the prefix, or a partial name's folder).
+        let first_key = relative_key(&first.uri, base);
+        let input_prefix = first.uri.strip_suffix(&first_key).unwrap_or(base).to_owned();
+        let input_keys: Vec<String> =
+            done.iter().map(|input| input.uri.strip_prefix(&input_prefix).unwrap_or(&input.uri).to_owned()).collect();
+        let output_prefix = format!("{}/", running.output_path.trim_end_matches('/'));
+        let output_keys: Vec<String> = done
+            .iter()
+            .map(|input| {
+                let target = output_uri(&input.uri, base, running.output_path);
+                target.strip_prefix(&output_prefix).unwrap_or(&target).to_owned()
+            })
+            .collect();
+        let hour = crate::data_capture::hour_folder(started_ms);
+        let destination = destination.trim_end_matches('/');
+        for (side, prefix, keys) in [("input", &input_prefix, input_keys), ("output", &output_prefix, output_keys)] {
+            let uri = format!("{destination}/{side}/{hour}/{}.jsonl", self.key.name);
+            running.objects.put_bytes(&uri, batch_capture::manifest(prefix, &keys)).await.map_err(|err| {
+                JobFailure::Data {
+                    object: uri.clone(),
+                    reason: format!("the captured data could not be written: {err}"),
+                }
+            })?;
+        }
+        Ok(())
     }
 
     async fn launch(&self) -> Result<Vec<PlacedInstance>, JobFailure> {
@@ -464,7 +535,16 @@ impl Work<'_> {
             reassembler.insert(index, body).map_err(|err| data(err.to_string()))?;
         }
         let ordered = reassembler.into_ordered().map_err(|err| data(err.to_string()))?;
-        prepared.assemble(ordered).map_err(|err| data(segments::describe(running.plan.settings().split, 0, err)))
+        let output = prepared
+            .assemble(ordered)
+            .map_err(|err| data(segments::describe(running.plan.settings().split, 0, err)))?;
+        match &running.stamp {
+            // GenerateInferenceId: a random UUID per output record, with the job's start time.
+            Some((format, time)) => {
+                batch_capture::stamp_lines(&output, *format, time, || uuid::Uuid::new_v4().to_string()).map_err(data)
+            }
+            None => Ok(output),
+        }
     }
 
     async fn algorithm_error(&self, instance: &Instance, input: &Input, err: BatchCallError) -> JobFailure {

@@ -144,6 +144,7 @@ impl Smemu {
             transform_logs_dir: env.dir.path().join("logs"),
             max_async_queued: 1000,
             max_async_input_bytes: 1 << 20,
+            capture: Default::default(),
         };
         let runtime = Runtime::new(store.clone(), Ok(backend), Some(objects), config);
         let logs = LogStore::open(&env.dir.path().join(LOGS_FILE), LogConfig { retention_bytes: u64::MAX })
