@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the smemu image without any registry: the smemu binary in an otherwise empty root
-# filesystem (plus /tmp), imported with `docker import` as smemu:<version> and smemu:latest.
+# filesystem (plus /tmp and the host's CA bundle), imported with `docker import` as smemu:<version> and smemu:latest.
 #
 #   scripts/build-image.sh            # release: a statically linked binary (make image)
 #   scripts/build-image.sh dev        # the debug build with the shared libraries it links (the test's, no extra compile)
@@ -51,6 +51,15 @@ case "$PROFILE" in
     ;;
 esac
 install -m 0755 "$binary" "$rootfs/smemu"
+# The AWS SDK's HTTPS client (an external --s3-endpoint) panics at start-up without any trusted root
+# certificate, so the host's bundle goes in, where rustls-native-certs looks for it.
+CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+if [ ! -f "$CA_BUNDLE" ]; then
+  echo "build-image: no CA bundle at $CA_BUNDLE (Debian: apt-get install ca-certificates; or set CA_BUNDLE)" >&2
+  exit 1
+fi
+mkdir -p "$rootfs/etc/ssl/certs"
+install -m 0644 "$CA_BUNDLE" "$rootfs/etc/ssl/certs/ca-certificates.crt"
 version="$("$binary" --version | awk '{print $2}')"
 
 CHANGES=(

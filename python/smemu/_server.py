@@ -216,7 +216,12 @@ class Server:
             text = Path(self.log_path).read_text(errors="replace") if self.log_path else ""
         except OSError:
             return ""
-        tail = "\n".join(text.splitlines()[-lines:])
+        # A refused start ends with "Error: ..." (and, with RUST_BACKTRACE set, a backtrace): show that.
+        error = text.rfind("Error: ")
+        if error >= 0:
+            tail = text[error:].split("\nStack backtrace:")[0].strip()
+        else:
+            tail = "\n".join(text.splitlines()[-lines:])
         return f"; its log ({self.log_path}) ends:\n{tail}" if tail else ""
 
     def __repr__(self) -> str:
