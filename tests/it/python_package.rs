@@ -11,6 +11,18 @@ use std::process::Command;
 
 use crate::common::repo;
 
+/// Cargo's own settings a user may have exported, kept for maturin's cargo (anything else `CARGO_*`
+/// in a test's environment was set by cargo for the test).
+const CARGO_SETTINGS: &[&str] = &[
+    "CARGO_HOME",
+    "CARGO_INCREMENTAL",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_",
+    "CARGO_PROFILE_",
+    "CARGO_NET_",
+    "CARGO_REGISTR",
+];
+
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -29,10 +41,17 @@ fn the_wheel_installs_into_a_fresh_venv_and_its_pytest_plugin_deploys_a_pipeline
     let tmp = tempfile::tempdir().unwrap();
     let wheels = tmp.path().join("wheels");
     let venv_python = repo().join(".venv/bin/python");
-    run(Command::new(repo().join(".venv/bin/maturin"))
-        .args(["build", "--profile", "dev", "--quiet", "--out"])
-        .arg(&wheels)
-        .current_dir(repo()));
+    let mut maturin = Command::new(repo().join(".venv/bin/maturin"));
+    maturin.args(["build", "--profile", "dev", "--quiet", "--out"]).arg(&wheels).current_dir(repo());
+    // Without the variables cargo sets for a test (CARGO_MANIFEST_DIR...): build scripts that watch
+    // them would see a change, and this build and the next `cargo test` would each rebuild the other's.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if (name.starts_with("CARGO_") && !CARGO_SETTINGS.iter().any(|s| name.starts_with(s))) || name == "OUT_DIR" {
+            maturin.env_remove(name.as_ref());
+        }
+    }
+    run(&mut maturin);
     let wheel = std::fs::read_dir(&wheels)
         .unwrap()
         .map(|e| e.unwrap().path())
