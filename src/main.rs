@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the SageMaker API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// List a data directory's endpoints and transform jobs with their instances and containers.
     Ps(PsArgs),
     /// Print an endpoint's or transform job's container output (one prefix and colour per container).
@@ -32,7 +32,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Ps(args) => smemu::terminal::ps::run(&args).await,
         Command::Logs(args) => smemu::terminal::logs::run(&args).await,
         Command::Prune(args) => smemu::terminal::prune::run(&args).await,

@@ -108,7 +108,7 @@ impl Printer {
         for event in events {
             // Pipelines' streams end in the container's name; a single container's stream has none.
             if let Some(container) = &self.container
-                && !event.stream.rsplit('/').next().is_some_and(|last| last == container)
+                && event.stream.rsplit('/').next().is_none_or(|last| last != container)
             {
                 continue;
             }
