@@ -5,7 +5,7 @@ CARGO ?= cargo
 BOTOCORE_VERSION ?= 1.44.8
 export SMEMU_REPO := $(CURDIR)
 
-.PHONY: help run test lint fmt codegen codegen-check api-models test-deps docker venv test-image bench
+.PHONY: help run test lint fmt codegen codegen-check api-models test-deps docker venv test-image bench wheel image
 
 help: ## List the documented targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,12 @@ venv: ## Create .venv with the pinned AWS CLI, boto3 and SageMaker Python SDK
 
 test-image: ## Build the smemu-testmodel Docker image (no registry needed)
 	scripts/build-test-image.sh
+
+wheel: venv ## Build the `smemu` Python wheel (binary, smemu.Server, pytest plugin) into target/wheels/
+	.venv/bin/maturin build --release --out target/wheels
+
+image: docker ## Build the Docker image smemu:<version> and smemu:latest (static binary, no registry)
+	scripts/build-image.sh release
 
 bench: ## Benchmarks: request rates, latencies, memory
 	scripts/bench.sh

@@ -6,6 +6,7 @@
 
 mod config;
 mod owner;
+pub mod terminal;
 
 use std::future::Future;
 use std::sync::Arc;

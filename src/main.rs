@@ -1,6 +1,7 @@
 //! The `smemu` command.
 
 use clap::{Parser, Subcommand};
+use smemu::terminal::{logs::LogsArgs, prune::PruneArgs, ps::PsArgs};
 use smemu::{AuthMode, Config, Listeners, LogFormat, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
@@ -19,12 +20,26 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the SageMaker API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// List a data directory's endpoints and transform jobs with their instances and containers.
+    Ps(PsArgs),
+    /// Print an endpoint's or transform job's container output (one prefix and colour per container).
+    Logs(LogsArgs),
+    /// Remove a data directory's containers, or (--all-orphans) those of deleted data directories.
+    Prune(PruneArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli { command: Command::Serve(args) } = Cli::parse();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(*args).await,
+        Command::Ps(args) => smemu::terminal::ps::run(&args).await,
+        Command::Logs(args) => smemu::terminal::logs::run(&args).await,
+        Command::Prune(args) => smemu::terminal::prune::run(&args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&args);
     // Purges freed pages after jemalloc's decay time even while smemu is idle.
     if let Err(err) = tikv_jemalloc_ctl::background_thread::write(true) {

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-const OWNER_FILE: &str = "owner-id";
+/// The file, inside the data directory, that holds the owner id.
+pub const OWNER_FILE: &str = "owner-id";
 
 pub fn owner_id(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join(OWNER_FILE);
@@ -17,4 +18,11 @@ pub fn owner_id(data_dir: &Path) -> anyhow::Result<String> {
             Ok(id)
         }
     }
+}
+
+/// The owner id a data directory holds, without making one: `None` when it has none.
+pub fn existing_owner_id(data_dir: &Path) -> Option<String> {
+    let id = std::fs::read_to_string(data_dir.join(OWNER_FILE)).ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_owned())
 }

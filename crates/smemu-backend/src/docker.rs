@@ -143,7 +143,7 @@ impl DockerBackend {
 
     /// Stops the containers (SIGTERM, SIGKILL after the grace period), then removes them, the
     /// namespace owner last.
-    async fn stop_and_remove(&self, ids_in_order: &[String]) -> Result<(), BackendError> {
+    pub(crate) async fn stop_and_remove(&self, ids_in_order: &[String]) -> Result<(), BackendError> {
         let grace = i32::try_from(self.stop_grace.as_secs()).unwrap_or(i32::MAX);
         // All at once: an instance's shutdown takes one grace period, not one per container.
         let stops = ids_in_order.iter().map(|id| async move {
@@ -158,7 +158,10 @@ impl DockerBackend {
         Ok(())
     }
 
-    async fn list_labeled(&self, filters: Vec<String>) -> Result<Vec<bollard::models::ContainerSummary>, BackendError> {
+    pub(crate) async fn list_labeled(
+        &self,
+        filters: Vec<String>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, BackendError> {
         let options = ListContainersOptions {
             all: true,
             filters: Some(HashMap::from([("label".to_owned(), filters)])),

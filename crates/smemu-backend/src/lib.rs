@@ -12,6 +12,7 @@ mod docker;
 mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod inventory;
 mod labels;
 mod layout;
 mod timestamps;
@@ -22,5 +23,6 @@ pub use backend::{
 };
 pub use docker::DockerBackend;
 pub use error::BackendError;
+pub use inventory::ManagedContainer;
 // Instance metrics' readings (a line of its own beside the list above).
 pub use backend::ContainerStats;

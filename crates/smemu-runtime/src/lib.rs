@@ -41,6 +41,8 @@ pub use async_inference::{
     AcceptedAsync, DEFAULT_INVOCATION_TIMEOUT_S, DEFAULT_MAX_CONCURRENT_PER_INSTANCE, DEFAULT_REQUEST_TTL_S,
     NewAsyncRequest,
 };
+// The instance id log stream names carry (`smemu ps` shows it beside them).
+pub use capture::names::instance_id as log_instance_id;
 pub use config::{BackendUnavailable, ControllerConfig};
 pub(crate) use endpoints::Endpoints;
 pub use endpoints::plan::{DeployedImageDoc, EndpointDoc, Fleet, Phase, Rollout, VariantPlan};

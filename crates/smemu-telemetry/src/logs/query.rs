@@ -185,6 +185,15 @@ impl LogStore {
             .await?)
     }
 
+    /// The ids of the groups with this name, in every account and region (`smemu logs` looks a
+    /// resource up without knowing its account).
+    pub async fn groups_named(&self, name: &str) -> Result<Vec<i64>, LogStoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM log_groups WHERE name = ? ORDER BY id")
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// A stream's id in a group, if it exists.
     pub async fn stream_id(&self, group: i64, name: &str) -> Result<Option<i64>, LogStoreError> {
         Ok(sqlx::query_scalar("SELECT id FROM log_streams WHERE group_id = ? AND name = ?")
@@ -284,6 +293,35 @@ impl LogStore {
         query.push(" AND (e.ts, e.seq) > (").push_bind(after.ts).push(", ").push_bind(after.seq).push(")");
         range.push(&mut query);
         query.push(" ORDER BY e.ts, e.seq LIMIT ").push_bind(limit);
+        let rows = query.build().fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(event).collect())
+    }
+
+    /// Up to `limit` events of some groups' streams whose names begin with `prefix`, written after
+    /// the event `after_seq`, in the order they were written: what `smemu logs` prints and, with
+    /// `--follow`, polls (time order would skip a line stamped earlier but written later).
+    pub async fn events_written_after(
+        &self,
+        groups: &[i64],
+        prefix: &str,
+        after_seq: i64,
+        range: TimeRange,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, LogStoreError> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(EVENT_COLUMNS);
+        query.push("s.group_id IN (");
+        let mut list = query.separated(", ");
+        for group in groups {
+            list.push_bind(*group);
+        }
+        list.push_unseparated(")");
+        push_prefix(&mut query, "s.name", prefix);
+        query.push(" AND e.seq > ").push_bind(after_seq);
+        range.push(&mut query);
+        query.push(" ORDER BY e.seq LIMIT ").push_bind(limit);
         let rows = query.build().fetch_all(&self.pool).await?;
         Ok(rows.iter().map(event).collect())
     }
