@@ -157,7 +157,11 @@ impl AsyncQueue {
             .store
             .enqueue_async_request(&record, self.inner.max_queued)
             .await
-            .map_err(|err| InvokeError::Internal(err.to_string()))?;
+            .map_err(|err| match err {
+                // The store's writer has `--max-queued-writes` waiting: throttled, as a busy service.
+                smemu_store::StoreError::Overloaded { .. } => InvokeError::Throttled,
+                other => InvokeError::Internal(other.to_string()),
+            })?;
         if stored.is_none() {
             return Err(InvokeError::AsyncQueueFull { endpoint: endpoint.to_owned(), max: self.inner.max_queued });
         }
