@@ -50,6 +50,14 @@ pub struct ServeArgs {
     /// a larger one fails its request (written to the failure location).
     #[arg(long, env = "SMEMU_MAX_ASYNC_INPUT_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
     pub max_async_input_bytes: u64,
+    /// Writes (creations, deletions, tag changes) that may wait for the state store's writer at
+    /// once, also the most it commits in one transaction; past it the call gets `ThrottlingException`.
+    #[arg(long, env = "SMEMU_MAX_QUEUED_WRITES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_queued_writes: u32,
+    /// How often committed writes are copied from the state store's WAL into its database file
+    /// (a checkpoint, off the request path).
+    #[arg(long, env = "SMEMU_CHECKPOINT_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
     /// Most bytes one model artifact may extract to (e.g. `20GiB`, `512MiB`, or bytes).
     #[arg(long, env = "SMEMU_MAX_ARTIFACT_SIZE", default_value = "20GiB", value_parser = parse_bytes)]
     pub max_artifact_size: u64,
@@ -145,6 +153,10 @@ pub struct Config {
     pub max_async_queued: u64,
     /// See [`ServeArgs::max_async_input_bytes`].
     pub max_async_input_bytes: u64,
+    /// See [`ServeArgs::max_queued_writes`].
+    pub max_queued_writes: u32,
+    /// See [`ServeArgs::checkpoint_interval`].
+    pub checkpoint_interval: Duration,
     /// See [`ServeArgs::max_artifact_size`].
     pub max_artifact_size: u64,
     /// See [`ServeArgs::artifact_cache_size`].
@@ -200,6 +212,8 @@ impl Config {
             max_instances: 16,
             max_async_queued: 10_000,
             max_async_input_bytes: 256 << 20,
+            max_queued_writes: 1024,
+            checkpoint_interval: Duration::from_millis(500),
             max_artifact_size: 20 << 30,
             artifact_cache_size: 50 << 30,
             file_roots: default_file_roots(),
@@ -231,6 +245,8 @@ impl From<&ServeArgs> for Config {
             max_instances: args.max_instances,
             max_async_queued: args.max_async_queued,
             max_async_input_bytes: args.max_async_input_bytes,
+            max_queued_writes: args.max_queued_writes,
+            checkpoint_interval: args.checkpoint_interval,
             max_artifact_size: args.max_artifact_size,
             artifact_cache_size: args.artifact_cache_size,
             file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },

@@ -59,7 +59,8 @@ pub(crate) async fn rounds(args: &Args) -> anyhow::Result<()> {
     for ((_, concurrency, label), runs) in RUNS.iter().zip(&samples) {
         let range = |f: &dyn Fn(&Sample) -> f64| {
             let values: Vec<f64> = runs.iter().map(f).collect();
-            let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            let (min, max) =
+                values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
             (median(values.into_iter()), min, max)
         };
         let (rate, rate_min, rate_max) = range(&|s| s.calls_per_second);
@@ -109,12 +110,7 @@ async fn run(
     }
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    Ok(Sample {
-        calls_per_second: latencies.len() as f64 / elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        p999: pct(0.999),
-    })
+    Ok(Sample { calls_per_second: latencies.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99), p999: pct(0.999) })
 }
 
 async fn worker_loop(target: &str, workload: Workload, name: &str, deadline: Instant) -> anyhow::Result<Vec<Duration>> {

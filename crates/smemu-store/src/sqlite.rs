@@ -103,7 +103,8 @@ impl Store for SqliteStore {
             }
         };
         let Record { scope, name, arn, created_ms, spec } = record;
-        let (scope, name, arn, created_ms, spec) = (scope.clone(), name.clone(), arn.clone(), *created_ms, spec.to_string());
+        let (scope, name, arn, created_ms, spec) =
+            (scope.clone(), name.clone(), arn.clone(), *created_ms, spec.to_string());
         let tags = tags.to_vec();
         self.writer
             .write(Admission::Refuse, move |conn| {
@@ -199,7 +200,9 @@ impl Store for SqliteStore {
                          RETURNING arn",
                     )
                     .and_then(|mut delete| {
-                        delete.query_row(params![scope.account, scope.region, name, version], |row| row.get(0)).optional()
+                        delete
+                            .query_row(params![scope.account, scope.region, name, version], |row| row.get(0))
+                            .optional()
                     })
                     .map_err(write_error)?;
                 let Some(arn) = arn else {
@@ -289,8 +292,12 @@ impl Store for SqliteStore {
         self.writer
             .write(Admission::Refuse, move |conn| {
                 let queued: i64 = conn
-                    .prepare_cached("SELECT COUNT(*) FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3")
-                    .and_then(|mut count| count.query_row(params![scope.account, scope.region, endpoint], |row| row.get(0)))
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3",
+                    )
+                    .and_then(|mut count| {
+                        count.query_row(params![scope.account, scope.region, endpoint], |row| row.get(0))
+                    })
                     .map_err(write_error)?;
                 if u64::try_from(queued).unwrap_or(0) >= max_queued {
                     return Ok(None);

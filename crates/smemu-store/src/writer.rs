@@ -17,7 +17,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -118,18 +119,18 @@ impl Writer {
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|err| open_error(path, err))?;
         let (queue, receiver) = mpsc::channel(capacity);
         let dirty = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = sync_channel(1);
         let checkpointer = Checkpointer {
             path: path.to_path_buf(),
             interval: options.checkpoint_interval,
             dirty: dirty.clone(),
-            stop: stop.clone(),
+            stopped,
         };
         let checkpoints = std::thread::Builder::new()
             .name("smemu-checkpoint".into())
             .spawn(move || checkpointer.run())
             .map_err(|err| open_error(path, err))?;
-        let thread = WriterThread { conn, receiver, capacity, dirty, stop, checkpoints: Some(checkpoints) };
+        let thread = WriterThread { conn, receiver, capacity, dirty, stop: Some(stop), checkpoints: Some(checkpoints) };
         std::thread::Builder::new()
             .name("smemu-writer".into())
             .spawn(move || thread.run())
@@ -193,7 +194,8 @@ struct WriterThread {
     capacity: usize,
     /// Commits since the checkpointer last looked.
     dirty: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the checkpointer.
+    stop: Option<SyncSender<()>>,
     checkpoints: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -222,7 +224,7 @@ impl WriterThread {
             }
         }
         self.receiver.close();
-        self.stop.store(true, Ordering::SeqCst);
+        drop(self.stop.take());
         if let Some(checkpoints) = self.checkpoints.take() {
             let _ = checkpoints.join();
         }
@@ -253,7 +255,10 @@ impl WriterThread {
                 write.answer(Err(format!("opening a savepoint: {err}")));
                 continue;
             }
-            let ok = write.apply(&self.conn);
+            // A panic in one write must not take the writer (and every later write) down with it:
+            // it counts as that write's failure, rolled back to its savepoint.
+            let ok =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write.apply(&self.conn))).unwrap_or(false);
             let end = if ok { self.savepoint("RELEASE w") } else { self.savepoint("ROLLBACK TO w") };
             let ended = end.and_then(|()| if ok { Ok(()) } else { self.savepoint("RELEASE w") });
             if let Err(err) = ended {
@@ -304,7 +309,8 @@ struct Checkpointer {
     path: PathBuf,
     interval: Duration,
     dirty: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
+    /// Disconnected when the writer stops.
+    stopped: std::sync::mpsc::Receiver<()>,
 }
 
 impl Checkpointer {
@@ -316,16 +322,9 @@ impl Checkpointer {
                 return;
             }
         };
-        // Sleeps in short steps so that closing does not wait a whole interval.
-        let step = self.interval.min(Duration::from_millis(50)).max(Duration::from_millis(1));
-        let mut waited = Duration::ZERO;
-        while !self.stop.load(Ordering::SeqCst) {
-            std::thread::sleep(step);
-            waited += step;
-            if waited < self.interval {
-                continue;
-            }
-            waited = Duration::ZERO;
+        // Wakes every interval, and at once when the writer stops.
+        let interval = self.interval.max(Duration::from_millis(1));
+        while let Err(RecvTimeoutError::Timeout) = self.stopped.recv_timeout(interval) {
             if self.dirty.swap(0, Ordering::Relaxed) == 0 {
                 continue;
             }

@@ -45,7 +45,9 @@ async fn writes_committed_together_fail_alone() {
     for i in 0..20 {
         let store = store.clone();
         let name = if i % 5 == 0 { "TAKEN".to_owned() } else { format!("new-{i}") };
-        tasks.push(tokio::spawn(async move { (name.clone(), store.create(ImmutableKind::Model, &record(&name), &[]).await) }));
+        tasks.push(tokio::spawn(async move {
+            (name.clone(), store.create(ImmutableKind::Model, &record(&name), &[]).await)
+        }));
     }
     let too_many: Vec<Tag> = (0..51).map(|i| Tag { key: format!("k{i}"), value: "v".into() }).collect();
     let arn = record("taken").arn;

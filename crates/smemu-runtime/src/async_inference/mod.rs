@@ -152,12 +152,8 @@ impl AsyncQueue {
             accepted_ms: now,
             request: serde_json::to_value(&doc).map_err(|err| InvokeError::InvalidHeader(err.to_string()))?,
         };
-        let stored = self
-            .inner
-            .store
-            .enqueue_async_request(&record, self.inner.max_queued)
-            .await
-            .map_err(|err| match err {
+        let stored =
+            self.inner.store.enqueue_async_request(&record, self.inner.max_queued).await.map_err(|err| match err {
                 // The store's writer has `--max-queued-writes` waiting: throttled, as a busy service.
                 smemu_store::StoreError::Overloaded { .. } => InvokeError::Throttled,
                 other => InvokeError::Internal(other.to_string()),
