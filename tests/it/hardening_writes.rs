@@ -27,7 +27,9 @@ async fn creates_past_the_write_queue_get_throttling_exception_and_the_queued_on
         .spawn()
         .expect("sqlite3");
     let mut stdin = holder.stdin.take().expect("stdin");
-    writeln!(stdin, "BEGIN IMMEDIATE;\nSELECT 'locked';").unwrap();
+    // The CLI gives up on a busy lock at once unless told to wait, and goes on after an error
+    // unless told to stop: `locked` is printed only once the lock is held.
+    writeln!(stdin, ".timeout 10000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'locked';").unwrap();
     stdin.flush().unwrap();
     let mut line = String::new();
     BufReader::new(holder.stdout.take().expect("stdout")).read_line(&mut line).unwrap();
