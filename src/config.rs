@@ -65,6 +65,14 @@ pub struct ServeArgs {
     /// A capture file is written as soon as it holds this many records.
     #[arg(long, env = "SMEMU_CAPTURE_FILE_RECORDS", default_value_t = 1000)]
     pub capture_file_records: usize,
+    /// Writes (creations, deletions, tag changes) that may wait for the state store's writer at
+    /// once, also the most it commits in one transaction; past it the call gets `ThrottlingException`.
+    #[arg(long, env = "SMEMU_MAX_QUEUED_WRITES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_queued_writes: u32,
+    /// How often committed writes are copied from the state store's WAL into its database file
+    /// (a checkpoint, off the request path).
+    #[arg(long, env = "SMEMU_CHECKPOINT_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
     /// Most bytes one model artifact may extract to (e.g. `20GiB`, `512MiB`, or bytes).
     #[arg(long, env = "SMEMU_MAX_ARTIFACT_SIZE", default_value = "20GiB", value_parser = parse_bytes)]
     pub max_artifact_size: u64,
@@ -170,6 +178,10 @@ pub struct Config {
     /// `--capture-queue-records`, `--capture-queue-bytes`, `--capture-flush-interval`,
     /// `--capture-file-records`.
     pub capture: CaptureLimits,
+    /// See [`ServeArgs::max_queued_writes`].
+    pub max_queued_writes: u32,
+    /// See [`ServeArgs::checkpoint_interval`].
+    pub checkpoint_interval: Duration,
     /// See [`ServeArgs::max_artifact_size`].
     pub max_artifact_size: u64,
     /// See [`ServeArgs::artifact_cache_size`].
@@ -230,6 +242,8 @@ impl Config {
             max_async_queued: 10_000,
             max_async_input_bytes: 256 << 20,
             capture: CaptureLimits::default(),
+            max_queued_writes: 1024,
+            checkpoint_interval: Duration::from_millis(500),
             max_artifact_size: 20 << 30,
             artifact_cache_size: 50 << 30,
             file_roots: default_file_roots(),
@@ -270,6 +284,8 @@ impl From<&ServeArgs> for Config {
                 file_records: args.capture_file_records,
                 ..CaptureLimits::default()
             },
+            max_queued_writes: args.max_queued_writes,
+            checkpoint_interval: args.checkpoint_interval,
             max_artifact_size: args.max_artifact_size,
             artifact_cache_size: args.artifact_cache_size,
             file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },

@@ -17,7 +17,7 @@ use smemu_api::{ApiConfig, AppState};
 use smemu_backend::{Backend, DockerBackend};
 use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
 use smemu_runtime::{ControllerConfig, Runtime};
-use smemu_store::{CachedStore, SqliteStore};
+use smemu_store::{CachedStore, SqliteStore, WriterOptions};
 use smemu_telemetry::logs::{LOGS_FILE, LogConfig, LogStore};
 use smemu_types::auth::{AccessKeys, is_account_id, is_region_name};
 use tokio::net::TcpListener;
@@ -46,7 +46,11 @@ pub async fn run(
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     // One store for the whole process: the cache of immutable records is only sound when every
     // delete goes through it.
-    let store = Arc::new(CachedStore::new(SqliteStore::open(&config.data_dir.join(STATE_FILE)).await?));
+    let writer = WriterOptions {
+        max_queued_writes: usize::try_from(config.max_queued_writes).unwrap_or(usize::MAX),
+        checkpoint_interval: config.checkpoint_interval,
+    };
+    let store = Arc::new(CachedStore::new(SqliteStore::open_with(&config.data_dir.join(STATE_FILE), writer).await?));
 
     // Where the embedded S3 keeps its objects, and who may use it: with --auth strict the keys
     // of --access-keys; smemu's own client signs with a key made up now and never written down.

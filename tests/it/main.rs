@@ -21,6 +21,7 @@ mod hardening_objects;
 mod hardening_quota;
 mod hardening_s3;
 mod hardening_wire;
+mod hardening_writes;
 mod image;
 mod invoke_connections;
 mod logs;

@@ -248,3 +248,92 @@ async fn acknowledged_creates_and_deletes_survive_repeated_sigkill_under_write_l
         .expect("sqlite3 is installed by make test-deps");
     assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&check.stderr));
 }
+
+/// Client threads of the group-commit crash test, and acknowledged creates before the kill.
+const CRASH_THREADS: usize = 16;
+const CRASH_ACKED: usize = 400;
+
+/// Creates 2-container models until smemu dies; returns the names acknowledged (200) and how many
+/// requests got no answer.
+async fn create_until_killed(
+    client: aws_sdk_sagemaker::Client,
+    prefix: String,
+    acked: Arc<AtomicUsize>,
+) -> (Vec<String>, usize) {
+    let mut kept = Vec::new();
+    for i in 0.. {
+        let name = format!("{prefix}-{i}");
+        let created = client
+            .create_model()
+            .model_name(&name)
+            .containers(ContainerDefinition::builder().image("img").container_hostname("first").build())
+            .containers(ContainerDefinition::builder().image("img").container_hostname("second").build())
+            .send()
+            .await;
+        match created {
+            Ok(_) => kept.push(name),
+            Err(err) => {
+                assert!(!matches!(err, SdkError::ServiceError(_)), "smemu answered an error: {err:?}");
+                return (kept, 1);
+            }
+        }
+        acked.fetch_add(1, Ordering::SeqCst);
+    }
+    unreachable!("the loop ends when smemu is killed")
+}
+
+/// The group commit's promise: a create is answered only once the transaction holding it (and the
+/// others committed with it) is committed, so SIGKILL while many threads create loses none that
+/// was answered, and leaves a database that passes SQLite's integrity check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_create_survives_sigkill_during_concurrent_creates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut smemu = Smemu::start_in(&data_dir);
+    let config = aws_sdk_sagemaker::config::Builder::from(&sdk_config(&smemu.url, "AKIDSMEMUTEST", "us-east-1").await)
+        // One attempt per request: a retried create could hide one the kill cut off.
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let client = aws_sdk_sagemaker::Client::from_conf(config);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let prefix = unique("crash");
+    let threads: Vec<_> = (0..CRASH_THREADS)
+        .map(|t| tokio::spawn(create_until_killed(client.clone(), format!("{prefix}-t{t}"), acked.clone())))
+        .collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acked.load(Ordering::SeqCst) < CRASH_ACKED {
+        assert!(tokio::time::Instant::now() < deadline, "the creates are stuck");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    smemu.kill();
+    let (mut kept, mut cut_off) = (Vec::new(), 0);
+    for thread in threads {
+        let (names, lost) = thread.await.expect("client thread");
+        kept.extend(names);
+        cut_off += lost;
+    }
+    // Every thread was mid-request when smemu died.
+    assert_eq!(cut_off, CRASH_THREADS);
+    assert!(kept.len() >= CRASH_ACKED, "{} acknowledged", kept.len());
+
+    // The file as the kill left it (its WAL included) is sound before anything opens it again.
+    let db = data_dir.join(smemu::STATE_FILE);
+    let check = Command::new("sqlite3").arg(&db).arg("PRAGMA integrity_check").output().expect("sqlite3");
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&check.stderr));
+
+    let mut smemu = Smemu::start_in(&data_dir);
+    let client = aws_sdk_sagemaker::Client::new(&sdk_config(&smemu.url, "AKIDSMEMUTEST", "us-east-1").await);
+    for name in &kept {
+        let model = client
+            .describe_model()
+            .model_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("model {name} lost: {e:?}"));
+        assert_eq!(model.containers().len(), 2, "{name}");
+    }
+    eprintln!("{} acknowledged creates all present after SIGKILL; {cut_off} requests cut off", kept.len());
+    smemu.stop();
+    let check = Command::new("sqlite3").arg(&db).arg("PRAGMA integrity_check").output().expect("sqlite3");
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&check.stderr));
+}

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     ResourceNotFound,
     ResourceInUse,
     ResourceLimitExceeded,
+    /// Too many requests at once (the AWS common error, retried by every AWS SDK).
+    Throttling,
     UnknownOperation,
     Serialization,
     /// The identity errors of SigV4 (`wire/auth_error.rs` holds their texts): answered with 400,
@@ -58,6 +60,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => "ResourceNotFound",
             ErrorCode::ResourceInUse => "ResourceInUse",
             ErrorCode::ResourceLimitExceeded => "ResourceLimitExceeded",
+            ErrorCode::Throttling => "ThrottlingException",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::Serialization => "SerializationException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",
@@ -326,12 +329,19 @@ impl ApiError {
         ApiError::Internal(Box::new(err))
     }
 
+    /// `ThrottlingException: Rate exceeded` (the real text, as SageMaker throttles a control-plane
+    /// call; AWS SDKs and the CLI retry it with backoff): past `--max-queued-writes`.
+    pub fn throttled() -> Self {
+        Self::client(ErrorCode::Throttling, "Rate exceeded")
+    }
+
     /// Maps a store error for the resource with this ARN.
     pub fn from_store(err: StoreError, arn: &str) -> Self {
         match err {
             StoreError::NotFound { kind, .. } => Self::not_found(kind, arn),
             StoreError::AlreadyExists { kind, .. } => Self::already_exists(kind, arn),
             StoreError::TooManyTags { max, .. } => Self::too_many_tags(max),
+            StoreError::Overloaded { .. } => Self::throttled(),
             other => Self::internal(other),
         }
     }
@@ -374,7 +384,10 @@ impl From<ValidationErrors> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        Self::internal(err)
+        match err {
+            StoreError::Overloaded { .. } => Self::throttled(),
+            other => Self::internal(other),
+        }
     }
 }
 

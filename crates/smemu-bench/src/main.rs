@@ -10,6 +10,7 @@
 mod relay_floor;
 mod streaming;
 mod transform;
+mod writes;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -48,7 +49,7 @@ struct Args {
     /// With `compare`: the relay floor's process id, likewise.
     #[arg(long)]
     floor_pid: Option<u32>,
-    /// `compare`: how many rounds of smemu, floor and direct.
+    /// `compare`, `writes`: how many rounds of smemu, floor and direct (of the write and read runs).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// `deploy`: the image of both pipeline containers.
@@ -114,6 +115,9 @@ enum Scenario {
     TransformDirect,
     /// InvokeEndpointWithResponseStream beside `--direct` in interleaved rounds (`streaming.rs`).
     Stream,
+    /// CreateModel/DeleteModel at c=1 and c=16 beside DescribeModel at c=16, every call timed, in
+    /// interleaved rounds (`writes.rs`).
+    Writes,
 }
 
 /// The request body of the invocation benchmarks.
@@ -144,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Scenario::Compare => return compare(&args).await,
         Scenario::Stream => return streaming::compare(&args).await,
+        Scenario::Writes => return writes::rounds(&args).await,
         _ => {}
     }
     let mut setup = connect(&args.target).await?;
@@ -348,6 +353,7 @@ async fn run_worker(
             | Scenario::TransformDirect
             | Scenario::Compare
             | Scenario::Stream
+            | Scenario::Writes
             | Scenario::RelayFloor => {
                 unreachable!("runs once, not in workers")
             }

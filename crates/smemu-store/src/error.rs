@@ -6,7 +6,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a store operation failed.
 ///
-/// Callers match on the first five variants; the last three only carry an implementation's own
+/// Callers match on the first six variants; the last three only carry an implementation's own
 /// failure (built inside that implementation, such as `sqlite.rs`) up to a log line.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,6 +22,10 @@ pub enum StoreError {
     Immutable(String),
     #[error("resource {arn} would have {count} tags, more than {max}")]
     TooManyTags { arn: String, count: usize, max: usize },
+    /// The write was refused at once, changing nothing: `queued` writes are already waiting for
+    /// the store's writer (`--max-queued-writes`). The API answers `ThrottlingException`.
+    #[error("{queued} writes are already waiting for the state store")]
+    Overloaded { queued: usize },
     /// A stored JSON document could not be read back.
     #[error("corrupt stored record {name}: {source}")]
     Corrupt { name: String, source: serde_json::Error },

@@ -4,7 +4,8 @@
 //! Records hold the stored request as JSON (`spec`), so that the store needs none of the generated
 //! request shapes (the API crate and the runtime turn them back into shapes); only the statuses
 //! are the generated enums. smemu opens
-//! `CachedStore::new(SqliteStore::open(..))` and shares it behind one `Arc`.
+//! `CachedStore::new(SqliteStore::open_with(..))` and shares it behind one `Arc`. Its writes go
+//! through one writer thread that commits the writes waiting together (`writer.rs`).
 //!
 //! A second implementation (Postgres, say) implements [`Store`] and must provide what SQLite's
 //! schema provides here (`migrations/`): names unique per scope case-insensitively
@@ -19,6 +20,7 @@ mod cache;
 mod error;
 mod records;
 mod sqlite;
+mod writer;
 
 pub use cache::CachedStore;
 pub use error::{BoxError, StoreError};
@@ -27,6 +29,7 @@ pub use records::{
     SortOrder, StatefulRecord, Status, Summary, Tag, TransformJobRecord,
 };
 pub use sqlite::SqliteStore;
+pub use writer::WriterOptions;
 
 use async_trait::async_trait;
 use smemu_types::sagemaker::TransformJobStatus;
@@ -36,6 +39,10 @@ pub const MAX_TAGS_PER_RESOURCE: usize = 50;
 
 /// What the API needs to keep, in domain words. Every call is scoped by account and region, so
 /// one account's or region's resources are invisible to another.
+///
+/// An implementation may refuse a client's write (a creation, a deletion by name, a tag change, a
+/// queued async request) with [`StoreError::Overloaded`] when too many writes are waiting, changing
+/// nothing; compare-and-set updates, `delete_endpoint` and the async queue's removals wait instead.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a model or endpoint configuration with its tags, atomically.

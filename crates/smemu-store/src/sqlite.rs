@@ -1,4 +1,7 @@
 //! The SQLite implementation of [`Store`]: one WAL-mode database file, migrations applied at open.
+//! Reads go through a pool of sqlx connections; every write goes through the one writer
+//! (`writer.rs`), which commits the writes waiting together, so that writers never wait for each
+//! other in SQLite's busy handler.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -9,6 +12,10 @@ use smemu_types::sagemaker::{EndpointStatus, TransformJobStatus};
 use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::writer::{Admission, Writer, WriterOptions};
 
 use crate::{
     AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record,
@@ -22,12 +29,21 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 /// a [`CachedStore`](crate::CachedStore) to keep the immutable records in memory.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads only (and the migrations, before the writer starts).
     pool: SqlitePool,
+    writer: Writer,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed) the database at `path` and applies pending migrations, with the
+    /// writer's default settings.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, WriterOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the database at `path`, applies pending migrations and starts
+    /// the writer with `options`.
+    pub async fn open_with(path: &Path, writer: WriterOptions) -> Result<Self, StoreError> {
         let open_err =
             |source: sqlx::Error| StoreError::Open { location: path.display().to_string(), source: source.into() };
         let options = SqliteConnectOptions::from_str("sqlite://")
@@ -41,16 +57,19 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(open_err)?;
         MIGRATOR.run(&pool).await.map_err(|err| StoreError::Migrate(err.into()))?;
-        Ok(SqliteStore { pool })
+        let writer = Writer::start(path, writer)?;
+        Ok(SqliteStore { pool, writer })
     }
 
-    /// The pool, for the parts of smemu that keep other state in the same file.
+    /// The read pool (tests look at the file through it). Writes through it would wait for the
+    /// writer's lock: smemu's own writes all go through the [`Store`] methods.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// Waits for the connections to finish their work and closes them (at shutdown).
+    /// Commits the writes already queued, checkpoints, and closes every connection (at shutdown).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -75,26 +94,30 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create(&self, kind: ImmutableKind, record: &Record, tags: &[Tag]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        let sql = format!(
-            "INSERT INTO {} (account, region, name, arn, created_ms, spec) VALUES (?, ?, ?, ?, ?, ?)",
-            kind.table()
-        );
-        sqlx::query(&sql)
-            .bind(&record.scope.account)
-            .bind(&record.scope.region)
-            .bind(&record.name)
-            .bind(&record.arn)
-            .bind(record.created_ms)
-            .bind(record.spec.to_string())
-            .execute(&mut *tx)
+        let sql = match kind {
+            ImmutableKind::Model => {
+                "INSERT INTO models (account, region, name, arn, created_ms, spec) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            }
+            ImmutableKind::EndpointConfig => {
+                "INSERT INTO endpoint_configs (account, region, name, arn, created_ms, spec) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            }
+        };
+        let Record { scope, name, arn, created_ms, spec } = record;
+        let (scope, name, arn, created_ms, spec) =
+            (scope.clone(), name.clone(), arn.clone(), *created_ms, spec.to_string());
+        let tags = tags.to_vec();
+        self.writer
+            .write(Admission::Refuse, move |conn| {
+                conn.prepare_cached(sql)
+                    .and_then(|mut insert| {
+                        insert.execute(params![scope.account, scope.region, name, arn, created_ms, spec])
+                    })
+                    .map_err(|err| classify_write(err, kind.noun(), &name))?;
+                // Tags left behind by a deleted resource of the same ARN must not reappear.
+                delete_all_tags(conn, &arn)?;
+                upsert_tags(conn, &arn, &tags)
+            })
             .await
-            .map_err(|err| classify(err, kind.noun(), &record.name))?;
-        // Tags left behind by a deleted resource of the same ARN must not reappear.
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await.map_err(database)?;
-        upsert_tags(&mut tx, &record.arn, tags).await?;
-        tx.commit().await.map_err(database)?;
-        Ok(())
     }
 
     async fn get(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<Record, StoreError> {
@@ -116,21 +139,27 @@ impl Store for SqliteStore {
     }
 
     async fn delete(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        let sql = format!("DELETE FROM {} WHERE account = ? AND region = ? AND name = ? RETURNING arn", kind.table());
-        let arn: Option<String> = sqlx::query_scalar(&sql)
-            .bind(&scope.account)
-            .bind(&scope.region)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(database)?;
-        let Some(arn) = arn else {
-            return Err(StoreError::NotFound { kind: kind.noun(), name: name.to_owned() });
+        let sql = match kind {
+            ImmutableKind::Model => "DELETE FROM models WHERE account = ?1 AND region = ?2 AND name = ?3 RETURNING arn",
+            ImmutableKind::EndpointConfig => {
+                "DELETE FROM endpoint_configs WHERE account = ?1 AND region = ?2 AND name = ?3 RETURNING arn"
+            }
         };
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await.map_err(database)?;
-        tx.commit().await.map_err(database)?;
-        Ok(())
+        let (scope, name) = (scope.clone(), name.to_owned());
+        self.writer
+            .write(Admission::Refuse, move |conn| {
+                let arn: Option<String> = conn
+                    .prepare_cached(sql)
+                    .and_then(|mut delete| {
+                        delete.query_row(params![scope.account, scope.region, name], |row| row.get(0)).optional()
+                    })
+                    .map_err(write_error)?;
+                let Some(arn) = arn else {
+                    return Err(StoreError::NotFound { kind: kind.noun(), name });
+                };
+                delete_all_tags(conn, &arn)
+            })
+            .await
     }
 
     async fn list(&self, kind: ImmutableKind, scope: &Scope, query: &ListQuery) -> Result<Page<Summary>, StoreError> {
@@ -162,23 +191,26 @@ impl Store for SqliteStore {
     }
 
     async fn delete_endpoint(&self, scope: &Scope, name: &str, version: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        let arn: Option<String> = sqlx::query_scalar(
-            "DELETE FROM endpoints WHERE account = ? AND region = ? AND name = ? AND version = ? RETURNING arn",
-        )
-        .bind(&scope.account)
-        .bind(&scope.region)
-        .bind(name)
-        .bind(version)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(database)?;
-        let Some(arn) = arn else {
-            return Err(StoreError::Conflict { kind: ENDPOINTS.noun, name: name.to_owned() });
-        };
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&arn).execute(&mut *tx).await.map_err(database)?;
-        tx.commit().await.map_err(database)?;
-        Ok(())
+        let (scope, name) = (scope.clone(), name.to_owned());
+        self.writer
+            .write(Admission::Wait, move |conn| {
+                let arn: Option<String> = conn
+                    .prepare_cached(
+                        "DELETE FROM endpoints WHERE account = ?1 AND region = ?2 AND name = ?3 AND version = ?4 \
+                         RETURNING arn",
+                    )
+                    .and_then(|mut delete| {
+                        delete
+                            .query_row(params![scope.account, scope.region, name, version], |row| row.get(0))
+                            .optional()
+                    })
+                    .map_err(write_error)?;
+                let Some(arn) = arn else {
+                    return Err(StoreError::Conflict { kind: ENDPOINTS.noun, name });
+                };
+                delete_all_tags(conn, &arn)
+            })
+            .await
     }
 
     async fn list_endpoints(&self, scope: &Scope, query: &ListQuery) -> Result<Page<EndpointSummary>, StoreError> {
@@ -252,35 +284,39 @@ impl Store for SqliteStore {
         record: &AsyncRequestRecord,
         max_queued: u64,
     ) -> Result<Option<i64>, StoreError> {
-        // An IMMEDIATE-like order: the count and the insert share one transaction, and SQLite has one
-        // writer at a time, so two concurrent requests cannot both take the last place.
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        let queued: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM async_requests WHERE account = ? AND region = ? AND endpoint = ?")
-                .bind(&record.scope.account)
-                .bind(&record.scope.region)
-                .bind(&record.endpoint)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(database)?;
-        if u64::try_from(queued).unwrap_or(0) >= max_queued {
-            return Ok(None);
-        }
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO async_requests (account, region, endpoint, inference_id, accepted_ms, request) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-        )
-        .bind(&record.scope.account)
-        .bind(&record.scope.region)
-        .bind(&record.endpoint)
-        .bind(&record.inference_id)
-        .bind(record.accepted_ms)
-        .bind(record.request.to_string())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(database)?;
-        tx.commit().await.map_err(database)?;
-        Ok(Some(seq))
+        // The count and the insert share one transaction of the one writer, so two concurrent
+        // requests cannot both take the last place.
+        let AsyncRequestRecord { scope, endpoint, inference_id, accepted_ms, request, .. } = record;
+        let (scope, endpoint, inference_id, accepted_ms, request) =
+            (scope.clone(), endpoint.clone(), inference_id.clone(), *accepted_ms, request.to_string());
+        self.writer
+            .write(Admission::Refuse, move |conn| {
+                let queued: i64 = conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3",
+                    )
+                    .and_then(|mut count| {
+                        count.query_row(params![scope.account, scope.region, endpoint], |row| row.get(0))
+                    })
+                    .map_err(write_error)?;
+                if u64::try_from(queued).unwrap_or(0) >= max_queued {
+                    return Ok(None);
+                }
+                let seq: i64 = conn
+                    .prepare_cached(
+                        "INSERT INTO async_requests (account, region, endpoint, inference_id, accepted_ms, request) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+                    )
+                    .and_then(|mut insert| {
+                        insert.query_row(
+                            params![scope.account, scope.region, endpoint, inference_id, accepted_ms, request],
+                            |row| row.get(0),
+                        )
+                    })
+                    .map_err(write_error)?;
+                Ok(Some(seq))
+            })
+            .await
     }
 
     async fn endpoints_with_async_requests(&self) -> Result<Vec<(Scope, String)>, StoreError> {
@@ -340,23 +376,27 @@ impl Store for SqliteStore {
     }
 
     async fn finish_async_request(&self, seq: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM async_requests WHERE seq = ?")
-            .bind(seq)
-            .execute(&self.pool)
+        self.writer
+            .write(Admission::Wait, move |conn| {
+                conn.prepare_cached("DELETE FROM async_requests WHERE seq = ?1")
+                    .and_then(|mut delete| delete.execute([seq]))
+                    .map_err(write_error)?;
+                Ok(())
+            })
             .await
-            .map_err(database)?;
-        Ok(())
     }
 
     async fn drop_async_requests(&self, scope: &Scope, endpoint: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM async_requests WHERE account = ? AND region = ? AND endpoint = ?")
-            .bind(&scope.account)
-            .bind(&scope.region)
-            .bind(endpoint)
-            .execute(&self.pool)
+        let (scope, endpoint) = (scope.clone(), endpoint.to_owned());
+        self.writer
+            .write(Admission::Wait, move |conn| {
+                let dropped = conn
+                    .prepare_cached("DELETE FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3")
+                    .and_then(|mut delete| delete.execute(params![scope.account, scope.region, endpoint]))
+                    .map_err(write_error)?;
+                Ok(u64::try_from(dropped).unwrap_or(u64::MAX))
+            })
             .await
-            .map_err(database)?;
-        Ok(done.rows_affected())
     }
 
     async fn arn_exists(&self, arn: &str) -> Result<bool, StoreError> {
@@ -373,15 +413,25 @@ impl Store for SqliteStore {
     }
 
     async fn add_tags(&self, arn: &str, tags: &[Tag]) -> Result<Vec<Tag>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        upsert_tags(&mut tx, arn, tags).await?;
-        let all = select_tags(&mut tx, arn, 0, u32::MAX).await?;
-        if all.len() > MAX_TAGS_PER_RESOURCE {
-            // Dropping the transaction rolls the upsert back: nothing changes.
-            return Err(StoreError::TooManyTags { arn: arn.to_owned(), count: all.len(), max: MAX_TAGS_PER_RESOURCE });
-        }
-        tx.commit().await.map_err(database)?;
-        Ok(all)
+        let (arn, tags) = (arn.to_owned(), tags.to_vec());
+        self.writer
+            .write(Admission::Refuse, move |conn| {
+                upsert_tags(conn, &arn, &tags)?;
+                let all = conn
+                    .prepare_cached("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY id")
+                    .and_then(|mut select| {
+                        select
+                            .query_map([&arn], |row| Ok(Tag { key: row.get(0)?, value: row.get(1)? }))?
+                            .collect::<rusqlite::Result<Vec<Tag>>>()
+                    })
+                    .map_err(write_error)?;
+                if all.len() > MAX_TAGS_PER_RESOURCE {
+                    // The writer rolls this write back to its savepoint: nothing changes.
+                    return Err(StoreError::TooManyTags { arn, count: all.len(), max: MAX_TAGS_PER_RESOURCE });
+                }
+                Ok(all)
+            })
+            .await
     }
 
     async fn list_tags(&self, arn: &str, offset: u64, limit: u32) -> Result<Page<Tag>, StoreError> {
@@ -391,56 +441,81 @@ impl Store for SqliteStore {
     }
 
     async fn delete_tags(&self, arn: &str, keys: &[String]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        for key in keys {
-            sqlx::query("DELETE FROM tags WHERE arn = ? AND key = ?")
-                .bind(arn)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(database)?;
-        }
-        tx.commit().await.map_err(database)?;
-        Ok(())
+        let (arn, keys) = (arn.to_owned(), keys.to_vec());
+        self.writer
+            .write(Admission::Refuse, move |conn| {
+                let mut delete =
+                    conn.prepare_cached("DELETE FROM tags WHERE arn = ?1 AND key = ?2").map_err(write_error)?;
+                for key in &keys {
+                    delete.execute(params![arn, key]).map_err(write_error)?;
+                }
+                Ok(())
+            })
+            .await
     }
 }
 
-/// A table of [`StatefulRecord`]s and the noun its errors use.
+/// A table of [`StatefulRecord`]s, the noun its errors use, and its writes (whole strings, so that
+/// the writer's statement cache keeps them prepared).
 struct StatefulTable {
     name: &'static str,
     noun: &'static str,
+    insert: &'static str,
+    /// Compare-and-set on `version`.
+    update: &'static str,
 }
 
-const ENDPOINTS: StatefulTable = StatefulTable { name: "endpoints", noun: "endpoint" };
-const TRANSFORM_JOBS: StatefulTable = StatefulTable { name: "transform_jobs", noun: "transform job" };
+static ENDPOINTS: StatefulTable = StatefulTable {
+    name: "endpoints",
+    noun: "endpoint",
+    insert: "INSERT INTO endpoints (account, region, name, arn, status, created_ms, modified_ms, version, state) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    update: "UPDATE endpoints SET status = ?1, modified_ms = ?2, state = ?3, version = version + 1 \
+             WHERE account = ?4 AND region = ?5 AND name = ?6 AND version = ?7",
+};
+static TRANSFORM_JOBS: StatefulTable = StatefulTable {
+    name: "transform_jobs",
+    noun: "transform job",
+    insert: "INSERT INTO transform_jobs (account, region, name, arn, status, created_ms, modified_ms, version, state) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    update: "UPDATE transform_jobs SET status = ?1, modified_ms = ?2, state = ?3, version = version + 1 \
+             WHERE account = ?4 AND region = ?5 AND name = ?6 AND version = ?7",
+};
 const STATEFUL_COLUMNS: &str = "account, region, name, arn, status, created_ms, modified_ms, version, state";
 
 impl SqliteStore {
     async fn insert_stateful<S: Status>(
         &self,
-        table: &StatefulTable,
+        table: &'static StatefulTable,
         record: &StatefulRecord<S>,
         tags: &[Tag],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        sqlx::query(&format!("INSERT INTO {} ({STATEFUL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", table.name))
-            .bind(&record.scope.account)
-            .bind(&record.scope.region)
-            .bind(&record.name)
-            .bind(&record.arn)
-            .bind(record.status.as_str())
-            .bind(record.created_ms)
-            .bind(record.modified_ms)
-            .bind(record.version)
-            .bind(record.state.to_string())
-            .execute(&mut *tx)
+        let StatefulRecord { scope, name, arn, status, created_ms, modified_ms, version, state } = record;
+        let (scope, name, arn, status) = (scope.clone(), name.clone(), arn.clone(), status.as_str().to_owned());
+        let (created_ms, modified_ms, version, state) = (*created_ms, *modified_ms, *version, state.to_string());
+        let tags = tags.to_vec();
+        self.writer
+            .write(Admission::Refuse, move |conn| {
+                conn.prepare_cached(table.insert)
+                    .and_then(|mut insert| {
+                        insert.execute(params![
+                            scope.account,
+                            scope.region,
+                            name,
+                            arn,
+                            status,
+                            created_ms,
+                            modified_ms,
+                            version,
+                            state
+                        ])
+                    })
+                    .map_err(|err| classify_write(err, table.noun, &name))?;
+                // Tags left behind by a deleted resource of the same ARN must not reappear.
+                delete_all_tags(conn, &arn)?;
+                upsert_tags(conn, &arn, &tags)
+            })
             .await
-            .map_err(|err| classify(err, table.noun, &record.name))?;
-        // Tags left behind by a deleted resource of the same ARN must not reappear.
-        sqlx::query("DELETE FROM tags WHERE arn = ?").bind(&record.arn).execute(&mut *tx).await.map_err(database)?;
-        upsert_tags(&mut tx, &record.arn, tags).await?;
-        tx.commit().await.map_err(database)?;
-        Ok(())
     }
 
     async fn get_stateful<S: Status>(
@@ -467,25 +542,24 @@ impl SqliteStore {
 
     async fn update_stateful<S: Status>(
         &self,
-        table: &StatefulTable,
+        table: &'static StatefulTable,
         record: &StatefulRecord<S>,
     ) -> Result<StatefulRecord<S>, StoreError> {
-        let done = sqlx::query(&format!(
-            "UPDATE {} SET status = ?, modified_ms = ?, state = ?, version = version + 1 \
-             WHERE account = ? AND region = ? AND name = ? AND version = ?",
-            table.name
-        ))
-        .bind(record.status.as_str())
-        .bind(record.modified_ms)
-        .bind(record.state.to_string())
-        .bind(&record.scope.account)
-        .bind(&record.scope.region)
-        .bind(&record.name)
-        .bind(record.version)
-        .execute(&self.pool)
-        .await
-        .map_err(database)?;
-        if done.rows_affected() == 0 {
+        let StatefulRecord { scope, name, status, modified_ms, version, state, .. } = record;
+        let (account, region, name, status) =
+            (scope.account.clone(), scope.region.clone(), name.clone(), status.as_str().to_owned());
+        let (modified_ms, version, state) = (*modified_ms, *version, state.to_string());
+        let changed = self
+            .writer
+            .write(Admission::Wait, move |conn| {
+                conn.prepare_cached(table.update)
+                    .and_then(|mut update| {
+                        update.execute(params![status, modified_ms, state, account, region, name, version])
+                    })
+                    .map_err(write_error)
+            })
+            .await?;
+        if changed == 0 {
             return Err(StoreError::Conflict { kind: table.noun, name: record.name.clone() });
         }
         Ok(StatefulRecord { version: record.version + 1, ..record.clone() })
@@ -557,15 +631,28 @@ fn page<T>(mut items: Vec<T>, limit: u32) -> Page<T> {
     Page { items, more }
 }
 
-async fn upsert_tags(conn: &mut sqlx::SqliteConnection, arn: &str, tags: &[Tag]) -> Result<(), StoreError> {
-    for tag in tags {
-        sqlx::query("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?) ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value")
-            .bind(arn)
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .execute(&mut *conn)
-            .await.map_err(database)?;
+/// In the writer: adds or replaces tags by key.
+fn upsert_tags(conn: &Connection, arn: &str, tags: &[Tag]) -> Result<(), StoreError> {
+    if tags.is_empty() {
+        return Ok(());
     }
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value",
+        )
+        .map_err(write_error)?;
+    for tag in tags {
+        upsert.execute(params![arn, tag.key, tag.value]).map_err(write_error)?;
+    }
+    Ok(())
+}
+
+/// In the writer: removes every tag of an ARN.
+fn delete_all_tags(conn: &Connection, arn: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM tags WHERE arn = ?1")
+        .and_then(|mut delete| delete.execute([arn]))
+        .map_err(write_error)?;
     Ok(())
 }
 
@@ -594,18 +681,25 @@ fn database(err: sqlx::Error) -> StoreError {
     StoreError::Database(err.into())
 }
 
-/// Classifies a failed write. SQLite gives no constraint names through sqlx, so uniqueness is
-/// recognised by error kind and immutability by the trigger's message (`migrations/`).
-fn classify(err: sqlx::Error, kind: &'static str, name: &str) -> StoreError {
-    if let sqlx::Error::Database(db) = &err {
-        if db.is_unique_violation() {
+/// Any failure of the writer's connection that no caller tells apart.
+fn write_error(err: rusqlite::Error) -> StoreError {
+    StoreError::Database(err.into())
+}
+
+/// Classifies a failed write. SQLite names no constraint in its error, so uniqueness is recognised
+/// by the extended result code (a primary key or a UNIQUE column) and immutability by the
+/// trigger's message (`migrations/`).
+fn classify_write(err: rusqlite::Error, kind: &'static str, name: &str) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, message) = &err {
+        use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+        if matches!(failure.extended_code, SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE) {
             return StoreError::AlreadyExists { kind, name: name.to_owned() };
         }
-        if db.message().contains("are immutable") {
-            return StoreError::Immutable(db.message().to_owned());
+        if let Some(message) = message.as_deref().filter(|m| m.contains("are immutable")) {
+            return StoreError::Immutable(message.to_owned());
         }
     }
-    database(err)
+    write_error(err)
 }
 
 #[cfg(test)]

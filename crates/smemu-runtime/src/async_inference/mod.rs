@@ -152,12 +152,12 @@ impl AsyncQueue {
             accepted_ms: now,
             request: serde_json::to_value(&doc).map_err(|err| InvokeError::InvalidHeader(err.to_string()))?,
         };
-        let stored = self
-            .inner
-            .store
-            .enqueue_async_request(&record, self.inner.max_queued)
-            .await
-            .map_err(|err| InvokeError::Internal(err.to_string()))?;
+        let stored =
+            self.inner.store.enqueue_async_request(&record, self.inner.max_queued).await.map_err(|err| match err {
+                // The store's writer has `--max-queued-writes` waiting: throttled, as a busy service.
+                smemu_store::StoreError::Overloaded { .. } => InvokeError::Throttled,
+                other => InvokeError::Internal(other.to_string()),
+            })?;
         if stored.is_none() {
             return Err(InvokeError::AsyncQueueFull { endpoint: endpoint.to_owned(), max: self.inner.max_queued });
         }
