@@ -145,6 +145,8 @@ async fn a_linear_update_through_the_sdk_steps_bakes_and_reports_its_config() {
     let aws = smemu.aws();
     let name = deploy_v1(&aws, 2);
     let v2 = tagged_config(&aws, "v2", 2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(&smemu, &name, &stop);
     let client =
         aws_sdk_sagemaker::Client::new(&crate::common::sdk_config(&smemu.url, "AKIDEXAMPLE", "us-east-1").await);
     let config = DeploymentConfig::builder()
@@ -195,6 +197,8 @@ async fn a_linear_update_through_the_sdk_steps_bakes_and_reports_its_config() {
     assert!(seen.contains(&VariantStatus::ActivatingTraffic), "{seen:?}");
     assert_eq!(seen.last(), Some(&VariantStatus::Baking), "{seen:?}");
     assert_eq!(share_of_v2(&smemu.url, &name, 10), 1.0);
+    stop.store(true, Ordering::Relaxed);
+    assert_no_failed_call(clients);
 }
 
 #[test]
@@ -203,6 +207,8 @@ fn a_rolling_update_replaces_instances_in_batches() {
     let aws = smemu.aws();
     let name = deploy_v1(&aws, 2);
     let v2 = tagged_config(&aws, "v2", 2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(&smemu, &name, &stop);
     let config = json!({
         "RollingUpdatePolicy": {
             "MaximumBatchSize": { "Type": "INSTANCE_COUNT", "Value": 1 },
@@ -233,7 +239,17 @@ fn a_rolling_update_replaces_instances_in_batches() {
     let done = aws.wait_in_service(&name);
     assert_eq!(done["EndpointConfigName"], v2.as_str());
     assert_eq!(share_of_v2(&smemu.url, &name, 20), 1.0);
+    stop.store(true, Ordering::Relaxed);
+    assert_no_failed_call(clients);
     eventually(30, "two instances left", || (smemu.containers(&[]).len() == 2).then_some(()));
+}
+
+/// Joins the load's clients: every answer came from one fleet or the other.
+fn assert_no_failed_call(clients: Vec<std::thread::JoinHandle<Vec<String>>>) {
+    let answers: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let failed: Vec<&String> = answers.iter().filter(|a| *a != "x|v1" && *a != "x|v2").collect();
+    assert!(!answers.is_empty());
+    assert!(failed.is_empty(), "{} of {} calls failed: {:?}", failed.len(), answers.len(), &failed[..1]);
 }
 
 #[test]
@@ -432,4 +448,84 @@ fn set_alarm_state_forces_a_rollback_while_the_new_fleet_bakes() {
     assert!(done["FailureReason"].as_str().unwrap_or_default().contains(&alarm), "{done}");
     assert_eq!(share_of_v2(&smemu.url, &name, 20), 0.0);
     eventually(30, "the new fleet to be removed", || (smemu.containers(&[]).len() == 1).then_some(()));
+}
+
+/// smemu is killed (SIGKILL) while `config` moves traffic, and started again on its data directory:
+/// the deployment is still `Updating`, the endpoint answers at once (both fleets adopted), and the
+/// update goes on to `InService` on the new config with every instance of it.
+fn a_deployment_survives_a_crash_of_smemu(config: Value, instances: u32) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut smemu = Smemu::start_in(&data_dir);
+    let aws = smemu.aws();
+    let name = deploy_v1(&aws, instances);
+    let v2 = tagged_config(&aws, "v2", instances);
+    aws.sagemaker(&[
+        "update-endpoint",
+        "--endpoint-name",
+        &name,
+        "--endpoint-config-name",
+        &v2,
+        "--deployment-config",
+        &config.to_string(),
+    ])
+    .json();
+    eventually(120, "the first traffic step", || {
+        (pending_status(&aws.describe_endpoint(&name)).as_deref() == Some("ActivatingTraffic")
+            && share_of_v2(&smemu.url, &name, 10) > 0.0)
+            .then_some(())
+    });
+    smemu.kill();
+
+    let smemu = Smemu::start_in(&data_dir);
+    let aws = smemu.aws();
+    let described = aws.describe_endpoint(&name);
+    assert_eq!(described["EndpointStatus"], "Updating", "{described}");
+    assert_eq!(described["PendingDeploymentSummary"]["EndpointConfigName"], v2.as_str(), "{described}");
+    // Both fleets serve from the first call after the restart (share_of_v2 panics on a failed call).
+    share_of_v2(&smemu.url, &name, 20);
+    let done = aws.wait_in_service(&name);
+    assert_eq!(done["EndpointConfigName"], v2.as_str(), "{done}");
+    assert!(done.get("FailureReason").is_none(), "{done}");
+    assert_eq!(share_of_v2(&smemu.url, &name, 20), 1.0);
+    eventually(60, "only the new fleet left", || (smemu.containers(&[]).len() == instances as usize).then_some(()));
+}
+
+#[test]
+fn a_canary_goes_on_after_smemu_is_killed_mid_way() {
+    a_deployment_survives_a_crash_of_smemu(
+        json!({"BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY", "WaitIntervalInSeconds": 15,
+                "CanarySize": { "Type": "INSTANCE_COUNT", "Value": 1 }
+            },
+            "TerminationWaitInSeconds": 0
+        }}),
+        3,
+    );
+}
+
+#[test]
+fn a_linear_update_goes_on_after_smemu_is_killed_mid_way() {
+    a_deployment_survives_a_crash_of_smemu(
+        json!({"BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "LINEAR", "WaitIntervalInSeconds": 10,
+                "LinearStepSize": { "Type": "CAPACITY_PERCENT", "Value": 50 }
+            },
+            "TerminationWaitInSeconds": 0
+        }}),
+        2,
+    );
+}
+
+#[test]
+fn a_rolling_update_goes_on_after_smemu_is_killed_mid_way() {
+    a_deployment_survives_a_crash_of_smemu(
+        json!({"RollingUpdatePolicy": {
+            "MaximumBatchSize": { "Type": "INSTANCE_COUNT", "Value": 1 },
+            "WaitIntervalInSeconds": 10
+        }}),
+        2,
+    );
 }

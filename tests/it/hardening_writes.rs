@@ -13,7 +13,7 @@ use crate::common::{Smemu, sdk_config, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_past_the_write_queue_get_throttling_exception_and_the_queued_ones_commit() {
-    let smemu = Smemu::start_fresh_with(&["--max-queued-writes", "2"]);
+    let mut smemu = Smemu::start_fresh_with(&["--max-queued-writes", "2"]);
     let config = aws_sdk_sagemaker::config::Builder::from(&sdk_config(&smemu.url, "AKIDSMEMUTEST", "us-east-1").await)
         // The SDK retries throttling: one attempt shows the answer itself.
         .retry_config(aws_config::retry::RetryConfig::disabled())
@@ -57,7 +57,10 @@ async fn creates_past_the_write_queue_get_throttling_exception_and_the_queued_on
         let (name, answer) =
             tokio::time::timeout(Duration::from_secs(8), answered.recv()).await.expect("refusals").unwrap();
         let err = answer.expect_err("a create went through while the writer was blocked");
-        assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+        if err.code() != Some("ThrottlingException") {
+            // Seen once in a full suite run (connection refused): say what became of smemu.
+            panic!("{err:?}\nsmemu exited: {}\n{}", smemu.exited(), log_tail(&smemu));
+        }
         assert_eq!(err.message(), Some("Rate exceeded"), "{err:?}");
         refused.push(name);
     }
@@ -92,4 +95,12 @@ async fn creates_past_the_write_queue_get_throttling_exception_and_the_queued_on
         .send()
         .await
         .unwrap();
+}
+
+/// The last lines smemu logged (the test server's `smemu.log`, beside its data directory).
+fn log_tail(smemu: &Smemu) -> String {
+    let log = smemu.data_dir.parent().map(|dir| dir.join("smemu.log")).unwrap_or_default();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
 }
