@@ -121,12 +121,7 @@ async fn roll_back(
     rollback_batch: Option<Size>,
 ) -> Result<(), Error> {
     tracing::warn!(endpoint = %key.name, %reason, "rolling the rolling deployment back");
-    let mut rollout = doc.rollout.clone().unwrap_or_else(|| Rollout::new(now_ms()));
-    rollout.phase = Phase::RollingBack;
-    rollout.step_started_ms = now_ms();
-    rollout.reason = Some(reason.clone());
-    doc.rollout = Some(rollout);
-    let record = save_kept(ctl, record, EndpointStatus::RollingBack, &doc).await?;
+    let record = rollout::begin_rollback(ctl, record, &mut doc, &reason).await?;
     let Some(plan) = doc.current.variants.first().cloned() else { return Ok(()) };
     let mut old = old_variants(ctl, key).into_iter().next().unwrap_or_else(|| live_variant(&plan, Vec::new()));
     let mut green = shifted_green(ctl, key)
@@ -155,14 +150,5 @@ async fn roll_back(
         }
     }
     route(ctl, key, &doc, &old, &live_variant(&plan, Vec::new()));
-    for instance in &green.instances {
-        drain_instance(instance).await;
-    }
-    if let Some(pending) = doc.pending.take() {
-        remove_endpoint_containers(ctl, key, Some(&pending.id)).await;
-    }
-    doc.rollout = None;
-    doc.failure_reason = Some(reason);
-    save(ctl, record, EndpointStatus::InService, &doc).await?;
-    Ok(())
+    rollout::finish_rollback(ctl, key, record, doc, &green.instances, reason).await
 }

@@ -19,7 +19,7 @@ use super::deploy::{drain, drain_instance, remove_endpoint_containers, save, sav
 use super::plan::{EndpointDoc, Fleet, Phase, Rollout};
 use super::policy::{Guardrails, Update};
 use crate::clock::now_ms;
-use crate::routing::{EndpointKey, LiveEndpoint, LiveVariant, Shift};
+use crate::routing::{EndpointKey, LiveEndpoint, LiveInstance, LiveVariant, Shift};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -228,12 +228,7 @@ async fn roll_back(
     reason: String,
 ) -> Result<(), Error> {
     tracing::warn!(endpoint = %key.name, %reason, "rolling the deployment back");
-    let mut rollout = doc.rollout.clone().unwrap_or_else(|| Rollout::new(now_ms()));
-    rollout.phase = Phase::RollingBack;
-    rollout.step_started_ms = now_ms();
-    rollout.reason = Some(reason.clone());
-    doc.rollout = Some(rollout);
-    let record = save_kept(ctl, record, EndpointStatus::RollingBack, &doc).await?;
+    let record = begin_rollback(ctl, record, &mut doc, &reason).await?;
     let green: Vec<_> = ctl
         .inner
         .live
@@ -250,7 +245,36 @@ async fn roll_back(
             async_inference: doc.current.async_inference.is_some(),
         },
     );
-    for instance in &green {
+    finish_rollback(ctl, key, record, doc, &green, reason).await
+}
+
+/// The start of every rollback (blue/green and rolling): `RollingBack` stored with its reason, so
+/// that a restart finishes the rollback rather than the deployment.
+pub(super) async fn begin_rollback(
+    ctl: &Endpoints,
+    record: EndpointRecord,
+    doc: &mut EndpointDoc,
+    reason: &str,
+) -> Result<EndpointRecord, Error> {
+    let mut rollout = doc.rollout.clone().unwrap_or_else(|| Rollout::new(now_ms()));
+    rollout.phase = Phase::RollingBack;
+    rollout.step_started_ms = now_ms();
+    rollout.reason = Some(reason.to_owned());
+    doc.rollout = Some(rollout);
+    save_kept(ctl, record, EndpointStatus::RollingBack, doc).await
+}
+
+/// The end of every rollback once the traffic is back on the old fleet: the new instances drained,
+/// the new fleet's containers removed, the endpoint `InService` on the old config with `reason`.
+pub(super) async fn finish_rollback(
+    ctl: &Endpoints,
+    key: &EndpointKey,
+    record: EndpointRecord,
+    mut doc: EndpointDoc,
+    green: &[Arc<LiveInstance>],
+    reason: String,
+) -> Result<(), Error> {
+    for instance in green {
         drain_instance(instance).await;
     }
     if let Some(pending) = doc.pending.take() {
