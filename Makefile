@@ -50,7 +50,7 @@ test-image: ## Build the smemu-testmodel Docker image (no registry needed)
 	scripts/build-test-image.sh
 
 wheel: venv ## Build the `smemu` Python wheel (binary, smemu.Server, pytest plugin) into target/wheels/
-	.venv/bin/maturin build --release --out target/wheels
+	.venv/bin/maturin build --release --strip --out target/wheels
 
 image: docker ## Build the Docker image smemu:<version> and smemu:latest (static binary, no registry)
 	scripts/build-image.sh release
