@@ -51,6 +51,8 @@ case "$PROFILE" in
     ;;
 esac
 install -m 0755 "$binary" "$rootfs/smemu"
+# The release profile keeps debug info for profiling; the image does not need it (265 MB -> a few tens).
+[ "$PROFILE" != release ] || strip "$rootfs/smemu"
 # The AWS SDK's HTTPS client (an external --s3-endpoint) panics at start-up without any trusted root
 # certificate, so the host's bundle goes in, where rustls-native-certs looks for it.
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
