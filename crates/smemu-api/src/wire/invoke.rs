@@ -201,16 +201,7 @@ fn invocation(
     received: Instant,
     accept: &HeaderName,
 ) -> Result<Invocation, InvokeError> {
-    let text = |name: &HeaderName| -> Result<Option<String>, InvokeError> {
-        headers
-            .get(name)
-            .map(|v| {
-                v.to_str()
-                    .map(str::to_owned)
-                    .map_err(|_| InvokeError::InvalidHeader(format!("Header {name} must be ASCII.")))
-            })
-            .transpose()
-    };
+    let text = |name: &HeaderName| header_text(headers, name);
     let custom_attributes = headers.get(&CUSTOM_ATTRIBUTES_HEADER).cloned();
     if let Some(value) = &custom_attributes
         && value.len() > 1024
@@ -278,6 +269,18 @@ pub(super) fn render_error(err: &InvokeError) -> Reply {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ERROR_TYPE, HeaderValue::from_static(code));
     Reply { status, headers, body: Bytes::from(body) }
+}
+
+/// Header `name`'s value as text, if sent; a value that is not ASCII is the runtime's `InvalidHeader`.
+pub(super) fn header_text(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, InvokeError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| InvokeError::InvalidHeader(format!("Header {name} must be ASCII.")))
+        })
+        .transpose()
 }
 
 /// A refused identity, in the runtime's error shape (400, as for the control plane).

@@ -15,7 +15,7 @@ use smemu_types::Validate;
 use smemu_types::runtime::{InvokeEndpointAsyncInput, InvokeEndpointAsyncOutput};
 
 use super::identity;
-use super::invoke::{render_auth_error, render_error};
+use super::invoke::{header_text, render_auth_error, render_error};
 use super::sigv4::Received;
 use crate::AppState;
 
@@ -95,16 +95,7 @@ async fn read_body(body: MinRate<Incoming>) -> Result<Bytes, InvokeError> {
 /// The request's headers as the model's input shape, validated by its generated rules (lengths,
 /// patterns, `RequestTTLSeconds` 60–21600, `InvocationTimeoutSeconds` 1–3600), every violation at once.
 pub(super) fn new_request(headers: &HeaderMap, body: Bytes) -> Result<NewAsyncRequest, InvokeError> {
-    let text = |name: &HeaderName| -> Result<Option<String>, InvokeError> {
-        headers
-            .get(name)
-            .map(|v| {
-                v.to_str()
-                    .map(str::to_owned)
-                    .map_err(|_| InvokeError::InvalidHeader(format!("Header {name} must be ASCII.")))
-            })
-            .transpose()
-    };
+    let text = |name: &HeaderName| header_text(headers, name);
     let integer = |name: &HeaderName| -> Result<Option<i32>, InvokeError> {
         text(name)?
             .map(|v| {
