@@ -135,3 +135,50 @@ async fn retention_drops_the_oldest_events_and_the_store_survives_a_reopen() {
     let left = reopened.events_after(stream, Cursor::START, TimeRange::default(), 10).await.unwrap();
     assert_eq!(left.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["new4", "new5", "new6"]);
 }
+
+#[tokio::test]
+async fn groups_named_finds_a_group_in_every_account_and_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir, u64::MAX).await;
+    let here = key("/aws/sagemaker/Endpoints/e", "AllTraffic/i-1");
+    let other_account = StreamKey { account: "444455556666".into(), ..here.clone() };
+    let other_region = StreamKey { region: "eu-west-1".into(), ..here.clone() };
+    for k in [&here, &other_account, &other_region] {
+        write(&store, k, &[(1, "x")]).await;
+    }
+    write(&store, &key("/aws/sagemaker/Endpoints/e2", "AllTraffic/i-1"), &[(1, "y")]).await;
+    let mut expected = Vec::new();
+    for k in [&here, &other_account, &other_region] {
+        expected.push(store.group_id(&k.account, &k.region, &k.group).await.unwrap().unwrap());
+    }
+    expected.sort_unstable();
+    assert_eq!(store.groups_named("/aws/sagemaker/Endpoints/e").await.unwrap(), expected);
+    // A name is matched whole, not as a prefix.
+    assert!(store.groups_named("/aws/sagemaker/Endpoints/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn events_written_after_follows_write_order_within_the_selected_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir, u64::MAX).await;
+    let jobs = "/aws/sagemaker/TransformJobs";
+    // Stamped out of order on purpose: a line stamped earlier but written later still comes after.
+    write(&store, &key(jobs, "job-1/i-1"), &[(50, "first")]).await;
+    write(&store, &key(jobs, "job-10/i-1"), &[(5, "other job")]).await;
+    write(&store, &key(jobs, "job-1/i-2"), &[(10, "second")]).await;
+    write(&store, &key(jobs, "job-1/i-1"), &[(60, "third")]).await;
+    let groups = store.groups_named(jobs).await.unwrap();
+    let all = store.events_written_after(&groups, "job-1/", 0, TimeRange::default(), 10).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["first", "second", "third"]);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    // Paging: after the first event's seq, at most one more.
+    let page = store.events_written_after(&groups, "job-1/", all[0].seq, TimeRange::default(), 1).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["second"]);
+    // `--since`: the time range applies on top of the write order.
+    let recent =
+        store.events_written_after(&groups, "job-1/", 0, TimeRange { start: Some(50), end: None }, 10).await.unwrap();
+    assert_eq!(recent.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["first", "third"]);
+    // No prefix: every stream of the groups.
+    assert_eq!(store.events_written_after(&groups, "", 0, TimeRange::default(), 10).await.unwrap().len(), 4);
+    assert!(store.events_written_after(&[], "", 0, TimeRange::default(), 10).await.unwrap().is_empty());
+}
