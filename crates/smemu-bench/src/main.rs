@@ -7,6 +7,7 @@
 //! a busy machine's drift hits all three alike. The transform scenarios (`transform.rs`) time one
 //! job instead.
 
+mod async_inference;
 mod relay_floor;
 mod streaming;
 mod transform;
@@ -67,16 +68,26 @@ struct Args {
     /// `deploy`: capture every invocation (`DataCaptureConfig` at 100 %, input and output) under this S3 URI.
     #[arg(long)]
     capture_destination: Option<String>,
+    /// `deploy`: an asynchronous endpoint (`AsyncInferenceConfig`, 4 invocations per instance at a
+    /// time) whose outputs go under this S3 URI (failures under `<URI>-failures`).
+    #[arg(long)]
+    async_output: Option<String>,
+    /// `async`: the embedded S3's address, where the outputs are counted.
+    #[arg(long)]
+    s3: Option<String>,
+    /// `async`: how many InvokeEndpointAsync requests (at most 1000).
+    #[arg(long, default_value_t = 400)]
+    requests: usize,
     /// `deploy`, `transform`: how many instances.
     #[arg(long, default_value_t = 1)]
     instances: usize,
     /// `transform`: the model to run (as `deploy` creates it).
     #[arg(long, default_value = "bench-transform")]
     model: String,
-    /// `transform`: the S3 prefix of the input objects.
+    /// `transform`: the S3 prefix of the input objects; `async`: the requests' InputLocation.
     #[arg(long)]
     input: Option<String>,
-    /// `transform`: where outputs go (the job's name is appended).
+    /// `transform`: where outputs go (the job's name is appended); `async`: the endpoint's S3OutputPath.
     #[arg(long)]
     output: Option<String>,
     /// `transform`, `transform-direct`: `MaxPayloadInMB`.
@@ -118,6 +129,8 @@ enum Scenario {
     /// CreateModel/DeleteModel at c=1 and c=16 beside DescribeModel at c=16, every call timed, in
     /// interleaved rounds (`writes.rs`).
     Writes,
+    /// `--requests` InvokeEndpointAsync calls, then every output written (`async_inference.rs`).
+    Async,
 }
 
 /// The request body of the invocation benchmarks.
@@ -149,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Compare => return compare(&args).await,
         Scenario::Stream => return streaming::compare(&args).await,
         Scenario::Writes => return writes::rounds(&args).await,
+        Scenario::Async => return async_inference::round(&args).await,
         _ => {}
     }
     let mut setup = connect(&args.target).await?;
@@ -354,6 +368,7 @@ async fn run_worker(
             | Scenario::Compare
             | Scenario::Stream
             | Scenario::Writes
+            | Scenario::Async
             | Scenario::RelayFloor => {
                 unreachable!("runs once, not in workers")
             }
@@ -419,8 +434,13 @@ async fn deploy(args: &Args) -> anyhow::Result<()> {
             r#","DataCaptureConfig":{{"InitialSamplingPercentage":100,"DestinationS3Uri":"{uri}","CaptureOptions":[{{"CaptureMode":"InputAndOutput"}}],"CaptureContentTypeHeader":{{"CsvContentTypes":["text/csv"]}}}}"#
         )
     });
+    let asynchronous = args.async_output.as_deref().map_or(String::new(), |uri| {
+        format!(
+            r#","AsyncInferenceConfig":{{"OutputConfig":{{"S3OutputPath":"{uri}","S3FailurePath":"{uri}-failures"}},"ClientConfig":{{"MaxConcurrentInvocationsPerInstance":4}}}}"#
+        )
+    });
     let config = format!(
-        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":{}}}]{capture}}}"#,
+        r#"{{"EndpointConfigName":"{name}","ProductionVariants":[{{"VariantName":"AllTraffic","ModelName":"{name}","InstanceType":"ml.m5.large","InitialInstanceCount":{}}}]{capture}{asynchronous}}}"#,
         args.instances
     );
     expect_ok(call(&mut sender, &args.target, "CreateEndpointConfig", &config).await?)?;

@@ -494,6 +494,48 @@ mod tests {
         }
     }
 
+    /// The writer takes what gathered in the channel at once (so that it is not woken per record),
+    /// yet still cuts a file at `--capture-file-records` exactly and loses none.
+    #[tokio::test]
+    async fn records_taken_together_are_still_cut_into_files_of_file_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(smemu_objects::ObjectsConfig {
+            embedded_endpoint: Some("http://127.0.0.1:9".into()),
+            default_account: "1".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .with_file_roots(smemu_objects::FileRoots::new(&[dir.path().to_path_buf()]));
+        let limits =
+            CaptureLimits { flush_interval: Duration::from_millis(200), file_records: 3, ..CaptureLimits::default() };
+        let capture = DataCapture::new(Some(objects), limits);
+        let destination = format!("file://{}/capture", dir.path().display());
+        let config = DataCaptureConfig { destination_s3_uri: Some(destination), ..config(100, &[CaptureMode::Input]) };
+        let sink = capture.sink("1", "ep", Some(&config)).unwrap();
+        // Seven records sent at once: the writer takes them together.
+        for i in 0..7 {
+            let body = Bytes::from(format!("r{i}"));
+            sink.sample(&body, None, None).unwrap().finish("AllTraffic", &body, None);
+        }
+        let root = dir.path().join("capture/ep/AllTraffic");
+        let started = std::time::Instant::now();
+        let mut sizes = loop {
+            let files: Vec<_> =
+                walk(&root).into_iter().filter(|p| p.extension().is_some_and(|e| e == "jsonl")).collect();
+            let sizes: Vec<usize> = files.iter().map(|p| std::fs::read_to_string(p).unwrap().lines().count()).collect();
+            if sizes.iter().sum::<usize>() == 7 {
+                break sizes;
+            }
+            assert!(started.elapsed() < Duration::from_secs(3), "not every record written within 3 s: {sizes:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        sizes.sort_unstable();
+        assert_eq!(sizes, [1, 3, 3], "two full files and the rest at the flush");
+        assert_eq!(capture.dropped(), 0);
+    }
+
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
         entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
