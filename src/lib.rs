@@ -188,7 +188,12 @@ pub async fn run(
         ))
     };
     let state = state.with_metrics(metric_store.clone()).with_alarms(alarms);
+    let runtime = state.runtime.clone();
     smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
+
+    // The capture records of the last flush interval go to their destination (the embedded S3
+    // among them) before it stops.
+    runtime.flush_capture().await;
 
     // The last interval's counts are written before the store closes.
     sampler.abort();

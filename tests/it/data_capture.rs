@@ -389,3 +389,41 @@ fn streamed_and_async_invocations_are_captured_with_their_whole_answers() {
     });
     assert_eq!(output, "x,y|a\n", "the answer the record holds is the one written");
 }
+
+/// A flush interval far longer than the test: the records written are those smemu's shutdown
+/// (SIGTERM, as a user's Ctrl-C) flushed, found by the next smemu on the same data directory.
+#[test]
+fn records_not_yet_flushed_are_written_when_smemu_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let flags = ["--s3-listen", "127.0.0.1:0", "--capture-flush-interval", "1h"];
+    let (bucket, name) = (unique("capture-stop"), unique("cap-stop"));
+    {
+        let mut smemu = Smemu::start_with(&data_dir, &flags);
+        let aws = smemu.aws();
+        assert!(AwsCli::new(&smemu.s3_url).run("s3", &["mb", &format!("s3://{bucket}")]).success);
+        aws.sagemaker(&["create-model", "--model-name", &name, "--containers", &pipeline().to_string()]).json();
+        let capture = json!({"InitialSamplingPercentage": 100, "DestinationS3Uri": format!("s3://{bucket}/capture"),
+                             "CaptureOptions": [{"CaptureMode": "Input"}],
+                             "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}});
+        let out = create_config(&aws, &name, &name, capture);
+        assert!(out.success, "{}", out.stderr);
+        aws.sagemaker(&["create-endpoint", "--endpoint-name", &name, "--endpoint-config-name", &name]).json();
+        aws.wait_in_service(&name);
+        for i in 0..3 {
+            let (out, _) = aws.invoke(&name, &format!("stop {i}"), &["--content-type", "text/csv"]);
+            assert!(out.success, "{}", out.stderr);
+        }
+        let s3 = AwsCli::new(&smemu.s3_url);
+        assert!(captured(&s3, &bucket, "capture").is_empty(), "written before the stop: the flush interval is 1 h");
+        smemu.stop();
+    }
+    let smemu = Smemu::start_with(&data_dir, &flags);
+    let files = captured(&AwsCli::new(&smemu.s3_url), &bucket, "capture");
+    let mut inputs: Vec<String> = records(&files)
+        .iter()
+        .map(|r| r["captureData"]["endpointInput"]["data"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    inputs.sort();
+    assert_eq!(inputs, ["stop 0", "stop 1", "stop 2"], "{files:?}");
+}

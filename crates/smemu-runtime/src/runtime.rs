@@ -180,6 +180,12 @@ impl Runtime {
         self.endpoints.live(scope, name).await
     }
 
+    /// Writes the data-capture records not written yet: on shutdown, once the API stopped
+    /// answering and before the object stores stop.
+    pub async fn flush_capture(&self) {
+        self.endpoints.flush_capture().await;
+    }
+
     /// The invocation recorders of every variant (the metrics flusher and `/metrics` read them).
     pub fn recorders(&self) -> Arc<smemu_telemetry::metrics::Recorders> {
         self.endpoints.recorders()

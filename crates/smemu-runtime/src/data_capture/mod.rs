@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use smemu_objects::Objects;
 use smemu_types::sagemaker::{CaptureMode, DataCaptureConfig};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use record::{ContentTypes, Encoding, hour_folder, inference_time};
 
@@ -78,6 +78,8 @@ struct Shared {
     objects: Option<Objects>,
     limits: CaptureLimits,
     sender: OnceLock<mpsc::Sender<Captured>>,
+    /// Asks the writer to write everything it holds now and answer (set with `sender`).
+    flushes: OnceLock<mpsc::Sender<oneshot::Sender<()>>>,
     /// Records dropped because the writer was behind.
     dropped: AtomicU64,
     /// Payload bytes of the records in the channel.
@@ -98,9 +100,21 @@ impl DataCapture {
                 objects,
                 limits,
                 sender: OnceLock::new(),
+                flushes: OnceLock::new(),
                 dropped: AtomicU64::new(0),
                 queued_bytes: AtomicUsize::new(0),
             }),
+        }
+    }
+
+    /// Writes every record sent so far, whatever the flush interval: smemu calls it on shutdown,
+    /// after the API stopped answering and before the embedded S3 stops, so that the records of
+    /// the last interval are not lost with the process. Returns at once when nothing captures.
+    pub async fn flush(&self) {
+        let Some(flushes) = self.inner.flushes.get() else { return };
+        let (done, written) = oneshot::channel();
+        if flushes.send(done).await.is_ok() {
+            let _ = written.await;
         }
     }
 
@@ -137,12 +151,14 @@ impl DataCapture {
             .get_or_init(|| {
                 let limits = self.inner.limits;
                 let (tx, rx) = mpsc::channel(limits.queue_records);
+                let (flush_tx, flushes) = mpsc::channel(1);
+                let _ = self.inner.flushes.set(flush_tx);
                 let limits = writer::Limits {
                     every: limits.flush_interval,
                     records: limits.file_records,
                     bytes: limits.file_bytes,
                 };
-                tokio::spawn(writer::run(self.inner.objects.clone(), rx, limits));
+                tokio::spawn(writer::run(self.inner.objects.clone(), rx, flushes, limits));
                 tx
             })
             .clone();
@@ -534,6 +550,40 @@ mod tests {
         sizes.sort_unstable();
         assert_eq!(sizes, [1, 3, 3], "two full files and the rest at the flush");
         assert_eq!(capture.dropped(), 0);
+    }
+
+    /// Shutdown: `flush` writes what the writer holds and what is still in the channel at once,
+    /// long before the flush interval.
+    #[tokio::test]
+    async fn flush_writes_every_record_sent_before_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(smemu_objects::ObjectsConfig {
+            embedded_endpoint: Some("http://127.0.0.1:9".into()),
+            default_account: "1".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .with_file_roots(smemu_objects::FileRoots::new(&[dir.path().to_path_buf()]));
+        let limits = CaptureLimits { flush_interval: Duration::from_secs(3600), ..CaptureLimits::default() };
+        let capture = DataCapture::new(Some(objects), limits);
+        // Nothing captures yet: nothing to wait for.
+        capture.flush().await;
+        let destination = format!("file://{}/capture", dir.path().display());
+        let config = DataCaptureConfig { destination_s3_uri: Some(destination), ..config(100, &[CaptureMode::Input]) };
+        let sink = capture.sink("1", "ep", Some(&config)).unwrap();
+        for i in 0..5 {
+            let body = Bytes::from(format!("r{i}"));
+            sink.sample(&body, None, None).unwrap().finish("AllTraffic", &body, None);
+        }
+        tokio::time::timeout(Duration::from_secs(5), capture.flush()).await.expect("flush answered");
+        let files: Vec<_> = walk(&dir.path().join("capture/ep/AllTraffic"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        let lines: usize = files.iter().map(|p| std::fs::read_to_string(p).unwrap().lines().count()).sum();
+        assert_eq!(lines, 5, "every record written by the flush, not an hour later: {files:?}");
     }
 
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

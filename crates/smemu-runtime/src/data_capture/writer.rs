@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use smemu_objects::Objects;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::record::{self, Event, Payload};
 use super::{Captured, Data};
@@ -47,7 +47,12 @@ const GATHER: Duration = Duration::from_millis(20);
 /// once instead of gathering.
 const TAKE: usize = 256;
 
-pub(super) async fn run(objects: Option<Objects>, mut rx: mpsc::Receiver<Captured>, limits: Limits) {
+pub(super) async fn run(
+    objects: Option<Objects>,
+    mut rx: mpsc::Receiver<Captured>,
+    mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
+    limits: Limits,
+) {
     let mut batches: HashMap<FileKey, Batch> = HashMap::new();
     let mut tick = tokio::time::interval(limits.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -73,6 +78,20 @@ pub(super) async fn run(objects: Option<Objects>, mut rx: mpsc::Receiver<Capture
                 for (key, batch) in std::mem::take(&mut batches) {
                     write(objects.as_ref(), &key, batch).await;
                 }
+            }
+            Some(done) = flushes.recv() => {
+                // Everything sent before the flush was asked for is in the channel already.
+                while let Ok(captured) = rx.try_recv() {
+                    captured.sink.shared.queued_bytes.fetch_sub(captured.size(), Ordering::Relaxed);
+                    let Some((key, full)) = add(&mut batches, &captured, &limits) else { continue };
+                    if full && let Some(batch) = batches.remove(&key) {
+                        write(objects.as_ref(), &key, batch).await;
+                    }
+                }
+                for (key, batch) in std::mem::take(&mut batches) {
+                    write(objects.as_ref(), &key, batch).await;
+                }
+                let _ = done.send(());
             }
         }
     }

@@ -56,6 +56,11 @@ impl Endpoints {
         }
     }
 
+    /// Writes the data-capture records not written yet (shutdown).
+    pub async fn flush_capture(&self) {
+        self.inner.capture.flush().await;
+    }
+
     /// Where deployments read alarm states from now on.
     pub fn set_alarms(&self, alarms: Arc<dyn AlarmStates>) {
         *self.inner.alarms.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = alarms;
