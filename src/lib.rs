@@ -34,12 +34,20 @@ pub struct Listeners {
     pub s3: Option<TcpListener>,
 }
 
-/// Opens the state in `config.data_dir`, serves until `shutdown` resolves, then lets in-flight
-/// requests finish. Containers keep running across a restart; the next start adopts them.
+/// Opens the state in `config.data_dir`, settles what an earlier smemu left, calls `ready` and
+/// serves until `shutdown` resolves, then lets in-flight requests finish. Containers keep running
+/// across a restart; the next start adopts them.
+///
+/// `ready` runs once the state store is open and migrated and start-up is done, just before the
+/// first request is served (`smemu serve` prints its ready line there): a client, or another
+/// process opening `state.db`, that waits for it never races the store's creation, migrations or
+/// start-up writes (issue 16: a `sqlite3` taking the write lock right after an earlier ready line
+/// made the migrations wait out the busy timeout, and smemu exit).
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce() + Send,
 ) -> anyhow::Result<()> {
     let access_keys = check_identity(&config)?;
     std::fs::create_dir_all(&config.data_dir)
@@ -49,6 +57,7 @@ pub async fn run(
     let writer = WriterOptions {
         max_queued_writes: usize::try_from(config.max_queued_writes).unwrap_or(usize::MAX),
         checkpoint_interval: config.checkpoint_interval,
+        ..WriterOptions::default()
     };
     let store = Arc::new(CachedStore::new(SqliteStore::open_with(&config.data_dir.join(STATE_FILE), writer).await?));
 
@@ -189,6 +198,7 @@ pub async fn run(
     };
     let state = state.with_metrics(metric_store.clone()).with_alarms(alarms);
     let runtime = state.runtime.clone();
+    ready();
     smemu_api::wire::serve(listeners.api, state, wire, shutdown).await.context("serving the API")?;
 
     // The capture records of the last flush interval go to their destination (the embedded S3

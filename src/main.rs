@@ -56,9 +56,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(listener) => format!("http://{}", listener.local_addr()?),
         None => "off".to_owned(),
     };
-    println!("smemu listening on http://{} s3={s3_url}", api.local_addr()?);
+    let ready_line = format!("smemu listening on http://{} s3={s3_url}", api.local_addr()?);
+    // Printed once the store is open and start-up is done (see `smemu::run`), not at bind: bound
+    // listeners only queue connections until then.
+    let ready = move || println!("{ready_line}");
     // Boxed: the server future is deep enough to exceed the compiler's layout recursion limit inline.
-    Box::pin(smemu::run(config, Listeners { api, s3 }, shutdown_signal())).await?;
+    Box::pin(smemu::run(config, Listeners { api, s3 }, shutdown_signal(), ready)).await?;
     tracing::info!("smemu stopped");
     Ok(())
 }

@@ -218,9 +218,14 @@ impl InProcess {
         let config = smemu::Config::new(tmp.path().join("data"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let listeners = smemu::Listeners { api: listener, s3: None };
-        let task = tokio::spawn(smemu::run(config, listeners, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(smemu::run(
+            config,
+            listeners,
+            async {
+                let _ = stopped.await;
+            },
+            || (),
+        ));
         InProcess { url, stop: Some(stop), task: Some(task), _tmp: tmp }
     }
 

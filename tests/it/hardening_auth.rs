@@ -111,9 +111,15 @@ async fn the_rust_sdk_works_in_strict_mode_on_both_apis() {
     config.auth = smemu::AuthMode::Strict;
     config.access_keys = Some(keys.into());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(smemu::run(config, smemu::Listeners { api: listener, s3: None }, async {
-        let _ = stopped.await;
-    }));
+    let listeners = smemu::Listeners { api: listener, s3: None };
+    let task = tokio::spawn(smemu::run(
+        config,
+        listeners,
+        async {
+            let _ = stopped.await;
+        },
+        || (),
+    ));
 
     let sdk = sdk_config(&url, "AKIDSMEMUTEST", "eu-west-1").await;
     let client = aws_sdk_sagemaker::Client::new(&sdk);

@@ -330,7 +330,8 @@ impl ApiError {
     }
 
     /// `ThrottlingException: Rate exceeded` (the real text, as SageMaker throttles a control-plane
-    /// call; AWS SDKs and the CLI retry it with backoff): past `--max-queued-writes`.
+    /// call; AWS SDKs and the CLI retry it with backoff): past `--max-queued-writes`, or when another
+    /// process held the state file's write lock past the writer's lock timeout (nothing changed).
     pub fn throttled() -> Self {
         Self::client(ErrorCode::Throttling, "Rate exceeded")
     }
@@ -341,7 +342,7 @@ impl ApiError {
             StoreError::NotFound { kind, .. } => Self::not_found(kind, arn),
             StoreError::AlreadyExists { kind, .. } => Self::already_exists(kind, arn),
             StoreError::TooManyTags { max, .. } => Self::too_many_tags(max),
-            StoreError::Overloaded { .. } => Self::throttled(),
+            StoreError::Overloaded { .. } | StoreError::Locked { .. } => Self::throttled(),
             other => Self::internal(other),
         }
     }
@@ -385,7 +386,7 @@ impl From<ValidationErrors> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Overloaded { .. } => Self::throttled(),
+            StoreError::Overloaded { .. } | StoreError::Locked { .. } => Self::throttled(),
             other => Self::internal(other),
         }
     }

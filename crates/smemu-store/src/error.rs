@@ -6,7 +6,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a store operation failed.
 ///
-/// Callers match on the first six variants; the last three only carry an implementation's own
+/// Callers match on the first seven variants; the last three only carry an implementation's own
 /// failure (built inside that implementation, such as `sqlite.rs`) up to a log line.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,6 +26,11 @@ pub enum StoreError {
     /// the store's writer (`--max-queued-writes`). The API answers `ThrottlingException`.
     #[error("{queued} writes are already waiting for the state store")]
     Overloaded { queued: usize },
+    /// The write was not run, changing nothing: another process held the database's write lock
+    /// for longer than the store waits for it (a hand-run `sqlite3`, say). The API answers
+    /// `ThrottlingException`, which clients retry.
+    #[error("the state store was locked by another process for longer than {waited:?}")]
+    Locked { waited: std::time::Duration },
     /// A stored JSON document could not be read back.
     #[error("corrupt stored record {name}: {source}")]
     Corrupt { name: String, source: serde_json::Error },

@@ -10,10 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use smemu_types::sagemaker::{EndpointStatus, TransformJobStatus};
 use sqlx::sqlite::SqliteRow;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite};
-
-use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::writer::{Admission, Writer, WriterOptions};
 
@@ -53,11 +53,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            // Writers queue behind each other instead of failing with SQLITE_BUSY.
+            // Only another process (a hand-run sqlite3) can hold the lock a connection waits for:
+            // smemu's own writes all go through the one writer.
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(open_err)?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await.map_err(open_err)?;
         MIGRATOR.run(&pool).await.map_err(|err| StoreError::Migrate(err.into()))?;
-        let writer = Writer::start(path, writer)?;
+        let writer = Writer::start(path, &options, writer).await?;
         Ok(SqliteStore { pool, writer })
     }
 
@@ -108,14 +109,21 @@ impl Store for SqliteStore {
         let tags = tags.to_vec();
         self.writer
             .write(Admission::Refuse, move |conn| {
-                conn.prepare_cached(sql)
-                    .and_then(|mut insert| {
-                        insert.execute(params![scope.account, scope.region, name, arn, created_ms, spec])
-                    })
-                    .map_err(|err| classify_write(err, kind.noun(), &name))?;
-                // Tags left behind by a deleted resource of the same ARN must not reappear.
-                delete_all_tags(conn, &arn)?;
-                upsert_tags(conn, &arn, &tags)
+                Box::pin(async move {
+                    sqlx::query(sql)
+                        .bind(&scope.account)
+                        .bind(&scope.region)
+                        .bind(&name)
+                        .bind(&arn)
+                        .bind(created_ms)
+                        .bind(&spec)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|err| classify_write(err, kind.noun(), &name))?;
+                    // Tags left behind by a deleted resource of the same ARN must not reappear.
+                    delete_all_tags(conn, &arn).await?;
+                    upsert_tags(conn, &arn, &tags).await
+                })
             })
             .await
     }
@@ -148,16 +156,19 @@ impl Store for SqliteStore {
         let (scope, name) = (scope.clone(), name.to_owned());
         self.writer
             .write(Admission::Refuse, move |conn| {
-                let arn: Option<String> = conn
-                    .prepare_cached(sql)
-                    .and_then(|mut delete| {
-                        delete.query_row(params![scope.account, scope.region, name], |row| row.get(0)).optional()
-                    })
-                    .map_err(write_error)?;
-                let Some(arn) = arn else {
-                    return Err(StoreError::NotFound { kind: kind.noun(), name });
-                };
-                delete_all_tags(conn, &arn)
+                Box::pin(async move {
+                    let arn: Option<String> = sqlx::query_scalar(sql)
+                        .bind(&scope.account)
+                        .bind(&scope.region)
+                        .bind(&name)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(database)?;
+                    let Some(arn) = arn else {
+                        return Err(StoreError::NotFound { kind: kind.noun(), name });
+                    };
+                    delete_all_tags(conn, &arn).await
+                })
             })
             .await
     }
@@ -194,21 +205,23 @@ impl Store for SqliteStore {
         let (scope, name) = (scope.clone(), name.to_owned());
         self.writer
             .write(Admission::Wait, move |conn| {
-                let arn: Option<String> = conn
-                    .prepare_cached(
+                Box::pin(async move {
+                    let arn: Option<String> = sqlx::query_scalar(
                         "DELETE FROM endpoints WHERE account = ?1 AND region = ?2 AND name = ?3 AND version = ?4 \
                          RETURNING arn",
                     )
-                    .and_then(|mut delete| {
-                        delete
-                            .query_row(params![scope.account, scope.region, name, version], |row| row.get(0))
-                            .optional()
-                    })
-                    .map_err(write_error)?;
-                let Some(arn) = arn else {
-                    return Err(StoreError::Conflict { kind: ENDPOINTS.noun, name });
-                };
-                delete_all_tags(conn, &arn)
+                    .bind(&scope.account)
+                    .bind(&scope.region)
+                    .bind(&name)
+                    .bind(version)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(database)?;
+                    let Some(arn) = arn else {
+                        return Err(StoreError::Conflict { kind: ENDPOINTS.noun, name });
+                    };
+                    delete_all_tags(conn, &arn).await
+                })
             })
             .await
     }
@@ -291,30 +304,34 @@ impl Store for SqliteStore {
             (scope.clone(), endpoint.clone(), inference_id.clone(), *accepted_ms, request.to_string());
         self.writer
             .write(Admission::Refuse, move |conn| {
-                let queued: i64 = conn
-                    .prepare_cached(
+                Box::pin(async move {
+                    let queued: i64 = sqlx::query_scalar(
                         "SELECT COUNT(*) FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3",
                     )
-                    .and_then(|mut count| {
-                        count.query_row(params![scope.account, scope.region, endpoint], |row| row.get(0))
-                    })
-                    .map_err(write_error)?;
-                if u64::try_from(queued).unwrap_or(0) >= max_queued {
-                    return Ok(None);
-                }
-                let seq: i64 = conn
-                    .prepare_cached(
+                    .bind(&scope.account)
+                    .bind(&scope.region)
+                    .bind(&endpoint)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(database)?;
+                    if u64::try_from(queued).unwrap_or(0) >= max_queued {
+                        return Ok(None);
+                    }
+                    let seq: i64 = sqlx::query_scalar(
                         "INSERT INTO async_requests (account, region, endpoint, inference_id, accepted_ms, request) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
                     )
-                    .and_then(|mut insert| {
-                        insert.query_row(
-                            params![scope.account, scope.region, endpoint, inference_id, accepted_ms, request],
-                            |row| row.get(0),
-                        )
-                    })
-                    .map_err(write_error)?;
-                Ok(Some(seq))
+                    .bind(&scope.account)
+                    .bind(&scope.region)
+                    .bind(&endpoint)
+                    .bind(&inference_id)
+                    .bind(accepted_ms)
+                    .bind(&request)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(database)?;
+                    Ok(Some(seq))
+                })
             })
             .await
     }
@@ -378,10 +395,14 @@ impl Store for SqliteStore {
     async fn finish_async_request(&self, seq: i64) -> Result<(), StoreError> {
         self.writer
             .write(Admission::Wait, move |conn| {
-                conn.prepare_cached("DELETE FROM async_requests WHERE seq = ?1")
-                    .and_then(|mut delete| delete.execute([seq]))
-                    .map_err(write_error)?;
-                Ok(())
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM async_requests WHERE seq = ?1")
+                        .bind(seq)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(database)?;
+                    Ok(())
+                })
             })
             .await
     }
@@ -390,11 +411,17 @@ impl Store for SqliteStore {
         let (scope, endpoint) = (scope.clone(), endpoint.to_owned());
         self.writer
             .write(Admission::Wait, move |conn| {
-                let dropped = conn
-                    .prepare_cached("DELETE FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3")
-                    .and_then(|mut delete| delete.execute(params![scope.account, scope.region, endpoint]))
-                    .map_err(write_error)?;
-                Ok(u64::try_from(dropped).unwrap_or(u64::MAX))
+                Box::pin(async move {
+                    let dropped =
+                        sqlx::query("DELETE FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3")
+                            .bind(&scope.account)
+                            .bind(&scope.region)
+                            .bind(&endpoint)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(database)?;
+                    Ok(dropped.rows_affected())
+                })
             })
             .await
     }
@@ -416,20 +443,23 @@ impl Store for SqliteStore {
         let (arn, tags) = (arn.to_owned(), tags.to_vec());
         self.writer
             .write(Admission::Refuse, move |conn| {
-                upsert_tags(conn, &arn, &tags)?;
-                let all = conn
-                    .prepare_cached("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY id")
-                    .and_then(|mut select| {
-                        select
-                            .query_map([&arn], |row| Ok(Tag { key: row.get(0)?, value: row.get(1)? }))?
-                            .collect::<rusqlite::Result<Vec<Tag>>>()
-                    })
-                    .map_err(write_error)?;
-                if all.len() > MAX_TAGS_PER_RESOURCE {
-                    // The writer rolls this write back to its savepoint: nothing changes.
-                    return Err(StoreError::TooManyTags { arn, count: all.len(), max: MAX_TAGS_PER_RESOURCE });
-                }
-                Ok(all)
+                Box::pin(async move {
+                    upsert_tags(conn, &arn, &tags).await?;
+                    let all: Vec<Tag> =
+                        sqlx::query_as::<_, (String, String)>("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY id")
+                            .bind(&arn)
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(database)?
+                            .into_iter()
+                            .map(|(key, value)| Tag { key, value })
+                            .collect();
+                    if all.len() > MAX_TAGS_PER_RESOURCE {
+                        // The writer rolls this write back to its savepoint: nothing changes.
+                        return Err(StoreError::TooManyTags { arn, count: all.len(), max: MAX_TAGS_PER_RESOURCE });
+                    }
+                    Ok(all)
+                })
             })
             .await
     }
@@ -444,12 +474,17 @@ impl Store for SqliteStore {
         let (arn, keys) = (arn.to_owned(), keys.to_vec());
         self.writer
             .write(Admission::Refuse, move |conn| {
-                let mut delete =
-                    conn.prepare_cached("DELETE FROM tags WHERE arn = ?1 AND key = ?2").map_err(write_error)?;
-                for key in &keys {
-                    delete.execute(params![arn, key]).map_err(write_error)?;
-                }
-                Ok(())
+                Box::pin(async move {
+                    for key in &keys {
+                        sqlx::query("DELETE FROM tags WHERE arn = ?1 AND key = ?2")
+                            .bind(&arn)
+                            .bind(key)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(database)?;
+                    }
+                    Ok(())
+                })
             })
             .await
     }
@@ -496,24 +531,24 @@ impl SqliteStore {
         let tags = tags.to_vec();
         self.writer
             .write(Admission::Refuse, move |conn| {
-                conn.prepare_cached(table.insert)
-                    .and_then(|mut insert| {
-                        insert.execute(params![
-                            scope.account,
-                            scope.region,
-                            name,
-                            arn,
-                            status,
-                            created_ms,
-                            modified_ms,
-                            version,
-                            state
-                        ])
-                    })
-                    .map_err(|err| classify_write(err, table.noun, &name))?;
-                // Tags left behind by a deleted resource of the same ARN must not reappear.
-                delete_all_tags(conn, &arn)?;
-                upsert_tags(conn, &arn, &tags)
+                Box::pin(async move {
+                    sqlx::query(table.insert)
+                        .bind(&scope.account)
+                        .bind(&scope.region)
+                        .bind(&name)
+                        .bind(&arn)
+                        .bind(&status)
+                        .bind(created_ms)
+                        .bind(modified_ms)
+                        .bind(version)
+                        .bind(&state)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|err| classify_write(err, table.noun, &name))?;
+                    // Tags left behind by a deleted resource of the same ARN must not reappear.
+                    delete_all_tags(conn, &arn).await?;
+                    upsert_tags(conn, &arn, &tags).await
+                })
             })
             .await
     }
@@ -552,11 +587,20 @@ impl SqliteStore {
         let changed = self
             .writer
             .write(Admission::Wait, move |conn| {
-                conn.prepare_cached(table.update)
-                    .and_then(|mut update| {
-                        update.execute(params![status, modified_ms, state, account, region, name, version])
-                    })
-                    .map_err(write_error)
+                Box::pin(async move {
+                    let done = sqlx::query(table.update)
+                        .bind(&status)
+                        .bind(modified_ms)
+                        .bind(&state)
+                        .bind(&account)
+                        .bind(&region)
+                        .bind(&name)
+                        .bind(version)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(database)?;
+                    Ok(done.rows_affected())
+                })
             })
             .await?;
         if changed == 0 {
@@ -632,27 +676,25 @@ fn page<T>(mut items: Vec<T>, limit: u32) -> Page<T> {
 }
 
 /// In the writer: adds or replaces tags by key.
-fn upsert_tags(conn: &Connection, arn: &str, tags: &[Tag]) -> Result<(), StoreError> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let mut upsert = conn
-        .prepare_cached(
+async fn upsert_tags(conn: &mut SqliteConnection, arn: &str, tags: &[Tag]) -> Result<(), StoreError> {
+    for tag in tags {
+        sqlx::query(
             "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) \
              ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value",
         )
-        .map_err(write_error)?;
-    for tag in tags {
-        upsert.execute(params![arn, tag.key, tag.value]).map_err(write_error)?;
+        .bind(arn)
+        .bind(&tag.key)
+        .bind(&tag.value)
+        .execute(&mut *conn)
+        .await
+        .map_err(database)?;
     }
     Ok(())
 }
 
 /// In the writer: removes every tag of an ARN.
-fn delete_all_tags(conn: &Connection, arn: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM tags WHERE arn = ?1")
-        .and_then(|mut delete| delete.execute([arn]))
-        .map_err(write_error)?;
+async fn delete_all_tags(conn: &mut SqliteConnection, arn: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM tags WHERE arn = ?1").bind(arn).execute(&mut *conn).await.map_err(database)?;
     Ok(())
 }
 
@@ -681,25 +723,20 @@ fn database(err: sqlx::Error) -> StoreError {
     StoreError::Database(err.into())
 }
 
-/// Any failure of the writer's connection that no caller tells apart.
-fn write_error(err: rusqlite::Error) -> StoreError {
-    StoreError::Database(err.into())
-}
-
 /// Classifies a failed write. SQLite names no constraint in its error, so uniqueness is recognised
 /// by the extended result code (a primary key or a UNIQUE column) and immutability by the
 /// trigger's message (`migrations/`).
-fn classify_write(err: rusqlite::Error, kind: &'static str, name: &str) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(failure, message) = &err {
-        use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
-        if matches!(failure.extended_code, SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE) {
+fn classify_write(err: sqlx::Error, kind: &'static str, name: &str) -> StoreError {
+    if let sqlx::Error::Database(failure) = &err {
+        // sqlx reads the extended code: SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE.
+        if failure.kind() == sqlx::error::ErrorKind::UniqueViolation {
             return StoreError::AlreadyExists { kind, name: name.to_owned() };
         }
-        if let Some(message) = message.as_deref().filter(|m| m.contains("are immutable")) {
-            return StoreError::Immutable(message.to_owned());
+        if failure.message().contains("are immutable") {
+            return StoreError::Immutable(failure.message().to_owned());
         }
     }
-    write_error(err)
+    database(err)
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
-//! The one writer of the SQLite store: a thread that owns the only connection that writes, takes
-//! the waiting writes from a bounded queue and commits them together (group commit), and a
-//! checkpointer thread that copies the WAL into the database file off the request path.
+//! The one writer of the SQLite store: a task that owns the only connection that writes (a sqlx
+//! `SqliteConnection`), takes the waiting writes from a bounded queue and commits them together
+//! (group commit), and a checkpointer task that copies the WAL into the database file off the
+//! request path.
 //!
 //! Why (issue 16, measured in `scripts/bench-writes.sh`): with every pooled connection writing,
 //! concurrent writers met SQLite's lock and waited in its busy handler, which sleeps in steps of up
 //! to 100 ms whatever the lock's holder does, and the commit that crossed 1000 WAL pages ran the
 //! checkpoint (two fsyncs) inside its request. One writer never meets the lock, one commit serves
-//! every write that queued meanwhile, and the checkpoint runs in its own thread.
+//! every write that queued meanwhile, and the checkpoint runs in its own task on its own connection.
 //!
 //! Durability is unchanged: a write is answered only after the `COMMIT` of its batch returned, and
 //! with WAL and `synchronous=NORMAL` a returned commit is in the operating system's hands, so it
@@ -14,14 +15,21 @@
 //!
 //! Each write runs under a savepoint of its own: a write that fails (a name taken, a
 //! compare-and-set lost) is rolled back alone and answered its error, while the others commit.
+//!
+//! The tasks only await: every statement runs on the connection's own worker thread (sqlx's), so a
+//! writer waiting for a lock another process holds (at most the busy timeout) blocks no runtime
+//! worker, and nothing but the writes queued behind it waits.
 
-use std::path::{Path, PathBuf};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
@@ -35,11 +43,19 @@ pub struct WriterOptions {
     pub max_queued_writes: usize,
     /// How often the checkpointer copies committed pages from the WAL into the database file.
     pub checkpoint_interval: Duration,
+    /// How long the writer waits for the write lock when another process holds it; past it the
+    /// batch waiting is refused with [`StoreError::Locked`], changing nothing, and the writer goes
+    /// on with the next.
+    pub lock_timeout: Duration,
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { max_queued_writes: 1024, checkpoint_interval: Duration::from_millis(500) }
+        WriterOptions {
+            max_queued_writes: 1024,
+            checkpoint_interval: Duration::from_millis(500),
+            lock_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -55,6 +71,9 @@ pub(crate) enum Admission {
     Wait,
 }
 
+/// The future of one write: it borrows the writer's connection for as long as it runs.
+pub(crate) type WriteFuture<'c, T> = BoxFuture<'c, Result<T, StoreError>>;
+
 /// The async side of the writer: queues writes and waits for their answers.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
@@ -62,7 +81,7 @@ pub(crate) struct Writer {
     capacity: usize,
 }
 
-/// What the writer thread is asked.
+/// What the writer task is asked.
 enum Message {
     Write(Box<dyn Write>),
     /// Commit what came before, checkpoint, close the connections and answer.
@@ -72,9 +91,39 @@ enum Message {
 /// One queued write, type-erased so that writes of every result type share the queue.
 trait Write: Send {
     /// Runs the write in the batch's transaction; whether it succeeded (its changes are kept).
-    fn apply(&mut self, conn: &Connection) -> bool;
-    /// Answers the caller once its batch is committed: its own result, or the commit's failure.
-    fn answer(self: Box<Self>, committed: Result<(), String>);
+    fn apply<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    /// Answers the caller once its batch is committed: its own result, or the batch's failure.
+    fn answer(self: Box<Self>, committed: Result<(), Failure>);
+}
+
+/// Why a batch (or the part of it a write was in) did not commit; cloned to every write in it.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// Another process held the write lock past the lock timeout: nothing was run.
+    Locked(Duration),
+    /// Any other failure of the database, as text (sqlx's error is not `Clone`).
+    Database(String),
+}
+
+impl Failure {
+    fn database(doing: &str, err: &sqlx::Error) -> Failure {
+        Failure::Database(format!("{doing}: {err}"))
+    }
+
+    fn into_error(self) -> StoreError {
+        match self {
+            Failure::Locked(waited) => StoreError::Locked { waited },
+            Failure::Database(why) => StoreError::Database(why.into()),
+        }
+    }
+}
+
+/// Whether SQLite answered `SQLITE_BUSY` (any extended form): the lock stayed taken past the busy
+/// timeout.
+fn is_busy(err: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i64 = 5;
+    let sqlx::Error::Database(failure) = err else { return false };
+    failure.code().and_then(|code| code.parse::<i64>().ok()).is_some_and(|code| code & 0xff == SQLITE_BUSY)
 }
 
 struct Pending<T, F> {
@@ -86,22 +135,24 @@ struct Pending<T, F> {
 impl<T, F> Write for Pending<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, T> + Send,
 {
-    fn apply(&mut self, conn: &Connection) -> bool {
-        let Some(work) = self.work.take() else { return false };
-        let result = work(conn);
-        let ok = result.is_ok();
-        self.result = Some(result);
-        ok
+    fn apply<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+        Box::pin(async move {
+            let Some(work) = self.work.take() else { return false };
+            let result = work(conn).await;
+            let ok = result.is_ok();
+            self.result = Some(result);
+            ok
+        })
     }
 
-    fn answer(self: Box<Self>, committed: Result<(), String>) {
+    fn answer(self: Box<Self>, committed: Result<(), Failure>) {
         let result = match (self.result, committed) {
             // A write's own failure stands: it was rolled back to its savepoint either way.
             (Some(Err(err)), _) => Err(err),
             (Some(Ok(value)), Ok(())) => Ok(value),
-            (Some(Ok(_)), Err(why)) | (None, Err(why)) => Err(StoreError::Database(why.into())),
+            (Some(Ok(_)), Err(failure)) | (None, Err(failure)) => Err(failure.into_error()),
             (None, Ok(())) => Err(StoreError::Database("the write was not run".into())),
         };
         // The caller may have gone (its client hung up); the write stands all the same.
@@ -110,31 +161,27 @@ where
 }
 
 impl Writer {
-    /// Opens the write connection on `path` (already migrated) and starts the writer and the
-    /// checkpointer threads.
-    pub(crate) fn start(path: &Path, options: WriterOptions) -> Result<Writer, StoreError> {
-        let capacity = options.max_queued_writes.max(1);
-        let conn = open(path).map_err(|err| open_error(path, err))?;
+    /// Opens the write connection with `options` (those of the read pool; the file is already
+    /// migrated) and starts the writer and the checkpointer tasks.
+    pub(crate) async fn start(
+        path: &Path,
+        options: &SqliteConnectOptions,
+        settings: WriterOptions,
+    ) -> Result<Writer, StoreError> {
+        let capacity = settings.max_queued_writes.max(1);
         // Checkpoints are the checkpointer's: none runs inside a commit.
-        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|err| open_error(path, err))?;
+        let write_options = options.clone().pragma("wal_autocheckpoint", "0").busy_timeout(settings.lock_timeout);
+        let conn = write_options.connect().await.map_err(|err| open_error(path, err))?;
+        let checkpoints = options.connect().await.map_err(|err| open_error(path, err))?;
         let (queue, receiver) = mpsc::channel(capacity);
         let dirty = Arc::new(AtomicU64::new(0));
-        let (stop, stopped) = sync_channel(1);
-        let checkpointer = Checkpointer {
-            path: path.to_path_buf(),
-            interval: options.checkpoint_interval,
-            dirty: dirty.clone(),
-            stopped,
-        };
-        let checkpoints = std::thread::Builder::new()
-            .name("smemu-checkpoint".into())
-            .spawn(move || checkpointer.run())
-            .map_err(|err| open_error(path, err))?;
-        let thread = WriterThread { conn, receiver, capacity, dirty, stop: Some(stop), checkpoints: Some(checkpoints) };
-        std::thread::Builder::new()
-            .name("smemu-writer".into())
-            .spawn(move || thread.run())
-            .map_err(|err| open_error(path, err))?;
+        let (stop, stopped) = oneshot::channel();
+        let checkpointer =
+            Checkpointer { conn: checkpoints, interval: settings.checkpoint_interval, dirty: dirty.clone() };
+        let checkpointer = tokio::spawn(checkpointer.run(stopped));
+        let lock_timeout = settings.lock_timeout;
+        let task = WriterTask { conn, receiver, capacity, lock_timeout, dirty, stop, checkpointer };
+        tokio::spawn(task.run());
         Ok(Writer { queue, capacity })
     }
 
@@ -143,7 +190,7 @@ impl Writer {
     pub(crate) async fn write<T, F>(&self, admission: Admission, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let message = Message::Write(Box::new(Pending { work: Some(work), result: None, reply }));
@@ -171,41 +218,29 @@ fn closed() -> StoreError {
     StoreError::Database("the state store's writer is closed".into())
 }
 
-fn open_error(path: &Path, err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+fn open_error(path: &Path, err: sqlx::Error) -> StoreError {
     StoreError::Open { location: path.display().to_string(), source: err.into() }
 }
 
-/// A connection with the settings every smemu connection has (`sqlite.rs` gives sqlx's the same).
-fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    // `journal_mode` answers with the mode it set: read as a row.
-    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Only another process (a hand-run sqlite3) can hold the lock this connection waits for.
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
-}
-
-struct WriterThread {
-    conn: Connection,
+struct WriterTask {
+    conn: SqliteConnection,
     receiver: mpsc::Receiver<Message>,
     capacity: usize,
+    lock_timeout: Duration,
     /// Commits since the checkpointer last looked.
     dirty: Arc<AtomicU64>,
-    /// Dropped to stop the checkpointer.
-    stop: Option<SyncSender<()>>,
-    checkpoints: Option<std::thread::JoinHandle<()>>,
+    /// Sent (or dropped) to stop the checkpointer.
+    stop: oneshot::Sender<()>,
+    checkpointer: tokio::task::JoinHandle<()>,
 }
 
-impl WriterThread {
-    fn run(mut self) {
+impl WriterTask {
+    async fn run(mut self) {
         let mut batch: Vec<Box<dyn Write>> = Vec::with_capacity(self.capacity);
         let mut closing = None;
         while closing.is_none() {
             // Waits for the first write, then takes every write queued behind it.
-            let Some(first) = self.receiver.blocking_recv() else { break };
+            let Some(first) = self.receiver.recv().await else { break };
             let mut next = Some(first);
             while let Some(message) = next.take() {
                 match message {
@@ -220,19 +255,19 @@ impl WriterThread {
                 }
             }
             if !batch.is_empty() {
-                self.commit(&mut batch);
+                self.commit(&mut batch).await;
             }
         }
         self.receiver.close();
-        drop(self.stop.take());
-        if let Some(checkpoints) = self.checkpoints.take() {
-            let _ = checkpoints.join();
-        }
+        let _ = self.stop.send(());
+        let _ = self.checkpointer.await;
         // What the WAL holds goes into the database file before the process ends.
-        if let Err(err) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut self.conn).await {
             tracing::warn!(error = %err, "final checkpoint of the state store");
         }
-        drop(self.conn);
+        if let Err(err) = self.conn.close().await {
+            tracing::warn!(error = %err, "closing the state store's writer");
+        }
         if let Some(done) = closing {
             let _ = done.send(());
         }
@@ -240,55 +275,59 @@ impl WriterThread {
 
     /// Applies `batch` in one transaction, each write under its own savepoint, commits, then
     /// answers every write.
-    fn commit(&mut self, batch: &mut Vec<Box<dyn Write>>) {
+    async fn commit(&mut self, batch: &mut Vec<Box<dyn Write>>) {
         let mut applied: Vec<Box<dyn Write>> = Vec::with_capacity(batch.len());
-        if let Err(err) = self.conn.execute_batch("BEGIN IMMEDIATE") {
-            let why = format!("beginning a transaction: {err}");
+        if let Err(failure) = self.begin().await {
+            // Another process held the lock past the lock timeout (or the file is unusable): this
+            // batch fails, answered at once, changing nothing; the writer goes on with the next.
             for write in batch.drain(..) {
-                write.answer(Err(why.clone()));
+                write.answer(Err(failure.clone()));
             }
             return;
         }
         let mut pending = batch.drain(..);
         while let Some(mut write) = pending.next() {
-            if let Err(err) = self.savepoint("SAVEPOINT w") {
-                write.answer(Err(format!("opening a savepoint: {err}")));
+            if let Err(err) = self.exec("SAVEPOINT w").await {
+                write.answer(Err(Failure::database("opening a savepoint", &err)));
                 continue;
             }
             // A panic in one write must not take the writer (and every later write) down with it:
             // it counts as that write's failure, rolled back to its savepoint.
-            let ok =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write.apply(&self.conn))).unwrap_or(false);
-            let end = if ok { self.savepoint("RELEASE w") } else { self.savepoint("ROLLBACK TO w") };
-            let ended = end.and_then(|()| if ok { Ok(()) } else { self.savepoint("RELEASE w") });
-            if let Err(err) = ended {
-                if self.conn.is_autocommit() {
-                    // SQLite rolled the whole transaction back (an I/O error, a full disk): what
-                    // was applied in it is gone. Those writes fail; the rest go on in a new one.
-                    let why = format!("the transaction was rolled back: {err}");
-                    for earlier in applied.drain(..) {
-                        earlier.answer(Err(why.clone()));
-                    }
-                    write.answer(Err(why));
-                    if let Err(err) = self.conn.execute_batch("BEGIN IMMEDIATE") {
-                        let why = format!("beginning a transaction: {err}");
-                        for rest in pending.by_ref() {
-                            rest.answer(Err(why.clone()));
-                        }
-                        return;
-                    }
-                    continue;
+            let ok = AssertUnwindSafe(write.apply(&mut self.conn)).catch_unwind().await.unwrap_or(false);
+            let ended = if ok {
+                self.exec("RELEASE w").await
+            } else {
+                match self.exec("ROLLBACK TO w").await {
+                    Ok(()) => self.exec("RELEASE w").await,
+                    Err(err) => Err(err),
                 }
-                tracing::warn!(error = %err, "ending a savepoint of the state store");
+            };
+            if let Err(err) = ended {
+                // The transaction is no longer what the applied writes left (SQLite may have rolled
+                // it back whole: an I/O error, a full disk). Roll back whatever remains so that no
+                // write is answered success unless committed; the rest go on in a new transaction.
+                let _ = self.exec("ROLLBACK").await;
+                let failure = Failure::database("the transaction was rolled back", &err);
+                for earlier in applied.drain(..) {
+                    earlier.answer(Err(failure.clone()));
+                }
+                write.answer(Err(failure));
+                if let Err(failure) = self.begin().await {
+                    for rest in pending.by_ref() {
+                        rest.answer(Err(failure.clone()));
+                    }
+                    return;
+                }
+                continue;
             }
             applied.push(write);
         }
         drop(pending);
-        let committed = self.conn.execute_batch("COMMIT").map_err(|err| format!("committing: {err}"));
-        if committed.is_err() && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        if committed.is_ok() {
+        let committed = self.exec("COMMIT").await.map_err(|err| Failure::database("committing", &err));
+        if committed.is_err() {
+            // Ends the transaction if the failed COMMIT left it open; an error means it had ended.
+            let _ = self.exec("ROLLBACK").await;
+        } else {
             self.dirty.fetch_add(1, Ordering::Relaxed);
         }
         for write in applied {
@@ -296,9 +335,21 @@ impl WriterThread {
         }
     }
 
-    fn savepoint(&self, sql: &str) -> rusqlite::Result<()> {
-        self.conn.prepare_cached(sql)?.execute([])?;
-        Ok(())
+    /// Takes the write lock for a batch, waiting at most the lock timeout (the busy handler's).
+    async fn begin(&mut self) -> Result<(), Failure> {
+        self.exec("BEGIN IMMEDIATE").await.map_err(|err| {
+            if is_busy(&err) {
+                tracing::warn!(waited = ?self.lock_timeout, "the state store's write lock is held by another process");
+                Failure::Locked(self.lock_timeout)
+            } else {
+                Failure::database("beginning a transaction", &err)
+            }
+        })
+    }
+
+    /// One statement of the writer's own (kept prepared by the connection's statement cache).
+    async fn exec(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&mut self.conn).await.map(|_| ())
     }
 }
 
@@ -306,31 +357,96 @@ impl WriterThread {
 /// without waiting for readers or the writer (`PASSIVE`), so that the WAL stays small and no
 /// request pays for the copy or its fsyncs.
 struct Checkpointer {
-    path: PathBuf,
+    conn: SqliteConnection,
     interval: Duration,
     dirty: Arc<AtomicU64>,
-    /// Disconnected when the writer stops.
-    stopped: std::sync::mpsc::Receiver<()>,
 }
 
 impl Checkpointer {
-    fn run(self) {
-        let conn = match open(&self.path) {
-            Ok(conn) => conn,
-            Err(err) => {
-                tracing::error!(error = %err, "opening the state store's checkpointer; the WAL is checkpointed at close only");
-                return;
+    /// Runs until `stopped` (the writer is closing, or gone).
+    async fn run(mut self, mut stopped: oneshot::Receiver<()>) {
+        let mut ticks = tokio::time::interval(self.interval.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = ticks.tick() => {}
             }
-        };
-        // Wakes every interval, and at once when the writer stops.
-        let interval = self.interval.max(Duration::from_millis(1));
-        while let Err(RecvTimeoutError::Timeout) = self.stopped.recv_timeout(interval) {
             if self.dirty.swap(0, Ordering::Relaxed) == 0 {
                 continue;
             }
-            if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut self.conn).await {
                 tracing::warn!(error = %err, "checkpointing the state store");
             }
         }
+        let _ = self.conn.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // A test fails by panicking.
+
+    use std::str::FromStr;
+
+    use super::*;
+
+    async fn writer(dir: &Path) -> Writer {
+        let options =
+            SqliteConnectOptions::from_str("sqlite://").unwrap().filename(dir.join("w.db")).create_if_missing(true);
+        let writer = Writer::start(dir, &options, WriterOptions::default()).await.unwrap();
+        writer
+            .write(Admission::Wait, |conn| {
+                Box::pin(async move {
+                    sqlx::query("CREATE TABLE t (x INTEGER PRIMARY KEY)").execute(&mut *conn).await.map_err(db)?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        writer
+    }
+
+    fn db(err: sqlx::Error) -> StoreError {
+        StoreError::Database(err.into())
+    }
+
+    async fn insert(writer: &Writer, x: i64) -> Result<(), StoreError> {
+        writer
+            .write(Admission::Wait, move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (x) VALUES (?1)").bind(x).execute(&mut *conn).await.map_err(db)?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_fails_alone_rolled_back_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(dir.path()).await;
+        let panicking = writer.write::<(), _>(Admission::Wait, |conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (x) VALUES (1)").execute(&mut *conn).await.map_err(db)?;
+                panic!("a bug in one write");
+            })
+        });
+        // Queued together: the panic is in the same batch as the inserts beside it.
+        let (panicked, two, three) = tokio::join!(panicking, insert(&writer, 2), insert(&writer, 3));
+        assert!(matches!(panicked, Err(StoreError::Database(_))), "{panicked:?}");
+        two.unwrap();
+        three.unwrap();
+        insert(&writer, 4).await.unwrap();
+        let rows: Vec<i64> = writer
+            .write(Admission::Wait, |conn| {
+                Box::pin(async move {
+                    sqlx::query_scalar("SELECT x FROM t ORDER BY x").fetch_all(&mut *conn).await.map_err(db)
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![2, 3, 4], "the panicking write's insert was rolled back");
+        writer.close().await;
     }
 }

@@ -155,3 +155,26 @@ async fn close_commits_what_was_queued_and_empties_the_wal() {
     let late = store.create(ImmutableKind::Model, &record("late"), &[]).await.unwrap_err();
     assert!(matches!(late, StoreError::Database(_)), "{late:?}");
 }
+
+/// Another process holding the write lock past the writer's lock timeout: the writes waiting are
+/// refused with `Locked` (the API's `ThrottlingException`), changing nothing, and the writer goes
+/// on once the lock is free; nothing else fails or stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_waiting_past_the_lock_timeout_are_refused_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let options = WriterOptions { lock_timeout: Duration::from_millis(300), ..WriterOptions::default() };
+    let store = SqliteStore::open_with(&path, options).await.unwrap();
+    store.create(ImmutableKind::Model, &record("before"), &[]).await.unwrap();
+    let mut lock = hold_the_write_lock(&path).await;
+    let started = std::time::Instant::now();
+    let refused = store.create(ImmutableKind::Model, &record("locked-out"), &[]).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Locked { .. }), "{refused:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "refused after {:?}", started.elapsed());
+    // Reads go on meanwhile (WAL): the lock only stops writers.
+    store.get(ImmutableKind::Model, &scope(), "before").await.unwrap();
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    store.create(ImmutableKind::Model, &record("after"), &[]).await.unwrap();
+    let missing = store.get(ImmutableKind::Model, &scope(), "locked-out").await.unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound { .. }), "{missing:?}");
+}

@@ -154,8 +154,11 @@ impl AsyncQueue {
         };
         let stored =
             self.inner.store.enqueue_async_request(&record, self.inner.max_queued).await.map_err(|err| match err {
-                // The store's writer has `--max-queued-writes` waiting: throttled, as a busy service.
-                smemu_store::StoreError::Overloaded { .. } => InvokeError::Throttled,
+                // The store's writer has `--max-queued-writes` waiting, or another process held the
+                // state file's lock: nothing stored, throttled, as a busy service.
+                smemu_store::StoreError::Overloaded { .. } | smemu_store::StoreError::Locked { .. } => {
+                    InvokeError::Throttled
+                }
                 other => InvokeError::Internal(other.to_string()),
             })?;
         if stored.is_none() {
