@@ -285,6 +285,26 @@ impl WriterTask {
             }
             return;
         }
+        if let [_] = batch.as_slice() {
+            // One write alone needs no savepoint: its failure rolls back the whole transaction,
+            // which holds only it. Two statements fewer, each a hand-off to sqlx's worker thread:
+            // the common case when writes do not queue (c=1).
+            let mut write = batch.pop().expect("one write");
+            let ok = AssertUnwindSafe(write.apply(&mut self.conn)).catch_unwind().await.unwrap_or(false);
+            if !ok {
+                let _ = self.exec("ROLLBACK").await;
+                write.answer(Ok(()));
+                return;
+            }
+            let committed = self.exec("COMMIT").await.map_err(|err| Failure::database("committing", &err));
+            if committed.is_err() {
+                let _ = self.exec("ROLLBACK").await;
+            } else {
+                self.dirty.fetch_add(1, Ordering::Relaxed);
+            }
+            write.answer(committed);
+            return;
+        }
         let mut pending = batch.drain(..);
         while let Some(mut write) = pending.next() {
             if let Err(err) = self.exec("SAVEPOINT w").await {
