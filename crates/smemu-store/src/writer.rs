@@ -285,11 +285,12 @@ impl WriterTask {
             }
             return;
         }
-        if let [_] = batch.as_slice() {
+        if batch.len() == 1
+            && let Some(mut write) = batch.pop()
+        {
             // One write alone needs no savepoint: its failure rolls back the whole transaction,
             // which holds only it. Two statements fewer, each a hand-off to sqlx's worker thread:
             // the common case when writes do not queue (c=1).
-            let mut write = batch.pop().expect("one write");
             let ok = AssertUnwindSafe(write.apply(&mut self.conn)).catch_unwind().await.unwrap_or(false);
             if !ok {
                 let _ = self.exec("ROLLBACK").await;
