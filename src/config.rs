@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// (a checkpoint, off the request path).
     #[arg(long, env = "SMEMU_CHECKPOINT_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
+    /// How long the state store's writer waits for the write lock when another process (a hand-run
+    /// `sqlite3`) holds it; past it the writes waiting get `ThrottlingException`, changing nothing.
+    #[arg(long, env = "SMEMU_STATE_LOCK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub state_lock_timeout: Duration,
     /// Most bytes one model artifact may extract to (e.g. `20GiB`, `512MiB`, or bytes).
     #[arg(long, env = "SMEMU_MAX_ARTIFACT_SIZE", default_value = "20GiB", value_parser = parse_bytes)]
     pub max_artifact_size: u64,
@@ -182,6 +186,8 @@ pub struct Config {
     pub max_queued_writes: u32,
     /// See [`ServeArgs::checkpoint_interval`].
     pub checkpoint_interval: Duration,
+    /// See [`ServeArgs::state_lock_timeout`].
+    pub state_lock_timeout: Duration,
     /// See [`ServeArgs::max_artifact_size`].
     pub max_artifact_size: u64,
     /// See [`ServeArgs::artifact_cache_size`].
@@ -244,6 +250,7 @@ impl Config {
             capture: CaptureLimits::default(),
             max_queued_writes: 1024,
             checkpoint_interval: Duration::from_millis(500),
+            state_lock_timeout: Duration::from_secs(10),
             max_artifact_size: 20 << 30,
             artifact_cache_size: 50 << 30,
             file_roots: default_file_roots(),
@@ -286,6 +293,7 @@ impl From<&ServeArgs> for Config {
             },
             max_queued_writes: args.max_queued_writes,
             checkpoint_interval: args.checkpoint_interval,
+            state_lock_timeout: args.state_lock_timeout,
             max_artifact_size: args.max_artifact_size,
             artifact_cache_size: args.artifact_cache_size,
             file_roots: if args.file_roots.is_empty() { default_file_roots() } else { args.file_roots.clone() },

@@ -57,7 +57,7 @@ pub async fn run(
     let writer = WriterOptions {
         max_queued_writes: usize::try_from(config.max_queued_writes).unwrap_or(usize::MAX),
         checkpoint_interval: config.checkpoint_interval,
-        ..WriterOptions::default()
+        lock_timeout: config.state_lock_timeout,
     };
     let store = Arc::new(CachedStore::new(SqliteStore::open_with(&config.data_dir.join(STATE_FILE), writer).await?));
 

@@ -108,3 +108,46 @@ fn log_tail(smemu: &Smemu) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
+
+/// `--state-lock-timeout`: while another process holds the state file's write lock for longer, a
+/// create gets `ThrottlingException` after that long and changes nothing; once the lock is free the
+/// same create goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_lock_held_past_the_state_lock_timeout_throttles_and_changes_nothing() {
+    let smemu = Smemu::start_fresh_with(&["--state-lock-timeout", "1s"]);
+    let config = aws_sdk_sagemaker::config::Builder::from(&sdk_config(&smemu.url, "AKIDSMEMUTEST", "us-east-1").await)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let client = aws_sdk_sagemaker::Client::from_conf(config);
+    let mut holder = Command::new("sqlite3")
+        .arg(smemu.data_dir.join(smemu::STATE_FILE))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sqlite3");
+    let mut stdin = holder.stdin.take().expect("stdin");
+    writeln!(stdin, ".timeout 10000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'locked';").unwrap();
+    stdin.flush().unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().expect("stdout")).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    let name = unique("locked");
+    let create = || {
+        client.create_model().model_name(&name).primary_container(ContainerDefinition::builder().image("img").build())
+    };
+    let started = std::time::Instant::now();
+    let err = create().send().await.expect_err("a create went through while the lock was held");
+    let waited = started.elapsed();
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+    assert_eq!(err.message(), Some("Rate exceeded"), "{err:?}");
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(8), "answered after {waited:?}");
+
+    writeln!(stdin, "COMMIT;").unwrap();
+    drop(stdin);
+    holder.wait().unwrap();
+    let missing = client.describe_model().model_name(&name).send().await.expect_err("the refused create was stored");
+    assert!(missing.message().unwrap_or_default().starts_with("Could not find model"), "{missing:?}");
+    create().send().await.expect("the same create once the lock is free");
+    client.describe_model().model_name(&name).send().await.expect("stored");
+}

@@ -13,8 +13,9 @@
 //! with WAL and `synchronous=NORMAL` a returned commit is in the operating system's hands, so it
 //! survives the process being killed; a power cut may lose the last commits, as before.
 //!
-//! Each write runs under a savepoint of its own: a write that fails (a name taken, a
-//! compare-and-set lost) is rolled back alone and answered its error, while the others commit.
+//! Each write of a batch runs under a savepoint of its own: a write that fails (a name taken, a
+//! compare-and-set lost) is rolled back alone and answered its error, while the others commit. A
+//! batch of one write needs none: its transaction is rolled back instead.
 //!
 //! The tasks only await: every statement runs on the connection's own worker thread (sqlx's), so a
 //! writer waiting for a lock another process holds (at most the busy timeout) blocks no runtime
