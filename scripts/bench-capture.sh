@@ -20,19 +20,43 @@ echo "== data capture (target: invoke throughput with capture at 100 % within 5 
 target/release/smemu-bench --target "$addr" --scenario deploy --endpoint "$run-off" >/dev/null
 target/release/smemu-bench --target "$addr" --scenario deploy --endpoint "$run-on" \
   --capture-destination "s3://$run/capture" >/dev/null
-ops() { target/release/smemu-bench --target "$addr" --scenario invoke --endpoint "$1" --concurrency "$2" \
-  --seconds "$seconds" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ops/s") print $i}'; }
+# smemu's CPU time (user + system, in clock ticks) from /proc: with SMEMU_BENCH_PID, each round also gives
+# smemu's CPU per call, which the containers' and docker-proxy's share of the machine does not blur as it
+# blurs throughput (rounds of the same endpoint differ by up to 2x on 2 cores).
+pid="${SMEMU_BENCH_PID:-}"
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+hz=$(getconf CLK_TCK)
+# Prints "ops/s cpu-us-per-call" (the second "-" without SMEMU_BENCH_PID).
+ops() {
+  local before after out
+  [ -n "$pid" ] && before=$(ticks)
+  out=$(target/release/smemu-bench --target "$addr" --scenario invoke --endpoint "$1" --concurrency "$2" \
+    --seconds "$seconds" | awk '{for (i = 1; i < NF; i++) { if ($(i + 1) == "ops/s") r = $i; if ($i ~ /^\(/) n = substr($i, 2) } } END {print r, n}')
+  if [ -n "$pid" ]; then
+    after=$(ticks)
+    read -r rate count <<<"$out"
+    echo "$rate $(awk -v t=$((after - before)) -v hz="$hz" -v n="$count" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')"
+  else
+    echo "${out%% *} -"
+  fi
+}
 # median, min and max of the numbers on stdin.
 stats() { sort -n | awk '{v[NR] = $1} END {printf "%.0f %.0f %.0f\n", v[int((NR + 1) / 2)], v[1], v[NR]}'; }
+stats1() { sort -n | awk '{v[NR] = $1} END {printf "%.1f %.1f %.1f\n", v[int((NR + 1) / 2)], v[1], v[NR]}'; }
 for c in 1 16; do
-  off=() on=()
+  off=() on=() off_cpu=() on_cpu=()
   for _ in $(seq "$rounds"); do
-    off+=("$(ops "$run-off" "$c")")
-    on+=("$(ops "$run-on" "$c")")
+    read -r rate cpu < <(ops "$run-off" "$c"); off+=("$rate"); off_cpu+=("$cpu")
+    read -r rate cpu < <(ops "$run-on" "$c"); on+=("$rate"); on_cpu+=("$cpu")
   done
   read -r off_med off_min off_max < <(printf '%s\n' "${off[@]}" | stats)
   read -r on_med on_min on_max < <(printf '%s\n' "${on[@]}" | stats)
   echo "invoke c=$c: capture off median $off_med ops/s ($off_min-$off_max), capture on median $on_med ops/s ($on_min-$on_max): $(awk -v a="$on_med" -v b="$off_med" 'BEGIN {printf "%.1f", 100 * a / b}') % of off ($rounds rounds of ${seconds} s)"
+  if [ -n "$pid" ]; then
+    read -r offc_med offc_min offc_max < <(printf '%s\n' "${off_cpu[@]}" | stats1)
+    read -r onc_med onc_min onc_max < <(printf '%s\n' "${on_cpu[@]}" | stats1)
+    echo "  smemu CPU per call c=$c: capture off median $offc_med us ($offc_min-$offc_max), capture on median $onc_med us ($onc_min-$onc_max): throughput bound by smemu's CPU would be $(awk -v a="$onc_med" -v b="$offc_med" 'BEGIN {printf "%.1f", 100 * b / a}') % of off"
+  fi
 done
 files=$("$venv/bin/aws" --endpoint-url "http://$s3" s3 ls --recursive "s3://$run/capture/" | wc -l)
 echo "capture files written: $files"

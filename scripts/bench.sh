@@ -36,7 +36,7 @@ scripts/ensure-docker.sh >/dev/null && scripts/build-test-image.sh >/dev/null
 SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_PID="$pid" scripts/bench-endpoints.sh
 SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_S3="$s3" scripts/bench-transform.sh
 SMEMU_BENCH_ADDR="$addr" scripts/bench-streaming.sh
-SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_S3="$s3" scripts/bench-capture.sh
+SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_PID="$pid" SMEMU_BENCH_S3="$s3" scripts/bench-capture.sh
 SMEMU_BENCH_ADDR="$addr" SMEMU_BENCH_S3="$s3" scripts/bench-async.sh
 # The allocator hands freed pages back after its decay time (10 s).
 sleep 12
