@@ -3,7 +3,7 @@
 //! commit once it can, and smemu answers as before.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_sagemaker::error::ProvideErrorMetadata;
@@ -24,20 +24,7 @@ async fn creates_past_the_write_queue_get_throttling_exception_and_the_queued_on
         .build();
     let client = aws_sdk_sagemaker::Client::from_conf(config);
     // A hand-run sqlite3 holding the write lock: smemu's writer waits for it (the only wait it has).
-    let mut holder = Command::new("sqlite3")
-        .arg(smemu.data_dir.join(smemu::STATE_FILE))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sqlite3");
-    let mut stdin = holder.stdin.take().expect("stdin");
-    // The CLI gives up on a busy lock at once unless told to wait, and goes on after an error
-    // unless told to stop: `locked` is printed only once the lock is held.
-    writeln!(stdin, ".timeout 10000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'locked';").unwrap();
-    stdin.flush().unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().expect("stdout")).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "locked");
+    let (mut holder, mut stdin) = hold_write_lock(&smemu);
 
     // While the writer waits for the lock it holds at most one batch (2 creates) and the queue 2
     // more: of 10 creates at once at least 6 are refused, and only they can be answered.
@@ -101,6 +88,26 @@ async fn creates_past_the_write_queue_get_throttling_exception_and_the_queued_on
         .unwrap();
 }
 
+/// A hand-run sqlite3 holding the state file's write lock (`BEGIN IMMEDIATE`) until `COMMIT;` is
+/// written to the stdin returned with it.
+fn hold_write_lock(smemu: &Smemu) -> (Child, ChildStdin) {
+    let mut holder = Command::new("sqlite3")
+        .arg(smemu.data_dir.join(smemu::STATE_FILE))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sqlite3");
+    let mut stdin = holder.stdin.take().expect("stdin");
+    // The CLI gives up on a busy lock at once unless told to wait, and goes on after an error
+    // unless told to stop: `locked` is printed only once the lock is held.
+    writeln!(stdin, ".timeout 10000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'locked';").unwrap();
+    stdin.flush().unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().expect("stdout")).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    (holder, stdin)
+}
+
 /// The last lines smemu logged (the test server's `smemu.log`, beside its data directory).
 fn log_tail(smemu: &Smemu) -> String {
     let log = smemu.data_dir.parent().map(|dir| dir.join("smemu.log")).unwrap_or_default();
@@ -119,18 +126,7 @@ async fn a_write_lock_held_past_the_state_lock_timeout_throttles_and_changes_not
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
     let client = aws_sdk_sagemaker::Client::from_conf(config);
-    let mut holder = Command::new("sqlite3")
-        .arg(smemu.data_dir.join(smemu::STATE_FILE))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sqlite3");
-    let mut stdin = holder.stdin.take().expect("stdin");
-    writeln!(stdin, ".timeout 10000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'locked';").unwrap();
-    stdin.flush().unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().expect("stdout")).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "locked");
+    let (mut holder, mut stdin) = hold_write_lock(&smemu);
 
     let name = unique("locked");
     let create = || {

@@ -482,15 +482,7 @@ mod tests {
     #[tokio::test]
     async fn a_shorter_flush_interval_writes_sooner() {
         let dir = tempfile::tempdir().unwrap();
-        let objects = Objects::new(smemu_objects::ObjectsConfig {
-            embedded_endpoint: Some("http://127.0.0.1:9".into()),
-            default_account: "1".into(),
-            region: "us-east-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .with_file_roots(smemu_objects::FileRoots::new(&[dir.path().to_path_buf()]));
+        let objects = file_objects(dir.path()).await;
         let limits = CaptureLimits { flush_interval: Duration::from_millis(100), ..CaptureLimits::default() };
         let capture = DataCapture::new(Some(objects), limits);
         let destination = format!("file://{}/capture", dir.path().display());
@@ -515,15 +507,7 @@ mod tests {
     #[tokio::test]
     async fn records_taken_together_are_still_cut_into_files_of_file_records() {
         let dir = tempfile::tempdir().unwrap();
-        let objects = Objects::new(smemu_objects::ObjectsConfig {
-            embedded_endpoint: Some("http://127.0.0.1:9".into()),
-            default_account: "1".into(),
-            region: "us-east-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .with_file_roots(smemu_objects::FileRoots::new(&[dir.path().to_path_buf()]));
+        let objects = file_objects(dir.path()).await;
         let limits =
             CaptureLimits { flush_interval: Duration::from_millis(200), file_records: 3, ..CaptureLimits::default() };
         let capture = DataCapture::new(Some(objects), limits);
@@ -557,15 +541,7 @@ mod tests {
     #[tokio::test]
     async fn flush_writes_every_record_sent_before_it_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let objects = Objects::new(smemu_objects::ObjectsConfig {
-            embedded_endpoint: Some("http://127.0.0.1:9".into()),
-            default_account: "1".into(),
-            region: "us-east-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .with_file_roots(smemu_objects::FileRoots::new(&[dir.path().to_path_buf()]));
+        let objects = file_objects(dir.path()).await;
         let limits = CaptureLimits { flush_interval: Duration::from_secs(3600), ..CaptureLimits::default() };
         let capture = DataCapture::new(Some(objects), limits);
         // Nothing captures yet: nothing to wait for.
@@ -584,6 +560,19 @@ mod tests {
             .collect();
         let lines: usize = files.iter().map(|p| std::fs::read_to_string(p).unwrap().lines().count()).sum();
         assert_eq!(lines, 5, "every record written by the flush, not an hour later: {files:?}");
+    }
+
+    /// An object layer that writes `file://` destinations under `root` (no S3 is reached).
+    async fn file_objects(root: &std::path::Path) -> Objects {
+        Objects::new(smemu_objects::ObjectsConfig {
+            embedded_endpoint: Some("http://127.0.0.1:9".into()),
+            default_account: "1".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .with_file_roots(smemu_objects::FileRoots::new(&[root.to_path_buf()]))
     }
 
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
