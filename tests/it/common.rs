@@ -212,10 +212,16 @@ pub struct InProcess {
 
 impl InProcess {
     pub async fn start() -> InProcess {
+        InProcess::start_with(|_| ()).await
+    }
+
+    /// As [`InProcess::start`], with the configuration changed by `configure` first.
+    pub async fn start_with(configure: impl FnOnce(&mut smemu::Config)) -> InProcess {
         let tmp = tempfile::tempdir().expect("tempdir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let config = smemu::Config::new(tmp.path().join("data"));
+        let mut config = smemu::Config::new(tmp.path().join("data"));
+        configure(&mut config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let listeners = smemu::Listeners { api: listener, s3: None };
         let task = tokio::spawn(smemu::run(

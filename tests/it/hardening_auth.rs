@@ -15,7 +15,7 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, 
 use aws_sigv4::sign::v4;
 use serde_json::Value;
 
-use crate::common::{AwsCli, CliOutput, Smemu, repo, sdk_config, tagger, unique};
+use crate::common::{AwsCli, CliOutput, InProcess, Smemu, repo, sdk_config, tagger, unique};
 
 /// The key the AWS CLI of `common.rs` signs with, as account 123456789012; a second key with no
 /// account (the `--auth any` rules apply to it: not 12 digits, so the default account).
@@ -105,21 +105,12 @@ fn the_aws_cli_works_in_strict_mode_with_the_right_keys_and_is_refused_with_wron
 async fn the_rust_sdk_works_in_strict_mode_on_both_apis() {
     let tmp = tempfile::tempdir().unwrap();
     let keys = keys_file(tmp.path());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = smemu::Config::new(tmp.path().join("data"));
-    config.auth = smemu::AuthMode::Strict;
-    config.access_keys = Some(keys.into());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let listeners = smemu::Listeners { api: listener, s3: None };
-    let task = tokio::spawn(smemu::run(
-        config,
-        listeners,
-        async {
-            let _ = stopped.await;
-        },
-        || (),
-    ));
+    let smemu = InProcess::start_with(|config| {
+        config.auth = smemu::AuthMode::Strict;
+        config.access_keys = Some(keys.into());
+    })
+    .await;
+    let url = smemu.url.clone();
 
     let sdk = sdk_config(&url, "AKIDSMEMUTEST", "eu-west-1").await;
     let client = aws_sdk_sagemaker::Client::new(&sdk);
@@ -159,8 +150,7 @@ async fn the_rust_sdk_works_in_strict_mode_on_both_apis() {
         .await;
     assert_eq!(err.unwrap_err().code(), Some("InvalidSignatureException"));
 
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    smemu.shutdown().await;
 }
 
 /// One raw HTTP/1.1 exchange; `Connection: close` is added.

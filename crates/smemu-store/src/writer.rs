@@ -298,12 +298,7 @@ impl WriterTask {
                 write.answer(Ok(()));
                 return;
             }
-            let committed = self.exec("COMMIT").await.map_err(|err| Failure::database("committing", &err));
-            if committed.is_err() {
-                let _ = self.exec("ROLLBACK").await;
-            } else {
-                self.dirty.fetch_add(1, Ordering::Relaxed);
-            }
+            let committed = self.finish().await;
             write.answer(committed);
             return;
         }
@@ -345,6 +340,14 @@ impl WriterTask {
             applied.push(write);
         }
         drop(pending);
+        let committed = self.finish().await;
+        for write in applied {
+            write.answer(committed.clone());
+        }
+    }
+
+    /// Commits the batch's transaction; on success the checkpointer has work.
+    async fn finish(&mut self) -> Result<(), Failure> {
         let committed = self.exec("COMMIT").await.map_err(|err| Failure::database("committing", &err));
         if committed.is_err() {
             // Ends the transaction if the failed COMMIT left it open; an error means it had ended.
@@ -352,9 +355,7 @@ impl WriterTask {
         } else {
             self.dirty.fetch_add(1, Ordering::Relaxed);
         }
-        for write in applied {
-            write.answer(committed.clone());
-        }
+        committed
     }
 
     /// Takes the write lock for a batch, waiting at most the lock timeout (the busy handler's).

@@ -64,39 +64,41 @@ pub(super) async fn run(
                 // Zero: every sender is gone and the channel is empty.
                 if count == 0 { break }
                 for captured in taken.drain(..) {
-                    captured.sink.shared.queued_bytes.fetch_sub(captured.size(), Ordering::Relaxed);
-                    let Some((key, full)) = add(&mut batches, &captured, &limits) else { continue };
-                    if full && let Some(batch) = batches.remove(&key) {
-                        write(objects.as_ref(), &key, batch).await;
-                    }
+                    take(objects.as_ref(), &mut batches, &captured, &limits).await;
                 }
                 if count < TAKE {
                     tokio::time::sleep(gather).await;
                 }
             }
             _ = tick.tick() => {
-                for (key, batch) in std::mem::take(&mut batches) {
-                    write(objects.as_ref(), &key, batch).await;
-                }
+                write_all(objects.as_ref(), &mut batches).await;
             }
             Some(done) = flushes.recv() => {
                 // Everything sent before the flush was asked for is in the channel already.
                 while let Ok(captured) = rx.try_recv() {
-                    captured.sink.shared.queued_bytes.fetch_sub(captured.size(), Ordering::Relaxed);
-                    let Some((key, full)) = add(&mut batches, &captured, &limits) else { continue };
-                    if full && let Some(batch) = batches.remove(&key) {
-                        write(objects.as_ref(), &key, batch).await;
-                    }
+                    take(objects.as_ref(), &mut batches, &captured, &limits).await;
                 }
-                for (key, batch) in std::mem::take(&mut batches) {
-                    write(objects.as_ref(), &key, batch).await;
-                }
+                write_all(objects.as_ref(), &mut batches).await;
                 let _ = done.send(());
             }
         }
     }
-    for (key, batch) in batches {
-        write(objects.as_ref(), &key, batch).await;
+    write_all(objects.as_ref(), &mut batches).await;
+}
+
+/// Adds a record taken from the channel to its batch, and writes the batch once it is full.
+async fn take(objects: Option<&Objects>, batches: &mut HashMap<FileKey, Batch>, captured: &Captured, limits: &Limits) {
+    captured.sink.shared.queued_bytes.fetch_sub(captured.size(), Ordering::Relaxed);
+    let Some((key, full)) = add(batches, captured, limits) else { return };
+    if full && let Some(batch) = batches.remove(&key) {
+        write(objects, &key, batch).await;
+    }
+}
+
+/// Writes every batch held, whatever its size.
+async fn write_all(objects: Option<&Objects>, batches: &mut HashMap<FileKey, Batch>) {
+    for (key, batch) in std::mem::take(batches) {
+        write(objects, &key, batch).await;
     }
 }
 
