@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::writer::{Admission, Writer, WriterOptions};
+use crate::writer::{Admission, Undo, Writer, WriterOptions};
 
 use crate::{
     AsyncRequestRecord, EndpointRecord, EndpointSummary, ImmutableKind, ListQuery, MAX_TAGS_PER_RESOURCE, Page, Record,
@@ -108,7 +108,7 @@ impl Store for SqliteStore {
             (scope.clone(), name.clone(), arn.clone(), *created_ms, spec.to_string());
         let tags = tags.to_vec();
         self.writer
-            .write(Admission::Refuse, move |conn| {
+            .write(Admission::Refuse, Undo::Statement, move |conn| {
                 Box::pin(async move {
                     sqlx::query(sql)
                         .bind(&scope.account)
@@ -120,8 +120,8 @@ impl Store for SqliteStore {
                         .execute(&mut *conn)
                         .await
                         .map_err(|err| classify_write(err, kind.noun(), &name))?;
-                    // Tags left behind by a deleted resource of the same ARN must not reappear.
-                    delete_all_tags(conn, &arn).await?;
+                    // Tags left behind by a deleted resource of the same ARN went with the INSERT
+                    // (a trigger, `migrations/0007_tags_follow_resources.sql`).
                     upsert_tags(conn, &arn, &tags).await
                 })
             })
@@ -148,26 +148,27 @@ impl Store for SqliteStore {
 
     async fn delete(&self, kind: ImmutableKind, scope: &Scope, name: &str) -> Result<(), StoreError> {
         let sql = match kind {
-            ImmutableKind::Model => "DELETE FROM models WHERE account = ?1 AND region = ?2 AND name = ?3 RETURNING arn",
+            ImmutableKind::Model => "DELETE FROM models WHERE account = ?1 AND region = ?2 AND name = ?3",
             ImmutableKind::EndpointConfig => {
-                "DELETE FROM endpoint_configs WHERE account = ?1 AND region = ?2 AND name = ?3 RETURNING arn"
+                "DELETE FROM endpoint_configs WHERE account = ?1 AND region = ?2 AND name = ?3"
             }
         };
         let (scope, name) = (scope.clone(), name.to_owned());
         self.writer
-            .write(Admission::Refuse, move |conn| {
+            .write(Admission::Refuse, Undo::Statement, move |conn| {
                 Box::pin(async move {
-                    let arn: Option<String> = sqlx::query_scalar(sql)
+                    let deleted = sqlx::query(sql)
                         .bind(&scope.account)
                         .bind(&scope.region)
                         .bind(&name)
-                        .fetch_optional(&mut *conn)
+                        .execute(&mut *conn)
                         .await
                         .map_err(database)?;
-                    let Some(arn) = arn else {
-                        return Err(StoreError::NotFound { kind: kind.noun(), name });
-                    };
-                    delete_all_tags(conn, &arn).await
+                    // Its tags went with the row (a trigger).
+                    match deleted.rows_affected() {
+                        0 => Err(StoreError::NotFound { kind: kind.noun(), name }),
+                        _ => Ok(()),
+                    }
                 })
             })
             .await
@@ -204,23 +205,23 @@ impl Store for SqliteStore {
     async fn delete_endpoint(&self, scope: &Scope, name: &str, version: i64) -> Result<(), StoreError> {
         let (scope, name) = (scope.clone(), name.to_owned());
         self.writer
-            .write(Admission::Wait, move |conn| {
+            .write(Admission::Wait, Undo::Statement, move |conn| {
                 Box::pin(async move {
-                    let arn: Option<String> = sqlx::query_scalar(
-                        "DELETE FROM endpoints WHERE account = ?1 AND region = ?2 AND name = ?3 AND version = ?4 \
-                         RETURNING arn",
+                    let deleted = sqlx::query(
+                        "DELETE FROM endpoints WHERE account = ?1 AND region = ?2 AND name = ?3 AND version = ?4",
                     )
                     .bind(&scope.account)
                     .bind(&scope.region)
                     .bind(&name)
                     .bind(version)
-                    .fetch_optional(&mut *conn)
+                    .execute(&mut *conn)
                     .await
                     .map_err(database)?;
-                    let Some(arn) = arn else {
-                        return Err(StoreError::Conflict { kind: ENDPOINTS.noun, name });
-                    };
-                    delete_all_tags(conn, &arn).await
+                    // Its tags went with the row (a trigger).
+                    match deleted.rows_affected() {
+                        0 => Err(StoreError::Conflict { kind: ENDPOINTS.noun, name }),
+                        _ => Ok(()),
+                    }
                 })
             })
             .await
@@ -303,7 +304,7 @@ impl Store for SqliteStore {
         let (scope, endpoint, inference_id, accepted_ms, request) =
             (scope.clone(), endpoint.clone(), inference_id.clone(), *accepted_ms, request.to_string());
         self.writer
-            .write(Admission::Refuse, move |conn| {
+            .write(Admission::Refuse, Undo::Statement, move |conn| {
                 Box::pin(async move {
                     let queued: i64 = sqlx::query_scalar(
                         "SELECT COUNT(*) FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3",
@@ -394,7 +395,7 @@ impl Store for SqliteStore {
 
     async fn finish_async_request(&self, seq: i64) -> Result<(), StoreError> {
         self.writer
-            .write(Admission::Wait, move |conn| {
+            .write(Admission::Wait, Undo::Statement, move |conn| {
                 Box::pin(async move {
                     sqlx::query("DELETE FROM async_requests WHERE seq = ?1")
                         .bind(seq)
@@ -410,7 +411,7 @@ impl Store for SqliteStore {
     async fn drop_async_requests(&self, scope: &Scope, endpoint: &str) -> Result<u64, StoreError> {
         let (scope, endpoint) = (scope.clone(), endpoint.to_owned());
         self.writer
-            .write(Admission::Wait, move |conn| {
+            .write(Admission::Wait, Undo::Statement, move |conn| {
                 Box::pin(async move {
                     let dropped =
                         sqlx::query("DELETE FROM async_requests WHERE account = ?1 AND region = ?2 AND endpoint = ?3")
@@ -442,7 +443,7 @@ impl Store for SqliteStore {
     async fn add_tags(&self, arn: &str, tags: &[Tag]) -> Result<Vec<Tag>, StoreError> {
         let (arn, tags) = (arn.to_owned(), tags.to_vec());
         self.writer
-            .write(Admission::Refuse, move |conn| {
+            .write(Admission::Refuse, Undo::Savepoint, move |conn| {
                 Box::pin(async move {
                     upsert_tags(conn, &arn, &tags).await?;
                     let all: Vec<Tag> =
@@ -473,7 +474,7 @@ impl Store for SqliteStore {
     async fn delete_tags(&self, arn: &str, keys: &[String]) -> Result<(), StoreError> {
         let (arn, keys) = (arn.to_owned(), keys.to_vec());
         self.writer
-            .write(Admission::Refuse, move |conn| {
+            .write(Admission::Refuse, Undo::Statement, move |conn| {
                 Box::pin(async move {
                     for key in &keys {
                         sqlx::query("DELETE FROM tags WHERE arn = ?1 AND key = ?2")
@@ -530,7 +531,7 @@ impl SqliteStore {
         let (created_ms, modified_ms, version, state) = (*created_ms, *modified_ms, *version, state.to_string());
         let tags = tags.to_vec();
         self.writer
-            .write(Admission::Refuse, move |conn| {
+            .write(Admission::Refuse, Undo::Statement, move |conn| {
                 Box::pin(async move {
                     sqlx::query(table.insert)
                         .bind(&scope.account)
@@ -545,8 +546,7 @@ impl SqliteStore {
                         .execute(&mut *conn)
                         .await
                         .map_err(|err| classify_write(err, table.noun, &name))?;
-                    // Tags left behind by a deleted resource of the same ARN must not reappear.
-                    delete_all_tags(conn, &arn).await?;
+                    // Tags left behind by a deleted resource of the same ARN went with the INSERT.
                     upsert_tags(conn, &arn, &tags).await
                 })
             })
@@ -586,7 +586,7 @@ impl SqliteStore {
         let (modified_ms, version, state) = (*modified_ms, *version, state.to_string());
         let changed = self
             .writer
-            .write(Admission::Wait, move |conn| {
+            .write(Admission::Wait, Undo::Statement, move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(table.update)
                         .bind(&status)
@@ -689,12 +689,6 @@ async fn upsert_tags(conn: &mut SqliteConnection, arn: &str, tags: &[Tag]) -> Re
         .await
         .map_err(database)?;
     }
-    Ok(())
-}
-
-/// In the writer: removes every tag of an ARN.
-async fn delete_all_tags(conn: &mut SqliteConnection, arn: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM tags WHERE arn = ?1").bind(arn).execute(&mut *conn).await.map_err(database)?;
     Ok(())
 }
 

@@ -13,9 +13,18 @@
 //! with WAL and `synchronous=NORMAL` a returned commit is in the operating system's hands, so it
 //! survives the process being killed; a power cut may lose the last commits, as before.
 //!
-//! Each write of a batch runs under a savepoint of its own: a write that fails (a name taken, a
-//! compare-and-set lost) is rolled back alone and answered its error, while the others commit. A
-//! batch of one write needs none: its transaction is rolled back instead.
+//! A write that fails (a name taken, a compare-and-set lost) is answered its error while the others
+//! of its batch commit. Most writes fail only in their first statement, which SQLite undoes by
+//! itself ([`Undo::Statement`]: a create or a delete is one statement, its tags' clean-up a trigger
+//! of it); a write that may fail after changing rows runs under a savepoint of its own
+//! ([`Undo::Savepoint`]). A write that fails in the database itself (an I/O error, a full disk)
+//! rolls back its whole batch, whose writes are all answered that failure.
+//!
+//! Why not a savepoint for every write: each statement is a hand-off to sqlx's worker thread and
+//! back, a thread wake-up each way on the 2 cores this runs on. Around a one-statement create,
+//! `SAVEPOINT` and `RELEASE` tripled the hand-offs, and CreateModel/DeleteModel at c=16 did 8-9k
+//! calls/s with p99 8-10 ms; without them (`scripts/bench-writes.sh`, see ARCHITECTURE.md) it does
+//! several times that.
 //!
 //! The tasks only await: every statement runs on the connection's own worker thread (sqlx's), so a
 //! writer waiting for a lock another process holds (at most the busy timeout) blocks no runtime
@@ -72,6 +81,31 @@ pub(crate) enum Admission {
     Wait,
 }
 
+/// How a write that fails is undone inside its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undo {
+    /// The write fails with one of the store's own errors (anything but
+    /// [`StoreError::Database`]) only before it has changed a row: in its first statement, which
+    /// SQLite undoes by itself when it fails (with the triggers it fired), or after reads alone.
+    /// It runs without a savepoint.
+    Statement,
+    /// The write may fail after changing rows (AddTags past the tag limit): it runs under a
+    /// savepoint of its own, rolled back when it fails.
+    Savepoint,
+}
+
+/// What running one write left in the batch's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// It succeeded: its changes stay.
+    Done,
+    /// It failed with one of the store's own errors, having changed nothing that its [`Undo`]
+    /// does not undo.
+    Refused,
+    /// It failed in the database, or panicked: what it changed is unknown.
+    Broken,
+}
+
 /// The future of one write: it borrows the writer's connection for as long as it runs.
 pub(crate) type WriteFuture<'c, T> = BoxFuture<'c, Result<T, StoreError>>;
 
@@ -91,8 +125,10 @@ enum Message {
 
 /// One queued write, type-erased so that writes of every result type share the queue.
 trait Write: Send {
-    /// Runs the write in the batch's transaction; whether it succeeded (its changes are kept).
-    fn apply<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    /// How the write is undone when it fails.
+    fn undo(&self) -> Undo;
+    /// Runs the write in the batch's transaction.
+    fn apply<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Outcome>;
     /// Answers the caller once its batch is committed: its own result, or the batch's failure.
     fn answer(self: Box<Self>, committed: Result<(), Failure>);
 }
@@ -128,6 +164,7 @@ fn is_busy(err: &sqlx::Error) -> bool {
 }
 
 struct Pending<T, F> {
+    undo: Undo,
     work: Option<F>,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
@@ -138,19 +175,27 @@ where
     T: Send,
     F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, T> + Send,
 {
-    fn apply<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+    fn undo(&self) -> Undo {
+        self.undo
+    }
+
+    fn apply<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Outcome> {
         Box::pin(async move {
-            let Some(work) = self.work.take() else { return false };
+            let Some(work) = self.work.take() else { return Outcome::Broken };
             let result = work(conn).await;
-            let ok = result.is_ok();
+            let outcome = match &result {
+                Ok(_) => Outcome::Done,
+                Err(StoreError::Database(_)) => Outcome::Broken,
+                Err(_) => Outcome::Refused,
+            };
             self.result = Some(result);
-            ok
+            outcome
         })
     }
 
     fn answer(self: Box<Self>, committed: Result<(), Failure>) {
         let result = match (self.result, committed) {
-            // A write's own failure stands: it was rolled back to its savepoint either way.
+            // A write's own failure stands: it was undone either way.
             (Some(Err(err)), _) => Err(err),
             (Some(Ok(value)), Ok(())) => Ok(value),
             (Some(Ok(_)), Err(failure)) | (None, Err(failure)) => Err(failure.into_error()),
@@ -187,14 +232,15 @@ impl Writer {
     }
 
     /// Runs `work` in the writer's next transaction and answers once that is committed. When
-    /// `max_queued_writes` writes are already waiting, `admission` says what happens.
-    pub(crate) async fn write<T, F>(&self, admission: Admission, work: F) -> Result<T, StoreError>
+    /// `max_queued_writes` writes are already waiting, `admission` says what happens; `undo` says
+    /// how the write is undone if it fails.
+    pub(crate) async fn write<T, F>(&self, admission: Admission, undo: Undo, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let message = Message::Write(Box::new(Pending { work: Some(work), result: None, reply }));
+        let message = Message::Write(Box::new(Pending { undo, work: Some(work), result: None, reply }));
         match admission {
             Admission::Refuse => self.queue.try_send(message).map_err(|err| match err {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded { queued: self.capacity },
@@ -274,8 +320,7 @@ impl WriterTask {
         }
     }
 
-    /// Applies `batch` in one transaction, each write under its own savepoint, commits, then
-    /// answers every write.
+    /// Applies `batch` in one transaction, commits, then answers every write.
     async fn commit(&mut self, batch: &mut Vec<Box<dyn Write>>) {
         let mut applied: Vec<Box<dyn Write>> = Vec::with_capacity(batch.len());
         if let Err(failure) = self.begin().await {
@@ -286,45 +331,14 @@ impl WriterTask {
             }
             return;
         }
-        if batch.len() == 1
-            && let Some(mut write) = batch.pop()
-        {
-            // One write alone needs no savepoint: its failure rolls back the whole transaction,
-            // which holds only it. Two statements fewer, each a hand-off to sqlx's worker thread:
-            // the common case when writes do not queue (c=1).
-            let ok = AssertUnwindSafe(write.apply(&mut self.conn)).catch_unwind().await.unwrap_or(false);
-            if !ok {
-                let _ = self.exec("ROLLBACK").await;
-                write.answer(Ok(()));
-                return;
-            }
-            let committed = self.finish().await;
-            write.answer(committed);
-            return;
-        }
         let mut pending = batch.drain(..);
         while let Some(mut write) = pending.next() {
-            if let Err(err) = self.exec("SAVEPOINT w").await {
-                write.answer(Err(Failure::database("opening a savepoint", &err)));
-                continue;
-            }
-            // A panic in one write must not take the writer (and every later write) down with it:
-            // it counts as that write's failure, rolled back to its savepoint.
-            let ok = AssertUnwindSafe(write.apply(&mut self.conn)).catch_unwind().await.unwrap_or(false);
-            let ended = if ok {
-                self.exec("RELEASE w").await
-            } else {
-                match self.exec("ROLLBACK TO w").await {
-                    Ok(()) => self.exec("RELEASE w").await,
-                    Err(err) => Err(err),
-                }
-            };
-            if let Err(err) = ended {
-                // The transaction is no longer what the applied writes left (SQLite may have rolled
-                // it back whole: an I/O error, a full disk). Roll back whatever remains so that no
-                // write is answered success unless committed; the rest go on in a new transaction.
+            if let Err(failure) = self.apply(write.as_mut()).await {
+                // The transaction is no longer what the applied writes left (a write broke off
+                // half-way, or SQLite rolled it back whole: an I/O error, a full disk). Roll back
+                // whatever remains so that no write is answered success unless committed; the
+                // rest go on in a new transaction.
                 let _ = self.exec("ROLLBACK").await;
-                let failure = Failure::database("the transaction was rolled back", &err);
                 for earlier in applied.drain(..) {
                     earlier.answer(Err(failure.clone()));
                 }
@@ -344,6 +358,32 @@ impl WriterTask {
         for write in applied {
             write.answer(committed.clone());
         }
+    }
+
+    /// Runs one write of the batch, undoing it if it fails as its [`Undo`] says. An error means
+    /// the batch's transaction must be rolled back whole.
+    async fn apply(&mut self, write: &mut dyn Write) -> Result<(), Failure> {
+        let undo = write.undo();
+        if undo == Undo::Savepoint {
+            self.exec("SAVEPOINT w").await.map_err(|err| Failure::database("opening a savepoint", &err))?;
+        }
+        // A panic in one write must not take the writer (and every later write) down with it: it
+        // counts as that write's failure in the database.
+        let outcome = AssertUnwindSafe(write.apply(&mut self.conn)).catch_unwind().await.unwrap_or(Outcome::Broken);
+        let ended = match (undo, outcome) {
+            (Undo::Statement, Outcome::Done | Outcome::Refused) => Ok(()),
+            (Undo::Statement, Outcome::Broken) => {
+                return Err(Failure::Database(
+                    "a write of the batch failed in the database, which rolled the batch back".into(),
+                ));
+            }
+            (Undo::Savepoint, Outcome::Done) => self.exec("RELEASE w").await,
+            (Undo::Savepoint, Outcome::Refused | Outcome::Broken) => match self.exec("ROLLBACK TO w").await {
+                Ok(()) => self.exec("RELEASE w").await,
+                Err(err) => Err(err),
+            },
+        };
+        ended.map_err(|err| Failure::database("the transaction was rolled back", &err))
     }
 
     /// Commits the batch's transaction; on success the checkpointer has work.
@@ -419,7 +459,7 @@ mod tests {
             SqliteConnectOptions::from_str("sqlite://").unwrap().filename(dir.join("w.db")).create_if_missing(true);
         let writer = Writer::start(dir, &options, WriterOptions::default()).await.unwrap();
         writer
-            .write(Admission::Wait, |conn| {
+            .write(Admission::Wait, Undo::Statement, |conn| {
                 Box::pin(async move {
                     sqlx::query("CREATE TABLE t (x INTEGER PRIMARY KEY)").execute(&mut *conn).await.map_err(db)?;
                     Ok(())
@@ -434,42 +474,89 @@ mod tests {
         StoreError::Database(err.into())
     }
 
+    /// Inserts `x`; a taken `x` is refused as the store refuses a taken name.
     async fn insert(writer: &Writer, x: i64) -> Result<(), StoreError> {
         writer
-            .write(Admission::Wait, move |conn| {
+            .write(Admission::Wait, Undo::Statement, move |conn| {
                 Box::pin(async move {
-                    sqlx::query("INSERT INTO t (x) VALUES (?1)").bind(x).execute(&mut *conn).await.map_err(db)?;
+                    sqlx::query("INSERT INTO t (x) VALUES (?1)").bind(x).execute(&mut *conn).await.map_err(|err| {
+                        match &err {
+                            sqlx::Error::Database(failure) if failure.is_unique_violation() => {
+                                StoreError::AlreadyExists { kind: "row", name: x.to_string() }
+                            }
+                            _ => db(err),
+                        }
+                    })?;
                     Ok(())
                 })
             })
             .await
     }
 
-    #[tokio::test]
-    async fn a_write_that_panics_fails_alone_rolled_back_and_the_writer_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = writer(dir.path()).await;
-        let panicking = writer.write::<(), _>(Admission::Wait, |conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO t (x) VALUES (1)").execute(&mut *conn).await.map_err(db)?;
-                panic!("a bug in one write");
+    /// Inserts `x`, then panics: a bug in a write, after it changed a row.
+    async fn insert_then_panic(writer: &Writer, undo: Undo, x: i64) -> Result<(), StoreError> {
+        writer
+            .write::<(), _>(Admission::Wait, undo, move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (x) VALUES (?1)").bind(x).execute(&mut *conn).await.map_err(db)?;
+                    panic!("a bug in one write");
+                })
             })
-        });
-        // Queued together: the panic is in the same batch as the inserts beside it.
-        let (panicked, two, three) = tokio::join!(panicking, insert(&writer, 2), insert(&writer, 3));
-        assert!(matches!(panicked, Err(StoreError::Database(_))), "{panicked:?}");
-        two.unwrap();
-        three.unwrap();
-        insert(&writer, 4).await.unwrap();
-        let rows: Vec<i64> = writer
-            .write(Admission::Wait, |conn| {
+            .await
+    }
+
+    async fn rows(writer: &Writer) -> Vec<i64> {
+        writer
+            .write(Admission::Wait, Undo::Statement, |conn| {
                 Box::pin(async move {
                     sqlx::query_scalar("SELECT x FROM t ORDER BY x").fetch_all(&mut *conn).await.map_err(db)
                 })
             })
             .await
-            .unwrap();
-        assert_eq!(rows, vec![2, 3, 4], "the panicking write's insert was rolled back");
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_write_under_a_savepoint_that_panics_fails_alone_rolled_back_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(dir.path()).await;
+        // Queued together (the writer runs only once this task waits): one batch.
+        let (panicked, two, three) =
+            tokio::join!(insert_then_panic(&writer, Undo::Savepoint, 1), insert(&writer, 2), insert(&writer, 3));
+        assert!(matches!(panicked, Err(StoreError::Database(_))), "{panicked:?}");
+        two.unwrap();
+        three.unwrap();
+        insert(&writer, 4).await.unwrap();
+        assert_eq!(rows(&writer).await, vec![2, 3, 4], "the panicking write's insert was rolled back");
+        writer.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_write_without_a_savepoint_that_breaks_rolls_back_its_batch_answering_every_write_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(dir.path()).await;
+        let (two, panicked, three) =
+            tokio::join!(insert(&writer, 2), insert_then_panic(&writer, Undo::Statement, 1), insert(&writer, 3));
+        assert!(matches!(panicked, Err(StoreError::Database(_))), "{panicked:?}");
+        // The write before it in the batch was rolled back with it: answered a failure, not a
+        // success. The one after it ran in a new transaction.
+        assert!(matches!(two, Err(StoreError::Database(_))), "{two:?}");
+        three.unwrap();
+        insert(&writer, 4).await.unwrap();
+        assert_eq!(rows(&writer).await, vec![3, 4], "nothing of the rolled-back part of the batch is stored");
+        writer.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_write_refused_in_its_first_statement_fails_alone_without_a_savepoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(dir.path()).await;
+        insert(&writer, 1).await.unwrap();
+        let (two, taken, three) = tokio::join!(insert(&writer, 2), insert(&writer, 1), insert(&writer, 3));
+        assert!(matches!(taken, Err(StoreError::AlreadyExists { .. })), "{taken:?}");
+        two.unwrap();
+        three.unwrap();
+        assert_eq!(rows(&writer).await, vec![1, 2, 3]);
         writer.close().await;
     }
 }

@@ -223,6 +223,28 @@ async fn the_database_itself_refuses_to_delete_a_transform_job() {
 }
 
 #[tokio::test]
+async fn a_resource_taking_an_arn_does_not_get_tags_left_behind_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+    let a = scope("111111111111");
+    let model = record(&a, "reborn", 1);
+    let config = record(&a, "reborn", 1);
+    let config_arn = config.arn.replace(":model/", ":endpoint-config/");
+    // Rows no resource owns, as a file written by an older smemu (or by hand) may hold.
+    for arn in [&model.arn, &config_arn] {
+        sqlx::query("INSERT INTO tags (arn, key, value) VALUES (?1, 'stale', 'x')")
+            .bind(arn)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    store.create(ImmutableKind::Model, &model, &[tag("fresh", "y")]).await.unwrap();
+    store.create(ImmutableKind::EndpointConfig, &Record { arn: config_arn.clone(), ..config }, &[]).await.unwrap();
+    assert_eq!(store.list_tags(&model.arn, 0, 10).await.unwrap().items, [tag("fresh", "y")]);
+    assert!(store.list_tags(&config_arn, 0, 10).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
 async fn state_survives_reopening_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
@@ -275,7 +297,9 @@ async fn endpoint_changes_are_compare_and_set() {
     assert_eq!(store.all_endpoints().await.unwrap().len(), 1);
 
     assert!(matches!(store.delete_endpoint(&a, "ep", 1).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.list_tags(&record.arn, 0, 10).await.unwrap().items, [tag("k", "v")], "a lost delete keeps them");
     store.delete_endpoint(&a, "ep", 2).await.unwrap();
     assert!(matches!(store.get_endpoint(&a, "ep").await, Err(StoreError::NotFound { .. })));
     assert!(!store.arn_exists(&record.arn).await.unwrap());
+    assert!(store.list_tags(&record.arn, 0, 10).await.unwrap().items.is_empty(), "its tags went with it");
 }
