@@ -408,6 +408,14 @@ impl Objects {
     /// Uploads a small in-memory body.
     pub async fn put_bytes(&self, uri: &str, body: impl Into<Bytes>) -> Result<u64, ObjectError> {
         let body: Bytes = body.into();
+        // A body that fits one PUT is sent as it is: through `put_stream` it was copied into a
+        // fresh `PART_SIZE` (16 MiB) buffer first, each page of it faulted in, for every capture
+        // file and every other small object.
+        if body.len() < PART_SIZE
+            && let ObjectUri::S3 { bucket, key } = parse_object(uri)?
+        {
+            return self.put_one(uri, &bucket, &key, body).await;
+        }
         self.put_stream(uri, &body[..]).await
     }
 
@@ -465,20 +473,7 @@ impl Objects {
     {
         let first = read_part(uri, reader).await?;
         if first.len() < PART_SIZE {
-            let n = first.len() as u64;
-            self.s3
-                .put_object()
-                .bucket(bucket)
-                .key(key)
-                .body(ByteStream::from(first))
-                .customize()
-                // Why: signing hashes the whole body on both sides (SHA-256), which costs more
-                // CPU than the upload on loopback; S3, MinIO and s3s accept UNSIGNED-PAYLOAD.
-                .disable_payload_signing()
-                .send()
-                .await
-                .map_err(|e| sdk_error(uri, e))?;
-            return Ok(n);
+            return self.put_one(uri, bucket, key, first).await;
         }
 
         let created =
@@ -499,6 +494,24 @@ impl Objects {
                 Err(err)
             }
         }
+    }
+
+    /// One PutObject of a body smaller than [`PART_SIZE`].
+    async fn put_one(&self, uri: &str, bucket: &str, key: &str, body: Bytes) -> Result<u64, ObjectError> {
+        let n = body.len() as u64;
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .customize()
+            // Why: signing hashes the whole body on both sides (SHA-256), which costs more
+            // CPU than the upload on loopback; S3, MinIO and s3s accept UNSIGNED-PAYLOAD.
+            .disable_payload_signing()
+            .send()
+            .await
+            .map_err(|e| sdk_error(uri, e))?;
+        Ok(n)
     }
 
     async fn upload_parts<R>(

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use smemu_objects::Objects;
 use smemu_store::{AsyncRequestRecord, Store};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::request::{AsyncInput, AsyncRequestDoc};
 use crate::Launcher;
@@ -143,14 +143,18 @@ fn expired(now_ms: i64, doc: &AsyncRequestDoc) -> Option<Failure> {
 }
 
 /// Reads the whole input object, refusing one larger than `max` bytes (`--max-async-input-bytes`).
+///
+/// No HeadObject first: the read stops once more than `max` bytes arrived, which bounds it as
+/// the size would, and a missing object fails the GET as it failed the HEAD. The HEAD was a third
+/// of the object-store round trips of each request (HEAD, GET, PUT of the answer).
 async fn read_input(objects: &Objects, uri: &str, max: u64) -> Result<Bytes, String> {
-    let meta = objects.head(uri).await.map_err(|e| e.to_string())?;
-    if meta.size > max {
-        return Err(format!("{uri} is {} bytes, more than the {max} bytes an input may have.", meta.size));
-    }
     let reader = objects.get(uri).await.map_err(|e| e.to_string())?;
-    // `take`: the object may have grown since it was measured.
-    let mut body = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
+    read_bounded(reader, uri, max).await
+}
+
+/// The whole of `reader`, or the "more than `max` bytes" failure once more than `max` arrived.
+async fn read_bounded(reader: impl AsyncRead + Unpin, uri: &str, max: u64) -> Result<Bytes, String> {
+    let mut body = Vec::new();
     reader.take(max.saturating_add(1)).read_to_end(&mut body).await.map_err(|e| format!("reading {uri}: {e}"))?;
     if body.len() as u64 > max {
         return Err(format!("{uri} is more than the {max} bytes an input may have."));
@@ -174,6 +178,16 @@ mod tests {
             timeout_s: 900,
             max_concurrent_per_instance: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn an_input_is_read_whole_up_to_the_bound_and_refused_past_it() {
+        let at_bound = read_bounded(&b"12345"[..], "s3://b/in", 5).await;
+        assert_eq!(at_bound.as_deref(), Ok(&b"12345"[..]));
+        let empty = read_bounded(&b""[..], "s3://b/in", 5).await;
+        assert_eq!(empty.as_deref(), Ok(&b""[..]));
+        let past = read_bounded(&b"123456"[..], "s3://b/in", 5).await;
+        assert_eq!(past, Err("s3://b/in is more than the 5 bytes an input may have.".to_owned()));
     }
 
     #[test]

@@ -157,6 +157,8 @@ impl DataCapture {
                     every: limits.flush_interval,
                     records: limits.file_records,
                     bytes: limits.file_bytes,
+                    queue_records: limits.queue_records,
+                    queue_bytes: limits.queue_bytes,
                 };
                 tokio::spawn(writer::run(self.inner.objects.clone(), rx, flushes, limits));
                 tx

@@ -108,11 +108,12 @@ struct EventMetadata<'a> {
     /// in the eventMetadata of the captured record").
     #[serde(skip_serializing_if = "Option::is_none")]
     inference_id: Option<&'a str>,
-    inference_time: String,
+    inference_time: &'a str,
 }
 
 /// Appends one record and its newline to `out`.
 pub fn write_line(out: &mut Vec<u8>, types: &ContentTypes, event: &Event<'_>) -> Result<(), serde_json::Error> {
+    let time = Seconds::new(event.at_ms);
     let line = Line {
         capture_data: CaptureData {
             endpoint_input: side(types, event.input.as_ref(), "INPUT"),
@@ -121,7 +122,7 @@ pub fn write_line(out: &mut Vec<u8>, types: &ContentTypes, event: &Event<'_>) ->
         event_metadata: EventMetadata {
             event_id: event.event_id,
             inference_id: event.inference_id,
-            inference_time: inference_time(event.at_ms),
+            inference_time: &time,
         },
         event_version: "0",
     };
@@ -156,8 +157,53 @@ fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
 
 /// `inferenceTime` as the guide's records show it: `2022-02-14T17:25:49Z`.
 pub fn inference_time(ms: i64) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    Seconds::new(ms).to_string()
+}
+
+/// [`inference_time`] on the stack: the writer writes one per record, and `format!` made it an
+/// allocation and a formatting pass each.
+struct Seconds {
+    text: [u8; 20],
+    /// A year outside 0..=9999 does not fit `text`: formatted as `format!` would (never for a
+    /// record taken from the clock, but `civil` takes any `i64`).
+    other: Option<String>,
+}
+
+impl Seconds {
+    fn new(ms: i64) -> Self {
+        let (y, mo, d, h, mi, s, _) = civil(ms);
+        if !(0..=9999).contains(&y) {
+            let other = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z");
+            return Seconds { text: [0; 20], other: Some(other) };
+        }
+        let mut text = *b"0000-00-00T00:00:00Z";
+        for (at, width, value) in [(0, 4, y), (5, 2, mo), (8, 2, d), (11, 2, h), (14, 2, mi), (17, 2, s)] {
+            let mut value = value;
+            for digit in text[at..at + width].iter_mut().rev() {
+                // `value` is within 0..10^width here: `% 10` is a digit.
+                *digit = b'0' + u8::try_from(value % 10).unwrap_or(0);
+                value /= 10;
+            }
+        }
+        Seconds { text, other: None }
+    }
+}
+
+impl std::ops::Deref for Seconds {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match &self.other {
+            Some(other) => other,
+            // Only ASCII digits and separators were written.
+            None => std::str::from_utf8(&self.text).unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
 }
 
 /// The folder of the hour `ms` falls in: `<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh`.
@@ -252,6 +298,15 @@ mod tests {
         assert_eq!(file_name(ms, "u"), "59-58-007-u.jsonl");
         assert_eq!(inference_time(ms), "2024-02-29T23:59:58Z");
         assert_eq!(inference_time(0), "1970-01-01T00:00:00Z");
+    }
+
+    proptest::proptest! {
+        /// The stack formatter writes what `format!` wrote, for any instant.
+        #[test]
+        fn inference_time_matches_the_formatted_text(ms: i64) {
+            let (y, mo, d, h, mi, s, _) = civil(ms);
+            proptest::prop_assert_eq!(inference_time(ms), format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"));
+        }
     }
 
     proptest::proptest! {
