@@ -11,6 +11,39 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The smemu binary the tests run: a hard link (a copy where linking fails) to the one cargo built
+/// for them, made once per test process under `target/it-bin/`.
+///
+/// Why not `CARGO_BIN_EXE_smemu` itself: the wheel test's maturin builds the same binary again
+/// (its `cargo rustc` differs from `cargo test`'s build), and cargo replaces
+/// `target/debug/smemu` by removing it and linking the new one, so a test starting smemu at
+/// that moment got `No such file or directory`. The link keeps this process's binary whatever
+/// cargo does to the path. Links of test processes that have ended are removed here.
+pub fn smemu_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = Path::new(env!("CARGO_BIN_EXE_smemu"));
+        let dir = repo().join("target").join("it-bin");
+        std::fs::create_dir_all(&dir).expect("target/it-bin");
+        let ended = |name: &str| {
+            name.strip_prefix("smemu-")
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        };
+        for entry in std::fs::read_dir(&dir).expect("read target/it-bin").flatten() {
+            if ended(&entry.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let bin = dir.join(format!("smemu-{}", std::process::id()));
+        let _ = std::fs::remove_file(&bin);
+        if std::fs::hard_link(built, &bin).is_err() {
+            std::fs::copy(built, &bin).expect("copy the smemu binary");
+        }
+        bin
+    })
+}
+
 /// A name no other test uses: `<prefix>-<8 hex>`.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -52,7 +85,7 @@ impl Smemu {
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join("smemu.log")).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smemu"))
+        let mut child = Command::new(smemu_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(flags)

@@ -347,7 +347,7 @@ fn crafted_arns_cannot_tag_another_accounts_resources() {
 /// `smemu serve` with `flags` that must refuse to start: its exit status and what it said.
 fn refused_start(flags: &[&str]) -> String {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_smemu"))
+    let out = Command::new(crate::common::smemu_bin())
         .args(["serve", "--data-dir"])
         .arg(tmp.path().join("data"))
         .args(flags)

@@ -16,7 +16,7 @@ fn the_image_answers_list_models_and_runs_an_endpoint_on_the_hosts_engine() {
     let built = Command::new(repo().join("scripts/build-image.sh"))
         .arg("dev")
         .env("SMEMU_IMAGE_NAME", IMAGE_NAME)
-        .env("SMEMU_BINARY", env!("CARGO_BIN_EXE_smemu"))
+        .env("SMEMU_BINARY", crate::common::smemu_bin())
         .output()
         .expect("build-image.sh");
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
@@ -83,6 +83,6 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["stop", "-t", "30", &self.container]).output();
-        let _ = Command::new(env!("CARGO_BIN_EXE_smemu")).arg("prune").arg("--data-dir").arg(&self.data_dir).output();
+        let _ = Command::new(crate::common::smemu_bin()).arg("prune").arg("--data-dir").arg(&self.data_dir).output();
     }
 }

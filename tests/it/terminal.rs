@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::common::{Smemu, eventually, tagger, unique};
 
 fn smemu_cmd(args: &[&str], data_dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smemu"))
+    Command::new(crate::common::smemu_bin())
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -135,7 +135,7 @@ fn logs_prints_each_containers_lines_with_its_prefix_and_follows_new_ones() {
     );
 
     // --follow prints what is written after it started.
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_smemu"))
+    let mut follow = Command::new(crate::common::smemu_bin())
         .args(["logs", &name, "--follow", "--since", "1s", "--data-dir"])
         .arg(&smemu.data_dir)
         .env("NO_COLOR", "1")
@@ -203,7 +203,7 @@ fn prune_removes_one_data_directorys_containers_or_the_orphans_and_leaves_the_re
     // C's smemu killed and its data directory deleted: its containers are orphans.
     c.kill();
     std::fs::remove_dir_all(&c.data_dir).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_smemu")).args(["prune", "--all-orphans"]).output().unwrap();
+    let out = Command::new(crate::common::smemu_bin()).args(["prune", "--all-orphans"]).output().unwrap();
     let said = stdout(&out);
     let c_dir = c.data_dir.display().to_string();
     assert!(said.lines().filter(|l| l.contains(&c_dir)).count() == 2, "{said}");
