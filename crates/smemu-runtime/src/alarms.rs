@@ -5,25 +5,24 @@
 /// Reads alarm states for the deployment controller; called about once a second per deployment
 /// that moves traffic or bakes, never on the invoke path.
 pub trait AlarmStates: Send + Sync + 'static {
-    /// The name of the first of `names` (alarms of `account` in `region`) whose state is ALARM.
-    fn in_alarm(&self, account: &str, region: &str, names: &[String]) -> Option<String>;
+    /// The name of the first of `names` (alarms of `account` in `region`) whose state is ALARM, or
+    /// that went into ALARM at or after `since_ms` (epoch milliseconds): a trip shorter than the
+    /// poll counts.
+    fn in_alarm(&self, account: &str, region: &str, names: &[String], since_ms: i64) -> Option<String>;
 }
 
 /// No alarms: what a runtime reads until it is given its [`AlarmStates`].
 pub struct NoAlarms;
 
 impl AlarmStates for NoAlarms {
-    fn in_alarm(&self, _account: &str, _region: &str, _names: &[String]) -> Option<String> {
+    fn in_alarm(&self, _account: &str, _region: &str, _names: &[String], _since_ms: i64) -> Option<String> {
         None
     }
 }
 
 /// The alarms smemu evaluates (`smemu-telemetry`), read from memory: no await, no SQL.
 impl AlarmStates for smemu_telemetry::alarms::Alarms {
-    fn in_alarm(&self, account: &str, region: &str, names: &[String]) -> Option<String> {
-        names
-            .iter()
-            .find(|name| self.state(account, region, name) == Some(smemu_telemetry::alarms::AlarmState::Alarm))
-            .cloned()
+    fn in_alarm(&self, account: &str, region: &str, names: &[String], since_ms: i64) -> Option<String> {
+        names.iter().find(|name| self.alarmed_since(account, region, name, since_ms)).cloned()
     }
 }

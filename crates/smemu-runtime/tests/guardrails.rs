@@ -25,7 +25,7 @@ struct Alarm {
 }
 
 impl AlarmStates for Alarm {
-    fn in_alarm(&self, _account: &str, _region: &str, names: &[String]) -> Option<String> {
+    fn in_alarm(&self, _account: &str, _region: &str, names: &[String], _since_ms: i64) -> Option<String> {
         self.asked.lock().unwrap_or_else(|p| p.into_inner()).push(names.to_vec());
         self.firing.load(Ordering::SeqCst).then(|| names[0].clone())
     }

@@ -555,6 +555,7 @@ mod tests {
                 reason_data: None,
                 updated_ms: 1000,
                 transitioned_ms: 1000,
+                alarm_entered_ms: None,
             },
             config_updated_ms: 1000,
         };

@@ -67,12 +67,12 @@ impl Endpoints {
     }
 
     /// The first of `names` in ALARM, if any.
-    pub(super) fn in_alarm(&self, key: &EndpointKey, names: &[String]) -> Option<String> {
+    pub(super) fn in_alarm(&self, key: &EndpointKey, names: &[String], since_ms: i64) -> Option<String> {
         if names.is_empty() {
             return None;
         }
         let alarms = self.inner.alarms.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        alarms.in_alarm(&key.account, &key.region, names)
+        alarms.in_alarm(&key.account, &key.region, names, since_ms)
     }
 
     /// `--max-instances`.

@@ -88,7 +88,7 @@ pub(super) async fn run(
             ctl.inner.launcher.remove_by_id(&instance.instance_id).await;
         }
         let until = rollout.step_started_ms.saturating_add(i64::try_from(guard.wait_s() * 1000).unwrap_or(i64::MAX));
-        if let Err(reason) = bake(ctl, key, &guard, until, deadline_ms).await {
+        if let Err(reason) = bake(ctl, key, &guard, rollout.step_started_ms, until, deadline_ms).await {
             return roll_back(ctl, key, record, doc, reason, rollback_batch).await;
         }
     }

@@ -95,7 +95,7 @@ pub(super) async fn run(
         }
         shift(ctl, key, &old, &green, &green_fleet, &guard, step, &doc);
         let until = rollout.step_started_ms.saturating_add(i64::try_from(guard.wait_s() * 1000).unwrap_or(i64::MAX));
-        if let Err(reason) = bake(ctl, key, &guard, until, deadline_ms).await {
+        if let Err(reason) = bake(ctl, key, &guard, rollout.step_started_ms, until, deadline_ms).await {
             return roll_back(ctl, key, record, doc, reason).await;
         }
         // Past the first step, a restart's resumed step is behind us.
@@ -154,16 +154,18 @@ fn shift(
 }
 
 /// Waits until `until_ms`, checking the alarms (at least once) and the deployment's deadline
-/// every second; the reason to roll back if either trips.
+/// every second; the reason to roll back if either trips. An alarm trips if it is in ALARM or
+/// went into ALARM since `since_ms` (the step's start), however briefly.
 pub(super) async fn bake(
     ctl: &Endpoints,
     key: &EndpointKey,
     guard: &Guardrails,
+    since_ms: i64,
     until_ms: i64,
     deadline_ms: i64,
 ) -> Result<(), String> {
     loop {
-        if let Some(alarm) = ctl.in_alarm(key, &guard.alarms) {
+        if let Some(alarm) = ctl.in_alarm(key, &guard.alarms, since_ms) {
             return Err(alarm_reason(&alarm));
         }
         let now = now_ms();

@@ -121,6 +121,14 @@ impl Alarms {
         Some(self.read().get(account)?.get(region)?.get(name)?.status.state)
     }
 
+    /// Whether the alarm is in ALARM, or went into ALARM at or after `since_ms` (and has left it
+    /// since): what a deployment's guardrails ask, so that an ALARM shorter than their poll counts.
+    pub fn alarmed_since(&self, account: &str, region: &str, name: &str, since_ms: i64) -> bool {
+        self.get(account, region, name).is_some_and(|alarm| {
+            alarm.status.state == AlarmState::Alarm || alarm.status.alarm_entered_ms.is_some_and(|at| at >= since_ms)
+        })
+    }
+
     /// One alarm as it is now.
     pub fn get(&self, account: &str, region: &str, name: &str) -> Option<Arc<Alarm>> {
         self.read().get(account)?.get(region)?.get(name).cloned()
@@ -202,6 +210,7 @@ impl Alarms {
                         reason_data: None,
                         updated_ms: now,
                         transitioned_ms: now,
+                        alarm_entered_ms: None,
                     },
                     config_updated_ms: now,
                 };
@@ -297,6 +306,11 @@ impl Alarms {
             reason_data,
             updated_ms: now,
             transitioned_ms: if state == before.status.state { before.status.transitioned_ms } else { now },
+            alarm_entered_ms: if state == AlarmState::Alarm && before.status.state != AlarmState::Alarm {
+                Some(now)
+            } else {
+                before.status.alarm_entered_ms
+            },
         };
         let item = history::state_update(&before.name, &before.status, &status);
         let after = Alarm { status, ..(**before).clone() };
@@ -362,6 +376,27 @@ mod tests {
 
     fn outcome(state: AlarmState) -> Outcome {
         Outcome { state, reason: "judged".into(), reason_data: "{}".into() }
+    }
+
+    #[tokio::test]
+    async fn an_alarm_that_went_into_alarm_and_out_again_counts_as_alarmed_since_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = MetricStore::open(&dir.path().join("metrics.sqlite")).await.unwrap();
+        let alarms = Alarms::open(&metrics, AlarmsConfig::default()).await.unwrap();
+        let (a, r) = ("123456789012", "us-east-1");
+        alarms.put(a, r, "brief", definition()).await.unwrap();
+        let before = now_ms();
+        assert!(!alarms.alarmed_since(a, r, "brief", before), "never in ALARM");
+        alarms.set_state(a, r, "brief", AlarmState::Alarm, "by hand".into(), None).await.unwrap();
+        assert!(alarms.alarmed_since(a, r, "brief", i64::MAX), "in ALARM now, whatever the time asked");
+        // The next evaluation finds otherwise at once: the ALARM lasted less than a poll.
+        let seen = alarms.get(a, r, "brief").unwrap();
+        assert!(alarms.apply(&seen, outcome(AlarmState::Ok)).await.unwrap());
+        assert_eq!(alarms.state(a, r, "brief"), Some(AlarmState::Ok));
+        assert!(alarms.alarmed_since(a, r, "brief", before), "went into ALARM after `before`");
+        assert!(!alarms.alarmed_since(a, r, "brief", now_ms() + 1), "not since a later time");
+        assert!(!alarms.alarmed_since(a, r, "absent", before));
+        metrics.close().await;
     }
 
     #[tokio::test]

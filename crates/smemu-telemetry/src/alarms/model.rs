@@ -200,6 +200,11 @@ pub struct AlarmStatus {
     pub updated_ms: i64,
     /// Epoch milliseconds of the last change of `state`.
     pub transitioned_ms: i64,
+    /// Epoch milliseconds at which the alarm last went into ALARM, if it did since it was loaded
+    /// (an alarm loaded in ALARM: its last transition). Not stored: it lets a deployment's
+    /// guardrails see an ALARM that lasted less than their one-second poll (SetAlarmState holds
+    /// only until the next evaluation, which may come a moment later).
+    pub alarm_entered_ms: Option<i64>,
 }
 
 /// One alarm as stored and described.

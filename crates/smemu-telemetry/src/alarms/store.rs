@@ -41,18 +41,20 @@ pub(super) async fn load(pool: &SqlitePool) -> Result<Vec<Alarm>, MetricsError> 
             tracing::warn!(alarm = %name, "skipping an alarm whose stored definition cannot be read");
             continue;
         };
-        let state: String = row.try_get("state")?;
+        let state = AlarmState::parse(&row.try_get::<String, _>("state")?).unwrap_or(AlarmState::InsufficientData);
+        let transitioned_ms: i64 = row.try_get("state_transitioned_ms")?;
         out.push(Alarm {
             account: row.try_get("account")?,
             region: row.try_get("region")?,
             name,
             definition,
             status: AlarmStatus {
-                state: AlarmState::parse(&state).unwrap_or(AlarmState::InsufficientData),
+                state,
                 reason: row.try_get("reason")?,
                 reason_data: row.try_get("reason_data")?,
                 updated_ms: row.try_get("state_updated_ms")?,
-                transitioned_ms: row.try_get("state_transitioned_ms")?,
+                transitioned_ms,
+                alarm_entered_ms: (state == AlarmState::Alarm).then_some(transitioned_ms),
             },
             config_updated_ms: row.try_get("config_updated_ms")?,
         });
