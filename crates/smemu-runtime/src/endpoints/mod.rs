@@ -66,7 +66,7 @@ impl Endpoints {
         *self.inner.alarms.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = alarms;
     }
 
-    /// The first of `names` in ALARM, if any.
+    /// The first of `names` in ALARM, or gone into ALARM since `since_ms`, if any.
     pub(super) fn in_alarm(&self, key: &EndpointKey, names: &[String], since_ms: i64) -> Option<String> {
         if names.is_empty() {
             return None;
