@@ -11,6 +11,15 @@ use aws_sdk_sagemaker::types::ContainerDefinition;
 
 use crate::common::{Smemu, sdk_config, unique};
 
+/// The Rust SDK's SageMaker client for `url`, without retries: the SDK retries throttling, and one
+/// attempt shows the answer itself.
+async fn client_without_retries(url: &str) -> aws_sdk_sagemaker::Client {
+    let config = aws_sdk_sagemaker::config::Builder::from(&sdk_config(url, "AKIDSMEMUTEST", "us-east-1").await)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sagemaker::Client::from_conf(config)
+}
+
 // It failed in full-suite runs on a loaded machine (issue 16) while smemu printed its ready line
 // before opening its store: the sqlite3 below raced smemu's creation and migration of the file (smemu
 // exited once its migrations had waited out the busy timeout; once sqlite3 could not take the lock).
@@ -18,11 +27,7 @@ use crate::common::{Smemu, sdk_config, unique};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_past_the_write_queue_get_throttling_exception_and_the_queued_ones_commit() {
     let mut smemu = Smemu::start_fresh_with(&["--max-queued-writes", "2"]);
-    let config = aws_sdk_sagemaker::config::Builder::from(&sdk_config(&smemu.url, "AKIDSMEMUTEST", "us-east-1").await)
-        // The SDK retries throttling: one attempt shows the answer itself.
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .build();
-    let client = aws_sdk_sagemaker::Client::from_conf(config);
+    let client = client_without_retries(&smemu.url).await;
     // A hand-run sqlite3 holding the write lock: smemu's writer waits for it (the only wait it has).
     let (mut holder, mut stdin) = hold_write_lock(&smemu);
 
@@ -122,10 +127,7 @@ fn log_tail(smemu: &Smemu) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_lock_held_past_the_state_lock_timeout_throttles_and_changes_nothing() {
     let smemu = Smemu::start_fresh_with(&["--state-lock-timeout", "1s"]);
-    let config = aws_sdk_sagemaker::config::Builder::from(&sdk_config(&smemu.url, "AKIDSMEMUTEST", "us-east-1").await)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .build();
-    let client = aws_sdk_sagemaker::Client::from_conf(config);
+    let client = client_without_retries(&smemu.url).await;
     let (mut holder, mut stdin) = hold_write_lock(&smemu);
 
     let name = unique("locked");
