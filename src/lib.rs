@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use smemu_api::{ApiConfig, AppState};
 use smemu_backend::{Backend, DockerBackend};
-use smemu_objects::{EmbeddedAuth, FileRoots, InternalKey, Objects, ObjectsConfig};
+use smemu_objects::{EmbeddedAuth, EmbeddedService, FileRoots, InternalKey, Objects, ObjectsConfig};
 use smemu_runtime::{ControllerConfig, Runtime};
 use smemu_store::{CachedStore, SqliteStore, WriterOptions};
 use smemu_telemetry::logs::{LOGS_FILE, LogConfig, LogStore};
@@ -72,17 +72,21 @@ pub async fn run(
     let internal_key = s3_auth.internal_key.clone();
     let (s3_stop, s3_stopped) = tokio::sync::watch::channel(false);
     let mut embedded_endpoint = None;
+    let mut embedded_service = None;
     let s3_task = match listeners.s3 {
         Some(listener) => {
             embedded_endpoint = Some(format!("http://{}", listener.local_addr()?));
+            let service = EmbeddedService::new(s3_root.clone(), s3_auth)?;
+            embedded_service = Some(service.clone());
             let mut stopped = s3_stopped.clone();
-            Some(tokio::spawn(smemu_objects::serve_embedded_s3(listener, s3_root.clone(), s3_auth, async move {
+            Some(tokio::spawn(smemu_objects::serve_embedded(listener, service, async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             })))
         }
         None => None,
     };
-    // The embedded server runs in this process: the object layer may read its files.
+    // The embedded server runs in this process: the object layer may read its files, and write
+    // small objects through its service without HTTP.
     let embedded_root = embedded_endpoint.is_some().then_some(s3_root);
     let objects = Objects::new(ObjectsConfig {
         embedded_endpoint,
@@ -94,6 +98,7 @@ pub async fn run(
         force_path_style: config.s3_path_style,
         region: config.default_region.clone(),
         embedded_root,
+        embedded_service,
     })
     .await?
     // `file://` stays inside --file-root and away from smemu's own data.

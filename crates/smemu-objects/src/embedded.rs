@@ -29,6 +29,7 @@ mod errors;
 mod guard;
 pub(crate) mod identity;
 mod keys;
+mod local;
 pub(crate) mod owners;
 
 use std::future::Future;
@@ -80,10 +81,19 @@ pub async fn serve_embedded_s3(
     auth: EmbeddedAuth,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ObjectError> {
+    serve_embedded(listener, EmbeddedService::new(root, auth)?, shutdown).await
+}
+
+/// [`serve_embedded_s3`] of a service built beforehand, so that this process can call the same
+/// service in-process too ([`EmbeddedService`]).
+pub async fn serve_embedded(
+    listener: TcpListener,
+    embedded: EmbeddedService,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ObjectError> {
     let endpoint = listener.local_addr().map(|a| format!("http://{a}")).unwrap_or_else(|_| "embedded S3".to_owned());
-    let auth = Arc::new(auth);
+    let EmbeddedService { service, auth, root } = embedded;
     let anonymize = auth.strict_keys.is_none();
-    let service = build_service(&root, &auth)?;
 
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -130,6 +140,33 @@ pub async fn serve_embedded_s3(
     }
     tracing::info!(%endpoint, "embedded S3 stopped");
     Ok(())
+}
+
+/// The embedded server's S3 service: s3s-fs over `root` behind the access checks of [`guard`].
+///
+/// Built once per process and shared by the listener ([`serve_embedded`]) and by smemu's own
+/// writes ([`EmbeddedService::put_object`]), which call it in-process: one s3s-fs instance per
+/// root, since two would number their temporary files alike and overwrite each other's uploads.
+#[derive(Clone)]
+pub struct EmbeddedService {
+    service: S3Service,
+    auth: Arc<EmbeddedAuth>,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for EmbeddedService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedService").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedService {
+    /// Builds the service storing buckets as directories under `root` (created if missing).
+    pub fn new(root: PathBuf, auth: EmbeddedAuth) -> Result<Self, ObjectError> {
+        let auth = Arc::new(auth);
+        let service = build_service(&root, &auth)?;
+        Ok(EmbeddedService { service, auth, root })
+    }
 }
 
 fn build_service(root: &std::path::Path, auth: &Arc<EmbeddedAuth>) -> Result<S3Service, ObjectError> {
@@ -192,6 +229,7 @@ pub struct EmbeddedS3 {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ObjectError>>,
+    service: EmbeddedService,
 }
 
 impl EmbeddedS3 {
@@ -199,14 +237,19 @@ impl EmbeddedS3 {
     pub async fn start(bind: SocketAddr, root: PathBuf, auth: EmbeddedAuth) -> Result<Self, ObjectError> {
         let listener = TcpListener::bind(bind).await.map_err(|e| ObjectError::io(format!("http://{bind}"), e))?;
         let addr = listener.local_addr().map_err(|e| ObjectError::io(format!("http://{bind}"), e))?;
-        // Build the service here too so a bad root fails `start` instead of the task.
-        build_service(&root, &Arc::new(auth.clone()))?;
+        // Built here, so a bad root fails `start` instead of the task.
+        let service = EmbeddedService::new(root, auth)?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_embedded_s3(listener, root, auth, async move {
+        let task = tokio::spawn(serve_embedded(listener, service.clone(), async move {
             // A dropped sender also means stop.
             let _ = stopped.await;
         }));
-        Ok(Self { addr, stop: Some(stop), task })
+        Ok(Self { addr, stop: Some(stop), task, service })
+    }
+
+    /// The service this server serves, to call in-process (see [`EmbeddedService`]).
+    pub fn service(&self) -> EmbeddedService {
+        self.service.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

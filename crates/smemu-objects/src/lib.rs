@@ -21,7 +21,10 @@ pub use artifacts::{
     ArtifactCache, ArtifactLease, DEFAULT_MAX_ARTIFACT_SIZE, DEFAULT_MAX_CACHE_SIZE, Eviction, FetchedModel,
     fetch_model_artifacts, fetch_model_artifacts_detailed, fetch_model_prefix,
 };
-pub use embedded::{DEFAULT_ACCOUNT, EmbeddedAuth, EmbeddedS3, InternalKey, OWNERS_DIR, serve_embedded_s3};
+pub use embedded::{
+    DEFAULT_ACCOUNT, EmbeddedAuth, EmbeddedS3, EmbeddedService, InternalKey, OWNERS_DIR, serve_embedded,
+    serve_embedded_s3,
+};
 pub use error::{ObjectError, human_bytes};
 pub use roots::{Confined, FileRoots};
 pub use store::{

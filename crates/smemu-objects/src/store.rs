@@ -19,7 +19,7 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::embedded::owners::Owners;
-use crate::embedded::{DEFAULT_ACCOUNT, InternalKey};
+use crate::embedded::{DEFAULT_ACCOUNT, EmbeddedService, InternalKey};
 use crate::error::ObjectError;
 use crate::roots::FileRoots;
 use crate::uri::ObjectUri;
@@ -76,6 +76,11 @@ pub struct ObjectsConfig {
     /// in this process: reads of `s3://` objects then open its files directly (see
     /// [`Objects::get`]); writes, listings and everything else still go through S3.
     pub embedded_root: Option<PathBuf>,
+    /// The embedded server's service, when it runs in this process: single-request PutObjects
+    /// ([`Objects::put_bytes`]) then call it in-process rather than over HTTP (see
+    /// `embedded/local.rs`). Used only with the [`InternalKey`] (not with static
+    /// [`Self::embedded_credentials`]), acting as the account [`Objects::as_account`] names.
+    pub embedded_service: Option<EmbeddedService>,
 }
 
 /// `AWS_ENDPOINT_URL_S3`, if set and non-empty.
@@ -123,6 +128,9 @@ pub struct Objects {
     /// [`ObjectsConfig::embedded_root`] and its bucket owners, kept only when the embedded
     /// server is the target.
     embedded_root: Option<(PathBuf, Owners)>,
+    /// [`ObjectsConfig::embedded_service`], kept only when the embedded server is the target
+    /// and requests sign with the internal key.
+    embedded_service: Option<EmbeddedService>,
     /// How to sign as another account on the embedded server; `None` for other targets and
     /// for static [`ObjectsConfig::embedded_credentials`].
     accounts: Option<Arc<AccountClients>>,
@@ -175,6 +183,7 @@ impl Objects {
                 s3,
                 target: S3Target::External(endpoint),
                 embedded_root: None,
+                embedded_service: None,
                 accounts: None,
                 account,
                 file_roots: None,
@@ -206,10 +215,12 @@ impl Objects {
                 let owners = Owners::new(&root, &account);
                 (root, owners)
             });
+            let embedded_service = cfg.embedded_service.clone().filter(|_| accounts.is_some());
             return Ok(Self {
                 s3,
                 target: S3Target::Embedded(endpoint),
                 embedded_root,
+                embedded_service,
                 accounts,
                 account,
                 file_roots: None,
@@ -221,6 +232,7 @@ impl Objects {
             s3,
             target: S3Target::Aws,
             embedded_root: None,
+            embedded_service: None,
             accounts: None,
             account,
             file_roots: None,
@@ -499,6 +511,10 @@ impl Objects {
     /// One PutObject of a body smaller than [`PART_SIZE`].
     async fn put_one(&self, uri: &str, bucket: &str, key: &str, body: Bytes) -> Result<u64, ObjectError> {
         let n = body.len() as u64;
+        if let Some(service) = &self.embedded_service {
+            service.put_object(uri, &self.account, bucket, key, body).await?;
+            return Ok(n);
+        }
         self.s3
             .put_object()
             .bucket(bucket)

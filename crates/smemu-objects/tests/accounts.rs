@@ -17,6 +17,17 @@ const B: &str = "222222222222";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_internal_key_acts_as_each_account_in_strict_mode() {
+    acts_as_each_account(false).await;
+}
+
+/// The same with small PutObjects called in-process (`ObjectsConfig::embedded_service`), as smemu
+/// writes capture files and async outputs: the same access checks, the same objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_puts_act_as_each_account_in_strict_mode() {
+    acts_as_each_account(true).await;
+}
+
+async fn acts_as_each_account(in_process: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("s3");
     let auth = EmbeddedAuth::strict(AccessKeys::parse("AKIDUSER secret").expect("keys"));
@@ -26,6 +37,7 @@ async fn the_internal_key_acts_as_each_account_in_strict_mode() {
         embedded_endpoint: Some(server.endpoint()),
         embedded_key: Some(internal_key),
         embedded_root: Some(root.clone()),
+        embedded_service: in_process.then(|| server.service()),
         region: "us-east-1".into(),
         ..Default::default()
     })
@@ -44,6 +56,17 @@ async fn the_internal_key_acts_as_each_account_in_strict_mode() {
     let read: Vec<_> = a.get_stream("s3://a-models/big.bin").await.expect("get").try_collect().await.expect("read");
     assert_eq!(read.concat(), big);
     assert_eq!(std::fs::read_to_string(root.join(".smemu-owners/a-models")).expect("owner record").trim(), A);
+    // Stored as s3s-fs stores any upload: the ETag is the body's MD5, read back over HTTP.
+    let head = a.s3_client().head_object().bucket("a-models").key("small.txt").send().await.expect("head");
+    assert_eq!(head.e_tag(), Some("\"eb5c1399a871211c7e7ed732d15e3a8b\""), "MD5 of `small`");
+    // A key with characters a URI path escapes is stored under the key itself.
+    let odd = "dir/a b+c%d ü~.txt";
+    a.put_bytes(&format!("s3://a-models/{odd}"), "odd").await.expect("put an odd key");
+    let got = a.s3_client().get_object().bucket("a-models").key(odd).send().await.expect("get the odd key");
+    assert_eq!(got.body.collect().await.expect("read").into_bytes().as_ref(), b"odd");
+    // A key that climbs out of its bucket is refused, and nothing is written.
+    a.put_bytes("s3://a-models/x/../../b-bucket/planted", "x").await.expect_err("a key leaving its bucket");
+    assert!(!root.join("b-bucket").exists());
 
     // B is refused everywhere, including `get`, which would otherwise open A's file directly.
     for err in [
@@ -81,4 +104,8 @@ async fn the_internal_key_acts_as_each_account_in_strict_mode() {
     let err = forged.list("s3://a-models/").await.expect_err("a made-up internal key");
     assert!(err.to_string().contains("HTTP 403, SignatureDoesNotMatch"), "{err}");
     server.shutdown().await.expect("shutdown");
+    // With the listener closed, only an in-process put still gets through.
+    let late = a.put_bytes("s3://a-models/late.txt", "late").await;
+    assert_eq!(late.is_ok(), in_process, "{late:?}");
+    assert_eq!(root.join("a-models/late.txt").exists(), in_process);
 }

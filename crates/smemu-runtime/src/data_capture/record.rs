@@ -45,10 +45,13 @@ impl ContentTypes {
     /// The encoding of a payload of `content_type`; text that is not UTF-8 falls back to base64,
     /// since a JSON string cannot carry it.
     pub fn encode<'a>(&self, content_type: Option<&str>, data: &'a [u8]) -> (Encoding, Cow<'a, str>) {
-        let kind = content_type.map(media_type);
+        // Compared in place rather than through `media_type`: the writer encodes two payloads per
+        // record, and lower-casing each into a `String` was an allocation apiece.
+        let kind = content_type.map(|t| t.split(';').next().unwrap_or_default().trim());
+        let listed = |types: &[String], kind: &str| types.iter().any(|t| t.eq_ignore_ascii_case(kind));
         let text = match kind {
-            Some(kind) if self.csv.contains(&kind) => Some(Encoding::Csv),
-            Some(kind) if self.json.contains(&kind) => Some(Encoding::Json),
+            Some(kind) if listed(&self.csv, kind) => Some(Encoding::Csv),
+            Some(kind) if listed(&self.json, kind) => Some(Encoding::Json),
             _ => None,
         };
         match (text, std::str::from_utf8(data)) {
