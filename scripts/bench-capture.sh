@@ -2,15 +2,18 @@
 # The data-capture part of `make bench`: InvokeEndpoint throughput through a 2-container pipeline of the
 # test image with DataCaptureConfig at 100 % (input and output, written to smemu's embedded S3) beside the
 # same pipeline without capture (target: within 5 %). The two endpoints alternate in rounds (BENCH_ROUNDS,
-# default 5, of BENCH_SECONDS each, default 2) at c=1 and c=16; the summary gives each one's median and
-# range and the ratio of medians. Expects SMEMU_BENCH_ADDR and SMEMU_BENCH_S3 (a running release smemu)
-# and Docker with smemu-testmodel:latest.
+# default 9, of BENCH_SECONDS each, default 2) at c=1 and c=16; the summary gives each one's median and
+# range, the ratio of medians, and the median and range of each round's ratio to the round before it.
+# Expects SMEMU_BENCH_ADDR and SMEMU_BENCH_S3 (a running release smemu) and Docker with
+# smemu-testmodel:latest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 addr="${SMEMU_BENCH_ADDR:?set by scripts/bench.sh}"
 s3="${SMEMU_BENCH_S3:?set by scripts/bench.sh}"
 seconds="${BENCH_SECONDS:-2}"
-rounds="${BENCH_ROUNDS:-5}"
+# 9 rather than 5: on 2 cores rounds of one endpoint differ by up to 2x, and five gave medians a few
+# percent apart from one run to the next, as wide as the target.
+rounds="${BENCH_ROUNDS:-9}"
 venv=$(scripts/ensure-venv.sh)
 run="capture-$(date +%s)"
 export AWS_ACCESS_KEY_ID=000000000000 AWS_SECRET_ACCESS_KEY=smemu AWS_DEFAULT_REGION=us-east-1 \
@@ -52,6 +55,10 @@ for c in 1 16; do
   read -r off_med off_min off_max < <(printf '%s\n' "${off[@]}" | stats)
   read -r on_med on_min on_max < <(printf '%s\n' "${on[@]}" | stats)
   echo "invoke c=$c: capture off median $off_med ops/s ($off_min-$off_max), capture on median $on_med ops/s ($on_min-$on_max): $(awk -v a="$on_med" -v b="$off_med" 'BEGIN {printf "%.1f", 100 * a / b}') % of off ($rounds rounds of ${seconds} s)"
+  # Each round's on/off ratio, of two runs seconds apart: the machine's drift (rounds of one endpoint
+  # differ by up to 2x) cancels within a pair more than across the medians above.
+  read -r pair_med pair_min pair_max < <(for i in "${!off[@]}"; do awk -v a="${on[$i]}" -v b="${off[$i]}" 'BEGIN {printf "%.1f\n", 100 * a / b}'; done | stats1)
+  echo "  per round, capture on as % of the capture-off run before it: median $pair_med % ($pair_min-$pair_max)"
   if [ -n "$pid" ]; then
     read -r offc_med offc_min offc_max < <(printf '%s\n' "${off_cpu[@]}" | stats1)
     read -r onc_med onc_min onc_max < <(printf '%s\n' "${on_cpu[@]}" | stats1)
