@@ -18,8 +18,9 @@ fn real_message(code: &str) -> Option<&'static str> {
     }
 }
 
-/// Text between `<tag>` and `</tag>` in `xml`.
-fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+/// Text between `<tag>` and `</tag>` in `xml` (s3s escapes none of its codes and writes
+/// messages as text).
+pub(super) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
     let end = start + xml[start..].find(&format!("</{tag}>"))?;
     Some(&xml[start..end])

@@ -13,6 +13,7 @@ use http_body_util::BodyExt as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::EmbeddedService;
+use super::errors::element;
 use super::guard::ClaimedAccount;
 use crate::error::ObjectError;
 
@@ -68,15 +69,6 @@ fn error_of(uri: &str, status: StatusCode, document: &str) -> ObjectError {
         }
         None => ObjectError::backend(uri, format!("HTTP {}", status.as_u16())),
     }
-}
-
-/// The text of the first `<name>` element of a small XML document (s3s escapes none of the
-/// codes and writes messages as text).
-fn element<'a>(document: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let start = document.find(&open)? + open.len();
-    let end = document[start..].find(&format!("</{name}>"))?;
-    Some(&document[start..start + end])
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ impl Default for CaptureLimits {
 }
 
 /// The runtime's capture: one writer for every endpoint, started with the first endpoint that
-/// captures (on the controller's runtime, never on a serving lane).
+/// captures (on a thread of its own at the lowest priority, never on a serving lane).
 #[derive(Clone)]
 pub struct DataCapture {
     inner: Arc<Shared>,
@@ -124,7 +124,7 @@ impl DataCapture {
     }
 
     /// The sink an endpoint's live fleet holds, or `None` when `config` captures nothing
-    /// (absent, or `EnableCapture` false). Must run inside the main tokio runtime.
+    /// (absent, or `EnableCapture` false). The first sink starts the writer (`spawn_writer`).
     pub fn sink(&self, account: &str, endpoint: &str, config: Option<&DataCaptureConfig>) -> Option<Arc<CaptureSink>> {
         let config = config?;
         if config.enable_capture == Some(false) {
@@ -160,7 +160,7 @@ impl DataCapture {
                     queue_records: limits.queue_records,
                     queue_bytes: limits.queue_bytes,
                 };
-                tokio::spawn(writer::run(self.inner.objects.clone(), rx, flushes, limits));
+                spawn_writer(writer::run(self.inner.objects.clone(), rx, flushes, limits));
                 tx
             })
             .clone();
@@ -175,6 +175,42 @@ impl DataCapture {
             sender,
             shared: self.inner.clone(),
         }))
+    }
+}
+
+/// The niceness of the writer's thread: the lowest priority there is.
+const WRITER_NICE: i32 = 19;
+
+/// Runs the writer on a thread of its own, with a runtime of its own, at [`WRITER_NICE`].
+///
+/// Why: capture is background work. On the main runtime the writer's bursts (a window's records
+/// encoded, a file's MD5 and write, in one go) ran at the invocations' priority, on two cores the
+/// serving lanes, the containers and Docker's proxies already share; at nice 19 the kernel gives
+/// the writer the time the invocations leave (the blocking threads its file writes start inherit
+/// the niceness), and a record that lands in an empty queue wakes this one thread rather than the
+/// main runtime's workers. CFS still gives a nice-19 thread a small share of a busy machine, so
+/// the writer keeps up with any load smemu serves here (`scripts/bench-capture.sh` counts every
+/// call's record); one that fell behind would make new records be dropped and counted, never
+/// waited for.
+fn spawn_writer(writer: impl std::future::Future<Output = ()> + Send + 'static) {
+    // Without a runtime of its own (out of file descriptors, say) the writer shares the main one.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::warn!(error = %err, "data capture: no runtime of its own; the writer shares the main one");
+            tokio::spawn(writer);
+            return;
+        }
+    };
+    let started = std::thread::Builder::new().name("smemu-capture".into()).spawn(move || {
+        if let Err(err) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), WRITER_NICE) {
+            tracing::debug!(error = %err, "data capture: the writer keeps the default priority");
+        }
+        runtime.block_on(writer);
+    });
+    // The closure, and the writer with it, is gone with a thread that could not start.
+    if let Err(err) = started {
+        tracing::error!(error = %err, "data capture: the writer could not start; captured records will be dropped");
     }
 }
 
@@ -478,6 +514,34 @@ mod tests {
         let Some((Data::Parts(parts), _)) = &captured.output else { panic!("the parts are the output") };
         assert_eq!(parts.concat(), b"tokens");
         assert_eq!(captured.size(), 2 + 6);
+    }
+
+    /// The writer is background work: a thread of its own, at the lowest CPU priority.
+    #[tokio::test]
+    async fn the_writer_runs_on_its_own_thread_at_nice_19() {
+        let capture = DataCapture::new(None, CaptureLimits::default());
+        capture.sink("1", "ep", Some(&config(100, &[CaptureMode::Input]))).unwrap();
+        // (nice, name) of this process's threads named like the writer's; other tests start theirs.
+        let writers = || {
+            let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+            let stats = tasks.flatten().filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok());
+            // `pid (comm) state ...`: nice is the 19th field, the 17th after the comm.
+            let parse = |stat: String| {
+                let (head, rest) = stat.rsplit_once(") ")?;
+                let name = head.split_once(" (")?.1.to_owned();
+                let nice: i32 = rest.split(' ').nth(16)?.parse().ok()?;
+                Some((nice, name))
+            };
+            stats.filter_map(parse).filter(|(_, name)| name == "smemu-capture").collect::<Vec<_>>()
+        };
+        let started = std::time::Instant::now();
+        let mut found = writers();
+        while found.is_empty() && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            found = writers();
+        }
+        assert!(!found.is_empty(), "no smemu-capture thread");
+        assert!(found.iter().all(|(nice, _)| *nice == WRITER_NICE), "{found:?}");
     }
 
     /// `--capture-flush-interval`: a record is written within the interval, not the default 2 s.

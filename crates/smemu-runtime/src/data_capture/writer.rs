@@ -46,19 +46,18 @@ pub(super) struct Limits {
 
 /// How long the writer lets records gather in the channel after taking what it held. A record sent
 /// while the writer waits in `recv` wakes it, and that wake-up is paid on the invocation path: the
-/// writer runs on the main runtime, so the serving lane's `try_send` unparks one of its workers (a
-/// futex call), which wakes the other to look for work too: at c=1 with capture at 100 % each of the
-/// two workers was switched in once more per invocation, ~20 us more CPU per call. A record sent
-/// while the writer sleeps only joins the queue, so one wake-up serves a whole window's records
-/// rather than each its own. Files are still cut at `Limits::records` exactly; they are written
-/// at most this much later (and never later than `Limits::every` allows: see `run`).
+/// serving lane's `try_send` unparks the writer's thread (a futex call; when the writer ran on the
+/// main runtime it woke both its workers: at c=1 with capture at 100 % each was switched in once
+/// more per invocation, ~20 us more CPU per call). A record sent while the writer sleeps only joins
+/// the queue, so one wake-up serves a whole window's records rather than each its own. Files are
+/// still cut at `Limits::records` exactly; they are written at most this much later (and never
+/// later than `Limits::every` allows: see `run`).
 ///
-/// 100 ms rather than 20: each wake-up of the writer costs the main runtime a worker's unpark and
-/// park again (futex calls and two switches, tens of microseconds in a VM); at 20 ms those fifty
-/// a second were the larger part of what capture cost smemu per call at c=1. At 100 ms the default
-/// queue (8192 records) still takes 80,000 records a second; when a gather filled a quarter of
-/// either queue bound the writer takes again at once instead (see `run`), so a small queue is not
-/// made to drop by the wait.
+/// 100 ms rather than 20: each wake-up of the writer costs an unpark and a park again (futex calls
+/// and two switches, tens of microseconds in a VM); at 20 ms those fifty a second were the larger
+/// part of what capture cost smemu per call at c=1. At 100 ms the default queue (8192 records)
+/// still takes 80,000 records a second; when a gather filled a quarter of either queue bound the
+/// writer takes again at once instead (see `run`), so a small queue is not made to drop by the wait.
 const GATHER: Duration = Duration::from_millis(100);
 /// The most records taken from the channel at once; with more waiting the writer takes again at
 /// once instead of gathering.
