@@ -91,9 +91,14 @@ pub(super) async fn run(
             rollout.step = step;
             rollout.step_started_ms = now_ms();
             doc.rollout = Some(rollout.clone());
+        }
+        // The routing first, then the step's record: once DescribeEndpoint reports a step, every
+        // call is routed by it (saved first, a call made on seeing the step could still take the
+        // step before's shares). A restart between the two repeats the recorded step.
+        shift(ctl, key, &old, &green, &green_fleet, &guard, step, &doc);
+        if !resumed {
             record = save_kept(ctl, record, EndpointStatus::Updating, &doc).await?;
         }
-        shift(ctl, key, &old, &green, &green_fleet, &guard, step, &doc);
         let until = rollout.step_started_ms.saturating_add(i64::try_from(guard.wait_s() * 1000).unwrap_or(i64::MAX));
         if let Err(reason) = bake(ctl, key, &guard, rollout.step_started_ms, until, deadline_ms).await {
             return roll_back(ctl, key, record, doc, reason).await;
