@@ -29,9 +29,14 @@ pub struct ContentTypes {
     pub json: Vec<String>,
 }
 
-/// `text/csv; charset=utf-8` → `text/csv`.
+/// `text/csv; charset=utf-8` → `text/csv`, in the case given.
+fn without_parameters(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
+}
+
+/// `Text/CSV; charset=utf-8` → `text/csv`.
 fn media_type(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    without_parameters(content_type).to_ascii_lowercase()
 }
 
 impl ContentTypes {
@@ -47,7 +52,7 @@ impl ContentTypes {
     pub fn encode<'a>(&self, content_type: Option<&str>, data: &'a [u8]) -> (Encoding, Cow<'a, str>) {
         // Compared in place rather than through `media_type`: the writer encodes two payloads per
         // record, and lower-casing each into a `String` was an allocation apiece.
-        let kind = content_type.map(|t| t.split(';').next().unwrap_or_default().trim());
+        let kind = content_type.map(without_parameters);
         let listed = |types: &[String], kind: &str| types.iter().any(|t| t.eq_ignore_ascii_case(kind));
         let text = match kind {
             Some(kind) if listed(&self.csv, kind) => Some(Encoding::Csv),
